@@ -1,0 +1,352 @@
+#include "base/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int al_rel_ok(const char *rel)
+{
+	if (!rel || !*rel || rel[0] == '/')
+		return 0;
+	for (const char *p = rel; *p;) {
+		const char *e = strchrnul(p, '/');
+		if (e - p == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		p = *e ? e + 1 : e;
+	}
+	return 1;
+}
+
+/* Fallback for kernels without openat2: walk component by component. */
+static int al_open_walk(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	char *copy = strdup(rel), *save = NULL;
+	int cur = -1, rc;
+
+	if (!copy)
+		return -ENOMEM;
+	cur = dup(dirfd);
+	if (cur < 0) {
+		rc = -errno;
+		goto out;
+	}
+	char *part = strtok_r(copy, "/", &save);
+	while (part) {
+		char *next = strtok_r(NULL, "/", &save);
+		int f = next ? O_RDONLY | O_DIRECTORY | O_PATH : flags;
+		int fd = openat(cur, part, f | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0) {
+			rc = -errno;
+			goto out;
+		}
+		close(cur);
+		cur = fd;
+		part = next;
+	}
+	rc = cur;
+	cur = -1;
+out:
+	if (cur >= 0)
+		close(cur);
+	free(copy);
+	return rc;
+}
+
+int al_open_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	static int have_openat2 = 1;
+
+	if (!al_rel_ok(rel))
+		return -EINVAL;
+	flags |= O_CLOEXEC | O_NOFOLLOW;
+	if (have_openat2) {
+		struct open_how how = {
+			.flags = (unsigned)flags,
+			.mode = (flags & O_CREAT) ? mode : 0,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+				   RESOLVE_NO_MAGICLINKS,
+		};
+		long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != ENOSYS)
+			return -errno;
+		have_openat2 = 0;
+	}
+	return al_open_walk(dirfd, rel, flags, mode);
+}
+
+int al_read_beneath(int dirfd, const char *rel, size_t max, struct al_buf *b)
+{
+	char chunk[65536];
+	struct stat st;
+	int rc = 0;
+	int fd = al_open_beneath(dirfd, rel, O_RDONLY, 0);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 0;
+			break;
+		}
+		if (b->len + (size_t)n > max) {
+			rc = -EFBIG;
+			break;
+		}
+		rc = al_buf_append(b, chunk, (size_t)n);
+		if (rc)
+			break;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+static int al_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int al_write_beneath(int dirfd, const char *rel, const void *data,
+		     size_t len)
+{
+	char dir[4096], tmp[300];
+	const char *base = strrchr(rel, '/');
+	int dfd = -1, fd = -1, rc;
+	mode_t mode = 0644;
+	struct stat st;
+
+	if (!al_rel_ok(rel) || strlen(rel) >= sizeof(dir))
+		return -EINVAL;
+	if (base) {
+		memcpy(dir, rel, (size_t)(base - rel));
+		dir[base - rel] = '\0';
+		base++;
+		dfd = al_open_beneath(dirfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	} else {
+		base = rel;
+		dfd = dup(dirfd);
+		if (dfd < 0)
+			dfd = -errno;
+	}
+	if (dfd < 0)
+		return dfd;
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			rc = -EINVAL;
+			goto out;
+		}
+		mode = st.st_mode & 07777;
+	}
+
+	char rnd[9];
+	unsigned char r[4];
+	al_random(r, sizeof(r));
+	al_hex(rnd, r, sizeof(r));
+	snprintf(tmp, sizeof(tmp), ".airlock-tmp-%s", rnd);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			      O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = al_write_all(fd, data, len);
+	if (rc == 0 && fchmod(fd, mode) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dfd, tmp, dfd, base) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(dfd, tmp, 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return rc;
+}
+
+static int al_rm_children(int fd, dev_t dev, int depth);
+
+static int al_rm_entry(int dirfd, const char *name, dev_t dev, int depth)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno
+								       : 0;
+	if (st.st_dev != dev)
+		return -EXDEV;
+	if (depth > 4096)
+		return -ELOOP;
+
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Sandboxed code may have left a directory without write access. */
+	fchmod(fd, 0700);
+	int rc = al_rm_children(fd, dev, depth + 1);
+	close(fd);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+static int al_rm_children(int fd, dev_t dev, int depth)
+{
+	int dfd = dup(fd), rc = 0;
+	DIR *d;
+
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		int r = al_rm_entry(fd, e->d_name, dev, depth);
+		if (r && !rc)
+			rc = r;
+	}
+	closedir(d);
+	return rc;
+}
+
+int al_rm_tree_at(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	return al_rm_entry(dirfd, name, st.st_dev, 0);
+}
+
+int al_rm_tree(const char *path)
+{
+	char copy[4096];
+	size_t n = al_strlcpy(copy, path, sizeof(copy));
+	int rc;
+
+	if (n >= sizeof(copy) || n == 0)
+		return -EINVAL;
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	char *slash = strrchr(copy, '/');
+	const char *name = slash ? slash + 1 : copy;
+	if (slash == copy)
+		copy[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	int dfd = open(slash ? copy : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	rc = al_rm_tree_at(dfd, name);
+	close(dfd);
+	return rc;
+}
+
+static int al_chown_fd_tree(int fd, uid_t uid, gid_t gid, int depth)
+{
+	int dfd, rc = 0;
+	DIR *d;
+
+	if (fchown(fd, uid, gid) < 0)
+		return -errno;
+	if (depth > 4096)
+		return -ELOOP;
+	dfd = dup(fd);
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) && rc == 0) {
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (!S_ISDIR(st.st_mode)) {
+			if (fchownat(fd, e->d_name, uid, gid,
+				     AT_SYMLINK_NOFOLLOW) < 0)
+				rc = -errno;
+			continue;
+		}
+		int c = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY |
+						      O_NOFOLLOW | O_CLOEXEC);
+		if (c < 0)
+			continue;
+		rc = al_chown_fd_tree(c, uid, gid, depth + 1);
+		close(c);
+	}
+	closedir(d);
+	return rc;
+}
+
+int al_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = al_chown_fd_tree(fd, uid, gid, 0);
+	close(fd);
+	return rc;
+}
+
+int al_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t n = al_strlcpy(buf, path, sizeof(buf));
+
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
