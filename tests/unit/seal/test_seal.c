@@ -1,0 +1,298 @@
+/*
+ * Sealing: round trips, tampering anywhere in a sealed value, values moved
+ * between slots, and the key file's refusal rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "base/fs.h"
+#include "seal/seal.h"
+
+struct fix {
+	char dir[64];
+	char path[128];
+	struct seal_key key;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/al-seal-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/data.key", f->dir);
+	if (seal_key_load_or_create(f->path, &f->key) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	seal_key_wipe(&f->key);
+	al_rm_tree(f->dir);
+	free(f);
+	return 0;
+}
+
+static const char secret[] = "customer record: acme/private-repo";
+
+static void test_round_trip(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 }, p = { 0 };
+
+	assert_int_equal(seal_value(&f->key, "jobs", "k1", 2, secret,
+				    sizeof(secret), &s), 0);
+	assert_int_equal(s.len, sizeof(secret) + SEAL_OVERHEAD);
+	assert_int_equal((uint8_t)s.p[0], SEAL_VERSION);
+	assert_memory_equal(s.p + 1, f->key.id, SEAL_KEY_ID_LEN);
+	assert_null(memmem(s.p, s.len, "acme", 4));
+
+	assert_int_equal(seal_open(&f->key, "jobs", "k1", 2, s.p, s.len, &p),
+			 0);
+	assert_int_equal(p.len, sizeof(secret));
+	assert_memory_equal(p.p, secret, sizeof(secret));
+
+	/* An empty value and an empty record key seal and open too. */
+	assert_int_equal(seal_value(&f->key, "meta", "", 0, "", 0, &s), 0);
+	assert_int_equal(s.len, SEAL_OVERHEAD);
+	assert_int_equal(seal_open(&f->key, "meta", "", 0, s.p, s.len, &p), 0);
+	assert_int_equal(p.len, 0);
+	al_buf_free(&s);
+	al_buf_free(&p);
+}
+
+static void test_nonce_fresh(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf a = { 0 }, b = { 0 };
+
+	assert_int_equal(seal_value(&f->key, "jobs", "k", 1, "x", 1, &a), 0);
+	assert_int_equal(seal_value(&f->key, "jobs", "k", 1, "x", 1, &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_not_equal(a.p + 9, b.p + 9, SEAL_NONCE_LEN);
+	al_buf_free(&a);
+	al_buf_free(&b);
+}
+
+static void test_flip_every_byte(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 }, p = { 0 };
+
+	assert_int_equal(seal_value(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				    secret, sizeof(secret), &s), 0);
+	for (size_t i = 0; i < s.len; i++) {
+		for (int bit = 0; bit < 8; bit += 7) {
+			s.p[i] ^= (char)(1 << bit);
+			int rc = seal_open(&f->key, "audit",
+					   "\0\0\0\0\0\0\0\1", 8, s.p, s.len,
+					   &p);
+			/* The version byte is refused before the tag. */
+			assert_int_equal(rc, i == 0 ? AL_E_PARSE : AL_E_AUTH);
+			assert_int_equal(p.len, 0);
+			s.p[i] ^= (char)(1 << bit);
+		}
+	}
+	assert_int_equal(seal_open(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				   s.p, s.len, &p), 0);
+
+	/* Truncation and extension are refused as well. */
+	assert_int_equal(seal_open(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				   s.p, s.len - 1, &p), AL_E_AUTH);
+	assert_int_equal(seal_open(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				   s.p, SEAL_OVERHEAD - 1, &p), AL_E_PARSE);
+	assert_int_equal(al_buf_append(&s, "x", 1), 0);
+	assert_int_equal(seal_open(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				   s.p, s.len, &p), AL_E_AUTH);
+	al_buf_free(&s);
+	al_buf_free(&p);
+}
+
+static void test_moved_value(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 }, p = { 0 };
+
+	assert_int_equal(seal_value(&f->key, "jobs", "job-1", 5, secret,
+				    sizeof(secret), &s), 0);
+	assert_int_equal(seal_open(&f->key, "jobs", "job-2", 5, s.p, s.len,
+				   &p), AL_E_AUTH);
+	assert_int_equal(seal_open(&f->key, "jobs", "job-1x", 6, s.p, s.len,
+				   &p), AL_E_AUTH);
+	assert_int_equal(seal_open(&f->key, "repos", "job-1", 5, s.p, s.len,
+				   &p), AL_E_AUTH);
+	/* The length prefix keeps "jobs"+"job-1" apart from "job"+"sjob-1". */
+	assert_int_equal(seal_open(&f->key, "job", "sjob-1", 6, s.p, s.len,
+				   &p), AL_E_AUTH);
+	assert_int_equal(seal_open(&f->key, "jobs", "job-1", 5, s.p, s.len,
+				   &p), 0);
+	al_buf_free(&s);
+	al_buf_free(&p);
+}
+
+static void test_other_key(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 }, p = { 0 };
+	struct seal_key other = f->key;
+	uint8_t id[SEAL_KEY_ID_LEN];
+
+	assert_int_equal(seal_value(&f->key, "jobs", "a", 1, "v", 1, &s), 0);
+	assert_int_equal(seal_peek_key_id(s.p, s.len, id), 0);
+	assert_memory_equal(id, f->key.id, SEAL_KEY_ID_LEN);
+
+	/* Same id, different key bytes: the tag fails. */
+	other.key[0] ^= 1;
+	assert_int_equal(seal_open(&other, "jobs", "a", 1, s.p, s.len, &p),
+			 AL_E_AUTH);
+	/* Different id: refused before decrypting. */
+	other = f->key;
+	other.id[3] ^= 1;
+	assert_int_equal(seal_open(&other, "jobs", "a", 1, s.p, s.len, &p),
+			 AL_E_AUTH);
+	seal_key_wipe(&other);
+	al_buf_free(&s);
+	al_buf_free(&p);
+}
+
+static void test_bad_names(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 };
+	char longname[SEAL_DB_NAME_MAX + 2];
+
+	memset(longname, 'd', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(seal_value(&f->key, "", "a", 1, "v", 1, &s),
+			 AL_E_USAGE);
+	assert_int_equal(seal_value(&f->key, longname, "a", 1, "v", 1, &s),
+			 AL_E_USAGE);
+	al_buf_free(&s);
+}
+
+static void test_key_file_created(void **state)
+{
+	struct fix *f = *state;
+	struct seal_key again;
+	struct stat st;
+
+	assert_int_equal(lstat(f->path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, SEAL_KEY_LEN);
+
+	assert_int_equal(seal_key_load_or_create(f->path, &again), 0);
+	assert_memory_equal(again.key, f->key.key, SEAL_KEY_LEN);
+	assert_memory_equal(again.id, f->key.id, SEAL_KEY_ID_LEN);
+	seal_key_wipe(&again);
+	for (size_t i = 0; i < sizeof(again); i++)
+		assert_int_equal(((uint8_t *)&again)[i], 0);
+}
+
+static void test_key_mode_refused(void **state)
+{
+	struct fix *f = *state;
+	struct seal_key k;
+
+	assert_int_equal(chmod(f->path, 0644), 0);
+	memset(&k, 0xaa, sizeof(k));
+	assert_int_equal(seal_key_load_or_create(f->path, &k), AL_E_UNSAFE);
+	for (size_t i = 0; i < sizeof(k); i++)
+		assert_int_equal(((uint8_t *)&k)[i], 0);
+	assert_int_equal(chmod(f->path, 0640), 0);
+	assert_int_equal(seal_key_load_or_create(f->path, &k), AL_E_UNSAFE);
+	assert_int_equal(chmod(f->path, 0602), 0);
+	assert_int_equal(seal_key_load_or_create(f->path, &k), AL_E_UNSAFE);
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(seal_key_load_or_create(f->path, &k), 0);
+	seal_key_wipe(&k);
+}
+
+static void test_key_symlink_refused(void **state)
+{
+	struct fix *f = *state;
+	char link[160];
+	struct seal_key k;
+
+	/* A symlink to a perfectly good key is still refused. */
+	snprintf(link, sizeof(link), "%s/link.key", f->dir);
+	assert_int_equal(symlink(f->path, link), 0);
+	assert_int_equal(seal_key_load_or_create(link, &k), AL_E_UNSAFE);
+
+	/* A dangling one must not be followed to create a key elsewhere. */
+	char target[160], dangling[160];
+	snprintf(target, sizeof(target), "%s/elsewhere.key", f->dir);
+	snprintf(dangling, sizeof(dangling), "%s/dangling.key", f->dir);
+	assert_int_equal(symlink(target, dangling), 0);
+	assert_int_equal(seal_key_load_or_create(dangling, &k), AL_E_UNSAFE);
+	assert_int_equal(access(target, F_OK), -1);
+}
+
+static void test_key_wrong_size_refused(void **state)
+{
+	struct fix *f = *state;
+	char path[160];
+	struct seal_key k;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/short.key", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789abcdef", 16), 16);
+	close(fd);
+	assert_int_equal(seal_key_load_or_create(path, &k), AL_E_PARSE);
+
+	/* A directory in the key's place is not a key. */
+	snprintf(path, sizeof(path), "%s/dir.key", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(seal_key_load_or_create(path, &k), AL_E_UNSAFE);
+
+	/* A missing parent directory is reported, not created. */
+	snprintf(path, sizeof(path), "%s/nope/data.key", f->dir);
+	assert_int_equal(seal_key_load_or_create(path, &k), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_fresh, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flip_every_byte, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_moved_value, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_other_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_names, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_file_created, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_mode_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_key_symlink_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_wrong_size_refused,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
