@@ -1,0 +1,505 @@
+/*
+ * The audit chain: canonical form (golden vector), appends, and forged
+ * logs that verification must locate: a flipped byte in a stored value,
+ * a re-sealed entry with a wrong link, gaps, reordering, truncation, a
+ * rolled-back head; the event-sink adapter under threads.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/fs.h"
+
+#define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
+
+struct fix {
+	char home[64];
+	struct store *st;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->home, sizeof(f->home), "/tmp/al-audit-XXXXXX");
+	if (!mkdtemp(f->home) || store_open(f->home, &f->st) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	store_close(f->st);
+	al_rm_tree(f->home);
+	free(f);
+	return 0;
+}
+
+static void append_n(struct fix *f, int n)
+{
+	for (int i = 1; i <= n; i++) {
+		uint64_t seq = 0;
+		char obj[32];
+
+		snprintf(obj, sizeof(obj), "job-%03d", i);
+		assert_int_equal(audit_append_now(f->st, "uid:1000",
+						  "job.create", obj,
+						  json_pack("{s:i}", "i", i),
+						  &seq), 0);
+		assert_int_equal(seq, (uint64_t)i);
+	}
+}
+
+static int verify(struct fix *f, uint64_t *count, uint64_t *bad)
+{
+	return audit_verify(f->st, count, bad);
+}
+
+static json_t *get_entry(struct fix *f, uint64_t seq)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+	json_t *e = NULL;
+
+	audit_key(seq, key);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_get_json(txn, STORE_DB_AUDIT, key, 8, &e), 0);
+	store_txn_abort(txn);
+	return e;
+}
+
+/* Write an entry back, sealed correctly, as a key holder could. */
+static void put_entry(struct fix *f, uint64_t seq, json_t *e, bool rehash)
+{
+	struct store_txn *txn;
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	uint8_t key[8];
+
+	if (rehash) {
+		assert_int_equal(audit_entry_hash(e, hash), 0);
+		json_object_set_new(e, "hash", json_string(hash));
+	}
+	audit_key(seq, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_put_json(txn, STORE_DB_AUDIT, key, 8, e, 0), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+}
+
+static void del_entry(struct fix *f, uint64_t seq)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+
+	audit_key(seq, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_del(txn, STORE_DB_AUDIT, key, 8), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+}
+
+/*
+ * Edit the stored value of seq with LMDB alone, bypassing the seal:
+ * flip one byte at offset, or (src != 0) copy the value stored at src.
+ */
+static void raw_edit(struct fix *f, uint64_t seq, size_t offset, uint64_t src)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint8_t key[8], skey[8];
+	char path[128], buf[4096];
+
+	store_close(f->st);
+	f->st = NULL;
+	snprintf(path, sizeof(path), "%s/db", f->home);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+
+	audit_key(seq, key);
+	audit_key(src ? src : seq, skey);
+	k = (MDB_val){ 8, skey };
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(v.mv_size <= sizeof(buf) && offset < v.mv_size);
+	memcpy(buf, v.mv_data, v.mv_size);
+	if (!src)
+		buf[offset] ^= 0x01;
+	k = (MDB_val){ 8, key };
+	v.mv_data = buf;
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(store_open(f->home, &f->st), 0);
+}
+
+static void expect_broken(struct fix *f, uint64_t at)
+{
+	uint64_t count = 0, bad = 0;
+
+	assert_int_equal(verify(f, &count, &bad), AL_E_CHAIN);
+	assert_int_equal(bad, at);
+	assert_int_equal(count, at - 1);
+}
+
+static void test_golden_canonical(void **state)
+{
+	struct al_buf canon = { 0 };
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	/* The expected SHA-256 was computed with Python's hashlib over the
+	 * expected bytes below, written out by hand from schema/lmdb.md. */
+	static const char want[] =
+		"{\"action\":\"job.create\",\"actor\":\"system\",\"details\":"
+		"{\"a\":\"\xc3\xa9\\n\\\"x\\\"/\\u001F\",\"n\":-7,\"z\":[1,true,"
+		"null]},\"object\":\"acme/widgets\",\"prev\":\"" ZEROS "\","
+		"\"seq\":1,\"time\":\"2026-01-02T03:04:05.678Z\"}";
+	json_t *e = json_pack(
+		"{s:I, s:s, s:s, s:s, s:s, s:{s:[i,b,n], s:s, s:i}, s:s, s:s}",
+		"seq", (json_int_t)1, "time", "2026-01-02T03:04:05.678Z",
+		"actor", "system", "action", "job.create", "object",
+		"acme/widgets", "details", "z", 1, 1, "a",
+		"\xc3\xa9\n\"x\"/\x1f", "n", -7, "prev", ZEROS, "hash",
+		"ignored by the canonical form");
+
+	assert_non_null(e);
+	assert_int_equal(audit_canonical(e, &canon), 0);
+	assert_string_equal(canon.p, want);
+	assert_int_equal(audit_entry_hash(e, hash), 0);
+	assert_string_equal(hash, "d6711928f1f95321bba6d4408fabafa6"
+				  "966491a684b39ac0b664b46524aac59e");
+
+	/* No single spelling for reals: refused. */
+	json_object_set_new(json_object_get(e, "details"), "r",
+			    json_real(0.1));
+	assert_int_equal(audit_entry_hash(e, hash), AL_E_PARSE);
+	json_decref(e);
+	al_buf_free(&canon);
+}
+
+static void test_append_and_verify(void **state)
+{
+	struct fix *f = *state;
+	uint64_t count = 99, bad = 99;
+
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 0);
+
+	append_n(f, 100);
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 100);
+
+	json_t *e1 = get_entry(f, 1), *e2 = get_entry(f, 2);
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	const char *t = json_string_value(json_object_get(e1, "time"));
+	assert_string_equal(json_string_value(json_object_get(e1, "prev")),
+			    ZEROS);
+	assert_int_equal(audit_entry_hash(e1, hash), 0);
+	assert_string_equal(json_string_value(json_object_get(e1, "hash")),
+			    hash);
+	assert_string_equal(json_string_value(json_object_get(e2, "prev")),
+			    hash);
+	assert_string_equal(json_string_value(json_object_get(e2, "object")),
+			    "job-002");
+	assert_int_equal(strlen(t), 24);
+	assert_int_equal(t[23], 'Z');
+	json_decref(e1);
+	json_decref(e2);
+}
+
+static void test_flipped_byte(void **state)
+{
+	struct fix *f = *state;
+
+	append_n(f, 100);
+	raw_edit(f, 37, 40, 0);
+	expect_broken(f, 37);
+}
+
+static void test_flipped_header_byte(void **state)
+{
+	struct fix *f = *state;
+
+	append_n(f, 50);
+	raw_edit(f, 1, 0, 0);
+	expect_broken(f, 1);
+}
+
+static void test_reordered(void **state)
+{
+	struct fix *f = *state;
+
+	/* Entry 40's sealed value replayed into slot 41. */
+	append_n(f, 60);
+	raw_edit(f, 41, 0, 40);
+	expect_broken(f, 41);
+}
+
+static void test_forged_prev(void **state)
+{
+	struct fix *f = *state;
+	json_t *e;
+
+	append_n(f, 100);
+	e = get_entry(f, 37);
+	json_object_set_new(e, "prev", json_string(ZEROS));
+	put_entry(f, 37, e, true);
+	json_decref(e);
+	expect_broken(f, 37);
+}
+
+static void test_forged_details(void **state)
+{
+	struct fix *f = *state;
+	json_t *e;
+
+	/* Rewritten with its own hash recomputed: the next link breaks. */
+	append_n(f, 100);
+	e = get_entry(f, 37);
+	json_object_set_new(json_object_get(e, "details"), "i",
+			    json_integer(9999));
+	put_entry(f, 37, e, true);
+	json_decref(e);
+	expect_broken(f, 38);
+
+	/* Without recomputing, the entry itself is caught. */
+	e = get_entry(f, 37);
+	json_object_set_new(e, "actor", json_string("uid:0"));
+	put_entry(f, 37, e, false);
+	json_decref(e);
+	expect_broken(f, 37);
+}
+
+static void test_forged_shape(void **state)
+{
+	struct fix *f = *state;
+	json_t *e;
+
+	append_n(f, 10);
+	e = get_entry(f, 5);
+	json_object_set_new(e, "extra", json_true());
+	put_entry(f, 5, e, true);
+	json_decref(e);
+	expect_broken(f, 5);
+
+	e = get_entry(f, 5);
+	json_object_del(e, "extra");
+	json_object_set_new(e, "seq", json_integer(6));
+	put_entry(f, 5, e, true);
+	json_decref(e);
+	expect_broken(f, 5);
+}
+
+static void test_gap(void **state)
+{
+	struct fix *f = *state;
+	json_t *e;
+
+	append_n(f, 100);
+	del_entry(f, 50);
+	expect_broken(f, 50);
+
+	/* Fill the hole with a renumbered copy of 49: still caught. */
+	e = get_entry(f, 49);
+	json_object_set_new(e, "seq", json_integer(50));
+	put_entry(f, 50, e, true);
+	json_decref(e);
+	expect_broken(f, 50);
+}
+
+static void test_truncated(void **state)
+{
+	struct fix *f = *state;
+
+	append_n(f, 100);
+	del_entry(f, 100);
+	expect_broken(f, 100);
+
+	/* Appending to a truncated log is refused. */
+	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+					  NULL), AL_E_CHAIN);
+	expect_broken(f, 100);
+}
+
+static void test_head_rolled_back(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	json_t *head;
+
+	append_n(f, 100);
+	json_t *e = get_entry(f, 98);
+	head = json_pack("{s:i, s:O}", "seq", 98, "hash",
+			 json_object_get(e, "hash"));
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_put_json(txn, STORE_DB_META, AUDIT_META_HEAD,
+					strlen(AUDIT_META_HEAD), head, 0), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(head);
+	json_decref(e);
+
+	uint64_t count, bad;
+	assert_int_equal(verify(f, &count, &bad), AL_E_CHAIN);
+	assert_int_equal(bad, 99);
+
+	/* And a head that is gone entirely. */
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_del(txn, STORE_DB_META, AUDIT_META_HEAD,
+				   strlen(AUDIT_META_HEAD)), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	assert_int_equal(verify(f, &count, &bad), AL_E_CHAIN);
+	assert_int_equal(bad, 1);
+	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+					  NULL), AL_E_CHAIN);
+}
+
+static void test_in_caller_txn(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	uint64_t seq, count, bad;
+
+	append_n(f, 3);
+	/* An aborted operation leaves neither its record nor its entry. */
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_put_raw(txn, STORE_DB_QUEUE, "q", 1, "", 0), 0);
+	assert_int_equal(audit_append(txn, "system", "job.enqueue", "q", NULL,
+				      &seq), 0);
+	assert_int_equal(seq, 4);
+	store_txn_abort(txn);
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 3);
+
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(audit_append(txn, "system", "job.enqueue", "q", NULL,
+				      &seq), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	assert_int_equal(seq, 4);
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 4);
+}
+
+static void test_bad_input(void **state)
+{
+	struct fix *f = *state;
+	char big[AUDIT_OBJECT_MAX + 2];
+	uint64_t count, bad;
+	json_t *deep = json_object();
+
+	memset(big, 'o', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < AUDIT_DEPTH_MAX + 2; i++)
+		deep = json_pack("{s:o}", "d", deep);
+
+	assert_int_equal(audit_append_now(f->st, "", "a.b", "o", NULL, NULL),
+			 AL_E_USAGE);
+	assert_int_equal(audit_append_now(f->st, "system", "a.b", NULL,
+					  json_object(), NULL), AL_E_USAGE);
+	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o",
+					  json_array(), NULL), AL_E_USAGE);
+	assert_int_equal(audit_append_now(f->st, "system", "a.b", big, NULL,
+					  NULL), AL_E_LIMIT);
+	assert_int_equal(audit_append_now(f->st, "sys\xff", "a.b", "o",
+					  json_object(), NULL), AL_E_PARSE);
+	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o",
+					  json_pack("{s:f}", "x", 1.5), NULL),
+			 AL_E_PARSE);
+	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o", deep,
+					  NULL), AL_E_LIMIT);
+	/* None of it reached the log. */
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 0);
+}
+
+struct emitter {
+	struct al_event_sink sink;
+	int rc;
+};
+
+static void *emit_thread(void *arg)
+{
+	struct emitter *em = arg;
+
+	for (int i = 0; i < 25 && em->rc == 0; i++)
+		em->rc = al_event(&em->sink, "proxy.deny", "203.0.113.9:443",
+				  json_pack("{s:i}", "n", i));
+	return NULL;
+}
+
+static void test_sink_threads(void **state)
+{
+	struct fix *f = *state;
+	struct audit_sink sink;
+	struct emitter em[4];
+	pthread_t th[4];
+	uint64_t count, bad;
+
+	assert_int_equal(audit_sink_init(&sink, f->st, "job-42"), 0);
+	for (int i = 0; i < 4; i++) {
+		em[i] = (struct emitter){ audit_event_sink(&sink), 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, emit_thread,
+						&em[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(em[i].rc, 0);
+	}
+	audit_sink_set_job(&sink, NULL);
+	struct al_event_sink s = audit_event_sink(&sink);
+	assert_int_equal(al_event(&s, "daemon.stop", "airlockd", NULL), 0);
+	audit_sink_destroy(&sink);
+
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 101);
+	json_t *e = get_entry(f, 57);
+	assert_string_equal(json_string_value(json_object_get(e, "actor")),
+			    "system");
+	assert_string_equal(json_string_value(json_object_get(e, "action")),
+			    "proxy.deny");
+	json_t *d = json_object_get(e, "details");
+	assert_string_equal(json_string_value(json_object_get(d, "job")),
+			    "job-42");
+	assert_true(json_is_integer(json_object_get(d, "n")));
+	json_decref(e);
+	e = get_entry(f, 101);
+	assert_int_equal(json_object_size(json_object_get(e, "details")), 0);
+	json_decref(e);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_golden_canonical),
+		T(test_append_and_verify),
+		T(test_flipped_byte),
+		T(test_flipped_header_byte),
+		T(test_reordered),
+		T(test_forged_prev),
+		T(test_forged_details),
+		T(test_forged_shape),
+		T(test_gap),
+		T(test_truncated),
+		T(test_head_rolled_back),
+		T(test_in_caller_txn),
+		T(test_bad_input),
+		T(test_sink_threads),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
