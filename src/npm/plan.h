@@ -1,0 +1,119 @@
+/*
+ * plan.h - decide which dependency specs of a package.json to raise.
+ *
+ * Only specs of the forms ^X.Y.Z, ~X.Y.Z, =X.Y.Z, >=X.Y.Z and a bare
+ * X.Y.Z are rewritten, keeping their operator. Every other spec (unions,
+ * hyphen and x-ranges, wildcards, git, paths, URLs, aliases, dist-tags)
+ * and every registry failure becomes a skip with a reason; one package's
+ * trouble never fails the plan.
+ *
+ * Target choice: the floor is the version written in the spec. If
+ * dist-tags.latest is a release (not a prerelease), not deprecated, newer
+ * than the floor and the jump is allowed by the policy, it is the target.
+ * Otherwise the target is the highest release that is newer than the
+ * floor, not newer than latest, not deprecated and allowed by the policy.
+ * Policies: patch keeps major.minor, minor keeps major, major allows all.
+ */
+#ifndef AL_NPM_PLAN_H
+#define AL_NPM_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "base/util.h"
+#include "npm/manifest.h"
+#include "npm/registry.h"
+
+#define NPM_POLICY_TABLE(X)                                                \
+	X(NPM_POLICY_PATCH, "patch")                                           \
+	X(NPM_POLICY_MINOR, "minor")                                           \
+	X(NPM_POLICY_MAJOR, "major")
+
+enum npm_policy {
+#define NPM_X_POL(e, word) e,
+	NPM_POLICY_TABLE(NPM_X_POL)
+#undef NPM_X_POL
+};
+
+/* The size of a jump: major differs, else minor differs, else patch. */
+#define NPM_BUMP_TABLE(X)                                                  \
+	X(NPM_BUMP_PATCH, "patch")                                             \
+	X(NPM_BUMP_MINOR, "minor")                                             \
+	X(NPM_BUMP_MAJOR, "major")
+
+enum npm_bump {
+#define NPM_X_BUMP(e, word) e,
+	NPM_BUMP_TABLE(NPM_X_BUMP)
+#undef NPM_X_BUMP
+};
+
+/* "patch", "minor", "major"; AL_E_USAGE for anything else. */
+int npm_policy_parse(const char *word, enum npm_policy *out);
+const char *npm_policy_name(enum npm_policy policy);
+const char *npm_bump_name(enum npm_bump bump);
+
+struct npm_update {
+	enum npm_section section;
+	char *name;
+	char *from;    /* the spec as written */
+	char *to;      /* the new spec, same operator */
+	char *version; /* the chosen version */
+	enum npm_bump bump;
+	bool has_install_scripts; /* the chosen version has install hooks */
+};
+
+struct npm_skip {
+	enum npm_section section;
+	char *name;
+	char *spec;
+	char *reason;
+};
+
+/* Owned arrays; free with npm_plan_free. Strings are job data: sanitise
+ * before printing them to a terminal. */
+struct npm_plan {
+	struct npm_update *updates;
+	size_t nupdates;
+	struct npm_skip *skips;
+	size_t nskips;
+};
+
+/*
+ * Why spec cannot be rewritten, or NULL when it can; on NULL, *op is set
+ * to its operator ("^", "~", "=", ">=" or "") and floor to its version.
+ */
+const char *npm_spec_classify(const char *spec, const char **op,
+			      char *floor, size_t floorsz);
+
+/*
+ * Plan from a parsed manifest and the packuments of its dependencies
+ * (pk[0..npk), looked up by name; a name without one is a skip).
+ * Returns 0 or -ENOMEM; plan is empty on error.
+ */
+int npm_plan_build(const struct npm_manifest *m,
+		   const struct npm_packument *pk, size_t npk,
+		   enum npm_policy policy, struct npm_plan *plan);
+
+/*
+ * The whole step: parse manifest (len bytes), fetch every rewritable
+ * dependency's packument from registry_url in parallel, plan, and when
+ * there are updates write the rewritten manifest into new_manifest (left
+ * untouched when there are none). Returns 0, or the manifest's parse
+ * error (AL_E_PARSE, AL_E_LIMIT), AL_E_USAGE for a bad registry URL,
+ * -ENOMEM, with a message in err. Registry failures of single packages
+ * are skips, not errors.
+ */
+int npm_plan_project(const char *registry_url, const char *manifest,
+		     size_t len, enum npm_policy policy,
+		     struct npm_plan *plan, struct al_buf *new_manifest,
+		     char *err, size_t errsz);
+
+/* {"updates":[{section,name,from,to,bump,version,install_scripts}],
+ *  "skipped":[{section,name,spec,reason}]}; NULL on allocation failure. */
+json_t *npm_plan_json(const struct npm_plan *plan);
+
+void npm_plan_free(struct npm_plan *plan);
+
+#endif
