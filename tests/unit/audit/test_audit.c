@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <lmdb.h>
@@ -481,6 +483,43 @@ static void test_sink_threads(void **state)
 	json_decref(e);
 }
 
+/*
+ * Several processes appending to one home: LMDB's lock serialises them
+ * and the chain stays whole. Each child opens its own store, as the
+ * header requires, and leaves the parent's alone.
+ */
+static void test_processes(void **state)
+{
+	struct fix *f = *state;
+	pid_t pids[3];
+	uint64_t count, bad;
+
+	append_n(f, 1);
+	for (int i = 0; i < 3; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct store *st;
+			int rc = store_open(f->home, &st);
+			for (int k = 0; rc == 0 && k < 30; k++)
+				rc = audit_append_now(st, "system", "p.append",
+						      "child", NULL, NULL);
+			store_close(st);
+			_exit(rc == 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		int status;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 91);
+	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+					  &count), 0);
+	assert_int_equal(count, 92);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -499,6 +538,7 @@ int main(void)
 		T(test_in_caller_txn),
 		T(test_bad_input),
 		T(test_sink_threads),
+		T(test_processes),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
