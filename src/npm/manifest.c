@@ -76,8 +76,9 @@ static int mf_fail(struct mf *p, int rc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (p->errsz)
-		snprintf(p->err, p->errsz, "package.json line %zu column %zu: %s",
-			 line, col, msg);
+		snprintf(p->err, p->errsz,
+			 "package.json line %zu column %zu: %s", line, col,
+			 msg);
 	return rc;
 }
 
@@ -364,7 +365,8 @@ static int mf_dep(struct mf *p, enum npm_section sec, struct al_buf *key)
 	int rc;
 
 	for (size_t i = 0; i < m->ndeps; i++)
-		if (m->deps[i].section == sec && !strcmp(m->deps[i].name, key->p))
+		if (m->deps[i].section == sec &&
+		    !strcmp(m->deps[i].name, key->p))
 			return mf_fail(p, AL_E_PARSE, "duplicate %s key",
 				       npm_section_name(sec));
 	if (p->pos >= p->len || p->s[p->pos] != '"')

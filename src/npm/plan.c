@@ -164,8 +164,8 @@ static bool pl_candidate(const struct npm_pkg_version *pv,
  */
 static int pl_target(const struct npm_packument *pk,
 		     const struct npm_version *floor, enum npm_policy policy,
-		     struct npm_version *best, const struct npm_pkg_version **bv,
-		     bool *held)
+		     struct npm_version *best,
+		     const struct npm_pkg_version **bv, bool *held)
 {
 	const char *tag = npm_packument_tag(pk, "latest");
 	const struct npm_pkg_version *lv = NULL;

@@ -575,10 +575,11 @@ static bool sv_is_opword(const char *t, size_t n)
 {
 	if (n == 1)
 		return strchr("<>=~^", t[0]) != NULL;
-	if (n == 2)
-		return (t[0] == '<' || t[0] == '>') ? t[1] == '='
-						    : (t[0] == '~' && t[1] == '>');
-	return false;
+	if (n != 2)
+		return false;
+	if (t[0] == '<' || t[0] == '>')
+		return t[1] == '=';
+	return t[0] == '~' && t[1] == '>';
 }
 
 struct sv_tok {

@@ -113,7 +113,8 @@ static const char *hostile_body(const char *path, char *big, size_t bigsz,
 		return big;
 	}
 	if (strstr(path, "/good"))
-		return "{\"name\":\"good\",\"dist-tags\":{\"latest\":\"1.1.0\"},"
+		return "{\"name\":\"good\","
+		       "\"dist-tags\":{\"latest\":\"1.1.0\"},"
 		       "\"versions\":{\"1.0.0\":{},\"1.1.0\":"
 		       "{\"hasInstallScript\":true}}}";
 	return NULL;
