@@ -1,0 +1,411 @@
+/*
+ * cgroup.c - memory, pids and CPU limits for one sandbox, through
+ * whichever cgroup version the host offers.
+ *
+ * v2 (a unified hierarchy with cgroup.controllers at its root): one
+ * directory under the caller's own cgroup. v1 or a hybrid host: one
+ * directory per controller, each under the caller's own path for that
+ * controller as /proc/self/cgroup names it, so that a caller already
+ * confined (a container, a systemd slice) stays within its own budget.
+ */
+#include "sandbox/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define SBX_CG_ROOT "/sys/fs/cgroup"
+
+static const char *const sbx_cg_names[SBX_CG_N] = { "memory", "pids",
+						    "cpu" };
+
+static int cg_write(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX + 64];
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(val);
+	if (write(fd, val, len) != (ssize_t)len)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int cg_read(const char *dir, const char *file, char *out, size_t sz)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, out, sz - 1);
+	int rc = n < 0 ? -errno : 0;
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return rc;
+}
+
+static uint64_t cg_read_u64(const char *dir, const char *file)
+{
+	char buf[64];
+
+	if (cg_read(dir, file, buf, sizeof(buf)))
+		return 0;
+	return strtoull(buf, NULL, 10);
+}
+
+/* The value after "key " in a flat keyed file (memory.events...). */
+static uint64_t cg_read_key(const char *dir, const char *file,
+			    const char *key)
+{
+	char buf[4096];
+	size_t klen = strlen(key);
+
+	if (cg_read(dir, file, buf, sizeof(buf)))
+		return 0;
+	for (char *line = buf; line && *line;) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			return strtoull(line + klen + 1, NULL, 10);
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return 0;
+}
+
+/*
+ * The caller's own cgroup path for a v1 controller ("memory") or for the
+ * unified hierarchy (ctrl NULL), from /proc/self/cgroup.
+ */
+static int cg_self_path(const char *ctrl, char *out, size_t outsz)
+{
+	struct al_buf b = { 0 };
+	int rc = al_read_file("/proc/self/cgroup", 65536, &b);
+
+	if (rc)
+		goto out;
+	rc = -ENOENT;
+	for (char *line = b.p; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c2) {
+			*c2 = '\0';
+			const char *list = c1 + 1;
+			bool hit = false;
+			if (!ctrl) {
+				hit = *list == '\0';
+			} else {
+				size_t n = strlen(ctrl);
+				for (const char *p = list; p;) {
+					if (strncmp(p, ctrl, n) == 0 &&
+					    (p[n] == ',' || p[n] == '\0'))
+						hit = true;
+					p = strchr(p, ',');
+					if (p)
+						p++;
+				}
+			}
+			if (hit) {
+				al_strlcpy(out, c2 + 1, outsz);
+				rc = 0;
+				break;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+out:
+	al_buf_free(&b);
+	return rc;
+}
+
+int sbx_cg_detect(char *why, size_t whysz)
+{
+	char buf[512];
+	struct stat st;
+
+	if (cg_read(SBX_CG_ROOT, "cgroup.controllers", buf, sizeof(buf)) ==
+	    0) {
+		for (int c = 0; c < SBX_CG_N; c++) {
+			if (!strstr(buf, sbx_cg_names[c])) {
+				snprintf(why, whysz,
+					 "cgroup v2 lacks the %s controller",
+					 sbx_cg_names[c]);
+				return -ENOTSUP;
+			}
+		}
+		return 2;
+	}
+	for (int c = 0; c < SBX_CG_N; c++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), SBX_CG_ROOT "/%s/cgroup.procs",
+			 sbx_cg_names[c]);
+		if (stat(path, &st) != 0) {
+			snprintf(why, whysz,
+				 "no cgroup v2 and no v1 %s hierarchy at %s",
+				 sbx_cg_names[c], SBX_CG_ROOT);
+			return -ENOTSUP;
+		}
+	}
+	return 1;
+}
+
+static int cg_name(char *out, size_t outsz)
+{
+	unsigned char r[8];
+	char hex[17];
+	int rc = al_random(r, sizeof(r));
+
+	if (rc)
+		return rc;
+	al_hex(hex, r, sizeof(r));
+	snprintf(out, outsz, "airlock-sbx-%s", hex);
+	return 0;
+}
+
+static int cg_make_dirs(struct sbx_cg *cg, const char *job)
+{
+	char name[64], self[900];
+	int rc = cg_name(name, sizeof(name));
+
+	for (int c = 0; rc == 0 && c < SBX_CG_N; c++) {
+		const char *ctrl = cg->version == 1 ? sbx_cg_names[c] : NULL;
+		if (cg->version == 2 && c > 0) {
+			memcpy(cg->dir[c], cg->dir[0], sizeof(cg->dir[c]));
+			continue;
+		}
+		rc = cg_self_path(ctrl, self, sizeof(self));
+		if (rc) {
+			al_error(SBX_MOD, job, "step=cgroup no %s entry in "
+				 "/proc/self/cgroup", ctrl ? ctrl : "v2");
+			break;
+		}
+		const char *sep = strcmp(self, "/") == 0 ? "" : self;
+		if (cg->version == 1)
+			snprintf(cg->dir[c], sizeof(cg->dir[c]),
+				 SBX_CG_ROOT "/%.16s%.900s/%.40s", ctrl, sep,
+				 name);
+		else
+			snprintf(cg->dir[c], sizeof(cg->dir[c]),
+				 SBX_CG_ROOT "%.900s/%.40s", sep, name);
+		if (mkdir(cg->dir[c], 0700) != 0) {
+			rc = -errno;
+			al_error(SBX_MOD, job, "step=cgroup mkdir %s: %s",
+				 cg->dir[c], strerror(errno));
+			break;
+		}
+		cg->made[c] = true;
+	}
+	return rc;
+}
+
+/* v2 needs the controllers enabled in the parent's subtree_control. */
+static int cg2_enable(const struct sbx_cg *cg, const char *job)
+{
+	char parent[PATH_MAX];
+	int rc;
+
+	al_strlcpy(parent, cg->dir[0], sizeof(parent));
+	*strrchr(parent, '/') = '\0';
+	rc = cg_write(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+	if (rc)
+		al_error(SBX_MOD, job, "step=cgroup enabling controllers in "
+			 "%s: %s (a v2 caller must sit in a cgroup without "
+			 "other processes, or at the root)", parent,
+			 al_strerror(rc));
+	return rc;
+}
+
+static int cg_set_limits(const struct sbx_cg *cg, const struct sbx_spec *s)
+{
+	char v[64];
+	int rc;
+	const char *mem = cg->dir[SBX_CG_MEMORY], *pids = cg->dir[SBX_CG_PIDS];
+	const char *cpu = cg->dir[SBX_CG_CPU];
+	unsigned long quota = (unsigned long)s->cpus_milli * 100;
+
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)s->mem_bytes);
+	if (cg->version == 2) {
+		rc = cg_write(mem, "memory.max", v);
+		/* No swap: a payload must not dodge the limit by paging. */
+		if (rc == 0 && cg_write(mem, "memory.swap.max", "0") == -EACCES)
+			rc = -EACCES;
+		snprintf(v, sizeof(v), "%u", s->pids);
+		if (rc == 0)
+			rc = cg_write(pids, "pids.max", v);
+		snprintf(v, sizeof(v), "%lu 100000", quota);
+		if (rc == 0)
+			rc = cg_write(cpu, "cpu.max", v);
+		return rc;
+	}
+	rc = cg_write(mem, "memory.limit_in_bytes", v);
+	/* memsw exists only with swap accounting; equal means no swap. */
+	if (rc == 0) {
+		int r2 = cg_write(mem, "memory.memsw.limit_in_bytes", v);
+		if (r2 && r2 != -ENOENT)
+			rc = r2;
+	}
+	snprintf(v, sizeof(v), "%u", s->pids);
+	if (rc == 0)
+		rc = cg_write(pids, "pids.max", v);
+	if (rc == 0)
+		rc = cg_write(cpu, "cpu.cfs_period_us", "100000");
+	snprintf(v, sizeof(v), "%lu", quota);
+	if (rc == 0)
+		rc = cg_write(cpu, "cpu.cfs_quota_us", v);
+	return rc;
+}
+
+int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
+{
+	char why[256];
+	int rc;
+
+	memset(cg, 0, sizeof(*cg));
+	rc = sbx_cg_detect(why, sizeof(why));
+	if (rc < 0) {
+		al_error(SBX_MOD, spec->job_id, "step=cgroup %s", why);
+		return rc;
+	}
+	cg->version = rc;
+	rc = cg_make_dirs(cg, spec->job_id);
+	if (rc == 0 && cg->version == 2)
+		rc = cg2_enable(cg, spec->job_id);
+	if (rc == 0) {
+		rc = cg_set_limits(cg, spec);
+		if (rc)
+			al_error(SBX_MOD, spec->job_id,
+				 "step=cgroup setting limits in %s: %s",
+				 cg->dir[0], al_strerror(rc));
+	}
+	if (rc)
+		sbx_cg_destroy(cg, spec->job_id);
+	return rc;
+}
+
+int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	for (int c = 0; c < SBX_CG_N; c++) {
+		if (cg->version == 2 && c > 0)
+			break;
+		int rc = cg_write(cg->dir[c], "cgroup.procs", v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* SIGKILL every pid listed in dir/cgroup.procs; returns how many. */
+static int cg_kill_procs(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	char line[32];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		long pid = strtol(line, NULL, 10);
+		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+void sbx_cg_kill(const struct sbx_cg *cg)
+{
+	if (cg->version == 2 && cg->made[0] &&
+	    cg_write(cg->dir[0], "cgroup.kill", "1") == 0)
+		return;
+	/*
+	 * v1 has no atomic kill, but every sandboxed process also sits in
+	 * the sandbox's pid namespace, whose init dying kills the rest;
+	 * this sweep only covers a process caught between the two.
+	 */
+	for (int c = 0; c < SBX_CG_N; c++)
+		if (cg->made[c])
+			cg_kill_procs(cg->dir[c]);
+}
+
+void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
+{
+	const char *mem = cg->dir[SBX_CG_MEMORY], *pids = cg->dir[SBX_CG_PIDS];
+
+	memset(st, 0, sizeof(*st));
+	if (!cg->made[0])
+		return;
+	if (cg->version == 2) {
+		st->mem_peak = cg_read_u64(mem, "memory.peak");
+		st->oom_kills = cg_read_key(mem, "memory.events", "oom_kill");
+	} else {
+		st->mem_peak = cg_read_u64(mem, "memory.max_usage_in_bytes");
+		st->oom_kills = cg_read_key(mem, "memory.oom_control",
+					    "oom_kill");
+	}
+	st->pids_peak = (unsigned)cg_read_u64(pids, "pids.peak");
+	st->pids_max_hits = cg_read_key(pids, "pids.events", "max");
+}
+
+/* Has the cgroup no process left? */
+static bool cg_empty(const char *dir)
+{
+	char buf[16];
+
+	return cg_read(dir, "cgroup.procs", buf, sizeof(buf)) != 0 ||
+	       buf[0] == '\0';
+}
+
+int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
+{
+	int rc = 0;
+
+	for (int c = 0; c < SBX_CG_N; c++) {
+		if (!cg->made[c])
+			continue;
+		/* Killed processes leave asynchronously: retry for ~5 s. */
+		for (int i = 0; i < 500 && !cg_empty(cg->dir[c]); i++) {
+			if (i % 10 == 0)
+				cg_kill_procs(cg->dir[c]);
+			usleep(10000);
+		}
+		int r = -EBUSY;
+		for (int i = 0; i < 100; i++) {
+			r = rmdir(cg->dir[c]) == 0 ? 0 : -errno;
+			if (r != -EBUSY)
+				break;
+			usleep(10000);
+		}
+		if (r == -ENOENT)
+			r = 0;
+		if (r) {
+			al_error(SBX_MOD, job, "step=cleanup rmdir %s: %s",
+				 cg->dir[c], al_strerror(r));
+			rc = rc ? rc : r;
+		}
+		cg->made[c] = false;
+	}
+	return rc;
+}

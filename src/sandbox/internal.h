@@ -1,0 +1,128 @@
+/*
+ * internal.h - pieces of the sandbox shared between its files: cgroups,
+ * the in-sandbox setup plan and the egress proxy. Not for other modules.
+ */
+#ifndef AL_SANDBOX_INTERNAL_H
+#define AL_SANDBOX_INTERNAL_H
+
+#include <limits.h>
+#include <linux/filter.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "base/util.h"
+#include "sandbox/sandbox.h"
+
+#define SBX_MOD "sandbox"
+
+/* ---- cgroups (cgroup.c) ---- */
+
+enum sbx_cg_ctrl { SBX_CG_MEMORY, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
+
+struct sbx_cg {
+	int version; /* 1 or 2; 0 before sbx_cg_create() */
+	/* v1: one directory per controller; v2: all three equal. */
+	char dir[SBX_CG_N][1024];
+	bool made[SBX_CG_N];
+};
+
+struct sbx_cg_stats {
+	uint64_t mem_peak;
+	unsigned pids_peak;
+	uint64_t oom_kills;
+	uint64_t pids_max_hits;
+};
+
+/* Which cgroup layout the host has: 2 (unified), 1 (v1 or hybrid). */
+int sbx_cg_detect(char *why, size_t whysz);
+/* Make the sandbox's cgroups under the caller's own and set limits. */
+int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec);
+/* Move pid (not yet running the payload) into every cgroup. */
+int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid);
+/* SIGKILL every process in the cgroups (v2 cgroup.kill where present). */
+void sbx_cg_kill(const struct sbx_cg *cg);
+/* Read peak usage and limit-hit counters; missing files leave zeros. */
+void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
+/* Kill what is left, wait for the cgroups to empty, remove them. */
+int sbx_cg_destroy(struct sbx_cg *cg, const char *job);
+
+/* ---- what the sandbox's init does (child.c) ---- */
+
+enum sbx_src_kind { SBX_SRC_DIR, SBX_SRC_FILE, SBX_SRC_LINK };
+
+/* One entry of the new root: a bind of a host path or a symlink. */
+struct sbx_mnt {
+	const char *src;   /* host path (bind) or link target (symlink) */
+	const char *dst;   /* absolute path inside */
+	enum sbx_src_kind kind;
+	bool rw;
+	bool dev;          /* device node: keep dev, add noexec */
+	int fd;            /* O_PATH, opened inside the new mount ns */
+};
+
+/*
+ * Everything the child needs, computed by the parent before clone so
+ * that the child allocates nothing: it may be cloned from a threaded
+ * process whose allocator locks are held by other threads.
+ */
+struct sbx_plan {
+	struct sbx_mnt *mnts;
+	size_t nmnts;
+	const char *passwd, *group, *hostname;
+	char *const *argv;
+	char *const *envp;
+	const char *path;     /* PATH used to resolve argv[0] */
+	const char *workdir;
+	size_t tmp_bytes;
+	struct sock_fprog seccomp;
+	int go_r;     /* parent says "maps written, cgroups joined" */
+	int err_w;    /* "step\terrno" on failure; EOF at exec */
+	int status_w; /* init reports the payload's wait status */
+	int out_w;    /* payload's stdout and stderr */
+};
+
+/* The child side of clone: never returns. */
+__attribute__((noreturn)) void sbx_child_main(struct sbx_plan *plan);
+
+/* Build the seccomp program; caller frees prog->filter. */
+int sbx_seccomp_build(struct sock_fprog *prog, const char *job);
+
+/* ---- egress proxy (proxy.c) ---- */
+
+#define SBX_PROXY_MAX_CONN 64
+
+struct sbx_proxy_conn {
+	pthread_t th;
+	bool used;
+	atomic_bool done;
+	int cfd;
+	struct sbx_proxy *px;
+};
+
+struct sbx_proxy {
+	int lfd;
+	int stop[2];
+	pthread_t th;
+	bool running;
+	const char *const *allow;
+	const char *job;
+	const struct al_event_sink *events;
+	atomic_uint allowed, denied;
+	struct sbx_proxy_conn conns[SBX_PROXY_MAX_CONN];
+};
+
+/*
+ * Serve the proxy on lfd (a listening socket inside the sandbox's
+ * network namespace; ownership passes to px) from a new thread.
+ */
+int sbx_proxy_start(struct sbx_proxy *px, int lfd,
+		    const char *const *allow, const char *job,
+		    const struct al_event_sink *events);
+/* Stop accepting, close every connection, join every thread. */
+void sbx_proxy_stop(struct sbx_proxy *px);
+/* Is host:port allowed by the list? Exposed for unit tests. */
+bool sbx_proxy_allowed(const char *const *allow, const char *host,
+		       unsigned port);
+
+#endif

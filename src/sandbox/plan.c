@@ -1,0 +1,281 @@
+/*
+ * plan.c - turn a spec into the child's plan: which host paths form the
+ * read-only image, the caller's binds (validated), argv and environment,
+ * and the seccomp program. Everything is allocated here, in the parent,
+ * so that the child allocates nothing (internal.h says why).
+ */
+#include "sandbox/plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define SBX_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+/* Top-level host paths of the image; a symlink is recreated as one
+ * (merged-/usr hosts), a directory is bound read-only. */
+static const char *const sbx_image_top[] = {
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+};
+
+/* The minimal /etc: TLS roots, name service and linker configuration,
+ * the alternatives links many /usr/bin programs go through. */
+static const char *const sbx_image_etc[] = {
+	"/etc/ssl", "/etc/ca-certificates", "/etc/ca-certificates.conf",
+	"/etc/alternatives", "/etc/ld.so.cache", "/etc/nsswitch.conf",
+	"/etc/hosts", "/etc/localtime", "/etc/protocols", "/etc/services",
+};
+
+static const char *const sbx_dev_nodes[] = {
+	"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+	"/dev/tty",
+};
+
+/* First components a caller's bind may not use: they belong to the
+ * image, and a bind there would write into the host's own tree. */
+static const char *const sbx_reserved[] = {
+	"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
+	"dev", "proc",
+};
+
+/* The variables that point a payload at the proxy (registry mode). */
+static const char *const sbx_proxy_vars[] = {
+	"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+	"npm_config_proxy", "npm_config_https_proxy",
+};
+
+static int plan_add(struct sbx_plan_store *ps, const char *src,
+		    const char *dst, enum sbx_src_kind kind, bool rw, bool dev)
+{
+	struct sbx_mnt *m;
+
+	if (ps->plan.nmnts == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 32;
+		m = realloc(ps->plan.mnts, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		ps->plan.mnts = m;
+		ps->cap = cap;
+	}
+	m = &ps->plan.mnts[ps->plan.nmnts];
+	m->src = strdup(src);
+	m->dst = strdup(dst);
+	if (!m->src || !m->dst) {
+		free((char *)m->src);
+		free((char *)m->dst);
+		return -ENOMEM;
+	}
+	m->kind = kind;
+	m->rw = rw;
+	m->dev = dev;
+	m->fd = -1;
+	ps->plan.nmnts++;
+	return 0;
+}
+
+static int plan_image(struct sbx_plan_store *ps)
+{
+	struct stat st;
+	char target[PATH_MAX];
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_top); i++) {
+		const char *p = sbx_image_top[i];
+		if (lstat(p, &st) != 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlink(p, target, sizeof(target) - 1);
+			if (n <= 0)
+				continue;
+			target[n] = '\0';
+			rc = plan_add(ps, target, p, SBX_SRC_LINK, false, false);
+		} else if (S_ISDIR(st.st_mode)) {
+			rc = plan_add(ps, p, p, SBX_SRC_DIR, false, false);
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_etc); i++) {
+		const char *p = sbx_image_etc[i];
+		if (stat(p, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			rc = plan_add(ps, p, p, SBX_SRC_DIR, false, false);
+		else if (S_ISREG(st.st_mode))
+			rc = plan_add(ps, p, p, SBX_SRC_FILE, false, false);
+	}
+	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_dev_nodes); i++) {
+		const char *p = sbx_dev_nodes[i];
+		if (stat(p, &st) != 0 || !S_ISCHR(st.st_mode))
+			continue;
+		rc = plan_add(ps, p, p, SBX_SRC_FILE, true, true);
+	}
+	return rc;
+}
+
+/* An absolute, normalised path: no "." or ".." parts, no "//". */
+static bool path_clean(const char *p)
+{
+	if (!p || p[0] != '/' || strlen(p) >= PATH_MAX - 64)
+		return false;
+	for (const char *s = p; *s; s++) {
+		if (*s != '/')
+			continue;
+		if (s[1] == '/')
+			return false;
+		if (s[1] == '.' && (s[2] == '/' || s[2] == '\0'))
+			return false;
+		if (s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == '\0'))
+			return false;
+	}
+	return true;
+}
+
+static int plan_check_bind(const struct sbx_bind *b, const char *job)
+{
+	struct stat st;
+
+	if (!path_clean(b->src) || !path_clean(b->dst) ||
+	    strcmp(b->dst, "/") == 0) {
+		al_error(SBX_MOD, job, "step=spec bind %s:%s: paths must be "
+			 "absolute and normalised, destination not /",
+			 b->src ? b->src : "(null)",
+			 b->dst ? b->dst : "(null)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < AL_ARRAY_LEN(sbx_reserved); i++) {
+		size_t n = strlen(sbx_reserved[i]);
+		if (strncmp(b->dst + 1, sbx_reserved[i], n) == 0 &&
+		    (b->dst[n + 1] == '/' || b->dst[n + 1] == '\0')) {
+			al_error(SBX_MOD, job, "step=spec bind destination %s "
+				 "is inside the image (/%s)", b->dst,
+				 sbx_reserved[i]);
+			return -EINVAL;
+		}
+	}
+	if (stat(b->src, &st) != 0) {
+		int rc = -errno;
+		al_error(SBX_MOD, job, "step=spec bind source %s: %s", b->src,
+			 strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		al_error(SBX_MOD, job, "step=spec bind source %s is neither "
+			 "a directory nor a regular file", b->src);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int plan_binds(struct sbx_plan_store *ps, const struct sbx_spec *s)
+{
+	for (size_t i = 0; i < s->nbinds; i++) {
+		const struct sbx_bind *b = &s->binds[i];
+		struct stat st;
+		int rc = plan_check_bind(b, s->job_id);
+		if (rc)
+			return rc;
+		stat(b->src, &st);
+		rc = plan_add(ps, b->src, b->dst,
+			      S_ISDIR(st.st_mode) ? SBX_SRC_DIR : SBX_SRC_FILE,
+			      b->rw, false);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static bool env_is_proxy_var(const char *kv)
+{
+	for (size_t i = 0; i < AL_ARRAY_LEN(sbx_proxy_vars); i++) {
+		size_t n = strlen(sbx_proxy_vars[i]);
+		if (strncmp(kv, sbx_proxy_vars[i], n) == 0 && kv[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* The payload's environment: the spec's, never the caller's own, plus
+ * the proxy variables in registry mode (replacing any the spec set). */
+static int plan_env(struct sbx_plan_store *ps, const struct sbx_spec *s)
+{
+	size_t n = 0, k = 0;
+	bool reg = s->net == SBX_NET_REGISTRY;
+
+	while (s->env && s->env[n])
+		n++;
+	ps->env = calloc(n + AL_ARRAY_LEN(sbx_proxy_vars) + 1, sizeof(char *));
+	if (!ps->env)
+		return -ENOMEM;
+	ps->plan.path = SBX_DEFAULT_PATH;
+	for (size_t i = 0; i < n; i++) {
+		const char *kv = s->env[i];
+		if (!strchr(kv, '=') || kv[0] == '=') {
+			al_error(SBX_MOD, s->job_id, "step=spec environment "
+				 "entry without a name: \"%s\"", kv);
+			return -EINVAL;
+		}
+		if (reg && env_is_proxy_var(kv))
+			continue;
+		if (strncmp(kv, "PATH=", 5) == 0)
+			ps->plan.path = kv + 5;
+		ps->env[k] = strdup(kv);
+		if (!ps->env[k++])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; reg && i < AL_ARRAY_LEN(sbx_proxy_vars); i++) {
+		char kv[96];
+		snprintf(kv, sizeof(kv), "%s=http://127.0.0.1:%d",
+			 sbx_proxy_vars[i], SBX_PROXY_PORT);
+		ps->env[k] = strdup(kv);
+		if (!ps->env[k++])
+			return -ENOMEM;
+	}
+	ps->plan.envp = ps->env;
+	return 0;
+}
+
+int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
+{
+	int rc;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->plan.argv = (char *const *)s->argv;
+	ps->plan.workdir = s->workdir;
+	ps->plan.tmp_bytes = s->tmp_bytes;
+	ps->plan.hostname = "airlock";
+	ps->plan.passwd = "sandbox:x:1000:1000:airlock sandbox:/tmp:/bin/sh\n"
+			  "nobody:x:65534:65534:nobody:/nonexistent:"
+			  "/usr/sbin/nologin\n";
+	ps->plan.group = "sandbox:x:1000:\nnogroup:x:65534:\n";
+	rc = plan_image(ps);
+	if (rc == 0)
+		rc = plan_binds(ps, s);
+	if (rc == 0)
+		rc = plan_env(ps, s);
+	if (rc == 0)
+		rc = sbx_seccomp_build(&ps->plan.seccomp, s->job_id);
+	if (rc)
+		sbx_plan_free(ps);
+	return rc;
+}
+
+void sbx_plan_free(struct sbx_plan_store *ps)
+{
+	for (size_t i = 0; i < ps->plan.nmnts; i++) {
+		free((char *)ps->plan.mnts[i].src);
+		free((char *)ps->plan.mnts[i].dst);
+	}
+	free(ps->plan.mnts);
+	for (size_t i = 0; ps->env && ps->env[i]; i++)
+		free(ps->env[i]);
+	free(ps->env);
+	free(ps->plan.seccomp.filter);
+	memset(ps, 0, sizeof(*ps));
+}

@@ -1,0 +1,24 @@
+/*
+ * plan.h - building the child's plan from a spec (plan.c).
+ */
+#ifndef AL_SANDBOX_PLAN_H
+#define AL_SANDBOX_PLAN_H
+
+#include "sandbox/internal.h"
+
+/* The plan and the heap storage behind it. */
+struct sbx_plan_store {
+	struct sbx_plan plan;
+	size_t cap;  /* of plan.mnts */
+	char **env;  /* owned copy, NULL-terminated */
+};
+
+/*
+ * Validate the spec's binds and environment and prepare the plan.
+ * spec must already carry its defaults. Logs and returns -EINVAL on a
+ * bad spec, -ENOMEM, or AL_E_SANDBOX if seccomp cannot be built.
+ */
+int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *spec);
+void sbx_plan_free(struct sbx_plan_store *ps);
+
+#endif

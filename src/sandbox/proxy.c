@@ -1,0 +1,489 @@
+/*
+ * proxy.c - the registry-mode egress proxy.
+ *
+ * The listening socket lives inside the sandbox's network namespace
+ * (sandbox.c creates it there); every outgoing connection is made from
+ * the daemon's own namespace, and only to host:port pairs on the allow
+ * list. Two request forms are served, which is what npm sends:
+ *   CONNECT host:port HTTP/1.1            (a TLS tunnel)
+ *   GET http://host:port/path HTTP/1.1    (plain-HTTP registries)
+ * Every decision is an event (proxy.allow / proxy.deny). A connection
+ * gets one thread, at most SBX_PROXY_MAX_CONN at once; more are refused
+ * with 503. Absolute-form requests are forwarded with "Connection:
+ * close", so one client connection can never carry a second request to
+ * another host past the check.
+ */
+#include "sandbox/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define SBX_HEAD_MAX 16384
+#define SBX_IO_TIMEOUT_MS 30000
+#define SBX_IDLE_TIMEOUT_MS 300000
+
+struct sbx_req {
+	char method[16];
+	char host[256];
+	unsigned port;
+	const char *path; /* origin-form target (absolute-form only) */
+	size_t path_len;
+	const char *version; /* "HTTP/1.x" in the request line */
+	size_t version_len;
+	bool connect;
+};
+
+/* "host", "host:port" or "[v6]:port" into host and port (dflt if none). */
+static int sbx_split_hostport(const char *s, size_t len, char *host,
+			      size_t hostsz, unsigned dflt, unsigned *port)
+{
+	const char *end = s + len, *colon;
+	uint64_t p = dflt;
+
+	if (len == 0)
+		return -EINVAL;
+	if (*s == '[') {
+		const char *rb = memchr(s, ']', len);
+		if (!rb)
+			return -EINVAL;
+		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+		if (!colon && rb + 1 != end)
+			return -EINVAL;
+		s++;
+		len = (size_t)(rb - s);
+	} else {
+		colon = memchr(s, ':', len);
+		if (colon)
+			len = (size_t)(colon - s);
+	}
+	if (colon) {
+		char num[8];
+		size_t n = (size_t)(end - colon - 1);
+		if (n == 0 || n >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, colon + 1, n);
+		num[n] = '\0';
+		if (al_parse_u64(num, 65535, &p) || p == 0)
+			return -EINVAL;
+	}
+	if (len == 0 || len >= hostsz)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(c == '.' || c == '-' || c == ':' || c == '_' ||
+		      (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
+						 (c | 0x20) <= 'z')))
+			return -EINVAL;
+	}
+	memcpy(host, s, len);
+	host[len] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+bool sbx_proxy_allowed(const char *const *allow, const char *host,
+		       unsigned port)
+{
+	for (size_t i = 0; allow && allow[i]; i++) {
+		char h[256];
+		unsigned p;
+		const char *a = allow[i];
+		if (sbx_split_hostport(a, strlen(a), h, sizeof(h), 0, &p))
+			continue;
+		if (strcasecmp(h, host) != 0)
+			continue;
+		/* An entry without a port allows the two web defaults. */
+		if (p == port || (p == 0 && (port == 80 || port == 443)))
+			return true;
+	}
+	return false;
+}
+
+/* Parse the request line of head (NUL-terminated). */
+static int sbx_parse_request(char *head, struct sbx_req *rq)
+{
+	char *sp1 = strchr(head, ' ');
+	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	char *eol = strstr(head, "\r\n");
+
+	if (!sp1 || !sp2 || !eol || sp2 > eol || (size_t)(sp1 - head) >=
+						    sizeof(rq->method))
+		return -EINVAL;
+	memcpy(rq->method, head, (size_t)(sp1 - head));
+	rq->method[sp1 - head] = '\0';
+	const char *t = sp1 + 1;
+	size_t tlen = (size_t)(sp2 - t);
+	if (strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return -EINVAL;
+	rq->version = sp2 + 1;
+	rq->version_len = (size_t)(eol - rq->version);
+	if (strcmp(rq->method, "CONNECT") == 0) {
+		rq->connect = true;
+		return sbx_split_hostport(t, tlen, rq->host, sizeof(rq->host),
+					  443, &rq->port);
+	}
+	if (tlen < 7 || strncasecmp(t, "http://", 7) != 0)
+		return -EINVAL;
+	t += 7;
+	tlen -= 7;
+	const char *slash = memchr(t, '/', tlen);
+	size_t alen = slash ? (size_t)(slash - t) : tlen;
+	rq->path = slash ? slash : "/";
+	rq->path_len = slash ? (size_t)(t + tlen - slash) : 1;
+	return sbx_split_hostport(t, alen, rq->host, sizeof(rq->host), 80,
+				  &rq->port);
+}
+
+static int sbx_send_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void sbx_reply(int fd, int code, const char *reason, const char *why)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg),
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+			 code, reason, strlen(why) + 1, why);
+
+	if (n > 0 && (size_t)n < sizeof(msg))
+		sbx_send_all(fd, msg, (size_t)n);
+}
+
+/* Wait for fd to become readable; false on timeout, stop or error. */
+static bool sbx_wait_in(struct sbx_proxy *px, int fd, int ms)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { px->stop[0], POLLIN, 0 } };
+
+	for (;;) {
+		int n = poll(p, 2, ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n > 0 && !(p[1].revents) && p[0].revents;
+	}
+}
+
+/* Read until the blank line ending the head; returns the head length. */
+static ssize_t sbx_read_head(struct sbx_proxy *px, int fd, char *buf,
+			     size_t *have)
+{
+	*have = 0;
+	while (*have < SBX_HEAD_MAX) {
+		if (!sbx_wait_in(px, fd, SBX_IO_TIMEOUT_MS))
+			return -ETIMEDOUT;
+		ssize_t n = recv(fd, buf + *have, SBX_HEAD_MAX - *have, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		*have += (size_t)n;
+		buf[*have] = '\0';
+		char *end = strstr(buf, "\r\n\r\n");
+		if (end)
+			return end + 4 - buf;
+	}
+	return -E2BIG;
+}
+
+/* Connect from the daemon's namespace, with a timeout. */
+static int sbx_dial(struct sbx_proxy *px, const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char svc[8];
+	int fd = -1;
+
+	snprintf(svc, sizeof(svc), "%u", port);
+	if (getaddrinfo(host, svc, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+						   SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+		    errno != EINPROGRESS) {
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		struct pollfd p[2] = { { fd, POLLOUT, 0 },
+				       { px->stop[0], POLLIN, 0 } };
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (poll(p, 2, SBX_IO_TIMEOUT_MS) <= 0 || p[1].revents ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd >= 0 ? fd : -ECONNREFUSED;
+}
+
+/* Copy both ways until both sides are done, stop, or idle timeout. */
+static void sbx_relay(struct sbx_proxy *px, int a, int b)
+{
+	char buf[16384];
+	int fds[2] = { a, b };
+	bool open_in[2] = { true, true };
+
+	while (open_in[0] || open_in[1]) {
+		struct pollfd p[3] = { { open_in[0] ? a : -1, POLLIN, 0 },
+				       { open_in[1] ? b : -1, POLLIN, 0 },
+				       { px->stop[0], POLLIN, 0 } };
+		int n = poll(p, 3, SBX_IDLE_TIMEOUT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || p[2].revents)
+			return;
+		for (int i = 0; i < 2; i++) {
+			if (!p[i].revents)
+				continue;
+			ssize_t r = recv(fds[i], buf, sizeof(buf), 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				open_in[i] = false;
+				shutdown(fds[1 - i], SHUT_WR);
+				continue;
+			}
+			if (sbx_send_all(fds[1 - i], buf, (size_t)r))
+				return;
+		}
+	}
+}
+
+/* The head for the origin server: origin-form target, no proxy or
+ * connection headers, and "Connection: close". */
+static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
+			    struct al_buf *out)
+{
+	const char *eol = strstr(head, "\r\n");
+	static const char *const drop[] = { "proxy-connection:",
+					    "proxy-authorization:",
+					    "connection:", "keep-alive:" };
+	int rc = al_buf_printf(out, "%s %.*s %.*s", rq->method,
+			       (int)rq->path_len, rq->path,
+			       (int)rq->version_len, rq->version);
+
+	for (const char *l = eol + 2; rc == 0 && strncmp(l, "\r\n", 2);) {
+		const char *e = strstr(l, "\r\n");
+		bool keep = true;
+		for (size_t i = 0; i < AL_ARRAY_LEN(drop); i++)
+			if (strncasecmp(l, drop[i], strlen(drop[i])) == 0)
+				keep = false;
+		if (keep)
+			rc = al_buf_printf(out, "\r\n%.*s", (int)(e - l), l);
+		l = e + 2;
+	}
+	if (rc == 0)
+		rc = al_buf_puts(out, "\r\nConnection: close\r\n\r\n");
+	return rc;
+}
+
+static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
+		      bool ok)
+{
+	char object[300];
+	json_t *d = json_pack("{s:s?, s:s}", "job", px->job, "method",
+			      rq->method);
+
+	snprintf(object, sizeof(object), "%s:%u", rq->host, rq->port);
+	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
+	if (ok)
+		al_info(SBX_MOD, px->job, "proxy allow %s", object);
+	else
+		al_warn(SBX_MOD, px->job, "proxy deny %s", object);
+	return al_event(px->events, ok ? "proxy.allow" : "proxy.deny", object,
+			d);
+}
+
+static void sbx_serve(struct sbx_proxy *px, int cfd)
+{
+	char *buf = malloc(SBX_HEAD_MAX + 1);
+	struct sbx_req rq = { 0 };
+	struct al_buf fwd = { 0 };
+	size_t have = 0;
+	int ufd = -1;
+
+	if (!buf)
+		return;
+	ssize_t hlen = sbx_read_head(px, cfd, buf, &have);
+	if (hlen < 0)
+		goto out;
+	if (sbx_parse_request(buf, &rq)) {
+		atomic_fetch_add(&px->denied, 1);
+		al_event(px->events, "proxy.deny", "malformed",
+			 json_pack("{s:s?}", "job", px->job));
+		sbx_reply(cfd, 400, "Bad Request", "airlock: malformed request");
+		goto out;
+	}
+	bool ok = sbx_proxy_allowed(px->allow, rq.host, rq.port);
+	if (sbx_decide(px, &rq, ok) != 0 || !ok) {
+		sbx_reply(cfd, 403, "Forbidden",
+			  "airlock: destination not allowed");
+		goto out;
+	}
+	ufd = sbx_dial(px, rq.host, rq.port);
+	if (ufd < 0) {
+		sbx_reply(cfd, 502, "Bad Gateway", "airlock: cannot connect");
+		goto out;
+	}
+	if (rq.connect) {
+		static const char ok200[] =
+			"HTTP/1.1 200 Connection established\r\n\r\n";
+		if (sbx_send_all(cfd, ok200, sizeof(ok200) - 1))
+			goto out;
+	} else if (sbx_rewrite_head(&rq, buf, &fwd) ||
+		   sbx_send_all(ufd, fwd.p, fwd.len)) {
+		goto out;
+	}
+	/* Bytes the client sent after the head (body or TLS hello). */
+	if (have > (size_t)hlen &&
+	    sbx_send_all(ufd, buf + hlen, have - (size_t)hlen))
+		goto out;
+	sbx_relay(px, cfd, ufd);
+out:
+	if (ufd >= 0)
+		close(ufd);
+	al_buf_free(&fwd);
+	free(buf);
+}
+
+static void *sbx_conn_main(void *arg)
+{
+	struct sbx_proxy_conn *c = arg;
+
+	sbx_serve(c->px, c->cfd);
+	close(c->cfd);
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+/* Join finished connection threads; with all, join every one. */
+static void sbx_reap_conns(struct sbx_proxy *px, bool all)
+{
+	for (int i = 0; i < SBX_PROXY_MAX_CONN; i++) {
+		struct sbx_proxy_conn *c = &px->conns[i];
+		if (c->used && (all || atomic_load(&c->done))) {
+			pthread_join(c->th, NULL);
+			c->used = false;
+		}
+	}
+}
+
+static void sbx_accept_one(struct sbx_proxy *px)
+{
+	int cfd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct sbx_proxy_conn *c = NULL;
+
+	if (cfd < 0)
+		return;
+	sbx_reap_conns(px, false);
+	for (int i = 0; i < SBX_PROXY_MAX_CONN && !c; i++)
+		if (!px->conns[i].used)
+			c = &px->conns[i];
+	if (!c) {
+		sbx_reply(cfd, 503, "Service Unavailable",
+			  "airlock: too many connections");
+		close(cfd);
+		return;
+	}
+	c->cfd = cfd;
+	c->px = px;
+	atomic_store(&c->done, false);
+	if (pthread_create(&c->th, NULL, sbx_conn_main, c) != 0) {
+		sbx_reply(cfd, 503, "Service Unavailable", "airlock: busy");
+		close(cfd);
+		return;
+	}
+	c->used = true;
+}
+
+static void *sbx_proxy_main(void *arg)
+{
+	struct sbx_proxy *px = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { px->lfd, POLLIN, 0 },
+				       { px->stop[0], POLLIN, 0 } };
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents)
+			break;
+		if (p[0].revents)
+			sbx_accept_one(px);
+	}
+	/* Every connection thread also polls the stop pipe. */
+	sbx_reap_conns(px, true);
+	return NULL;
+}
+
+int sbx_proxy_start(struct sbx_proxy *px, int lfd,
+		    const char *const *allow, const char *job,
+		    const struct al_event_sink *events)
+{
+	int rc;
+
+	memset(px, 0, sizeof(*px));
+	px->lfd = lfd;
+	px->allow = allow;
+	px->job = job;
+	px->events = events;
+	if (pipe2(px->stop, O_CLOEXEC) != 0) {
+		rc = -errno;
+		close(lfd);
+		px->lfd = -1;
+		return rc;
+	}
+	rc = -pthread_create(&px->th, NULL, sbx_proxy_main, px);
+	if (rc) {
+		close(px->stop[0]);
+		close(px->stop[1]);
+		close(lfd);
+		px->lfd = -1;
+		return rc;
+	}
+	px->running = true;
+	return 0;
+}
+
+void sbx_proxy_stop(struct sbx_proxy *px)
+{
+	if (!px->running)
+		return;
+	/* Never read: the pipe stays readable for every poller. */
+	if (write(px->stop[1], "x", 1) < 0)
+		al_error(SBX_MOD, px->job, "proxy stop: %s", strerror(errno));
+	pthread_join(px->th, NULL);
+	close(px->stop[0]);
+	close(px->stop[1]);
+	close(px->lfd);
+	px->lfd = -1;
+	px->running = false;
+}

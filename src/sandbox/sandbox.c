@@ -1,0 +1,748 @@
+/*
+ * sandbox.c - sbx_run(): the parent's side of a sandbox.
+ *
+ * In order: validate the spec and prepare the plan (plan.c); make the
+ * pipes and the cgroups; clone the child into new namespaces (it blocks
+ * until released); write its id maps, move it into the cgroups, bring
+ * its loopback up and, in registry mode, open the proxy's socket inside
+ * its network namespace; release it; then supervise: capture output,
+ * enforce the wall clock, honour cancellation, reap, measure, and tear
+ * everything down on every path.
+ */
+#include "sandbox/plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define SBX_NS_FLAGS                                                       \
+	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |       \
+	 CLONE_NEWIPC | CLONE_NEWUTS)
+
+static volatile sig_atomic_t sbx_cancelled;
+
+static const char *const sbx_kill_names[] = {
+#define SBX_X_NAME(name, word) word,
+	SBX_KILL_TABLE(SBX_X_NAME)
+#undef SBX_X_NAME
+};
+
+const char *sbx_kill_name(enum sbx_kill kill)
+{
+	if ((unsigned)kill >= AL_ARRAY_LEN(sbx_kill_names))
+		return "unknown";
+	return sbx_kill_names[kill];
+}
+
+int sbx_cancel_all(void)
+{
+	sbx_cancelled = 1;
+	return 0;
+}
+
+void sbx_cancel_reset(void)
+{
+	sbx_cancelled = 0;
+}
+
+void sbx_result_free(struct sbx_result *res)
+{
+	free(res->output);
+	res->output = NULL;
+	res->output_len = 0;
+}
+
+json_t *sbx_result_json(const struct sbx_result *r)
+{
+	return json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:i, s:b, "
+			 "s:I, s:I, s:b, s:i, s:i}",
+			 "exit_code", r->exit_code, "signal", r->signal,
+			 "kill_reason", sbx_kill_name(r->kill),
+			 "wall_ms", (json_int_t)r->wall_ms,
+			 "user_ms", (json_int_t)r->user_ms,
+			 "sys_ms", (json_int_t)r->sys_ms,
+			 "mem_peak", (json_int_t)r->mem_peak,
+			 "pids_peak", (int)r->pids_peak,
+			 "pids_limit_hit", r->pids_limit_hit,
+			 "output_bytes", (json_int_t)r->output_len,
+			 "output_total", (json_int_t)r->output_total,
+			 "truncated", r->truncated,
+			 "proxy_allowed", (int)r->proxy_allowed,
+			 "proxy_denied", (int)r->proxy_denied);
+}
+
+/* Length of a well-formed UTF-8 sequence at u, or 0. */
+static size_t sbx_utf8_len(const unsigned char *u, size_t left)
+{
+	size_t n;
+	unsigned cp, min;
+
+	if (u[0] < 0x80)
+		return 1;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, min = 0x80;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, min = 0x800;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	cp = u[0] & (0x7fu >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+char *sbx_output_text(const struct sbx_result *res)
+{
+	size_t len = res->output_len;
+	char *t = malloc(len + 1);
+
+	if (!t)
+		return NULL;
+	if (len)
+		memcpy(t, res->output, len);
+	t[len] = '\0';
+	for (size_t i = 0; i < len;) {
+		size_t n = sbx_utf8_len((unsigned char *)t + i, len - i);
+		if (n == 0) {
+			t[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+	/* NUL bytes would cut the string short: make them visible. */
+	al_sanitize_buf(t, len, true);
+	return t;
+}
+
+/* ---- setup of the child from outside ---- */
+
+static int sbx_write_proc(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Map the single inside id to the unprivileged host ids, and deny
+ * setgroups so that no host group can be kept or gained inside.
+ */
+static int sbx_write_maps(pid_t pid, const struct sbx_spec *s)
+{
+	char map[64];
+	int rc = sbx_write_proc(pid, "setgroups", "deny");
+
+	snprintf(map, sizeof(map), "%d %u 1\n", SBX_INSIDE_UID,
+		 (unsigned)s->host_uid);
+	if (rc == 0)
+		rc = sbx_write_proc(pid, "uid_map", map);
+	snprintf(map, sizeof(map), "%d %u 1\n", SBX_INSIDE_GID,
+		 (unsigned)s->host_gid);
+	if (rc == 0)
+		rc = sbx_write_proc(pid, "gid_map", map);
+	return rc;
+}
+
+struct sbx_netns_job {
+	pid_t pid;
+	bool listen;
+	int lfd;
+	int rc;
+};
+
+static int sbx_lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int rc = 0, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	al_strlcpy(ifr.ifr_name, "lo", sizeof(ifr.ifr_name));
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+		rc = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (rc == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int sbx_listen_local(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(SBX_PROXY_PORT),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, 128) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Runs on its own thread: a network namespace switch is per thread, so
+ * the rest of the process never leaves its own namespace. Sockets keep
+ * the namespace they were created in, which is how the proxy listens
+ * inside the sandbox while connecting out from ours.
+ */
+static void *sbx_netns_main(void *arg)
+{
+	struct sbx_netns_job *j = arg;
+	char path[64];
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int target;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)j->pid);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	j->lfd = -1;
+	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) != 0) {
+		j->rc = -errno;
+		goto out;
+	}
+	j->rc = sbx_lo_up();
+	if (j->rc == 0 && j->listen) {
+		j->lfd = sbx_listen_local();
+		j->rc = j->lfd < 0 ? j->lfd : 0;
+	}
+	if (setns(self, CLONE_NEWNET) != 0)
+		j->rc = j->rc ? j->rc : -errno;
+out:
+	if (self >= 0)
+		close(self);
+	if (target >= 0)
+		close(target);
+	return NULL;
+}
+
+static int sbx_net_setup(pid_t pid, bool listen, int *lfd)
+{
+	struct sbx_netns_job j = { .pid = pid, .listen = listen, .lfd = -1 };
+	pthread_t th;
+	int rc = pthread_create(&th, NULL, sbx_netns_main, &j);
+
+	if (rc)
+		return -rc;
+	pthread_join(th, NULL);
+	*lfd = j.lfd;
+	return j.rc;
+}
+
+/* ---- supervision ---- */
+
+struct sbx_run_ctx {
+	struct sbx_spec s;
+	struct sbx_plan_store ps;
+	struct sbx_cg cg;
+	struct sbx_proxy px;
+	pid_t pid;
+	int pidfd;
+	int go[2], err[2], status[2], out[2];
+	char errmsg[256];
+	size_t errlen;
+	bool setup_failed;
+	bool killed;
+	int64_t t0;
+	struct al_buf outbuf;
+};
+
+static void sbx_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void sbx_kill_tree(struct sbx_run_ctx *c)
+{
+	if (c->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+	else if (c->pid > 0)
+		kill(c->pid, SIGKILL);
+	sbx_cg_kill(&c->cg);
+	c->killed = true;
+}
+
+static void sbx_stream(int fd, const char *p, size_t n)
+{
+	char tmp[65536];
+
+	memcpy(tmp, p, n);
+	al_sanitize_buf(tmp, n, true);
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(fd, tmp + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* Read what the pipe has; returns false at EOF. */
+static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	char buf[65536];
+	ssize_t n = read(c->out[0], buf, sizeof(buf));
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	res->output_total += (uint64_t)n;
+	size_t room = c->s.output_cap - c->outbuf.len;
+	size_t keep = (size_t)n < room ? (size_t)n : room;
+	if (keep && al_buf_append(&c->outbuf, buf, keep) != 0)
+		keep = 0;
+	if (keep < (size_t)n)
+		res->truncated = true;
+	if (c->s.stream_fd >= 0)
+		sbx_stream(c->s.stream_fd, buf, (size_t)n);
+	return true;
+}
+
+/* The error pipe: a setup failure report, or EOF once exec happened. */
+static void sbx_take_error(struct sbx_run_ctx *c)
+{
+	size_t room = sizeof(c->errmsg) - 1 - c->errlen;
+	ssize_t n = read(c->err[0], c->errmsg + c->errlen, room);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0 || room == 0) {
+		sbx_close(&c->err[0]);
+		return;
+	}
+	c->errlen += (size_t)n;
+	c->errmsg[c->errlen] = '\0';
+	if (!c->setup_failed) {
+		c->setup_failed = true;
+		sbx_kill_tree(c);
+	}
+}
+
+/* Poll until init exits, killing on timeout or cancellation. */
+static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	int64_t deadline = c->t0 + (int64_t)c->s.timeout_s * 1000;
+	bool out_open = true;
+
+	for (;;) {
+		struct pollfd p[3] = { { c->pidfd, POLLIN, 0 },
+				       { out_open ? c->out[0] : -1, POLLIN, 0 },
+				       { c->err[0], POLLIN, 0 } };
+		int64_t now = al_mono_ms();
+		if (!c->killed && sbx_cancelled) {
+			res->kill = SBX_KILL_CANCEL;
+			sbx_kill_tree(c);
+		} else if (!c->killed && now >= deadline) {
+			res->kill = SBX_KILL_TIMEOUT;
+			sbx_kill_tree(c);
+		}
+		/* A short tick: cancellation is a flag, not a wakeup. */
+		int wait = 100;
+		if (!c->killed && deadline - now < wait)
+			wait = (int)(deadline - now);
+		int n = poll(p, 3, wait < 0 ? 0 : wait);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		if (p[1].revents)
+			out_open = sbx_take_output(c, res);
+		if (p[2].revents)
+			sbx_take_error(c);
+		if (p[0].revents)
+			break;
+	}
+}
+
+/* After init is gone, its pipe ends are closed: read to EOF (bounded). */
+static void sbx_drain(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	int64_t stop = al_mono_ms() + 5000;
+
+	while (al_mono_ms() < stop) {
+		struct pollfd p = { c->out[0], POLLIN, 0 };
+		if (poll(&p, 1, 200) <= 0 && !(p.revents))
+			continue;
+		if (!sbx_take_output(c, res))
+			break;
+	}
+	while (c->err[0] >= 0) {
+		struct pollfd p = { c->err[0], POLLIN, 0 };
+		if (poll(&p, 1, 200) <= 0)
+			break;
+		sbx_take_error(c);
+	}
+}
+
+static int64_t tv_ms(struct timeval tv)
+{
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Wait for init and translate statuses and counters into res. */
+static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	struct rusage ru = { 0 };
+	struct sbx_cg_stats st;
+	int ist = 0, pst = 0;
+
+	while (wait4(c->pid, &ist, __WALL, &ru) < 0 && errno == EINTR)
+		;
+	res->wall_ms = al_mono_ms() - c->t0;
+	res->user_ms = tv_ms(ru.ru_utime);
+	res->sys_ms = tv_ms(ru.ru_stime);
+	c->pid = -1;
+	sbx_drain(c, res);
+
+	bool have = read(c->status[0], &pst, sizeof(pst)) == sizeof(pst);
+	int wst = have ? pst : ist;
+	if (WIFEXITED(wst)) {
+		res->exit_code = WEXITSTATUS(wst);
+	} else if (WIFSIGNALED(wst)) {
+		res->signal = WTERMSIG(wst);
+		res->exit_code = 128 + res->signal;
+	}
+
+	sbx_cg_read_stats(&c->cg, &st);
+	res->mem_peak = st.mem_peak;
+	res->pids_peak = st.pids_peak;
+	res->pids_limit_hit = st.pids_max_hits > 0;
+	if (res->kill != SBX_KILL_NONE)
+		return;
+	if (st.oom_kills > 0)
+		res->kill = SBX_KILL_OOM;
+	else if (res->pids_limit_hit && res->exit_code != 0)
+		res->kill = SBX_KILL_PIDS;
+	else if (res->signal)
+		res->kill = SBX_KILL_SIGNAL;
+}
+
+/* ---- the run ---- */
+
+static int sbx_defaults(const struct sbx_spec *in, struct sbx_spec *s)
+{
+	*s = *in;
+	if (!s->argv || !s->argv[0] || !s->argv[0][0]) {
+		al_error(SBX_MOD, in->job_id, "step=spec no command to run");
+		return -EINVAL;
+	}
+	if (s->net != SBX_NET_NONE && s->net != SBX_NET_REGISTRY) {
+		al_error(SBX_MOD, in->job_id, "step=spec unknown network mode");
+		return -EINVAL;
+	}
+	if (s->host_uid == 0 || s->host_gid == 0) {
+		al_error(SBX_MOD, in->job_id, "step=spec host uid/gid 0 "
+			 "would map the payload to root");
+		return -EINVAL;
+	}
+	s->mem_bytes = s->mem_bytes ? s->mem_bytes : 512ull << 20;
+	s->cpus_milli = s->cpus_milli ? s->cpus_milli : 1000;
+	s->pids = s->pids ? s->pids : 256;
+	s->timeout_s = s->timeout_s ? s->timeout_s : 600;
+	s->output_cap = s->output_cap ? s->output_cap : 1u << 20;
+	s->tmp_bytes = s->tmp_bytes ? s->tmp_bytes : 256u << 20;
+	s->workdir = s->workdir ? s->workdir : "/tmp";
+	if (s->workdir[0] != '/') {
+		al_error(SBX_MOD, in->job_id, "step=spec workdir %s is not "
+			 "absolute", s->workdir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int sbx_pipes(struct sbx_run_ctx *c)
+{
+	if (pipe2(c->go, O_CLOEXEC) || pipe2(c->err, O_CLOEXEC) ||
+	    pipe2(c->status, O_CLOEXEC) || pipe2(c->out, O_CLOEXEC))
+		return -errno;
+	fcntl(c->out[0], F_SETFL, O_NONBLOCK);
+	fcntl(c->status[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* Everything the parent does between clone and release. */
+static int sbx_prepare_child(struct sbx_run_ctx *c)
+{
+	const char *job = c->s.job_id;
+	int lfd = -1, rc;
+
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	rc = c->pidfd < 0 ? -errno : 0;
+	if (rc) {
+		al_error(SBX_MOD, job, "step=pidfd %s", al_strerror(rc));
+		return rc;
+	}
+	rc = sbx_write_maps(c->pid, &c->s);
+	if (rc) {
+		al_error(SBX_MOD, job, "step=id-maps %s", al_strerror(rc));
+		return rc;
+	}
+	rc = sbx_cg_attach(&c->cg, c->pid);
+	if (rc) {
+		al_error(SBX_MOD, job, "step=cgroup-attach %s",
+			 al_strerror(rc));
+		return rc;
+	}
+	rc = sbx_net_setup(c->pid, c->s.net == SBX_NET_REGISTRY, &lfd);
+	if (rc) {
+		al_error(SBX_MOD, job, "step=network %s", al_strerror(rc));
+		return rc;
+	}
+	if (lfd >= 0) {
+		rc = sbx_proxy_start(&c->px, lfd, c->s.allow, job,
+				     c->s.events);
+		if (rc)
+			al_error(SBX_MOD, job, "step=proxy %s", al_strerror(rc));
+	}
+	return rc;
+}
+
+static int sbx_event(struct sbx_run_ctx *c, const char *action,
+		     json_t *details)
+{
+	if (details && c->s.job_id)
+		json_object_set_new(details, "job", json_string(c->s.job_id));
+	return al_event(c->s.events, action, c->cg.dir[0], details);
+}
+
+static json_t *sbx_create_details(const struct sbx_spec *s)
+{
+	return json_pack("{s:s, s:I, s:i, s:i, s:i, s:s}", "net",
+			 s->net == SBX_NET_REGISTRY ? "registry" : "none",
+			 "mem_bytes", (json_int_t)s->mem_bytes, "cpus_milli",
+			 (int)s->cpus_milli, "pids", (int)s->pids, "timeout_s",
+			 (int)s->timeout_s, "argv0", s->argv[0]);
+}
+
+static void sbx_report_setup_error(struct sbx_run_ctx *c)
+{
+	char *tab = strchr(c->errmsg, '\t');
+	int err = tab ? (int)strtol(tab + 1, NULL, 10) : 0;
+
+	if (tab)
+		*tab = '\0';
+	al_error(SBX_MOD, c->s.job_id, "step=%s failed inside the sandbox: %s",
+		 c->errmsg, err ? strerror(err) : "unknown error");
+}
+
+static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	if (c->px.running) {
+		sbx_proxy_stop(&c->px);
+		res->proxy_allowed = atomic_load(&c->px.allowed);
+		res->proxy_denied = atomic_load(&c->px.denied);
+	}
+	if (c->pid > 0) {
+		sbx_kill_tree(c);
+		while (waitpid(c->pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		c->pid = -1;
+	}
+	sbx_cg_destroy(&c->cg, c->s.job_id);
+	sbx_close(&c->pidfd);
+	for (int i = 0; i < 2; i++) {
+		sbx_close(&c->go[i]);
+		sbx_close(&c->err[i]);
+		sbx_close(&c->status[i]);
+		sbx_close(&c->out[i]);
+	}
+	sbx_plan_free(&c->ps);
+}
+
+int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
+{
+	struct sbx_run_ctx c = { .pid = -1, .pidfd = -1,
+				 .go = { -1, -1 }, .err = { -1, -1 },
+				 .status = { -1, -1 }, .out = { -1, -1 } };
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = sbx_defaults(spec, &c.s);
+	if (rc == 0 && sbx_cancelled)
+		rc = AL_E_INTERRUPTED;
+	if (rc == 0)
+		rc = sbx_plan_build(&c.ps, &c.s);
+	if (rc == 0 && (rc = sbx_pipes(&c)) != 0)
+		al_error(SBX_MOD, spec->job_id, "step=pipes %s",
+			 al_strerror(rc));
+	if (rc == 0)
+		rc = sbx_cg_create(&c.cg, &c.s);
+	if (rc == 0)
+		rc = sbx_event(&c, "sandbox.create",
+			       sbx_create_details(&c.s));
+	if (rc)
+		goto out;
+
+	c.ps.plan.go_r = c.go[0];
+	c.ps.plan.err_w = c.err[1];
+	c.ps.plan.status_w = c.status[1];
+	c.ps.plan.out_w = c.out[1];
+	c.t0 = al_mono_ms();
+	/*
+	 * A raw clone without a new stack behaves like fork, but creates
+	 * the namespaces atomically with the process. See docs/sandbox.md
+	 * on why this is safe under ASan and in a threaded caller.
+	 */
+	c.pid = (pid_t)syscall(SYS_clone, SBX_NS_FLAGS | SIGCHLD, 0, 0, 0, 0);
+	if (c.pid == 0) {
+		close(c.go[1]);
+		close(c.err[0]);
+		close(c.status[0]);
+		close(c.out[0]);
+		sbx_child_main(&c.ps.plan);
+	}
+	if (c.pid < 0) {
+		rc = -errno;
+		al_error(SBX_MOD, spec->job_id, "step=clone %s",
+			 al_strerror(rc));
+		goto destroyed;
+	}
+	sbx_close(&c.go[0]);
+	sbx_close(&c.err[1]);
+	sbx_close(&c.status[1]);
+	sbx_close(&c.out[1]);
+
+	rc = sbx_prepare_child(&c);
+	if (rc == 0 && write(c.go[1], "g", 1) != 1)
+		rc = -errno;
+	if (rc) {
+		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
+		goto destroyed;
+	}
+	sbx_close(&c.go[1]);
+
+	sbx_supervise(&c, res);
+	sbx_collect(&c, res);
+	if (c.setup_failed) {
+		sbx_report_setup_error(&c);
+		rc = AL_E_SANDBOX;
+	}
+destroyed:
+	sbx_event(&c, "sandbox.destroy",
+		  json_pack("{s:i, s:s, s:I}", "exit_code", res->exit_code,
+			    "kill_reason", sbx_kill_name(res->kill),
+			    "wall_ms", (json_int_t)res->wall_ms));
+out:
+	sbx_teardown(&c, res);
+	if (rc == 0) {
+		if (!c.outbuf.p && al_buf_append(&c.outbuf, "", 0) != 0)
+			rc = -ENOMEM;
+		res->output = c.outbuf.p;
+		res->output_len = c.outbuf.len;
+		c.outbuf.p = NULL;
+	}
+	al_buf_free(&c.outbuf);
+	if (rc == 0)
+		al_info(SBX_MOD, spec->job_id,
+			"sandbox done exit=%d signal=%d kill=%s wall_ms=%lld "
+			"output=%llu", res->exit_code, res->signal,
+			sbx_kill_name(res->kill), (long long)res->wall_ms,
+			(unsigned long long)res->output_total);
+	return rc;
+}
+
+/* ---- host check ---- */
+
+static int sbx_read_long(const char *path, long *v)
+{
+	struct al_buf b = { 0 };
+	int rc = al_read_file(path, 64, &b);
+
+	if (rc == 0)
+		*v = strtol(b.p ? b.p : "", NULL, 10);
+	al_buf_free(&b);
+	return rc;
+}
+
+/* Can the kernel give us every namespace at once? Try it. */
+static int sbx_try_namespaces(void)
+{
+	int st = 0;
+	pid_t pid = (pid_t)syscall(SYS_clone, SBX_NS_FLAGS | CLONE_NEWCGROUP |
+					      SIGCHLD, 0, 0, 0, 0);
+
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		return -errno;
+	while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -ECHILD;
+}
+
+int sbx_check_host(char *why, size_t whysz)
+{
+	long v = 0;
+	int rc;
+
+	if (geteuid() != 0) {
+		snprintf(why, whysz, "sandboxes need root (uid maps, cgroups)");
+		return 1;
+	}
+	if (sbx_read_long("/proc/sys/user/max_user_namespaces", &v) == 0 &&
+	    v <= 0) {
+		snprintf(why, whysz, "user namespaces are disabled "
+			 "(user.max_user_namespaces=0)");
+		return 1;
+	}
+	rc = sbx_try_namespaces();
+	if (rc) {
+		snprintf(why, whysz, "cannot create user, mount, pid, net, "
+			 "ipc, uts and cgroup namespaces: %s", strerror(-rc));
+		return 1;
+	}
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0) {
+		snprintf(why, whysz, "seccomp is not available: %s",
+			 strerror(errno));
+		return 1;
+	}
+	if (sbx_cg_detect(why, whysz) < 0)
+		return 1;
+	return 0;
+}

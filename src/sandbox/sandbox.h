@@ -1,0 +1,161 @@
+/*
+ * sandbox.h - run an untrusted command under every control airlock has.
+ *
+ * sbx_run() starts the payload in fresh user, mount, pid, net, ipc, uts
+ * and cgroup namespaces, rooted (pivot_root) in a read-only image of the
+ * host's /usr and a minimal /etc, with only the caller's rw binds and a
+ * size-capped /tmp writable, no capabilities, no_new_privs, a seccomp
+ * filter and cgroup limits; it waits for it with a wall-clock limit,
+ * captures a bounded copy of its output, and tears everything down.
+ * docs/sandbox.md lists the steps in order and what each defends against.
+ *
+ * The caller must be root (it writes uid maps and creates cgroups) and
+ * should refuse to run jobs when sbx_check_host() says the host cannot
+ * provide the controls, rather than run them weaker.
+ */
+#ifndef AL_SANDBOX_SANDBOX_H
+#define AL_SANDBOX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "base/event.h"
+
+/*
+ * The unprivileged host ids that sandboxed code maps to by default. No
+ * account, file or process on the host should own them; callers chown
+ * the workspace to them before the run.
+ */
+#define SBX_DEFAULT_UID 64000
+#define SBX_DEFAULT_GID 64000
+/* The single id the payload has inside its user namespace. */
+#define SBX_INSIDE_UID 1000
+#define SBX_INSIDE_GID 1000
+/*
+ * Registry mode: the proxy listens on 127.0.0.1:SBX_PROXY_PORT inside the
+ * sandbox's own network namespace, which holds nothing else, so a fixed
+ * port cannot collide.
+ */
+#define SBX_PROXY_PORT 3128
+
+enum sbx_net {
+	SBX_NET_NONE,     /* empty namespace, only lo (up) */
+	SBX_NET_REGISTRY, /* empty namespace plus the allow-listing proxy */
+};
+
+struct sbx_bind {
+	const char *src; /* host path, absolute; must exist */
+	const char *dst; /* path inside, absolute, not under /usr, /etc... */
+	bool rw;         /* read-only unless set */
+};
+
+struct sbx_spec {
+	/* argv[0] is resolved through PATH (from env, else a default). */
+	const char *const *argv;
+	/* "K=V" list: the only environment the payload gets. May be NULL. */
+	const char *const *env;
+	const char *workdir; /* cwd inside; NULL means "/tmp" */
+	const struct sbx_bind *binds;
+	size_t nbinds;
+	enum sbx_net net;
+	/* Registry mode: "host:port" or "host" (ports 80 and 443). */
+	const char *const *allow;
+	uint64_t mem_bytes;  /* 0: 512 MiB */
+	unsigned cpus_milli; /* 0: 1000 (one CPU) */
+	unsigned pids;       /* 0: 256 */
+	unsigned timeout_s;  /* 0: 600 */
+	size_t output_cap;   /* bytes of stdout+stderr kept; 0: 1 MiB */
+	uid_t host_uid;      /* ids outside that the payload maps to */
+	gid_t host_gid;
+	const char *job_id;                 /* for logs and events; may be NULL */
+	const struct al_event_sink *events; /* may be NULL */
+	int stream_fd; /* >= 0: output also copied here live, sanitised */
+	size_t tmp_bytes; /* size of the tmpfs /tmp; 0: 256 MiB */
+};
+
+/* X(name, word): why the sandbox ended the payload, if it did. */
+#define SBX_KILL_TABLE(X)                                                  \
+	X(SBX_KILL_NONE, "none")                                           \
+	X(SBX_KILL_TIMEOUT, "timeout")                                     \
+	X(SBX_KILL_OOM, "oom")                                             \
+	X(SBX_KILL_PIDS, "pids")                                           \
+	X(SBX_KILL_SIGNAL, "signal")                                       \
+	X(SBX_KILL_CANCEL, "cancel")
+
+enum sbx_kill {
+#define SBX_X_ENUM(name, word) name,
+	SBX_KILL_TABLE(SBX_X_ENUM)
+#undef SBX_X_ENUM
+};
+
+struct sbx_result {
+	int exit_code;     /* payload's exit status, or 128+signal */
+	int signal;        /* signal that ended the payload, 0 if none */
+	enum sbx_kill kill;
+	char *output;      /* NUL-terminated, raw bytes, at most output_cap */
+	size_t output_len;
+	uint64_t output_total; /* bytes the payload wrote, kept or not */
+	bool truncated;
+	int64_t wall_ms, user_ms, sys_ms;
+	uint64_t mem_peak;  /* bytes, from the memory cgroup */
+	unsigned pids_peak; /* from the pids cgroup */
+	bool pids_limit_hit;
+	unsigned proxy_allowed, proxy_denied; /* registry mode */
+};
+
+/*
+ * Run spec->argv in a new sandbox and wait for it. Returns 0 if the
+ * payload ran, whatever its exit (see res->exit_code and res->kill), or a
+ * negative error if the sandbox could not be set up, after logging which
+ * step failed and why. res is filled on 0 and must be released with
+ * sbx_result_free(); on error it holds nothing to free. Every process,
+ * cgroup and proxy thread is gone when sbx_run returns. Safe to call from
+ * several threads at once.
+ *
+ * Errors: -EINVAL (bad spec), AL_E_SANDBOX (a setup step failed),
+ * AL_E_INTERRUPTED (sbx_cancel_all() before the payload started), or a
+ * negative errno from a system call.
+ */
+int sbx_run(const struct sbx_spec *spec, struct sbx_result *res);
+
+void sbx_result_free(struct sbx_result *res);
+
+/*
+ * The result as a new JSON object: exit_code, signal, kill_reason,
+ * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit,
+ * output_bytes, output_total, truncated, proxy_allowed, proxy_denied.
+ * The output itself is not included (see sbx_output_text()).
+ */
+json_t *sbx_result_json(const struct sbx_result *res);
+
+/*
+ * A copy of the captured output that is safe for a terminal, a log and
+ * JSON: control characters and malformed UTF-8 replaced by '?'. Caller
+ * frees; NULL if out of memory.
+ */
+char *sbx_output_text(const struct sbx_result *res);
+
+/* "none", "timeout", ...; "unknown" for a value outside the table. */
+const char *sbx_kill_name(enum sbx_kill kill);
+
+/*
+ * Can this host provide every control? Returns 0, or nonzero with a
+ * reason in why (user namespaces, seccomp, cgroup controllers, root).
+ * Callers refuse to run jobs rather than run them weaker.
+ */
+int sbx_check_host(char *why, size_t whysz);
+
+/*
+ * Ask every running sbx_run() in this process to kill its sandbox and
+ * return (kill reason "cancel"). Async-signal-safe: call it from a
+ * SIGINT or SIGTERM handler. Sandboxes started afterwards are refused
+ * until sbx_cancel_reset(). Returns 0.
+ */
+int sbx_cancel_all(void);
+void sbx_cancel_reset(void);
+
+#endif
