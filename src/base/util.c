@@ -70,6 +70,48 @@ void al_sanitize_text(char *s)
 	al_sanitize_buf(s, strlen(s), false);
 }
 
+static size_t al_utf8_len(const unsigned char *u, size_t left)
+{
+	size_t n;
+	unsigned min;
+
+	if (u[0] < 0x80)
+		return 1;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, min = 0x80;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, min = 0x800;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	unsigned cp = u[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void al_utf8_repair(char *s, size_t len)
+{
+	unsigned char *u = (unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = al_utf8_len(u + i, len - i);
+		if (n == 0) {
+			u[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+}
+
 size_t al_strlcpy(char *out, const char *src, size_t outsz)
 {
 	size_t n = strlen(src);

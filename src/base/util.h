@@ -28,6 +28,12 @@ void al_sanitize_text(char *s);
 /* The same on a buffer of len bytes; newlines kept if keep_nl. */
 void al_sanitize_buf(char *s, size_t len, bool keep_nl);
 
+/*
+ * Replace, in place, every byte that is not part of a well-formed UTF-8
+ * sequence with '?', so the text can go into JSON and terminals.
+ */
+void al_utf8_repair(char *s, size_t len);
+
 /* Copy at most outsz-1 bytes and terminate; returns strlen(src). */
 size_t al_strlcpy(char *out, const char *src, size_t outsz);
 

@@ -1,0 +1,186 @@
+#include "job/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "sandbox/sandbox.h"
+
+extern char **environ;
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+int job_npm_registry(char *out, size_t outsz)
+{
+	char *argv[] = {"npm", "config", "get", "registry", NULL};
+	posix_spawn_file_actions_t fa;
+	int pfd[2], rc = 0, status;
+	pid_t pid;
+	size_t len = 0;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+	rc = -posix_spawnp(&pid, "npm", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (rc) {
+		close(pfd[0]);
+		return rc;
+	}
+	while (len + 1 < outsz) {
+		ssize_t n = read(pfd[0], out + len, outsz - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(pfd[0]);
+	out[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	out[strcspn(out, "\r\n")] = '\0';
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !*out)
+		return AL_E_NOTFOUND;
+	return 0;
+}
+
+static char *config_trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int config_u32(const char *v, uint64_t max, unsigned *out)
+{
+	uint64_t n;
+	int rc = al_parse_u64(v, max, &n);
+	if (rc == 0)
+		*out = (unsigned)n;
+	return rc;
+}
+
+static int config_set(struct job_config *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "registry")) {
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return -EINVAL;
+		return al_strlcpy(c->registry, v, sizeof(c->registry)) <
+				       sizeof(c->registry)
+			       ? 0
+			       : -ERANGE;
+	}
+	if (!strcmp(k, "sandbox_uid")) {
+		unsigned u;
+		int rc = config_u32(v, 4294967294u, &u);
+		if (rc == 0 && u == 0)
+			rc = -EINVAL; /* never run sandboxed code as root */
+		c->sandbox_uid = u;
+		c->sandbox_gid = u;
+		return rc;
+	}
+	if (!strcmp(k, "memory"))
+		return al_parse_size(v, &c->memory);
+	if (!strcmp(k, "cpus")) {
+		unsigned n;
+		int rc = config_u32(v, 1024, &n);
+		c->cpus_milli = n * 1000;
+		return rc ? rc : (n ? 0 : -EINVAL);
+	}
+	if (!strcmp(k, "pids"))
+		return config_u32(v, 1 << 20, &c->pids);
+	if (!strcmp(k, "install_timeout"))
+		return config_u32(v, 86400, &c->install_timeout);
+	if (!strcmp(k, "test_timeout"))
+		return config_u32(v, 86400, &c->test_timeout);
+	return AL_E_NOTFOUND;
+}
+
+static int config_parse(struct job_config *c, char *text, const char *path,
+			char *err, size_t errsz)
+{
+	char *save = NULL;
+	unsigned lineno = 0;
+
+	for (char *line = text; line; line = save) {
+		save = strchr(line, '\n');
+		if (save)
+			*save++ = '\0';
+		lineno++;
+		char *s = config_trim(line);
+		if (!*s || *s == '#' || *s == ';' || *s == '[')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errsz, "%s:%u: expected key = value",
+				 path, lineno);
+			return AL_E_PARSE;
+		}
+		*eq = '\0';
+		char *k = config_trim(s), *v = config_trim(eq + 1);
+		int rc = config_set(c, k, v);
+		if (rc) {
+			snprintf(err, errsz, "%s:%u: %s '%s'", path, lineno,
+				 rc == AL_E_NOTFOUND ? "unknown key"
+						     : "bad value for",
+				 k);
+			return AL_E_PARSE;
+		}
+	}
+	return 0;
+}
+
+int job_config_load(const char *home, struct job_config *c, char *err,
+		    size_t errsz)
+{
+	char path[4096];
+	struct al_buf b = {0};
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->sandbox_uid = SBX_DEFAULT_UID;
+	c->sandbox_gid = SBX_DEFAULT_GID;
+	c->memory = 512ull << 20;
+	c->cpus_milli = 1000;
+	c->pids = 256;
+	c->install_timeout = 900;
+	c->test_timeout = 900;
+
+	snprintf(path, sizeof(path), "%s/airlock.conf", home);
+	rc = al_read_file(path, CONFIG_MAX_BYTES, &b);
+	if (rc == -ENOENT) {
+		rc = 0;
+	} else if (rc) {
+		snprintf(err, errsz, "%s: %s", path, al_strerror(rc));
+		goto out;
+	} else {
+		rc = config_parse(c, b.p ? b.p : (char[]){""}, path, err,
+				  errsz);
+		if (rc)
+			goto out;
+	}
+
+	if (!c->registry[0]) {
+		rc = job_npm_registry(c->registry, sizeof(c->registry));
+		if (rc)
+			snprintf(err, errsz,
+				 "no registry in %s and `npm config get "
+				 "registry` gave none (%s)",
+				 path, al_strerror(rc));
+	}
+out:
+	al_buf_free(&b);
+	return rc;
+}

@@ -1,0 +1,738 @@
+#include "job/job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "job/config.h"
+#include "job/score.h"
+#include "job/testout.h"
+#include "npm/manifest.h"
+#include "sandbox/sandbox.h"
+#include "store/store.h"
+#include "vcs/vcs.h"
+
+#define JOB_MANIFEST_MAX (16u << 20)
+#define JOB_EXCERPT_BYTES 4096
+#define JOB_SANDBOX_HOME "/home/airlock"
+#define JOB_SANDBOX_TREE "/work"
+
+volatile sig_atomic_t job_cancel_requested;
+
+/* Everything one job holds while it runs. */
+struct job {
+	const struct job_opts *o;
+	struct job_config cfg;
+	struct store *store;
+	pthread_mutex_t audit_lock;
+	struct al_event_sink events;
+	char id[24];
+	char short_id[9];
+	char ws[4096];          /* HOME/work/<id> */
+	char url[2048];         /* the repository URL without credentials */
+	char allow[300];        /* registry host:port for the proxy */
+	struct vcs_cred cred;   /* borrows from env_cred and url_cred */
+	struct vcs_cred env_cred;
+	struct vcs_url_cred url_cred;
+	json_t *record;
+	json_t *stages;
+	int64_t started_ms;
+	int64_t npm_ms;         /* time spent inside sandboxes */
+	struct score_input sin;
+	json_t *failure;        /* the first failing stage's report */
+};
+
+void job_cancel_from_signal(void)
+{
+	job_cancel_requested = 1;
+	sbx_cancel_all();
+}
+
+static void job_actor(char *out, size_t outsz)
+{
+	snprintf(out, outsz, "local:uid=%u", (unsigned)getuid());
+}
+
+/* The audit sink: every event carries the job id; one writer at a time. */
+static int job_emit(void *ctx, const char *action, const char *object,
+		    json_t *details)
+{
+	struct job *j = ctx;
+	char actor[32];
+	int rc;
+
+	if (!details)
+		details = json_object();
+	json_object_set_new(details, "job", json_string(j->id));
+	job_actor(actor, sizeof(actor));
+	pthread_mutex_lock(&j->audit_lock);
+	rc = audit_append_now(j->store, actor, action, object, details, NULL);
+	pthread_mutex_unlock(&j->audit_lock);
+	if (rc)
+		al_error("job", j->id, "audit append failed action=%s: %s",
+			 action, al_strerror(rc));
+	return rc;
+}
+
+static void job_progress(struct job *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void job_progress(struct job *j, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!j->o->progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	al_sanitize_text(line);
+	fprintf(stderr, "airlock: %s\n", line);
+}
+
+/*
+ * Store the record and its audit entry in one transaction, so that the
+ * record never changes without the log saying so.
+ */
+static int job_save(struct job *j, const char *action)
+{
+	struct store_txn *txn = NULL;
+	char actor[32];
+	int rc;
+
+	job_actor(actor, sizeof(actor));
+	pthread_mutex_lock(&j->audit_lock);
+	rc = store_txn_begin(j->store, true, &txn);
+	if (rc == 0)
+		rc = store_put_json(txn, STORE_DB_JOBS, j->id, strlen(j->id),
+				    j->record, 0);
+	if (rc == 0)
+		rc = audit_append(txn, actor, action, j->id,
+				  json_pack("{s:s,s:O}", "job", j->id, "state",
+					    json_object_get(j->record,
+							    "state")),
+				  NULL);
+	if (rc == 0)
+		rc = store_txn_commit(txn);
+	else
+		store_txn_abort(txn);
+	pthread_mutex_unlock(&j->audit_lock);
+	if (rc)
+		al_error("job", j->id, "cannot store job record: %s",
+			 al_strerror(rc));
+	return rc;
+}
+
+static void job_make_id(struct job *j)
+{
+	uint32_t rnd = 0;
+
+	al_random(&rnd, sizeof(rnd));
+	snprintf(j->short_id, sizeof(j->short_id), "%08x", rnd);
+	snprintf(j->id, sizeof(j->id), "%012llx%s",
+		 (unsigned long long)j->started_ms, j->short_id);
+}
+
+/* Stage bookkeeping: one JSON object per stage, in order. */
+static json_t *job_stage_begin(struct job *j, const char *name)
+{
+	json_t *st = json_pack("{s:s,s:s,s:I}", "name", name, "result",
+			       "running", "started_ms",
+			       (json_int_t)al_wall_ms());
+
+	json_array_append_new(j->stages, st);
+	job_progress(j, "%s ...", name);
+	job_emit(j, "stage.start", name, NULL);
+	return st;
+}
+
+static void job_stage_end(struct job *j, json_t *st, const char *result,
+			  const char *why)
+{
+	const char *name = json_string_value(json_object_get(st, "name"));
+	int64_t t0 = json_integer_value(json_object_get(st, "started_ms"));
+	int64_t ms = al_wall_ms() - t0;
+
+	json_object_set_new(st, "result", json_string(result));
+	json_object_set_new(st, "duration_ms", json_integer(ms));
+	if (why)
+		json_object_set_new(st, "reason", json_string(why));
+	job_emit(j, "stage.end", name,
+		 json_pack("{s:s,s:I}", "result", result, "duration_ms",
+			   (json_int_t)ms));
+	job_progress(j, "%s %s in %.1f s%s%s", name, result, ms / 1000.0,
+		     why ? ": " : "", why ? why : "");
+}
+
+static void job_stage_skip(struct job *j, const char *name, const char *why)
+{
+	json_array_append_new(j->stages,
+			      json_pack("{s:s,s:s,s:s,s:i}", "name", name,
+					"result", "skipped", "reason", why,
+					"duration_ms", 0));
+	job_progress(j, "%s skipped: %s", name, why);
+}
+
+/* Why a sandboxed stage failed, in words for the report. */
+static void job_sbx_reason(const struct job *j, int rc,
+			   const struct sbx_result *r, char *out, size_t n)
+{
+	if (rc)
+		snprintf(out, n, "sandbox could not start: %s",
+			 al_strerror(rc));
+	else if (r->kill == SBX_KILL_OOM)
+		snprintf(out, n, "out of memory (limit %llu MiB)",
+			 (unsigned long long)(j->cfg.memory >> 20));
+	else if (r->kill == SBX_KILL_TIMEOUT)
+		snprintf(out, n, "time limit reached");
+	else if (r->kill == SBX_KILL_CANCEL)
+		snprintf(out, n, "cancelled");
+	else if (r->kill == SBX_KILL_PIDS || r->pids_limit_hit)
+		snprintf(out, n, "process limit reached (%u)", j->cfg.pids);
+	else if (r->signal)
+		snprintf(out, n, "killed by signal %d", r->signal);
+	else
+		snprintf(out, n, "exit code %d", r->exit_code);
+}
+
+/* The tail of a stage's output, from a line start, safe for terminals. */
+static json_t *job_excerpt(const struct sbx_result *r)
+{
+	const char *p = r->output;
+	size_t len = r->output_len;
+
+	if (!p)
+		return json_string("");
+	if (len > JOB_EXCERPT_BYTES) {
+		p += len - JOB_EXCERPT_BYTES;
+		len = JOB_EXCERPT_BYTES;
+		const char *nl = memchr(p, '\n', len);
+		if (nl) {
+			len -= (size_t)(nl + 1 - p);
+			p = nl + 1;
+		}
+	}
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return json_string("");
+	memcpy(copy, p, len);
+	copy[len] = '\0';
+	al_sanitize_buf(copy, len, true);
+	al_utf8_repair(copy, len);
+	json_t *s = json_stringn(copy, len);
+	free(copy);
+	return s ? s : json_string("");
+}
+
+static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
+		       const char *const *argv, unsigned timeout,
+		       struct sbx_result *res)
+{
+	char npm_home[4200], registry[600];
+
+	snprintf(npm_home, sizeof(npm_home), "%s/npm-home", j->ws);
+	snprintf(registry, sizeof(registry), "npm_config_registry=%s",
+		 j->cfg.registry);
+	const struct sbx_bind binds[] = {
+		{tree, JOB_SANDBOX_TREE, true},
+		{npm_home, JOB_SANDBOX_HOME, true},
+	};
+	/* The whole environment of sandboxed code: nothing is inherited. */
+	const char *const env[] = {
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" JOB_SANDBOX_HOME,
+		"LANG=C.UTF-8",
+		"CI=true",
+		"NO_COLOR=1",
+		"TERM=dumb",
+		registry,
+		"npm_config_cache=" JOB_SANDBOX_HOME "/.npm",
+		"npm_config_update_notifier=false",
+		"npm_config_fund=false",
+		"npm_config_audit=false",
+		"npm_config_progress=false",
+		NULL,
+	};
+	const char *const allow[] = {j->allow, NULL};
+	struct sbx_spec spec = {
+		.argv = argv,
+		.env = env,
+		.workdir = JOB_SANDBOX_TREE,
+		.binds = binds,
+		.nbinds = AL_ARRAY_LEN(binds),
+		.net = net,
+		.allow = allow,
+		.mem_bytes = j->cfg.memory,
+		.cpus_milli = j->cfg.cpus_milli,
+		.pids = j->cfg.pids,
+		.timeout_s = timeout,
+		.host_uid = j->cfg.sandbox_uid,
+		.host_gid = j->cfg.sandbox_gid,
+		.job_id = j->id,
+		.events = &j->events,
+		.stream_fd = -1,
+	};
+	int64_t t0 = al_mono_ms();
+	int rc = sbx_run(&spec, res);
+	j->npm_ms += al_mono_ms() - t0;
+	return rc;
+}
+
+/* Record a failing stage for the failure report (the first one wins). */
+static void job_note_failure(struct job *j, const char *stage,
+			     const char *why, const struct sbx_result *r,
+			     const struct testout *t)
+{
+	json_t *f = json_pack("{s:s,s:s}", "stage", stage, "reason", why);
+
+	if (t && t->known)
+		json_object_set_new(f, "tests", testout_json(t));
+	if (r)
+		json_object_set_new(f, "log_excerpt", job_excerpt(r));
+	if (!j->failure)
+		j->failure = json_array();
+	json_array_append_new(j->failure, f);
+}
+
+/*
+ * Install in a registry-only sandbox, then test with no network, on one
+ * tree. Outcomes go to *inst and *test, the test count to *ran.
+ */
+static void job_run_tree(struct job *j, const char *label, const char *tree,
+			 enum score_outcome *inst, enum score_outcome *test,
+			 long *ran)
+{
+	static const char *const install_argv[] = {
+		"npm", "install", "--no-audit", "--no-fund", NULL};
+	const char *test_cmd = j->o->test_cmd ? j->o->test_cmd : "npm test";
+	const char *const test_argv[] = {"/bin/sh", "-c", test_cmd, NULL};
+	char name[64], why[256];
+	struct sbx_result r = {0};
+	struct testout t;
+	int rc;
+
+	*inst = *test = SCORE_NOT_RUN;
+	*ran = -1;
+	snprintf(name, sizeof(name), "%sinstall", label);
+	json_t *st = job_stage_begin(j, name);
+	rc = job_sandbox(j, tree, SBX_NET_REGISTRY, install_argv,
+			 j->cfg.install_timeout, &r);
+	if (rc == 0)
+		json_object_set_new(st, "sandbox", sbx_result_json(&r));
+	bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
+		  r.kill == SBX_KILL_NONE;
+	job_sbx_reason(j, rc, &r, why, sizeof(why));
+	*inst = ok ? SCORE_PASSED : SCORE_FAILED;
+	if (!ok)
+		job_note_failure(j, name, why, &r, NULL);
+	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
+	sbx_result_free(&r);
+
+	snprintf(name, sizeof(name), "%stest", label);
+	if (!ok || job_cancel_requested) {
+		job_stage_skip(j, name, job_cancel_requested
+						? "cancelled"
+						: "install failed");
+		return;
+	}
+	st = job_stage_begin(j, name);
+	memset(&r, 0, sizeof(r));
+	rc = job_sandbox(j, tree, SBX_NET_NONE, test_argv,
+			 j->cfg.test_timeout, &r);
+	if (rc == 0)
+		json_object_set_new(st, "sandbox", sbx_result_json(&r));
+	testout_parse(r.output ? r.output : "", r.output_len, &t);
+	json_object_set_new(st, "tests", testout_json(&t));
+	ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
+	     r.kill == SBX_KILL_NONE;
+	job_sbx_reason(j, rc, &r, why, sizeof(why));
+	*test = ok ? SCORE_PASSED : SCORE_FAILED;
+	*ran = t.known ? t.ran : -1;
+	if (!ok)
+		job_note_failure(j, name, why, &r, &t);
+	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
+	sbx_result_free(&r);
+}
+
+/* "https://host[:port]/path" -> "host:port" for the proxy's allow list. */
+static int job_registry_allow(const char *url, char *out, size_t outsz)
+{
+	bool tls = strncmp(url, "https://", 8) == 0;
+	const char *h = url + (tls ? 8 : 7);
+
+	if (!tls && strncmp(url, "http://", 7))
+		return AL_E_PARSE;
+	size_t n = strcspn(h, "/?#");
+	if (n == 0 || n >= outsz || memchr(h, '@', n))
+		return AL_E_PARSE;
+	/* A bracketed IPv6 literal keeps its brackets; the port follows. */
+	const char *colon = memrchr(h, ':', n);
+	const char *rb = memrchr(h, ']', n);
+	bool has_port = colon && (!rb || colon > rb);
+	snprintf(out, outsz, "%.*s%s", (int)n, h,
+		 has_port ? "" : (tls ? ":443" : ":80"));
+	return 0;
+}
+
+static int job_clone(struct job *j)
+{
+	char path[4200], err[512];
+	json_t *st = job_stage_begin(j, "clone");
+
+	snprintf(path, sizeof(path), "%s/repo", j->ws);
+	int rc = vcs_clone(j->url, &j->cred, path, j->o->branch, err,
+			   sizeof(err));
+	job_emit(j, "vcs.clone", j->url,
+		 json_pack("{s:s}", "result", rc ? "failed" : "ok"));
+	if (rc)
+		job_note_failure(j, "clone", err, NULL, NULL);
+	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
+	return rc;
+}
+
+/* Read the manifest from the daemon-only clone and plan the updates. */
+static int job_plan(struct job *j, struct npm_plan *plan,
+		    struct al_buf *manifest)
+{
+	char path[4200], err[512] = "";
+	struct al_buf text = {0};
+	int dfd = -1, rc;
+	json_t *st = job_stage_begin(j, "plan");
+
+	snprintf(path, sizeof(path), "%s/repo", j->ws);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = dfd < 0 ? -errno
+		     : al_read_beneath(dfd, "package.json", JOB_MANIFEST_MAX,
+				       &text);
+	if (rc) {
+		snprintf(err, sizeof(err), "package.json: %s%s",
+			 al_strerror(rc),
+			 rc == -ELOOP || rc == -EXDEV || rc == -EINVAL
+				 ? " (a symlink is refused)"
+				 : "");
+		goto out;
+	}
+	rc = npm_plan_project(j->cfg.registry, text.p, text.len,
+			      j->o->policy, plan, manifest, err, sizeof(err));
+	if (rc)
+		goto out;
+	json_object_set_new(j->record, "plan", npm_plan_json(plan));
+	job_emit(j, "plan", "package.json",
+		 json_pack("{s:i,s:i}", "updates", (int)plan->nupdates,
+			   "skipped", (int)plan->nskips));
+out:
+	if (rc)
+		job_note_failure(j, "plan", err, NULL, NULL);
+	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
+	if (dfd >= 0)
+		close(dfd);
+	al_buf_free(&text);
+	return rc;
+}
+
+/*
+ * The sandboxes never see the clone we push from: each gets its own local
+ * clone, so sandboxed code cannot plant hooks or config in the repository
+ * that later talks to the remote with the token.
+ */
+static int job_prepare_trees(struct job *j, const struct al_buf *manifest)
+{
+	const char *const trees[] = {"baseline", "update"};
+	char src[4200], dst[4200], err[512];
+	int rc = 0;
+
+	snprintf(src, sizeof(src), "%s/repo", j->ws);
+	for (size_t i = 0; i < AL_ARRAY_LEN(trees) && rc == 0; i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", j->ws, trees[i]);
+		rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
+		if (rc)
+			al_error("job", j->id, "local clone %s: %s", trees[i],
+				 err);
+	}
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", j->ws,
+			 i ? "update" : "repo");
+		int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = dfd < 0 ? -errno
+			     : al_write_beneath(dfd, "package.json",
+						manifest->p, manifest->len);
+		if (dfd >= 0)
+			close(dfd);
+	}
+	snprintf(dst, sizeof(dst), "%s/npm-home", j->ws);
+	if (rc == 0 && mkdir(dst, 0700) < 0)
+		rc = -errno;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		snprintf(dst, sizeof(dst), "%s/%s", j->ws,
+			 i == 2 ? "npm-home" : trees[i]);
+		rc = al_chown_tree(dst, j->cfg.sandbox_uid,
+				   j->cfg.sandbox_gid);
+	}
+	if (rc)
+		al_error("job", j->id, "preparing sandbox trees: %s",
+			 al_strerror(rc));
+	return rc;
+}
+
+static void job_commit_message(struct job *j, const struct npm_plan *p,
+			       const struct score *s, struct al_buf *msg)
+{
+	al_buf_printf(msg, "Update %zu npm dependenc%s\n\n", p->nupdates,
+		      p->nupdates == 1 ? "y" : "ies");
+	for (size_t i = 0; i < p->nupdates; i++) {
+		const struct npm_update *u = &p->updates[i];
+		al_buf_printf(msg, "- %s: %s -> %s (%s, %s)\n", u->name,
+			      u->from, u->to, npm_bump_name(u->bump),
+			      npm_section_name(u->section));
+	}
+	al_buf_printf(msg, "\nConfidence: %d (%s)\nairlock job: %s\n",
+		      s->value, s->level, j->id);
+}
+
+static int job_propose(struct job *j, const struct npm_plan *p,
+		       const struct score *s)
+{
+	const char *const paths[] = {"package.json"};
+	char date[16], branch[64], repo[4200], commit[41] = "", err[512];
+	struct al_buf msg = {0};
+	json_t *st = job_stage_begin(j, "propose");
+
+	al_utc_date(date, sizeof(date), j->started_ms);
+	snprintf(branch, sizeof(branch), "airlock/%s-%s", date, j->short_id);
+	snprintf(repo, sizeof(repo), "%s/repo", j->ws);
+	job_commit_message(j, p, s, &msg);
+
+	int rc = vcs_commit_branch(repo, branch, msg.p, paths, 1, "airlock",
+				   "airlock@localhost", commit, err,
+				   sizeof(err));
+	if (rc == 0) {
+		rc = vcs_push(repo, j->url, &j->cred, branch, err,
+			      sizeof(err));
+		job_emit(j, "vcs.push", j->url,
+			 json_pack("{s:s,s:s,s:s}", "branch", branch,
+				   "commit", commit, "result",
+				   rc ? "failed" : "ok"));
+	}
+	json_object_set_new(j->record, "proposal",
+			    json_pack("{s:s,s:s,s:b}", "branch", branch,
+				      "commit", commit, "pushed", rc == 0));
+	if (rc)
+		job_note_failure(j, "propose", err, NULL, NULL);
+	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
+	al_buf_free(&msg);
+	return rc;
+}
+
+static void job_count_bumps(struct job *j, const struct npm_plan *p)
+{
+	for (size_t i = 0; i < p->nupdates; i++) {
+		switch (p->updates[i].bump) {
+		case NPM_BUMP_MAJOR: j->sin.n_major++; break;
+		case NPM_BUMP_MINOR: j->sin.n_minor++; break;
+		default: j->sin.n_patch++; break;
+		}
+	}
+}
+
+/* The sandboxed part and the score, once there is something to update. */
+static int job_evaluate(struct job *j, const struct npm_plan *p,
+			const struct al_buf *manifest, struct score *s)
+{
+	char tree[4200];
+	int rc = job_prepare_trees(j, manifest);
+
+	if (rc) {
+		job_note_failure(j, "prepare", al_strerror(rc), NULL, NULL);
+		return rc;
+	}
+	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
+	job_run_tree(j, "baseline-", tree, &j->sin.base_install,
+		     &j->sin.base_test, &j->sin.base_tests_ran);
+	if (!job_cancel_requested) {
+		snprintf(tree, sizeof(tree), "%s/update", j->ws);
+		job_run_tree(j, "", tree, &j->sin.install, &j->sin.test,
+			     &j->sin.tests_ran);
+	}
+	job_count_bumps(j, p);
+	score_compute(&j->sin, s);
+	json_object_set_new(j->record, "score", score_json(s));
+	job_emit(j, "score", j->id,
+		 json_pack("{s:i,s:s}", "value", s->value, "level",
+			   s->level));
+	return 0;
+}
+
+static const char *job_state(struct job *j, int rc)
+{
+	if (job_cancel_requested)
+		return "cancelled";
+	if (rc || j->sin.install == SCORE_FAILED ||
+	    j->sin.test == SCORE_FAILED)
+		return "failed";
+	return "succeeded";
+}
+
+/* Close the record: state, timing, report; store it; audit the end. */
+static void job_finish(struct job *j, int rc)
+{
+	const char *state = job_state(j, rc);
+	int64_t total = al_wall_ms() - j->started_ms;
+
+	json_object_set_new(j->record, "state", json_string(state));
+	json_object_set_new(j->record, "finished_ms",
+			    json_integer(al_wall_ms()));
+	json_object_set_new(
+		j->record, "timing",
+		json_pack("{s:I,s:I,s:I}", "total_ms", (json_int_t)total,
+			  "sandbox_ms", (json_int_t)j->npm_ms, "overhead_ms",
+			  (json_int_t)(total - j->npm_ms)));
+	json_object_set_new(j->record, "report",
+			    j->failure ? json_pack("{s:O}", "failures",
+						   j->failure)
+				       : json_null());
+	job_save(j, "job.end");
+	al_info("job", j->id, "job ended state=%s total_ms=%lld", state,
+		(long long)total);
+}
+
+/* Remove the workspace; no symlink inside it is ever followed. */
+static void job_destroy(struct job *j)
+{
+	int rc = al_rm_tree(j->ws);
+
+	job_emit(j, "workspace.destroy", j->id,
+		 json_pack("{s:s}", "result", rc ? "failed" : "ok"));
+	if (rc)
+		al_error("job", j->id, "cannot remove workspace %s: %s",
+			 j->ws, al_strerror(rc));
+}
+
+static int job_setup(struct job *j, char *err, size_t errsz)
+{
+	char work[4096];
+	int rc = job_config_load(j->o->home, &j->cfg, err, errsz);
+
+	if (rc)
+		return rc;
+	rc = job_registry_allow(j->cfg.registry, j->allow, sizeof(j->allow));
+	if (rc) {
+		snprintf(err, errsz, "registry URL '%s' is not http(s)://host",
+			 j->cfg.registry);
+		return rc;
+	}
+	if (sbx_check_host(err, errsz))
+		return AL_E_SANDBOX;
+	vcs_cred_from_env(&j->env_cred);
+	rc = vcs_url_split(j->o->repo, j->url, sizeof(j->url), &j->url_cred);
+	vcs_cred_pick(&j->cred, &j->env_cred, &j->url_cred);
+	if (rc) {
+		snprintf(err, errsz, "repository '%s': %s", j->o->repo,
+			 al_strerror(rc));
+		return rc;
+	}
+	rc = store_open(j->o->home, &j->store);
+	if (rc) {
+		snprintf(err, errsz, "cannot open the store under %s: %s",
+			 j->o->home, al_strerror(rc));
+		return rc;
+	}
+	snprintf(work, sizeof(work), "%s/work", j->o->home);
+	rc = al_mkdir_p(work, 0700);
+	if (rc == 0 && snprintf(j->ws, sizeof(j->ws), "%s/%s", work, j->id) &&
+	    mkdir(j->ws, 0700) < 0)
+		rc = -errno;
+	if (rc)
+		snprintf(err, errsz, "cannot create workspace under %s: %s",
+			 work, al_strerror(rc));
+	return rc;
+}
+
+static json_t *job_new_record(struct job *j)
+{
+	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:{s:s}}",
+			 "schema", 1, "id", j->id, "repo", j->url, "branch",
+			 j->o->branch, "policy", npm_policy_name(j->o->policy),
+			 "test_cmd",
+			 j->o->test_cmd ? j->o->test_cmd : "npm test",
+			 "registry", j->cfg.registry, "created_ms",
+			 (json_int_t)j->started_ms, "image", "name", "host");
+}
+
+int job_run(const struct job_opts *o, json_t **record, char *err,
+	    size_t errsz)
+{
+	struct job j = {.o = o};
+	struct npm_plan plan = {0};
+	struct al_buf manifest = {0};
+	struct score s = {0};
+	bool vcs_up = false;
+	int rc;
+
+	*record = NULL;
+	j.started_ms = al_wall_ms();
+	j.events = (struct al_event_sink){.emit = job_emit, .ctx = &j};
+	j.stages = json_array();
+	pthread_mutex_init(&j.audit_lock, NULL);
+	job_make_id(&j);
+	rc = vcs_init();
+	if (rc) {
+		snprintf(err, errsz, "cannot initialise libgit2");
+		goto out;
+	}
+	vcs_up = true;
+	rc = job_setup(&j, err, errsz);
+	if (rc)
+		goto out;
+
+	j.record = job_new_record(&j);
+	json_object_set_new(j.record, "state", json_string("running"));
+	json_object_set(j.record, "stages", j.stages);
+	al_info("job", j.id, "job started repo=%s", j.url);
+	rc = job_save(&j, "job.start");
+	if (rc) {
+		snprintf(err, errsz, "cannot record the job: %s",
+			 al_strerror(rc));
+		goto destroy;
+	}
+
+	rc = job_clone(&j);
+	if (rc == 0 && !job_cancel_requested)
+		rc = job_plan(&j, &plan, &manifest);
+	if (rc == 0 && !job_cancel_requested && plan.nupdates == 0)
+		job_progress(&j, "nothing to update");
+	if (rc == 0 && !job_cancel_requested && plan.nupdates > 0)
+		rc = job_evaluate(&j, &plan, &manifest, &s);
+	if (rc == 0 && !job_cancel_requested && plan.nupdates > 0)
+		rc = job_propose(&j, &plan, &s);
+
+destroy:
+	job_destroy(&j);
+	job_finish(&j, rc);
+	*record = json_incref(j.record);
+	rc = 0;
+out:
+	if (j.store)
+		store_close(j.store);
+	vcs_url_cred_wipe(&j.url_cred);
+	if (vcs_up)
+		vcs_shutdown();
+	npm_plan_free(&plan);
+	al_buf_free(&manifest);
+	json_decref(j.record);
+	json_decref(j.stages);
+	json_decref(j.failure);
+	pthread_mutex_destroy(&j.audit_lock);
+	return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * testout.h - what a test runner's output says: how many tests ran,
+ * passed and failed, and the names of the failing ones.
+ *
+ * Understands TAP (tape, node --test, tap), mocha's summary and jest's
+ * summary. Output is hostile data: names are bounded, sanitised for
+ * terminals, and at most TESTOUT_MAX_NAMES are kept.
+ */
+#ifndef AL_JOB_TESTOUT_H
+#define AL_JOB_TESTOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define TESTOUT_MAX_NAMES 20
+#define TESTOUT_NAME_MAX 200
+
+struct testout {
+	bool known;     /* a recognised runner summary was found */
+	long ran;       /* -1 when unknown */
+	long passed;
+	long failed;
+	size_t nfailing;
+	char failing[TESTOUT_MAX_NAMES][TESTOUT_NAME_MAX];
+};
+
+/* Scan len bytes of output (need not be NUL-terminated). */
+void testout_parse(const char *out, size_t len, struct testout *t);
+
+/* {"ran":..,"passed":..,"failed":..,"failing":[..]} or null if unknown. */
+json_t *testout_json(const struct testout *t);
+
+#endif
