@@ -204,8 +204,9 @@ static int cli_update_args(int argc, char **argv, struct job_opts *o,
 	};
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	/* 0 makes glibc start afresh; options may follow REPO. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': o->branch = optarg; break;
 		case 't': o->test_cmd = optarg; break;
@@ -260,6 +261,7 @@ int cli_update(int argc, char **argv, const char *home)
 	else
 		cli_print_summary(rec);
 	printf("\n");
+	fflush(stdout);
 	rc = strcmp(cli_str(rec, "state"), "succeeded") ? CLI_FAILED : CLI_OK;
 	json_decref(rec);
 	return rc;

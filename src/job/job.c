@@ -50,7 +50,11 @@ struct job {
 	int64_t started_ms;
 	int64_t npm_ms;         /* time spent inside sandboxes */
 	struct score_input sin;
-	json_t *failure;        /* the first failing stage's report */
+	json_t *failure;        /* the failing stages, for the report */
+	pthread_t reaper;       /* removes the baseline tree early */
+	bool reaping;
+	char reap_path[4200];
+	int reap_rc;
 };
 
 void job_cancel_from_signal(void)
@@ -442,6 +446,26 @@ out:
 	return rc;
 }
 
+static void *job_reap_main(void *arg)
+{
+	struct job *j = arg;
+
+	j->reap_rc = al_rm_tree(j->reap_path);
+	return NULL;
+}
+
+/*
+ * Start removing a tree nobody needs any more while the job goes on.
+ * Deleting what npm wrote is slow on some disks (online discard), so the
+ * baseline goes while the update installs. Falls back to nothing: the
+ * final job_destroy removes whatever is left.
+ */
+static void job_reap_early(struct job *j, const char *name)
+{
+	snprintf(j->reap_path, sizeof(j->reap_path), "%s/%s", j->ws, name);
+	j->reaping = pthread_create(&j->reaper, NULL, job_reap_main, j) == 0;
+}
+
 /*
  * The sandboxes never see the clone we push from: each gets its own local
  * clone, so sandboxed code cannot plant hooks or config in the repository
@@ -560,6 +584,7 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
 	job_run_tree(j, "baseline-", tree, &j->sin.base_install,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
+	job_reap_early(j, "baseline");
 	if (!job_cancel_requested) {
 		snprintf(tree, sizeof(tree), "%s/update", j->ws);
 		job_run_tree(j, "", tree, &j->sin.install, &j->sin.test,
@@ -610,8 +635,19 @@ static void job_finish(struct job *j, int rc)
 /* Remove the workspace; no symlink inside it is ever followed. */
 static void job_destroy(struct job *j)
 {
+	int64_t t0 = al_mono_ms();
+
+	if (j->reaping) {
+		pthread_join(j->reaper, NULL);
+		j->reaping = false;
+		if (j->reap_rc)
+			al_warn("job", j->id, "early removal of %s: %s",
+				j->reap_path, al_strerror(j->reap_rc));
+	}
 	int rc = al_rm_tree(j->ws);
 
+	al_debug("job", j->id, "workspace removed ms=%lld",
+		 (long long)(al_mono_ms() - t0));
 	job_emit(j, "workspace.destroy", j->id,
 		 json_pack("{s:s}", "result", rc ? "failed" : "ok"));
 	if (rc)
