@@ -173,19 +173,24 @@ static int step_oom_score(struct sbx_plan *plan)
  * Become the one unprivileged id mapped into the namespace. setgroups
  * is denied by the parent, so no supplementary group from the host can
  * linger. Capabilities inside the namespace stay until the drop step.
+ * Raw system calls: glibc's wrappers would try to change the ids of
+ * every thread the caller had, which do not exist in this copy, and
+ * wait for them forever.
  */
 static int step_set_ids(struct sbx_plan *plan)
 {
-	if (setresgid(SBX_INSIDE_GID, SBX_INSIDE_GID, SBX_INSIDE_GID) != 0)
+	if (syscall(SYS_setresgid, SBX_INSIDE_GID, SBX_INSIDE_GID,
+		    SBX_INSIDE_GID) != 0)
 		return -errno;
-	if (setresuid(SBX_INSIDE_UID, SBX_INSIDE_UID, SBX_INSIDE_UID) != 0)
+	if (syscall(SYS_setresuid, SBX_INSIDE_UID, SBX_INSIDE_UID,
+		    SBX_INSIDE_UID) != 0)
 		return -errno;
 	return 0;
 }
 
 /*
  * Die with the parent (a crashed daemon must not leave sandboxes
- * running). Set after the id change, which clears it.
+ * running). Set first, and again after the id change, which clears it.
  */
 static int step_parent_death(struct sbx_plan *plan)
 {
@@ -509,6 +514,7 @@ static int step_exec(struct sbx_plan *plan)
 }
 
 static const struct sbx_step sbx_init_steps[] = {
+	{ "parent-death-signal", step_parent_death },
 	{ "wait-for-parent", step_wait_go },
 	{ "private-mounts", step_private_mounts },
 	{ "open-sources", step_open_sources },

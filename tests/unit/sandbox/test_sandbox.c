@@ -1,0 +1,817 @@
+/*
+ * test_sandbox.c - every test here runs real sandboxes (root needed) and
+ * checks what the payload could and could not do, then that the host is
+ * as it was: no cgroup directory and no payload process left behind.
+ * Only loopback is ever contacted. No test asserts a duration.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/util.h"
+#include "sandbox/internal.h"
+#include "sandbox/sandbox.h"
+
+static const char *const test_env[] = { "PATH=/usr/bin:/bin", "HOME=/tmp",
+					"LANG=C", NULL };
+
+/* ---- helpers ---- */
+
+static void spec_init(struct sbx_spec *s, const char *const *argv)
+{
+	memset(s, 0, sizeof(*s));
+	s->argv = argv;
+	s->env = test_env;
+	s->host_uid = SBX_DEFAULT_UID;
+	s->host_gid = SBX_DEFAULT_GID;
+	s->stream_fd = -1;
+	s->timeout_s = 120; /* a safety net only */
+	s->job_id = "test-job";
+}
+
+/* Run sh -c script; the run itself must succeed. */
+static void run_sh(struct sbx_spec *s, const char *script,
+		   struct sbx_result *r)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+
+	s->argv = argv;
+	assert_int_equal(sbx_run(s, r), 0);
+	s->argv = NULL;
+}
+
+/* Does any process on the host have needle in its command line? */
+static bool proc_with_marker(const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[n > 0 ? n : 0] = '\0';
+		found = strstr(buf, needle) != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Our own cgroup directory for a v1 controller (or v2 with NULL). */
+static void own_cgroup_dirs(char dirs[3][1024], int *n)
+{
+	static const char *const ctrls[] = { "memory", "pids", "cpu" };
+	char line[1024];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	struct stat st;
+
+	*n = 0;
+	assert_non_null(f);
+	bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : 0;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		const char *path = strcmp(c2 + 1, "/") ? c2 + 1 : "";
+		if (v2 && c1[1] == '\0') {
+			snprintf(dirs[(*n)++], 1024, "/sys/fs/cgroup%s", path);
+			break;
+		}
+		for (int i = 0; !v2 && i < 3; i++)
+			if (strstr(c1 + 1, ctrls[i]) &&
+			    !strstr(c1 + 1, "cpuacct") &&
+			    !strstr(c1 + 1, "cpuset"))
+				snprintf(dirs[(*n)++], 1024,
+					 "/sys/fs/cgroup/%s%s", ctrls[i], path);
+			else if (!v2 && strcmp(c1 + 1, "cpu,cpuacct") == 0 &&
+				 i == 2)
+				snprintf(dirs[(*n)++], 1024,
+					 "/sys/fs/cgroup/cpu%s", path);
+	}
+	fclose(f);
+}
+
+/*
+ * The host is unchanged: no cgroup made by this process is left. Other
+ * airlock processes on the machine may have sandboxes of their own.
+ */
+static void assert_no_cgroups_left(void)
+{
+	char dirs[3][1024];
+	int n;
+
+	char prefix[64];
+	int plen = snprintf(prefix, sizeof(prefix), "airlock-sbx-%d-",
+			    (int)getpid());
+
+	own_cgroup_dirs(dirs, &n);
+	assert_true(n >= 1);
+	for (int i = 0; i < n; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+		assert_non_null(d);
+		while ((e = readdir(d)))
+			if (strncmp(e->d_name, prefix, (size_t)plen) == 0)
+				fail_msg("left behind: %s/%s", dirs[i],
+					 e->d_name);
+		closedir(d);
+	}
+}
+
+/* A marker unique to this run, for finding stray processes. */
+static unsigned marker_number(void)
+{
+	unsigned v;
+
+	assert_int_equal(al_random(&v, sizeof(v)), 0);
+	return 7000000 + v % 1000000;
+}
+
+static char *make_workspace(void)
+{
+	char tmpl[] = "/tmp/airlock-sbx-test-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+
+	assert_non_null(dir);
+	assert_int_equal(chown(dir, SBX_DEFAULT_UID, SBX_DEFAULT_GID), 0);
+	return strdup(dir);
+}
+
+static void drop_workspace(char *dir)
+{
+	assert_int_equal(al_rm_tree(dir), 0);
+	free(dir);
+}
+
+/* ---- a loopback HTTP server in a thread of the test ---- */
+
+struct test_http {
+	int lfd;
+	unsigned port;
+	pthread_t th;
+	atomic_int requests;
+	char last_target[256];
+	int stop[2];
+};
+
+static void *http_main(void *arg)
+{
+	struct test_http *h = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { h->lfd, POLLIN, 0 },
+				       { h->stop[0], POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 || p[1].revents)
+			break;
+		int c = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		char buf[4096];
+		size_t have = 0;
+		while (have < sizeof(buf) - 1) {
+			ssize_t n = recv(c, buf + have, sizeof(buf) - 1 - have,
+					 0);
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+			buf[have] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		buf[have] = '\0';
+		char *sp = strchr(buf, ' ');
+		if (sp) {
+			char *sp2 = strchr(sp + 1, ' ');
+			if (sp2)
+				*sp2 = '\0';
+			al_strlcpy(h->last_target, sp + 1,
+				   sizeof(h->last_target));
+		}
+		atomic_fetch_add(&h->requests, 1);
+		static const char resp[] =
+			"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+			"Connection: close\r\n\r\nhello-airlock";
+		send(c, resp, sizeof(resp) - 1, MSG_NOSIGNAL);
+		close(c);
+	}
+	return NULL;
+}
+
+static int tcp_listener(unsigned *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void http_start(struct test_http *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->lfd = tcp_listener(&h->port);
+	assert_int_equal(pipe2(h->stop, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&h->th, NULL, http_main, h), 0);
+}
+
+static void http_stop(struct test_http *h)
+{
+	assert_int_equal(write(h->stop[1], "x", 1), 1);
+	pthread_join(h->th, NULL);
+	close(h->lfd);
+	close(h->stop[0]);
+	close(h->stop[1]);
+}
+
+/* ---- an event sink that remembers what it got ---- */
+
+struct test_events {
+	pthread_mutex_t mu;
+	char log[8192];
+};
+
+static int test_emit(void *ctx, const char *action, const char *object,
+		     json_t *details)
+{
+	struct test_events *ev = ctx;
+	char line[512];
+	json_t *job = json_object_get(details, "job");
+
+	snprintf(line, sizeof(line), "%s %s job=%s\n", action, object,
+		 json_is_string(job) ? json_string_value(job) : "-");
+	pthread_mutex_lock(&ev->mu);
+	size_t len = strlen(ev->log);
+	al_strlcpy(ev->log + len, line, sizeof(ev->log) - len);
+	pthread_mutex_unlock(&ev->mu);
+	json_decref(details);
+	return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_host_check(void **state)
+{
+	char why[256] = "";
+
+	assert_int_equal(sbx_check_host(why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+}
+
+static void test_identity_and_capabilities(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, NULL);
+	run_sh(&s, "id -u; id -g; grep -E '^(Cap|NoNewPrivs|Seccomp:)' "
+		   "/proc/self/status; hostname", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.output,
+			    "1000\n1000\n"
+			    "CapInh:\t0000000000000000\n"
+			    "CapPrm:\t0000000000000000\n"
+			    "CapEff:\t0000000000000000\n"
+			    "CapBnd:\t0000000000000000\n"
+			    "CapAmb:\t0000000000000000\n"
+			    "NoNewPrivs:\t1\n"
+			    "Seccomp:\t2\n"
+			    "airlock\n");
+	assert_int_equal(r.kill, SBX_KILL_NONE);
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+}
+
+/* The payload sees its own pid namespace: pid 1 is the sandbox's init. */
+static void test_pid_namespace(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	char *end;
+
+	spec_init(&s, NULL);
+	run_sh(&s, "echo $$; ls /proc | grep -c '^[0-9]'", &r);
+	assert_int_equal(r.exit_code, 0);
+	/* The shell is pid 2 (init is 1); only a handful of pids exist. */
+	long self = strtol(r.output, &end, 10);
+	long count = strtol(end, NULL, 10);
+	assert_int_equal(self, 2);
+	assert_in_range(count, 2, 6);
+	sbx_result_free(&r);
+}
+
+/* Only the spec's variables reach the payload. */
+static void test_environment_is_only_the_spec(void **state)
+{
+	const char *argv[] = { "env", NULL };
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	assert_int_equal(setenv("AIRLOCK_TEST_SECRET", "leak", 1), 0);
+	spec_init(&s, argv);
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_string_equal(r.output, "PATH=/usr/bin:/bin\nHOME=/tmp\n"
+				      "LANG=C\n");
+	sbx_result_free(&r);
+
+	/* Registry mode adds exactly the proxy variables. */
+	const char *allow[] = { "127.0.0.1:9", NULL };
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_non_null(strstr(r.output, "\nHTTPS_PROXY=http://127.0.0.1:3128"
+					 "\n"));
+	assert_non_null(strstr(r.output, "\nnpm_config_proxy="));
+	assert_null(strstr(r.output, "AIRLOCK_TEST_SECRET"));
+	sbx_result_free(&r);
+	unsetenv("AIRLOCK_TEST_SECRET");
+	assert_no_cgroups_left();
+}
+
+/* A descriptor the caller left open (no O_CLOEXEC) does not leak in. */
+static void test_no_inherited_descriptors(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	int leak = open("/etc/hostname", O_RDONLY);
+
+	assert_true(leak > 2);
+	spec_init(&s, NULL);
+	/* ls lists the shell's descriptors, not its own. */
+	run_sh(&s, "ls /proc/$$/fd", &r);
+	close(leak);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.output, "0\n1\n2\n");
+	sbx_result_free(&r);
+}
+
+static void test_filesystem_is_read_only(void **state)
+{
+	char *ws = make_workspace(), *ro = make_workspace();
+	struct sbx_bind binds[] = { { ws, "/work", true },
+				    { ro, "/ro", false } };
+	struct sbx_spec s;
+	struct sbx_result r;
+	struct al_buf b = { 0 };
+	char path[512];
+
+	spec_init(&s, NULL);
+	s.binds = binds;
+	s.nbinds = 2;
+	s.workdir = "/work";
+	run_sh(&s,
+	       "for p in /usr/x /etc/x /x /bin/x /dev/x /ro/x /proc/x; do "
+	       "  (echo pwned > $p) 2>/dev/null && echo WROTE $p; done; "
+	       "echo ok > /tmp/t && cat /tmp/t; "
+	       "echo from-sandbox > /work/out && echo $PWD", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.output, "ok\n/work\n");
+	sbx_result_free(&r);
+
+	snprintf(path, sizeof(path), "%s/out", ws);
+	assert_int_equal(al_read_file(path, 100, &b), 0);
+	assert_string_equal(b.p, "from-sandbox\n");
+	al_buf_free(&b);
+	snprintf(path, sizeof(path), "%s/x", ro);
+	assert_int_equal(access(path, F_OK), -1);
+	drop_workspace(ws);
+	drop_workspace(ro);
+	assert_no_cgroups_left();
+}
+
+/* mount() and new namespaces are refused with EPERM. */
+static void test_mount_and_unshare_refused(void **state)
+{
+	char script[512];
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, NULL);
+	snprintf(script, sizeof(script),
+		 "perl -e 'my ($s, $d, $t) = (\"none\", \"/tmp\", \"tmpfs\");"
+		 " $r = syscall(%d, $s, $d, $t, 0, 0);"
+		 " print \"mount $r \", $!+0, \"\\n\"'; "
+		 "perl -e '$r = syscall(%d, 0x10000000); "
+		 "print \"unshare $r \", $!+0, \"\\n\"'; "
+		 "perl -e 'my $d = \"/tmp\"; $r = syscall(%d, $d); "
+		 "print \"chroot $r \", $!+0, \"\\n\"'",
+		 SYS_mount, SYS_unshare, SYS_chroot);
+	run_sh(&s, script, &r);
+	char want[128];
+	snprintf(want, sizeof(want), "mount -1 %d\nunshare -1 %d\n"
+		 "chroot -1 %d\n", EPERM, EPERM, EPERM);
+	assert_string_equal(r.output, want);
+	sbx_result_free(&r);
+}
+
+static void test_memory_bomb_is_oom_killed(void **state)
+{
+	const char *argv[] = { "dd", "if=/dev/zero", "of=/dev/null",
+			       "bs=256M", "count=1", NULL };
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, argv);
+	s.mem_bytes = 48u << 20;
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_int_equal(r.kill, SBX_KILL_OOM);
+	assert_int_equal(r.signal, SIGKILL);
+	assert_int_equal(r.exit_code, 128 + SIGKILL);
+	assert_true(r.mem_peak > 0);
+	assert_true(r.mem_peak <= (48u << 20) + (1u << 20));
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+
+	/* The same command within the limit is not killed. */
+	spec_init(&s, argv);
+	argv[3] = "bs=1M";
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_int_equal(r.kill, SBX_KILL_NONE);
+	assert_int_equal(r.exit_code, 0);
+	sbx_result_free(&r);
+}
+
+static void test_timeout_kills_the_whole_tree(void **state)
+{
+	char script[512], marker[32];
+	struct sbx_spec s;
+	struct sbx_result r;
+	unsigned m = marker_number();
+
+	snprintf(marker, sizeof(marker), "sleep %u", m);
+	snprintf(script, sizeof(script),
+		 "trap '' TERM HUP INT; "
+		 "sh -c 'trap \"\" TERM HUP; setsid sh -c \"sleep %u\" & "
+		 "sleep %u' & sleep %u; echo not-reached", m, m, m);
+	spec_init(&s, NULL);
+	s.timeout_s = 1;
+	run_sh(&s, script, &r);
+	assert_int_equal(r.kill, SBX_KILL_TIMEOUT);
+	assert_int_equal(r.signal, SIGKILL);
+	assert_null(strstr(r.output, "not-reached"));
+	assert_false(proc_with_marker(marker));
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+}
+
+static void test_fork_bomb_stops_at_pid_limit(void **state)
+{
+	char script[256], marker[32];
+	struct sbx_spec s;
+	struct sbx_result r;
+	unsigned m = marker_number();
+
+	snprintf(marker, sizeof(marker), "sleep %u", m);
+	snprintf(script, sizeof(script),
+		 "i=0; while [ $i -lt 200 ]; do sleep %u & i=$((i+1)); done;"
+		 " wait", m);
+	spec_init(&s, NULL);
+	s.pids = 16;
+	run_sh(&s, script, &r);
+	assert_true(r.pids_limit_hit);
+	assert_true(r.pids_peak <= 16);
+	assert_true(r.pids_peak >= 8);
+	assert_int_equal(r.kill, SBX_KILL_PIDS);
+	assert_false(proc_with_marker(marker));
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+}
+
+static void test_output_is_capped_and_counted(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, NULL);
+	s.output_cap = 1000;
+	run_sh(&s, "head -c 300000 /dev/zero | tr '\\0' a; echo done >&2",
+	       &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(r.output_len, 1000);
+	assert_int_equal(strlen(r.output), 1000);
+	assert_int_equal(r.output_total, 300005);
+	assert_true(r.truncated);
+
+	json_t *j = sbx_result_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j,
+							    "output_bytes")),
+			 1000);
+	assert_true(json_is_true(json_object_get(j, "truncated")));
+	assert_string_equal(json_string_value(json_object_get(j,
+							      "kill_reason")),
+			    "none");
+	json_decref(j);
+	sbx_result_free(&r);
+}
+
+/* The live copy is sanitised; the captured copy is raw. */
+static void test_stream_is_sanitised(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	int p[2];
+	char buf[256] = "";
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	spec_init(&s, NULL);
+	s.stream_fd = p[1];
+	run_sh(&s, "printf 'a\\033[2Jb\\n'", &r);
+	close(p[1]);
+	assert_true(read(p[0], buf, sizeof(buf) - 1) > 0);
+	close(p[0]);
+	assert_string_equal(buf, "a?[2Jb\n");
+	assert_string_equal(r.output, "a\033[2Jb\n");
+	char *t = sbx_output_text(&r);
+	assert_string_equal(t, "a?[2Jb\n");
+	free(t);
+	sbx_result_free(&r);
+}
+
+/* none: only lo, no route; a host listener on 127.0.0.1 is unreachable. */
+static void test_net_none_reaches_nothing(void **state)
+{
+	char script[512];
+	unsigned port;
+	struct sbx_spec s;
+	struct sbx_result r;
+	int lfd = tcp_listener(&port);
+
+	snprintf(script, sizeof(script),
+		 "sed -n 's/^ *\\([a-z0-9]*\\):.*/\\1/p' /proc/net/dev; "
+		 "tail -n +2 /proc/net/route | wc -l; "
+		 "bash -c 'echo x > /dev/tcp/127.0.0.1/%u' 2>/dev/null "
+		 "&& echo CONNECTED; true", port);
+	spec_init(&s, NULL);
+	run_sh(&s, script, &r);
+	assert_string_equal(r.output, "lo\n0\n");
+	sbx_result_free(&r);
+
+	struct pollfd pf = { lfd, POLLIN, 0 };
+	assert_int_equal(poll(&pf, 1, 0), 0); /* nobody came */
+	close(lfd);
+}
+
+static const char proxy_script[] =
+	"req() { exec 3<>/dev/tcp/127.0.0.1/3128 || exit 9; "
+	"printf \"$1\" >&3; cat <&3; exec 3<&-; echo; }; "
+	"req 'GET http://127.0.0.1:%u/ok HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
+	"req 'GET http://127.0.0.1:%u/no HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
+	"req 'CONNECT LOCALHOST:%u HTTP/1.1\\r\\n\\r\\nGET /tunnel "
+	"HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
+	"req 'GARBAGE\\r\\n\\r\\n'";
+
+static void test_registry_proxy_allows_only_the_list(void **state)
+{
+	struct test_http ok, other;
+	struct test_events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct al_event_sink sink = { test_emit, &ev };
+	char script[1024], allow1[64], allow2[64];
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	http_start(&ok);
+	http_start(&other);
+	snprintf(allow1, sizeof(allow1), "127.0.0.1:%u", ok.port);
+	snprintf(allow2, sizeof(allow2), "localhost:%u", ok.port);
+	const char *allow[] = { allow1, allow2, NULL };
+	snprintf(script, sizeof(script), proxy_script, ok.port, other.port,
+		 ok.port);
+	const char *argv[] = { "bash", "-c", script, NULL };
+
+	spec_init(&s, argv);
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	s.events = &sink;
+	assert_int_equal(sbx_run(&s, &r), 0);
+
+	/* Allowed absolute-form: forwarded in origin form. */
+	assert_non_null(strstr(r.output, "HTTP/1.1 200 OK"));
+	assert_non_null(strstr(r.output, "hello-airlock"));
+	/* The other port: refused, and its server never saw a request. */
+	assert_non_null(strstr(r.output, "HTTP/1.1 403 Forbidden"));
+	assert_int_equal(atomic_load(&other.requests), 0);
+	/* CONNECT (host compared case-insensitively) then a tunnel. */
+	assert_non_null(strstr(r.output, "200 Connection established"));
+	assert_int_equal(atomic_load(&ok.requests), 2);
+	assert_string_equal(ok.last_target, "/tunnel");
+	assert_non_null(strstr(r.output, "HTTP/1.1 400 Bad Request"));
+	assert_int_equal(r.proxy_allowed, 2);
+	assert_int_equal(r.proxy_denied, 2);
+
+	char want[128];
+	snprintf(want, sizeof(want), "proxy.deny 127.0.0.1:%u job=test-job",
+		 other.port);
+	assert_non_null(strstr(ev.log, want));
+	snprintf(want, sizeof(want), "proxy.allow 127.0.0.1:%u job=test-job",
+		 ok.port);
+	assert_non_null(strstr(ev.log, want));
+	assert_non_null(strstr(ev.log, "sandbox.create "));
+	assert_non_null(strstr(ev.log, "sandbox.destroy "));
+	sbx_result_free(&r);
+	http_stop(&ok);
+	http_stop(&other);
+	assert_no_cgroups_left();
+}
+
+static void test_allow_list_matching(void **state)
+{
+	const char *allow[] = { "Registry.Example:8443", "mirror.example",
+				"[::1]:4873", "bad entry", NULL };
+
+	assert_true(sbx_proxy_allowed(allow, "registry.example", 8443));
+	assert_false(sbx_proxy_allowed(allow, "registry.example", 443));
+	assert_true(sbx_proxy_allowed(allow, "MIRROR.example", 443));
+	assert_true(sbx_proxy_allowed(allow, "mirror.example", 80));
+	assert_false(sbx_proxy_allowed(allow, "mirror.example", 8080));
+	assert_false(sbx_proxy_allowed(allow, "evil.mirror.example", 443));
+	assert_true(sbx_proxy_allowed(allow, "::1", 4873));
+	assert_false(sbx_proxy_allowed(allow, "bad entry", 80));
+	assert_false(sbx_proxy_allowed(NULL, "mirror.example", 443));
+}
+
+static void *cancel_when_running(void *arg)
+{
+	const char *marker = arg;
+
+	/* Bounded, so a broken run cannot leave this thread behind. */
+	for (int i = 0; i < 3000 && !proc_with_marker(marker); i++)
+		usleep(20000);
+	sbx_cancel_all();
+	return NULL;
+}
+
+static void test_cancel_tears_down(void **state)
+{
+	char script[128], marker[32];
+	struct sbx_spec s;
+	struct sbx_result r;
+	pthread_t th;
+	unsigned m = marker_number();
+
+	snprintf(marker, sizeof(marker), "sleep %u", m);
+	snprintf(script, sizeof(script), "sleep %u", m);
+	spec_init(&s, NULL);
+	assert_int_equal(pthread_create(&th, NULL, cancel_when_running,
+					marker), 0);
+	run_sh(&s, script, &r);
+	pthread_join(th, NULL);
+	assert_int_equal(r.kill, SBX_KILL_CANCEL);
+	assert_false(proc_with_marker(marker));
+	sbx_result_free(&r);
+
+	/* While cancelled, nothing new starts. */
+	const char *argv[] = { "true", NULL };
+	spec_init(&s, argv);
+	assert_int_equal(sbx_run(&s, &r), AL_E_INTERRUPTED);
+	sbx_cancel_reset();
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_int_equal(r.exit_code, 0);
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+}
+
+/* Hostile or malformed specs are refused before anything is created. */
+static void test_bad_specs_are_refused(void **state)
+{
+	const char *argv[] = { "true", NULL };
+	const char *empty[] = { NULL };
+	const char *bad_env[] = { "=x", NULL };
+	struct sbx_bind into_usr = { "/tmp", "/usr/lib/x", true };
+	struct sbx_bind dotdot = { "/tmp", "/work/../usr", true };
+	struct sbx_bind relative = { "tmp", "/work", true };
+	struct sbx_bind missing = { "/nonexistent-airlock", "/work", true };
+	struct sbx_bind onto_root = { "/tmp", "/", true };
+	const struct sbx_bind *bad[] = { &into_usr, &dotdot, &relative,
+					 &missing, &onto_root };
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, empty);
+	assert_int_equal(sbx_run(&s, &r), -EINVAL);
+	spec_init(&s, argv);
+	s.host_uid = 0;
+	assert_int_equal(sbx_run(&s, &r), -EINVAL);
+	spec_init(&s, argv);
+	s.env = bad_env;
+	assert_int_equal(sbx_run(&s, &r), -EINVAL);
+	spec_init(&s, argv);
+	s.workdir = "relative";
+	assert_int_equal(sbx_run(&s, &r), -EINVAL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		spec_init(&s, argv);
+		s.binds = bad[i];
+		s.nbinds = 1;
+		assert_true(sbx_run(&s, &r) < 0);
+	}
+	/* A command that does not exist inside: a setup error, reaped. */
+	const char *nocmd[] = { "airlock-no-such-command", NULL };
+	spec_init(&s, nocmd);
+	assert_int_equal(sbx_run(&s, &r), AL_E_SANDBOX);
+	/* A workdir that does not exist inside: the same. */
+	spec_init(&s, argv);
+	s.workdir = "/nonexistent";
+	assert_int_equal(sbx_run(&s, &r), AL_E_SANDBOX);
+	assert_no_cgroups_left();
+}
+
+static void test_kill_names(void **state)
+{
+	assert_string_equal(sbx_kill_name(SBX_KILL_NONE), "none");
+	assert_string_equal(sbx_kill_name(SBX_KILL_TIMEOUT), "timeout");
+	assert_string_equal(sbx_kill_name(SBX_KILL_OOM), "oom");
+	assert_string_equal(sbx_kill_name(SBX_KILL_PIDS), "pids");
+	assert_string_equal(sbx_kill_name(SBX_KILL_SIGNAL), "signal");
+	assert_string_equal(sbx_kill_name((enum sbx_kill)99), "unknown");
+}
+
+/* A payload killed by a signal it did not handle. */
+static void test_signal_is_reported(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	spec_init(&s, NULL);
+	run_sh(&s, "kill -SEGV $$", &r);
+	assert_int_equal(r.signal, SIGSEGV);
+	assert_int_equal(r.exit_code, 128 + SIGSEGV);
+	assert_int_equal(r.kill, SBX_KILL_SIGNAL);
+	sbx_result_free(&r);
+	spec_init(&s, NULL);
+	run_sh(&s, "exit 7", &r);
+	assert_int_equal(r.exit_code, 7);
+	assert_int_equal(r.signal, 0);
+	assert_int_equal(r.kill, SBX_KILL_NONE);
+	sbx_result_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill_names),
+		cmocka_unit_test(test_allow_list_matching),
+		cmocka_unit_test(test_host_check),
+		cmocka_unit_test(test_identity_and_capabilities),
+		cmocka_unit_test(test_pid_namespace),
+		cmocka_unit_test(test_environment_is_only_the_spec),
+		cmocka_unit_test(test_no_inherited_descriptors),
+		cmocka_unit_test(test_filesystem_is_read_only),
+		cmocka_unit_test(test_mount_and_unshare_refused),
+		cmocka_unit_test(test_signal_is_reported),
+		cmocka_unit_test(test_memory_bomb_is_oom_killed),
+		cmocka_unit_test(test_timeout_kills_the_whole_tree),
+		cmocka_unit_test(test_fork_bomb_stops_at_pid_limit),
+		cmocka_unit_test(test_output_is_capped_and_counted),
+		cmocka_unit_test(test_stream_is_sanitised),
+		cmocka_unit_test(test_net_none_reaches_nothing),
+		cmocka_unit_test(test_registry_proxy_allows_only_the_list),
+		cmocka_unit_test(test_cancel_tears_down),
+		cmocka_unit_test(test_bad_specs_are_refused),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_sandbox needs root\n");
+		return 1;
+	}
+	/* SBX_TEST_FILTER=test_name runs one test (for debugging). */
+	if (getenv("SBX_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("SBX_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
