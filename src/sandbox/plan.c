@@ -96,7 +96,8 @@ static int plan_image(struct sbx_plan_store *ps)
 			if (n <= 0)
 				continue;
 			target[n] = '\0';
-			rc = plan_add(ps, target, p, SBX_SRC_LINK, false, false);
+			rc = plan_add(ps, target, p, SBX_SRC_LINK, false,
+				      false);
 		} else if (S_ISDIR(st.st_mode)) {
 			rc = plan_add(ps, p, p, SBX_SRC_DIR, false, false);
 		}

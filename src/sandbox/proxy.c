@@ -339,7 +339,8 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 		atomic_fetch_add(&px->denied, 1);
 		al_event(px->events, "proxy.deny", "malformed",
 			 json_pack("{s:s?}", "job", px->job));
-		sbx_reply(cfd, 400, "Bad Request", "airlock: malformed request");
+		sbx_reply(cfd, 400, "Bad Request",
+			  "airlock: malformed request");
 		goto out;
 	}
 	bool ok = sbx_proxy_allowed(px->allow, rq.host, rq.port);

@@ -538,7 +538,8 @@ static int sbx_prepare_child(struct sbx_run_ctx *c)
 		rc = sbx_proxy_start(&c->px, lfd, c->s.allow, job,
 				     c->s.events);
 		if (rc)
-			al_error(SBX_MOD, job, "step=proxy %s", al_strerror(rc));
+			al_error(SBX_MOD, job, "step=proxy %s",
+				 al_strerror(rc));
 	}
 	return rc;
 }

@@ -71,7 +71,7 @@ struct sbx_spec {
 	size_t output_cap;   /* bytes of stdout+stderr kept; 0: 1 MiB */
 	uid_t host_uid;      /* ids outside that the payload maps to */
 	gid_t host_gid;
-	const char *job_id;                 /* for logs and events; may be NULL */
+	const char *job_id;                 /* logs and events; may be NULL */
 	const struct al_event_sink *events; /* may be NULL */
 	int stream_fd; /* >= 0: output also copied here live, sanitised */
 	size_t tmp_bytes; /* size of the tmpfs /tmp; 0: 256 MiB */

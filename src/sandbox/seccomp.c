@@ -66,7 +66,8 @@ static int sbx_seccomp_rules(scmp_filter_ctx ctx)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
 				      SCMP_SYS(clone), 1,
 				      SCMP_A0(SCMP_CMP_MASKED_EQ,
-					      sbx_ns_flags[i], sbx_ns_flags[i]));
+					      sbx_ns_flags[i],
+					      sbx_ns_flags[i]));
 	/* Faking terminal input would let a payload type into a shell. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),

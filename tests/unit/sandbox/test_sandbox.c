@@ -101,7 +101,8 @@ static void own_cgroup_dirs(char dirs[3][1024], int *n)
 	bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : 0;
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 		if (!c2)
 			continue;
 		*c2 = '\0';
@@ -651,6 +652,37 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	assert_no_cgroups_left();
 }
 
+/* npm opens many connections at once: all are served. */
+static void test_registry_proxy_concurrent(void **state)
+{
+	struct test_http ok;
+	char script[512], allow1[64];
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	http_start(&ok);
+	snprintf(allow1, sizeof(allow1), "127.0.0.1:%u", ok.port);
+	const char *allow[] = { allow1, NULL };
+	snprintf(script, sizeof(script),
+		 "for i in $(seq 1 20); do ( exec 3<>/dev/tcp/127.0.0.1/3128;"
+		 " sleep 0.2; printf 'GET http://127.0.0.1:%u/c HTTP/1.1\\r\\n"
+		 "Host: x\\r\\n\\r\\n' >&3; grep -c hello-airlock <&3 ) & "
+		 "done; wait", ok.port);
+	const char *argv[] = { "bash", "-c", script, NULL };
+
+	spec_init(&s, argv);
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_string_equal(r.output, "1\n1\n1\n1\n1\n1\n1\n1\n1\n1\n"
+				      "1\n1\n1\n1\n1\n1\n1\n1\n1\n1\n");
+	assert_int_equal(r.proxy_allowed, 20);
+	assert_int_equal(atomic_load(&ok.requests), 20);
+	sbx_result_free(&r);
+	http_stop(&ok);
+	assert_no_cgroups_left();
+}
+
 static void test_allow_list_matching(void **state)
 {
 	const char *allow[] = { "Registry.Example:8443", "mirror.example",
@@ -802,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_stream_is_sanitised),
 		cmocka_unit_test(test_net_none_reaches_nothing),
 		cmocka_unit_test(test_registry_proxy_allows_only_the_list),
+		cmocka_unit_test(test_registry_proxy_concurrent),
 		cmocka_unit_test(test_cancel_tears_down),
 		cmocka_unit_test(test_bad_specs_are_refused),
 	};
