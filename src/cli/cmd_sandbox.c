@@ -249,6 +249,8 @@ static void sandbox_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* `airlock sandbox run -- cmd | head` must not kill us mid-run. */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static int sandbox_run(struct sbx_cli *c, int argc, char **argv)

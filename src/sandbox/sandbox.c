@@ -306,7 +306,8 @@ static void sbx_kill_tree(struct sbx_run_ctx *c)
 	c->killed = true;
 }
 
-static void sbx_stream(int fd, const char *p, size_t n)
+/* Copy a chunk to the live stream; false once the stream is broken. */
+static bool sbx_stream(int fd, const char *p, size_t n)
 {
 	char tmp[65536];
 
@@ -317,9 +318,10 @@ static void sbx_stream(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return;
+			return false;
 		off += (size_t)w;
 	}
+	return true;
 }
 
 /* Read what the pipe has; returns false at EOF. */
@@ -339,8 +341,9 @@ static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
 		keep = 0;
 	if (keep < (size_t)n)
 		res->truncated = true;
-	if (c->s.stream_fd >= 0)
-		sbx_stream(c->s.stream_fd, buf, (size_t)n);
+	/* A reader that went away stops the copy, not the capture. */
+	if (c->s.stream_fd >= 0 && !sbx_stream(c->s.stream_fd, buf, (size_t)n))
+		c->s.stream_fd = -1;
 	return true;
 }
 
@@ -568,8 +571,10 @@ static void sbx_report_setup_error(struct sbx_run_ctx *c)
 
 	if (tab)
 		*tab = '\0';
-	al_error(SBX_MOD, c->s.job_id, "step=%s failed inside the sandbox: %s",
-		 c->errmsg, err ? strerror(err) : "unknown error");
+	al_error(SBX_MOD, c->s.job_id,
+		 "step=%s failed inside the sandbox: %s (command %s)",
+		 c->errmsg, err ? strerror(err) : "unknown error",
+		 c->s.argv[0]);
 }
 
 static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
@@ -650,8 +655,8 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	sbx_close(&c.out[1]);
 
 	rc = sbx_prepare_child(&c);
-	if (rc == 0 && write(c.go[1], "g", 1) != 1)
-		rc = -errno;
+	while (rc == 0 && write(c.go[1], "g", 1) != 1)
+		rc = errno == EINTR ? 0 : -errno;
 	if (rc) {
 		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
 		goto destroyed;
