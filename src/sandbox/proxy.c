@@ -315,7 +315,7 @@ static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 	snprintf(object, sizeof(object), "%s:%u", rq->host, rq->port);
 	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
 	if (ok)
-		al_info(SBX_MOD, px->job, "proxy allow %s", object);
+		al_debug(SBX_MOD, px->job, "proxy allow %s", object);
 	else
 		al_warn(SBX_MOD, px->job, "proxy deny %s", object);
 	return al_event(px->events, ok ? "proxy.allow" : "proxy.deny", object,

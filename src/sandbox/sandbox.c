@@ -687,9 +687,11 @@ out:
 	if (rc == 0)
 		al_info(SBX_MOD, spec->job_id,
 			"sandbox done exit=%d signal=%d kill=%s wall_ms=%lld "
-			"output=%llu", res->exit_code, res->signal,
+			"output=%llu proxy_allowed=%u proxy_denied=%u",
+			res->exit_code, res->signal,
 			sbx_kill_name(res->kill), (long long)res->wall_ms,
-			(unsigned long long)res->output_total);
+			(unsigned long long)res->output_total,
+			res->proxy_allowed, res->proxy_denied);
 	return rc;
 }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# sandbox.sh - `airlock sandbox run` as an operator uses it: exit codes,
+# test_sandbox.sh - `airlock sandbox run` as an operator uses it: exit codes,
 # streamed output, --json, binds, limits, bad usage, and registry mode
 # through a loopback HTTP server (and npm against the test Verdaccio when
 # tests/run has started one). Only loopback is contacted.
 #
-#   AIRLOCK_BIN=build/airlock bash tests/integration/sandbox.sh
+#   AIRLOCK_BIN=build/airlock bash tests/integration/test_sandbox.sh
 set -euo pipefail
 
 : "${AIRLOCK_BIN:?set AIRLOCK_BIN to the airlock binary}"
