@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/jsonx.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "job/config.h"
@@ -55,6 +56,7 @@ struct job {
 	bool reaping;
 	char reap_path[4200];
 	int reap_rc;
+	bool audit_failed;      /* an entry could not be written: stop */
 };
 
 void job_cancel_from_signal(void)
@@ -83,10 +85,19 @@ static int job_emit(void *ctx, const char *action, const char *object,
 	pthread_mutex_lock(&j->audit_lock);
 	rc = audit_append_now(j->store, actor, action, object, details, NULL);
 	pthread_mutex_unlock(&j->audit_lock);
-	if (rc)
+	if (rc) {
+		/* No operation goes on without its entry (DESIGN.md). */
+		j->audit_failed = true;
 		al_error("job", j->id, "audit append failed action=%s: %s",
 			 action, al_strerror(rc));
+	}
 	return rc;
+}
+
+/* True when the job must not start anything new. */
+static bool job_stopping(const struct job *j)
+{
+	return job_cancel_requested || j->audit_failed;
 }
 
 static void job_progress(struct job *j, const char *fmt, ...)
@@ -172,7 +183,7 @@ static void job_stage_end(struct job *j, json_t *st, const char *result,
 	json_object_set_new(st, "result", json_string(result));
 	json_object_set_new(st, "duration_ms", json_integer(ms));
 	if (why)
-		json_object_set_new(st, "reason", json_string(why));
+		json_object_set_new(st, "reason", al_json_text(why, 1024));
 	job_emit(j, "stage.end", name,
 		 json_pack("{s:s,s:I}", "result", result, "duration_ms",
 			   (json_int_t)ms));
@@ -214,11 +225,9 @@ static void job_sbx_reason(const struct job *j, int rc,
 /* The tail of a stage's output, from a line start, safe for terminals. */
 static json_t *job_excerpt(const struct sbx_result *r)
 {
-	const char *p = r->output;
+	const char *p = r->output ? r->output : "";
 	size_t len = r->output_len;
 
-	if (!p)
-		return json_string("");
 	if (len > JOB_EXCERPT_BYTES) {
 		p += len - JOB_EXCERPT_BYTES;
 		len = JOB_EXCERPT_BYTES;
@@ -228,16 +237,7 @@ static json_t *job_excerpt(const struct sbx_result *r)
 			p = nl + 1;
 		}
 	}
-	char *copy = malloc(len + 1);
-	if (!copy)
-		return json_string("");
-	memcpy(copy, p, len);
-	copy[len] = '\0';
-	al_sanitize_buf(copy, len, true);
-	al_utf8_repair(copy, len);
-	json_t *s = json_stringn(copy, len);
-	free(copy);
-	return s ? s : json_string("");
+	return al_json_bytes(p, len);
 }
 
 static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
@@ -294,12 +294,13 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 	return rc;
 }
 
-/* Record a failing stage for the failure report (the first one wins). */
+/* Record a failing stage for the failure report, in the order they fail. */
 static void job_note_failure(struct job *j, const char *stage,
 			     const char *why, const struct sbx_result *r,
 			     const struct testout *t)
 {
-	json_t *f = json_pack("{s:s,s:s}", "stage", stage, "reason", why);
+	json_t *f = json_pack("{s:s,s:o}", "stage", stage, "reason",
+			      al_json_text(why, 1024));
 
 	if (t && t->known)
 		json_object_set_new(f, "tests", testout_json(t));
@@ -345,10 +346,8 @@ static void job_run_tree(struct job *j, const char *label, const char *tree,
 	sbx_result_free(&r);
 
 	snprintf(name, sizeof(name), "%stest", label);
-	if (!ok || job_cancel_requested) {
-		job_stage_skip(j, name, job_cancel_requested
-						? "cancelled"
-						: "install failed");
+	if (!ok || job_stopping(j)) {
+		job_stage_skip(j, name, ok ? "job stopping" : "install failed");
 		return;
 	}
 	st = job_stage_begin(j, name);
@@ -585,7 +584,7 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 	job_run_tree(j, "baseline-", tree, &j->sin.base_install,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
 	job_reap_early(j, "baseline");
-	if (!job_cancel_requested) {
+	if (!job_stopping(j)) {
 		snprintf(tree, sizeof(tree), "%s/update", j->ws);
 		job_run_tree(j, "", tree, &j->sin.install, &j->sin.test,
 			     &j->sin.tests_ran);
@@ -603,7 +602,7 @@ static const char *job_state(struct job *j, int rc)
 {
 	if (job_cancel_requested)
 		return "cancelled";
-	if (rc || j->sin.install == SCORE_FAILED ||
+	if (rc || j->audit_failed || j->sin.install == SCORE_FAILED ||
 	    j->sin.test == SCORE_FAILED)
 		return "failed";
 	return "succeeded";
@@ -744,14 +743,17 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 	}
 
 	rc = job_clone(&j);
-	if (rc == 0 && !job_cancel_requested)
+	if (rc == 0 && !job_stopping(&j))
 		rc = job_plan(&j, &plan, &manifest);
-	if (rc == 0 && !job_cancel_requested && plan.nupdates == 0)
+	if (rc == 0 && !job_stopping(&j) && plan.nupdates == 0)
 		job_progress(&j, "nothing to update");
-	if (rc == 0 && !job_cancel_requested && plan.nupdates > 0)
+	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
 		rc = job_evaluate(&j, &plan, &manifest, &s);
-	if (rc == 0 && !job_cancel_requested && plan.nupdates > 0)
+	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
 		rc = job_propose(&j, &plan, &s);
+	if (rc == 0 && j.audit_failed)
+		job_note_failure(&j, "audit", "the audit log could not be "
+				 "written; the job stopped", NULL, NULL);
 
 destroy:
 	job_destroy(&j);

@@ -1,0 +1,215 @@
+/* base: text sanitising, UTF-8 repair, JSON text, sizes, and the
+ * workspace-safe file operations against symlink tricks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/jsonx.h"
+#include "base/util.h"
+
+static void test_sanitize(void **state)
+{
+	char s[] = "a\x1b[2Jb\x07\x7f\xc2\x9b" "31m\tc\nd";
+	al_sanitize_text(s);
+	assert_null(strchr(s, '\x1b'));
+	assert_null(strchr(s, '\n'));
+	assert_non_null(strchr(s, '\t'));
+	for (char *p = s; *p; p++)
+		assert_false((unsigned char)*p == 0x9b ||
+			     (unsigned char)*p == 0x7f);
+	char keep[] = "x\ny\rz";
+	al_sanitize_buf(keep, strlen(keep), true);
+	assert_string_equal(keep, "x\ny?z");
+}
+
+static void test_utf8_repair(void **state)
+{
+	char s[] = "ok \xc3\xa9 bad \xff \xc3 \xed\xa0\x80 \xf0\x9f\x98\x80";
+	al_utf8_repair(s, strlen(s));
+	assert_non_null(strstr(s, "\xc3\xa9"));        /* é kept */
+	assert_non_null(strstr(s, "\xf0\x9f\x98\x80")); /* emoji kept */
+	assert_null(strchr(s, '\xff'));
+	assert_null(strstr(s, "\xed\xa0\x80"));          /* surrogate */
+}
+
+static void test_json_text(void **state)
+{
+	static const char raw[] = "a\0b\xff\x1b]52;c;bad\x07";
+	json_t *v = al_json_bytes(raw, sizeof(raw) - 1);
+	const char *s = json_string_value(v);
+
+	assert_non_null(s);
+	assert_int_equal(json_string_length(v), sizeof(raw) - 1);
+	assert_null(strchr(s, '\x1b'));
+	assert_int_equal(s[1], '?');
+	json_decref(v);
+	v = al_json_text("abcdef", 3);
+	assert_string_equal(json_string_value(v), "abc");
+	json_decref(v);
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+	assert_int_equal(al_parse_size("512M", &v), 0);
+	assert_int_equal(v, 512ull << 20);
+	assert_int_equal(al_parse_size("2g", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(al_parse_size("12", &v), 0);
+	assert_int_equal(v, 12);
+	assert_int_not_equal(al_parse_size("", &v), 0);
+	assert_int_not_equal(al_parse_size("-1M", &v), 0);
+	assert_int_not_equal(al_parse_size("1T", &v), 0);
+	assert_int_not_equal(al_parse_size("99999999999999999999", &v), 0);
+	assert_int_not_equal(al_parse_size("17179869184G", &v), 0);
+}
+
+static char tmp[64];
+
+static int setup(void **state)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/al-base-XXXXXX");
+	return mkdtemp(tmp) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	return al_rm_tree(tmp);
+}
+
+static void put(const char *rel, const char *text)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", tmp, rel);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_beneath_refuses_symlinks(void **state)
+{
+	char p[320], outside[256];
+	struct al_buf b = {0};
+
+	snprintf(outside, sizeof(outside), "%s/outside", tmp);
+	mkdir(outside, 0700);
+	put("outside/secret", "s3cret");
+	snprintf(p, sizeof(p), "%s/ws", tmp);
+	mkdir(p, 0700);
+	int ws = open(p, O_RDONLY | O_DIRECTORY);
+	assert_true(ws >= 0);
+
+	/* package.json -> a file outside; node_modules -> a dir outside. */
+	snprintf(p, sizeof(p), "%s/ws/package.json", tmp);
+	assert_int_equal(symlink("../outside/secret", p), 0);
+	snprintf(p, sizeof(p), "%s/ws/node_modules", tmp);
+	assert_int_equal(symlink(outside, p), 0);
+
+	assert_true(al_read_beneath(ws, "package.json", 1024, &b) < 0);
+	assert_true(al_read_beneath(ws, "node_modules/secret", 1024, &b) < 0);
+	assert_int_equal(al_read_beneath(ws, "../outside/secret", 1024, &b),
+			 -EINVAL);
+	assert_int_equal(al_read_beneath(ws, "/etc/passwd", 1024, &b),
+			 -EINVAL);
+	assert_int_equal(b.len, 0);
+	/* Writing through the link must not touch the target. */
+	assert_true(al_write_beneath(ws, "package.json", "x", 1) < 0);
+	assert_true(al_write_beneath(ws, "node_modules/secret", "x", 1) < 0);
+	assert_int_equal(al_read_file(outside, 0, &b), -EISDIR);
+	snprintf(p, sizeof(p), "%s/secret", outside);
+	b.len = 0;
+	assert_int_equal(al_read_file(p, 100, &b), 0);
+	assert_string_equal(b.p, "s3cret");
+	al_buf_free(&b);
+	close(ws);
+}
+
+static void test_write_beneath_keeps_mode(void **state)
+{
+	char p[256];
+	struct stat st;
+	struct al_buf b = {0};
+
+	put("m.json", "old");
+	snprintf(p, sizeof(p), "%s/m.json", tmp);
+	chmod(p, 0640);
+	int d = open(tmp, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(al_write_beneath(d, "m.json", "new", 3), 0);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(al_read_beneath(d, "m.json", 10, &b), 0);
+	assert_string_equal(b.p, "new");
+	b.len = 0;
+	assert_int_equal(al_read_beneath(d, "m.json", 2, &b), -EFBIG);
+	al_buf_free(&b);
+	close(d);
+}
+
+static void test_rm_tree_never_follows(void **state)
+{
+	char p[256], keep[256], victim[256];
+
+	snprintf(keep, sizeof(keep), "%s/keep", tmp);
+	mkdir(keep, 0700);
+	put("keep/precious", "x");
+	snprintf(victim, sizeof(victim), "%s/victim", tmp);
+	mkdir(victim, 0700);
+	snprintf(p, sizeof(p), "%s/victim/sub", tmp);
+	mkdir(p, 0500); /* a directory sandboxed code made unwritable */
+	snprintf(p, sizeof(p), "%s/victim/link-dir", tmp);
+	assert_int_equal(symlink(keep, p), 0);
+	snprintf(p, sizeof(p), "%s/victim/link-file", tmp);
+	assert_int_equal(symlink("../keep/precious", p), 0);
+
+	assert_int_equal(al_rm_tree(victim), 0);
+	assert_int_equal(access(victim, F_OK), -1);
+	snprintf(p, sizeof(p), "%s/keep/precious", tmp);
+	assert_int_equal(access(p, F_OK), 0);
+	/* A missing tree is not an error; a symlink as the root is only
+	 * unlinked. */
+	assert_int_equal(al_rm_tree(victim), 0);
+	snprintf(p, sizeof(p), "%s/rootlink", tmp);
+	assert_int_equal(symlink(keep, p), 0);
+	assert_int_equal(al_rm_tree(p), 0);
+	snprintf(p, sizeof(p), "%s/keep/precious", tmp);
+	assert_int_equal(access(p, F_OK), 0);
+}
+
+static void test_strerror(void **state)
+{
+	assert_string_equal(al_strerror(0), "success");
+	assert_string_equal(al_strerror(AL_E_PARSE), "malformed input");
+	assert_string_equal(al_strerror(-ENOENT), strerror(ENOENT));
+	assert_string_equal(al_strerror(12345), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_utf8_repair),
+		cmocka_unit_test(test_json_text),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test_setup_teardown(test_beneath_refuses_symlinks,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_beneath_keeps_mode,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rm_tree_never_follows,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
