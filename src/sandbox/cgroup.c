@@ -3,7 +3,8 @@
  * whichever cgroup version the host offers.
  *
  * v2 (a unified hierarchy with cgroup.controllers at its root): one
- * directory under the caller's own cgroup. v1 or a hybrid host: one
+ * directory under the caller's own cgroup when it can host it, else
+ * under /sys/fs/cgroup/airlock (see cg2_parent). v1 or a hybrid host: one
  * directory per controller, each under the caller's own path for that
  * controller as /proc/self/cgroup names it, so that a caller already
  * confined (a container, a systemd slice) stays within its own budget.
@@ -181,9 +182,68 @@ static int cg_name(char *out, size_t outsz)
 	return 0;
 }
 
+#define SBX_CG_CONTROLLERS "+memory +pids +cpu"
+/* Where v2 sandboxes go when the caller's own cgroup cannot host them. */
+#define SBX_CG2_SHARED SBX_CG_ROOT "/airlock"
+
+/* True when dir/cgroup.subtree_control already has all three. */
+static bool cg2_delegated(const char *dir)
+{
+	char buf[256];
+
+	if (cg_read(dir, "cgroup.subtree_control", buf, sizeof(buf)))
+		return false;
+	return strstr(buf, "memory") && strstr(buf, "pids") &&
+	       strstr(buf, "cpu");
+}
+
+/*
+ * The v2 parent for a sandbox's cgroup. The caller's own cgroup first,
+ * when its controllers are delegated or can be enabled; but v2 forbids
+ * enabling them in a cgroup that holds processes, which is where a root
+ * shell or a service sits (the "no internal processes" rule). Then the
+ * sandboxes go under SBX_CG2_SHARED, beside the host's slices, as
+ * container runtimes without systemd delegation do: the root cgroup is
+ * exempt from the rule, so the controllers can be enabled all the way.
+ */
+static int cg2_parent(const char *self, char *out, size_t outsz,
+		      const char *job)
+{
+	char mine[PATH_MAX];
+	int rc;
+
+	snprintf(mine, sizeof(mine), SBX_CG_ROOT "%s",
+		 strcmp(self, "/") == 0 ? "" : self);
+	if (cg2_delegated(mine) ||
+	    cg_write(mine, "cgroup.subtree_control", SBX_CG_CONTROLLERS) == 0) {
+		al_strlcpy(out, mine, outsz);
+		return 0;
+	}
+	if (mkdir(SBX_CG2_SHARED, 0755) != 0 && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	rc = cg2_delegated(SBX_CG_ROOT)
+		     ? 0
+		     : cg_write(SBX_CG_ROOT, "cgroup.subtree_control",
+				SBX_CG_CONTROLLERS);
+	if (rc == 0 && !cg2_delegated(SBX_CG2_SHARED))
+		rc = cg_write(SBX_CG2_SHARED, "cgroup.subtree_control",
+			      SBX_CG_CONTROLLERS);
+	if (rc == 0)
+		al_strlcpy(out, SBX_CG2_SHARED, outsz);
+out:
+	if (rc)
+		al_error(SBX_MOD, job, "step=cgroup no v2 cgroup can take "
+			 "the memory, pids and cpu controllers: not %s "
+			 "(it holds processes) and not %s: %s", mine,
+			 SBX_CG2_SHARED, al_strerror(rc));
+	return rc;
+}
+
 static int cg_make_dirs(struct sbx_cg *cg, const char *job)
 {
-	char name[64], self[900];
+	char name[64], self[900], parent[PATH_MAX];
 	int rc = cg_name(name, sizeof(name));
 
 	for (int c = 0; rc == 0 && c < SBX_CG_N; c++) {
@@ -199,13 +259,17 @@ static int cg_make_dirs(struct sbx_cg *cg, const char *job)
 			break;
 		}
 		const char *sep = strcmp(self, "/") == 0 ? "" : self;
-		if (cg->version == 1)
+		if (cg->version == 1) {
 			snprintf(cg->dir[c], sizeof(cg->dir[c]),
 				 SBX_CG_ROOT "/%.16s%.900s/%.40s", ctrl, sep,
 				 name);
-		else
-			snprintf(cg->dir[c], sizeof(cg->dir[c]),
-				 SBX_CG_ROOT "%.900s/%.40s", sep, name);
+		} else {
+			rc = cg2_parent(self, parent, sizeof(parent), job);
+			if (rc)
+				break;
+			snprintf(cg->dir[c], sizeof(cg->dir[c]), "%.960s/%.40s",
+				 parent, name);
+		}
 		if (mkdir(cg->dir[c], 0700) != 0) {
 			rc = -errno;
 			al_error(SBX_MOD, job, "step=cgroup mkdir %s: %s",
@@ -214,23 +278,6 @@ static int cg_make_dirs(struct sbx_cg *cg, const char *job)
 		}
 		cg->made[c] = true;
 	}
-	return rc;
-}
-
-/* v2 needs the controllers enabled in the parent's subtree_control. */
-static int cg2_enable(const struct sbx_cg *cg, const char *job)
-{
-	char parent[PATH_MAX];
-	int rc;
-
-	al_strlcpy(parent, cg->dir[0], sizeof(parent));
-	*strrchr(parent, '/') = '\0';
-	rc = cg_write(parent, "cgroup.subtree_control", "+memory +pids +cpu");
-	if (rc)
-		al_error(SBX_MOD, job, "step=cgroup enabling controllers in "
-			 "%s: %s (a v2 caller must sit in a cgroup without "
-			 "other processes, or at the root)", parent,
-			 al_strerror(rc));
 	return rc;
 }
 
@@ -287,8 +334,6 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 	}
 	cg->version = rc;
 	rc = cg_make_dirs(cg, spec->job_id);
-	if (rc == 0 && cg->version == 2)
-		rc = cg2_enable(cg, spec->job_id);
 	if (rc == 0) {
 		rc = cg_set_limits(cg, spec);
 		if (rc)
