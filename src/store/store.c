@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -25,6 +28,7 @@ struct store {
 	MDB_dbi dbi[STORE_DB__COUNT];
 	struct seal_key key;
 	char dbdir[PATH_MAX];
+	bool fresh; /* neither data nor key existed: a new store */
 };
 
 struct store_txn {
@@ -124,6 +128,38 @@ static int store_path(char *out, size_t outsz, const char *home,
 	return 0;
 }
 
+/*
+ * The data and its key exist together or not at all. A store whose file
+ * vanished or was emptied while its key stayed is not a new store: making
+ * one would silently restart the audit chain, which is what someone
+ * erasing the record wants. A store whose key vanished cannot be opened,
+ * and a new key must not be written beside it.
+ */
+static int store_pair_check(const char *data, const char *keyfile,
+			    bool *fresh)
+{
+	struct stat ds, ks;
+	bool have_data = lstat(data, &ds) == 0 && ds.st_size > 0;
+	bool have_key = lstat(keyfile, &ks) == 0;
+
+	*fresh = !have_data && !have_key;
+	if (have_data && !have_key) {
+		al_error("store", NULL, "%s: the data key is missing for an "
+			 "existing store; refusing to open it or to make a "
+			 "new key", keyfile);
+		return AL_E_AUTH;
+	}
+	if (have_key && !have_data) {
+		al_error("store", NULL, "%s is missing or empty but its key "
+			 "%s exists: the store was removed or truncated. "
+			 "Refusing to start a new audit chain (restore the "
+			 "file, or remove the key too to start afresh)",
+			 data, keyfile);
+		return AL_E_STORE;
+	}
+	return 0;
+}
+
 /* Directories and key, created or merely checked. */
 static int store_prepare(struct store *st, const char *home, bool create)
 {
@@ -146,6 +182,9 @@ static int store_prepare(struct store *st, const char *home, bool create)
 		return rc;
 	if (!create && ((rc = store_exists(data)) || (rc = store_exists(keyfile))))
 		return rc;
+	rc = store_pair_check(data, keyfile, &st->fresh);
+	if (rc)
+		return rc;
 	return seal_key_load_or_create(keyfile, &st->key);
 }
 
@@ -159,6 +198,13 @@ static int store_meta_pin(struct store_txn *txn, const char *name,
 	struct al_buf have = { 0 };
 	int rc = store_get_raw(txn, STORE_DB_META, name, strlen(name), &have);
 
+	if (rc == AL_E_NOTFOUND && !txn->st->fresh) {
+		al_error("store", NULL, "%s: meta %s is missing from an "
+			 "existing store: it was replaced or damaged; refusing "
+			 "to start a new audit chain", txn->st->dbdir, name);
+		rc = AL_E_STORE;
+		goto out;
+	}
 	if (rc == AL_E_NOTFOUND) {
 		rc = store_put_raw(txn, STORE_DB_META, name, strlen(name), want,
 				   strlen(want));
@@ -207,11 +253,73 @@ out:
 	return rc;
 }
 
+/*
+ * LMDB maps the file and trusts it: pages beyond a truncated file's end
+ * fault with SIGBUS on first touch. Compare the size the meta page
+ * records with the file before reading any page.
+ */
+static int store_size_check(struct store *st)
+{
+	char path[PATH_MAX + 16];
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct stat fs;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", st->dbdir);
+	if (mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &ms) ||
+	    stat(path, &fs) < 0)
+		return AL_E_STORE;
+	uint64_t need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	if ((uint64_t)fs.st_size < need) {
+		al_error("store", NULL, "%s: %lld bytes, but its pages reach "
+			 "%llu: the file is truncated (a full disk or a partial "
+			 "copy); restore it from a backup", path,
+			 (long long)fs.st_size, (unsigned long long)need);
+		return AL_E_STORE;
+	}
+	return 0;
+}
+
+/* An exclusive flock on HOME/.store-open.lock; the descriptor or -errno. */
+static int store_open_lock(const char *home, bool create)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	struct stat st;
+
+	if (create) {
+		int rc = al_mkdir_p(home, 0700);
+		if (rc)
+			return rc;
+	} else if (stat(home, &st) < 0) {
+		al_error("store", NULL, "%s: %s", home, strerror(errno));
+		return errno == ENOENT ? AL_E_NOTFOUND : -errno;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/.store-open.lock",
+			     home) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int rc = -errno;
+		al_error("store", NULL, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int rc = -errno;
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
 static int store_open_mode(const char *home, bool create,
 			   struct store **out)
 {
 	struct store *st = NULL;
-	int mrc, rc;
+	int mrc, rc, lockfd = -1;
 
 	*out = NULL;
 	if (!home || !*home)
@@ -219,6 +327,15 @@ static int store_open_mode(const char *home, bool create,
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	/*
+	 * Processes opening one home at once serialise here, so that one
+	 * never sees the other's key without its data (store_pair_check).
+	 */
+	lockfd = store_open_lock(home, create);
+	if (lockfd < 0) {
+		rc = lockfd;
+		goto out;
+	}
 	rc = store_prepare(st, home, create);
 	if (rc)
 		goto out;
@@ -241,8 +358,12 @@ static int store_open_mode(const char *home, bool create,
 	if (dead)
 		al_warn("store", NULL, "%s: cleared %d stale reader slots",
 			st->dbdir, dead);
-	rc = store_init_dbs(st);
+	rc = store_size_check(st);
+	if (rc == 0)
+		rc = store_init_dbs(st);
 out:
+	if (lockfd >= 0)
+		close(lockfd); /* releases the flock */
 	if (rc) {
 		store_close(st);
 		return rc;

@@ -1,6 +1,6 @@
 /*
  * test_semver.c - npm semver against node-semver's own fixture tables
- * ($AL_SHARED_DIR/cases/semver-fixtures.json, exported from node-semver
+ * ($AL_FIXTURES_DIR/cases/semver-fixtures.json, exported from node-semver
  * 7.8.5; see cases/README.md for the row shapes), plus hostile inputs.
  *
  * Every row of range-include, range-exclude, range-parse, comparisons,
@@ -29,12 +29,12 @@ static json_t *fixtures;
 
 static int load_fixtures(void **state)
 {
-	const char *dir = getenv("AL_SHARED_DIR");
+	const char *dir = getenv("AL_FIXTURES_DIR");
 	char path[4096];
 	json_error_t jerr;
 
 	if (!dir || !*dir) {
-		fprintf(stderr, "AL_SHARED_DIR is not set: run this test "
+		fprintf(stderr, "AL_FIXTURES_DIR is not set: run this test "
 				"through ctest, which points it at shared/\n");
 		return -1;
 	}

@@ -326,6 +326,48 @@ static void test_open_refusals(void **state)
 	assert_null(st);
 }
 
+/*
+ * Halves of a store that vanish, and a truncated file: each refused with
+ * an error (never a crash, never a silent new store or key).
+ */
+static void test_lost_halves(void **state)
+{
+	struct fix *f = *state;
+	struct store *st = NULL;
+	struct stat sb;
+	char data[160], key[160];
+
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	put_obj(f->st, STORE_DB_JOBS, "j1", "a", "1");
+	store_close(f->st);
+	f->st = NULL;
+	snprintf(data, sizeof(data), "%s", fpath(f, "db/data.mdb"));
+	snprintf(key, sizeof(key), "%s", fpath(f, "keys/data.key"));
+
+	/* Truncated below what its pages need: refused, no SIGBUS. */
+	assert_int_equal(truncate(data, 8192), 0);
+	assert_int_equal(store_open(f->home, &st), AL_E_STORE);
+	assert_int_equal(store_open_existing(f->home, &st), AL_E_STORE);
+	assert_null(st);
+
+	/* Emptied or removed while the key stays: no new audit chain. */
+	assert_int_equal(truncate(data, 0), 0);
+	assert_int_equal(store_open(f->home, &st), AL_E_STORE);
+	assert_int_equal(unlink(data), 0);
+	assert_int_equal(store_open(f->home, &st), AL_E_STORE);
+	assert_int_equal(stat(data, &sb), -1);
+
+	/* A key lost beside existing data: refused, and no new key. */
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(store_open(f->home, &f->st), 0); /* fresh again */
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(store_open(f->home, &st), AL_E_AUTH);
+	assert_null(st);
+	assert_int_equal(stat(key, &sb), -1);
+}
+
 static void test_symlinked_dirs(void **state)
 {
 	struct fix *f = *state;
@@ -418,6 +460,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_halves, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_dirs, setup,
 						teardown),
