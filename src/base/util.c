@@ -61,6 +61,20 @@ void al_sanitize_buf(char *s, size_t len, bool keep_nl)
 			u[i] = '?';
 			u[i + 1] = '?';
 			i++;
+			continue;
+		}
+		/*
+		 * Bidirectional overrides and isolates (U+202A..U+202E,
+		 * U+2066..U+2069) reorder what follows them on screen, so a
+		 * name could display as something else.
+		 */
+		if (u[i] == 0xe2 && i + 2 < len &&
+		    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa &&
+		      u[i + 2] <= 0xae) ||
+		     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 &&
+		      u[i + 2] <= 0xa9))) {
+			u[i] = u[i + 1] = u[i + 2] = '?';
+			i += 2;
 		}
 	}
 }

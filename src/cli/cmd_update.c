@@ -253,7 +253,17 @@ int cli_update(int argc, char **argv, const char *home)
 
 	rc = job_run(&o, &rec, err, sizeof(err));
 	if (rc) {
+		/* The message may quote the repository argument. */
+		al_utf8_repair(err, strlen(err));
+		al_sanitize_text(err);
 		fprintf(stderr, "airlock update: %s\n", err);
+		if (json) {
+			json_t *doc = json_pack("{s:s,s:s}", "state", "error",
+						"error", err);
+			json_dumpf(doc, stdout, JSON_INDENT(2));
+			printf("\n");
+			json_decref(doc);
+		}
 		return CLI_USAGE;
 	}
 	if (json)

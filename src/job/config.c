@@ -72,10 +72,27 @@ static int config_u32(const char *v, uint64_t max, unsigned *out)
 	return rc;
 }
 
+/* 0 is never a limit here: it would silently mean "the default". */
+static int config_u32_min(const char *v, unsigned min, uint64_t max,
+			  unsigned *out)
+{
+	int rc = config_u32(v, max, out);
+	return rc ? rc : *out < min ? -ERANGE : 0;
+}
+
 static int config_set(struct job_config *c, const char *k, const char *v)
 {
 	if (!strcmp(k, "registry")) {
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return -EINVAL;
+		/* No spaces or controls; no credentials in a URL that is
+		 * logged and recorded (the proxy will add them later). */
+		for (const char *p = v; *p; p++)
+			if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+				return -EINVAL;
+		const char *host = strstr(v, "//") + 2;
+		const char *at = strchr(host, '@');
+		if (at && at < host + strcspn(host, "/?#"))
 			return -EINVAL;
 		return al_strlcpy(c->registry, v, sizeof(c->registry)) <
 				       sizeof(c->registry)
@@ -91,8 +108,11 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		c->sandbox_gid = u;
 		return rc;
 	}
-	if (!strcmp(k, "memory"))
-		return al_parse_size(v, &c->memory);
+	if (!strcmp(k, "memory")) {
+		int rc = al_parse_size(v, &c->memory);
+		/* Below this npm cannot even start. */
+		return rc ? rc : c->memory < (64u << 20) ? -ERANGE : 0;
+	}
 	if (!strcmp(k, "cpus")) {
 		unsigned n;
 		int rc = config_u32(v, 1024, &n);
@@ -100,12 +120,30 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		return rc ? rc : (n ? 0 : -EINVAL);
 	}
 	if (!strcmp(k, "pids"))
-		return config_u32(v, 1 << 20, &c->pids);
+		return config_u32_min(v, 8, 1 << 20, &c->pids);
 	if (!strcmp(k, "install_timeout"))
-		return config_u32(v, 86400, &c->install_timeout);
+		return config_u32_min(v, 1, 86400, &c->install_timeout);
 	if (!strcmp(k, "test_timeout"))
-		return config_u32(v, 86400, &c->test_timeout);
+		return config_u32_min(v, 1, 86400, &c->test_timeout);
 	return AL_E_NOTFOUND;
+}
+
+static const char *config_hint(const char *k)
+{
+	if (!strcmp(k, "registry"))
+		return " (http(s)://host[:port]/path, no spaces or "
+		       "credentials)";
+	if (!strcmp(k, "memory"))
+		return " (a size of at least 64M, e.g. 512M or 2G)";
+	if (!strcmp(k, "pids"))
+		return " (8 or more)";
+	if (!strcmp(k, "sandbox_uid"))
+		return " (a uid other than 0)";
+	if (!strcmp(k, "cpus"))
+		return " (1 to 1024)";
+	if (strstr(k, "timeout"))
+		return " (seconds, 1 to 86400)";
+	return "";
 }
 
 static int config_parse(struct job_config *c, char *text, const char *path,
@@ -132,10 +170,10 @@ static int config_parse(struct job_config *c, char *text, const char *path,
 		char *k = config_trim(s), *v = config_trim(eq + 1);
 		int rc = config_set(c, k, v);
 		if (rc) {
-			snprintf(err, errsz, "%s:%u: %s '%s'", path, lineno,
+			snprintf(err, errsz, "%s:%u: %s '%s'%s", path, lineno,
 				 rc == AL_E_NOTFOUND ? "unknown key"
 						     : "bad value for",
-				 k);
+				 k, config_hint(k));
 			return AL_E_PARSE;
 		}
 	}

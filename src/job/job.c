@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +59,8 @@ struct job {
 	char reap_path[4200];
 	int reap_rc;
 	bool audit_failed;      /* an entry could not be written: stop */
+	bool sandbox_failed;    /* a sandbox could not be set up */
+	int lock_fd;            /* flock on HOME/work/<id>.lock while alive */
 };
 
 void job_cancel_from_signal(void)
@@ -291,6 +295,8 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 	int64_t t0 = al_mono_ms();
 	int rc = sbx_run(&spec, res);
 	j->npm_ms += al_mono_ms() - t0;
+	if (rc && rc != AL_E_INTERRUPTED)
+		j->sandbox_failed = true;
 	return rc;
 }
 
@@ -432,13 +438,25 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (rc)
 		goto out;
 	json_object_set_new(j->record, "plan", npm_plan_json(plan));
+	if (plan->nregistry_errors && plan->nupdates == 0) {
+		/* Silence from the registry is not "up to date". */
+		snprintf(err, sizeof(err), "the registry could not tell about "
+			 "%zu dependenc%s (see Skipped)",
+			 plan->nregistry_errors,
+			 plan->nregistry_errors == 1 ? "y" : "ies");
+		rc = AL_E_REGISTRY;
+		goto out;
+	}
 	job_emit(j, "plan", "package.json",
 		 json_pack("{s:i,s:i}", "updates", (int)plan->nupdates,
 			   "skipped", (int)plan->nskips));
 out:
 	if (rc)
 		job_note_failure(j, "plan", err, NULL, NULL);
-	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
+	job_stage_end(j, st,
+		      rc ? "failed" : job_cancel_requested ? "cancelled"
+							 : "passed",
+		      rc ? err : NULL);
 	if (dfd >= 0)
 		close(dfd);
 	al_buf_free(&text);
@@ -600,9 +618,14 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 
 static const char *job_state(struct job *j, int rc)
 {
-	if (job_cancel_requested)
+	json_t *prop = json_object_get(j->record, "proposal");
+	bool pushed = json_is_true(json_object_get(prop, "pushed"));
+
+	/* A cancel that came after the push changes nothing. */
+	if (job_cancel_requested && !pushed)
 		return "cancelled";
-	if (rc || j->audit_failed || j->sin.install == SCORE_FAILED ||
+	if (rc || j->audit_failed || j->sandbox_failed ||
+	    j->sin.install == SCORE_FAILED ||
 	    j->sin.test == SCORE_FAILED)
 		return "failed";
 	return "succeeded";
@@ -654,37 +677,168 @@ static void job_destroy(struct job *j)
 			 j->ws, al_strerror(rc));
 }
 
+/* A workspace is stale when nobody holds its lock: its job died. */
+static bool job_lock_free(int workfd, const char *lockname)
+{
+	int fd = openat(workfd, lockname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	bool free_ = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return free_;
+}
+
+/*
+ * Remove what jobs killed outright (SIGKILL, power loss) left in work/:
+ * their workspaces hold customer source and must not outlive the job.
+ * A live job holds the flock on work/<id>.lock, made before its
+ * directory, so a directory whose lock is free or absent is stale.
+ */
+static void job_sweep(const char *work)
+{
+	char lock[64];
+	int workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = workfd >= 0 ? fdopendir(dup(workfd)) : NULL;
+
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n != 20 || strspn(e->d_name, "0123456789abcdef") != n)
+			continue;
+		snprintf(lock, sizeof(lock), "%.20s.lock", e->d_name);
+		if (faccessat(workfd, lock, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !job_lock_free(workfd, lock))
+			continue;
+		int rc = al_rm_tree_at(workfd, e->d_name);
+		unlinkat(workfd, lock, 0);
+		al_warn("job", e->d_name, "removed the workspace of a job "
+			"that did not finish: %s", rc ? al_strerror(rc) : "ok");
+	}
+	if (d)
+		closedir(d);
+	if (workfd >= 0)
+		close(workfd);
+	int n = sbx_sweep();
+	if (n)
+		al_warn("job", NULL, "removed %d stale sandbox cgroups", n);
+}
+
+/*
+ * Take this job's lock before its workspace exists: made under a
+ * temporary name, locked, then renamed, so a sweeping process never
+ * finds it unlocked.
+ */
+static int job_lock(struct job *j, const char *work)
+{
+	char tmp[4200], path[4200];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/.%s.lock.tmp", work, j->id);
+	snprintf(path, sizeof(path), "%s/%s.lock", work, j->id);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0 || rename(tmp, path) < 0) {
+		int rc = -errno;
+		unlink(tmp);
+		close(fd);
+		return rc;
+	}
+	j->lock_fd = fd;
+	return 0;
+}
+
+static void job_unlock(struct job *j)
+{
+	char path[4200];
+
+	if (j->lock_fd < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/work/%s.lock", j->o->home, j->id);
+	unlink(path);
+	close(j->lock_fd);
+	j->lock_fd = -1;
+}
+
+/* The parent of HOME must exist: a typo must not make a new store. */
+static int job_check_home(const char *home, char *err, size_t errsz)
+{
+	char parent[4096];
+	struct stat st;
+
+	al_strlcpy(parent, home, sizeof(parent));
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return 0;
+	if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(parent, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	snprintf(err, errsz, "--home %s: its parent directory %s does not "
+		 "exist", home, parent);
+	return -ENOENT;
+}
+
+/* The repository argument: a URL, or a path that must exist. */
+static int job_repo(struct job *j, char *err, size_t errsz)
+{
+	char local[4096];
+	const char *repo = j->o->repo;
+	int rc;
+
+	if (!strstr(repo, "://")) {
+		if (!realpath(repo, local)) {
+			rc = -errno;
+			snprintf(err, errsz, "repository path '%s': %s", repo,
+				 strerror(errno));
+			return rc;
+		}
+		repo = local;
+	}
+	vcs_cred_from_env(&j->env_cred);
+	rc = vcs_url_split(repo, j->url, sizeof(j->url), &j->url_cred);
+	vcs_cred_pick(&j->cred, &j->env_cred, &j->url_cred);
+	if (rc)
+		snprintf(err, errsz, "repository '%s': %s", repo,
+			 al_strerror(rc));
+	return rc;
+}
+
 static int job_setup(struct job *j, char *err, size_t errsz)
 {
 	char work[4096];
-	int rc = job_config_load(j->o->home, &j->cfg, err, errsz);
+	int rc = job_check_home(j->o->home, err, errsz);
 
+	if (rc == 0)
+		rc = job_config_load(j->o->home, &j->cfg, err, errsz);
 	if (rc)
 		return rc;
 	rc = job_registry_allow(j->cfg.registry, j->allow, sizeof(j->allow));
 	if (rc) {
-		snprintf(err, errsz, "registry URL '%s' is not http(s)://host",
-			 j->cfg.registry);
+		snprintf(err, errsz, "the registry URL in %s/airlock.conf is "
+			 "not http(s)://host[:port]/", j->o->home);
 		return rc;
 	}
 	if (sbx_check_host(err, errsz))
 		return AL_E_SANDBOX;
-	vcs_cred_from_env(&j->env_cred);
-	rc = vcs_url_split(j->o->repo, j->url, sizeof(j->url), &j->url_cred);
-	vcs_cred_pick(&j->cred, &j->env_cred, &j->url_cred);
-	if (rc) {
-		snprintf(err, errsz, "repository '%s': %s", j->o->repo,
-			 al_strerror(rc));
-		return rc;
-	}
 	rc = store_open(j->o->home, &j->store);
 	if (rc) {
-		snprintf(err, errsz, "cannot open the store under %s: %s",
-			 j->o->home, al_strerror(rc));
+		snprintf(err, errsz, "cannot open the store under %s: %s "
+			 "(the log line above says why)", j->o->home,
+			 al_strerror(rc));
 		return rc;
 	}
 	snprintf(work, sizeof(work), "%s/work", j->o->home);
 	rc = al_mkdir_p(work, 0700);
+	if (rc == 0)
+		job_sweep(work);
+	if (rc == 0)
+		rc = job_repo(j, err, errsz);
+	if (rc)
+		return rc;
+	rc = job_lock(j, work);
 	if (rc == 0 && snprintf(j->ws, sizeof(j->ws), "%s/%s", work, j->id) &&
 	    mkdir(j->ws, 0700) < 0)
 		rc = -errno;
@@ -708,7 +862,7 @@ static json_t *job_new_record(struct job *j)
 int job_run(const struct job_opts *o, json_t **record, char *err,
 	    size_t errsz)
 {
-	struct job j = {.o = o};
+	struct job j = {.o = o, .lock_fd = -1};
 	struct npm_plan plan = {0};
 	struct al_buf manifest = {0};
 	struct score s = {0};
@@ -749,7 +903,9 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 		job_progress(&j, "nothing to update");
 	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
 		rc = job_evaluate(&j, &plan, &manifest, &s);
-	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
+	/* Nothing is proposed that was not really installed and tested. */
+	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0 &&
+	    !j.sandbox_failed)
 		rc = job_propose(&j, &plan, &s);
 	if (rc == 0 && j.audit_failed)
 		job_note_failure(&j, "audit", "the audit log could not be "
@@ -758,9 +914,11 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 destroy:
 	job_destroy(&j);
 	job_finish(&j, rc);
+	job_unlock(&j);
 	*record = json_incref(j.record);
 	rc = 0;
 out:
+	job_unlock(&j);
 	if (j.store)
 		store_close(j.store);
 	vcs_url_cred_wipe(&j.url_cred);

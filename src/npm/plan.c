@@ -275,11 +275,14 @@ static int pl_dep(struct npm_plan *p, const struct npm_dep *d,
 	if (reason)
 		return pl_skip(p, d, reason);
 	k = pl_find(pk, npk, d->name);
-	if (!k)
+	if (!k) {
+		p->nregistry_errors++;
 		return pl_skip(p, d, "no registry answer");
+	}
 	if (k->err == AL_E_NOTFOUND)
 		return pl_skip(p, d, "package not found in the registry");
 	if (k->err) {
+		p->nregistry_errors++;
 		snprintf(why, sizeof(why), "registry error: %s", k->errmsg);
 		return pl_skip(p, d, why);
 	}
@@ -290,6 +293,13 @@ static int pl_dep(struct npm_plan *p, const struct npm_dep *d,
 		snprintf(why, sizeof(why), "newer version not allowed by "
 			 "policy %s", npm_policy_name(policy));
 		return pl_skip(p, d, why);
+	}
+	const char *tag = npm_packument_tag(k, "latest");
+	struct npm_version lv;
+	if (!tag || npm_version_parse(tag, 0, &lv) != 0) {
+		p->nregistry_errors++;
+		return pl_skip(p, d, "the registry gave no valid latest "
+			       "version");
 	}
 	return 0;
 }

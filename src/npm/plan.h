@@ -78,6 +78,9 @@ struct npm_plan {
 	size_t nupdates;
 	struct npm_skip *skips;
 	size_t nskips;
+	/* Skips because the registry could not be asked or answered badly
+	 * (not "not found"): a plan with these cannot claim "up to date". */
+	size_t nregistry_errors;
 };
 
 /*

@@ -455,3 +455,59 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
 	}
 	return rc;
 }
+
+/* Remove dir's airlock-sbx-<pid>-* children whose creator is dead. */
+static int cg_sweep_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		int pid;
+		if (sscanf(e->d_name, "airlock-sbx-%d-", &pid) != 1 ||
+		    pid <= 0 || (kill(pid, 0) == 0 || errno != ESRCH))
+			continue;
+		snprintf(path, sizeof(path), "%.3900s/%.100s", dir, e->d_name);
+		for (int i = 0; i < 100 && !cg_empty(path); i++) {
+			if (i % 10 == 0)
+				cg_kill_procs(path);
+			usleep(10000);
+		}
+		if (rmdir(path) == 0) {
+			n++;
+			al_warn(SBX_MOD, NULL, "removed cgroup %s left by dead "
+				"process %d", path, pid);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int sbx_sweep(void)
+{
+	char why[256], self[900], dir[PATH_MAX];
+	int version = sbx_cg_detect(why, sizeof(why)), n = 0;
+
+	if (version < 0)
+		return 0;
+	for (int c = 0; c < SBX_CG_N; c++) {
+		const char *ctrl = version == 1 ? sbx_cg_names[c] : NULL;
+		if (version == 2 && c > 0)
+			break;
+		if (cg_self_path(ctrl, self, sizeof(self)))
+			continue;
+		const char *sep = strcmp(self, "/") == 0 ? "" : self;
+		if (version == 1)
+			snprintf(dir, sizeof(dir), SBX_CG_ROOT "/%s%s", ctrl,
+				 sep);
+		else
+			snprintf(dir, sizeof(dir), SBX_CG_ROOT "%s", sep);
+		n += cg_sweep_dir(dir);
+	}
+	if (version == 2)
+		n += cg_sweep_dir(SBX_CG2_SHARED);
+	return n;
+}

@@ -158,4 +158,12 @@ int sbx_check_host(char *why, size_t whysz);
 int sbx_cancel_all(void);
 void sbx_cancel_reset(void);
 
+/*
+ * Remove the cgroups of sandboxes whose creating process died without
+ * cleaning up (killed with SIGKILL): airlock-sbx-<pid>-* where no process
+ * <pid> exists. Processes still inside are killed first. Returns how many
+ * were removed. Call at start-up.
+ */
+int sbx_sweep(void);
+
 #endif

@@ -29,6 +29,12 @@ static void test_sanitize(void **state)
 	for (char *p = s; *p; p++)
 		assert_false((unsigned char)*p == 0x9b ||
 			     (unsigned char)*p == 0x7f);
+	char bidi[] = "evil\xe2\x80\xaegpj.exe \xe2\x81\xa6x\xe2\x81\xa9 "
+		      "\xe2\x80\x94";
+	al_sanitize_text(bidi);
+	assert_null(strstr(bidi, "\xe2\x80\xae"));
+	assert_null(strstr(bidi, "\xe2\x81\xa6"));
+	assert_non_null(strstr(bidi, "\xe2\x80\x94")); /* an em dash stays */
 	char keep[] = "x\ny\rz";
 	al_sanitize_buf(keep, strlen(keep), true);
 	assert_string_equal(keep, "x\ny?z");
