@@ -146,18 +146,39 @@ static int sbx_parse_request(char *head, struct sbx_req *rq)
 				  &rq->port);
 }
 
-static int sbx_send_all(int fd, const char *p, size_t len)
+/*
+ * Send all of p without ever blocking for good: a peer that stops
+ * reading (a stalled upstream, a payload that never reads) fails the
+ * send after SBX_IO_TIMEOUT_MS, and a write on the stop pipe (stop >= 0)
+ * ends it at once, so tearing a sandbox down never waits on a socket.
+ */
+static int sbx_send_all_stop(int fd, int stop, const char *p, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pf[2] = { { fd, POLLOUT, 0 },
+						{ stop, POLLIN, 0 } };
+			int r = poll(pf, stop >= 0 ? 2 : 1, SBX_IO_TIMEOUT_MS);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0 || (stop >= 0 && pf[1].revents))
+				return -ETIMEDOUT;
+			continue;
+		}
 		if (n <= 0)
 			return -EPIPE;
 		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+static int sbx_send_all(int fd, const char *p, size_t len)
+{
+	return sbx_send_all_stop(fd, -1, p, len);
 }
 
 static void sbx_reply(int fd, int code, const char *reason, const char *why)
@@ -271,7 +292,8 @@ static void sbx_relay(struct sbx_proxy *px, int a, int b)
 				shutdown(fds[1 - i], SHUT_WR);
 				continue;
 			}
-			if (sbx_send_all(fds[1 - i], buf, (size_t)r))
+			if (sbx_send_all_stop(fds[1 - i], px->stop[0], buf,
+					      (size_t)r))
 				return;
 		}
 	}
@@ -360,12 +382,13 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 		if (sbx_send_all(cfd, ok200, sizeof(ok200) - 1))
 			goto out;
 	} else if (sbx_rewrite_head(&rq, buf, &fwd) ||
-		   sbx_send_all(ufd, fwd.p, fwd.len)) {
+		   sbx_send_all_stop(ufd, px->stop[0], fwd.p, fwd.len)) {
 		goto out;
 	}
 	/* Bytes the client sent after the head (body or TLS hello). */
 	if (have > (size_t)hlen &&
-	    sbx_send_all(ufd, buf + hlen, have - (size_t)hlen))
+	    sbx_send_all_stop(ufd, px->stop[0], buf + hlen,
+			      have - (size_t)hlen))
 		goto out;
 	sbx_relay(px, cfd, ufd);
 out:

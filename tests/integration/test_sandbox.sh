@@ -124,14 +124,43 @@ out=$("$A" sandbox run -- bash -c \
 grep -q REACHED <<<"$out" && fail "none mode reached the host"
 pass "registry proxy and none mode"
 
-# npm itself through the proxy, against the test registry if there is one.
-if [ -n "${AL_TEST_REGISTRY:-}" ]; then
-	hp=$(python3 -c "import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(f'{p.hostname}:{p.port}')" "$AL_TEST_REGISTRY")
-	"$A" sandbox run --net registry --allow "$hp" -- \
-		npm ping --registry "$AL_TEST_REGISTRY" >/dev/null 2>&1 ||
-		fail "npm ping through the proxy failed"
-	pass "npm through the proxy"
-fi
+# npm itself through the proxy, against the test registry.
+: "${AL_TEST_REGISTRY:?run through tests/run (no test registry)}"
+hp=$(python3 -c "import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(f'{p.hostname}:{p.port}')" "$AL_TEST_REGISTRY")
+"$A" sandbox run --net registry --allow "$hp" -- \
+	npm ping --registry "$AL_TEST_REGISTRY" >/dev/null 2>&1 ||
+	fail "npm ping through the proxy failed"
+pass "npm through the proxy"
+
+# An allowed upstream that accepts and never reads: the payload stuffs a
+# tunnel and leaves. Tearing the proxy down must not wait on the full
+# socket (it once hung until the upstream went away).
+cat > "$tmp/sink.py" <<'PY'
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+python3 "$tmp/sink.py" > "$tmp/sink.port" &
+server_pid=$!
+for _ in $(seq 1 50); do [ -s "$tmp/sink.port" ] && break; sleep 0.1; done
+sport=$(cat "$tmp/sink.port")
+stuff='exec 3<>/dev/tcp/127.0.0.1/3128
+printf "CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n" "$0" >&3
+head -c 100 <&3 >/dev/null
+timeout 3 dd if=/dev/zero bs=64k count=200 >&3 2>/dev/null; exit 0'
+set +e
+timeout 120 "$A" sandbox run --net registry --allow "127.0.0.1:$sport" \
+	--timeout 60 -- bash -c "$stuff" "$sport" >/dev/null 2>&1
+rc=$?
+set -e
+kill "$server_pid" 2>/dev/null || true
+server_pid=
+[ "$rc" -ne 124 ] || fail "sandbox run hung on a stalled upstream"
+pass "a stalled upstream does not hold the sandbox open"
 
 # Nothing left behind: no new cgroup of a finished airlock process.
 new=$(comm -13 <(echo "$dead_before") <(dead_cgroups))
