@@ -286,7 +286,9 @@ struct sbx_run_ctx {
 	bool setup_failed;
 	bool killed;
 	int64_t t0;
-	struct al_buf outbuf;
+	struct al_buf outbuf; /* the head of the output */
+	char *tail;           /* a ring of the latest output past the head */
+	size_t tail_cap, tail_len, tail_pos;
 };
 
 static void sbx_close(int *fd)
@@ -324,6 +326,76 @@ static bool sbx_stream(int fd, const char *p, size_t n)
 	return true;
 }
 
+/*
+ * Keep the first quarter of output_cap as it came and a ring of the
+ * latest three quarters: a test runner's summary comes at the end, so
+ * the end must survive a flood, and so must the start (the command).
+ */
+static void sbx_capture(struct sbx_run_ctx *c, struct sbx_result *res,
+			const char *p, size_t n)
+{
+	size_t head_cap = c->s.output_cap / 4;
+	size_t room = head_cap - c->outbuf.len;
+	size_t keep = n < room ? n : room;
+
+	if (keep && al_buf_append(&c->outbuf, p, keep) != 0)
+		res->truncated = true;
+	p += keep;
+	n -= keep;
+	if (n == 0)
+		return;
+	if (!c->tail) {
+		c->tail_cap = c->s.output_cap - head_cap;
+		c->tail = malloc(c->tail_cap);
+		if (!c->tail) {
+			res->truncated = true;
+			return;
+		}
+	}
+	if (n > c->tail_cap) {
+		p += n - c->tail_cap;
+		n = c->tail_cap;
+	}
+	while (n) {
+		size_t k = c->tail_cap - c->tail_pos;
+		k = n < k ? n : k;
+		memcpy(c->tail + c->tail_pos, p, k);
+		c->tail_pos = (c->tail_pos + k) % c->tail_cap;
+		c->tail_len = c->tail_len + k > c->tail_cap ? c->tail_cap
+							    : c->tail_len + k;
+		p += k;
+		n -= k;
+	}
+}
+
+/* Head, a marker for what was cut, then the ring in order. */
+static int sbx_capture_finish(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	int rc = 0;
+	uint64_t kept = c->outbuf.len + c->tail_len;
+
+	if (res->output_total > kept) {
+		res->truncated = true;
+		rc = al_buf_printf(&c->outbuf,
+				   "\n[airlock: %llu bytes of output cut "
+				   "here]\n",
+				   (unsigned long long)(res->output_total -
+							kept));
+	}
+	if (rc == 0 && c->tail && c->tail_len == c->tail_cap)
+		rc = al_buf_append(&c->outbuf, c->tail + c->tail_pos,
+				   c->tail_cap - c->tail_pos);
+	if (rc == 0 && c->tail_len)
+		rc = al_buf_append(&c->outbuf, c->tail,
+				   c->tail_len == c->tail_cap ? c->tail_pos
+							      : c->tail_len);
+	if (rc == 0 && !c->outbuf.p)
+		rc = al_buf_append(&c->outbuf, "", 0);
+	free(c->tail);
+	c->tail = NULL;
+	return rc;
+}
+
 /* Read what the pipe has; returns false at EOF. */
 static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
 {
@@ -335,12 +407,7 @@ static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
 	if (n == 0)
 		return false;
 	res->output_total += (uint64_t)n;
-	size_t room = c->s.output_cap - c->outbuf.len;
-	size_t keep = (size_t)n < room ? (size_t)n : room;
-	if (keep && al_buf_append(&c->outbuf, buf, keep) != 0)
-		keep = 0;
-	if (keep < (size_t)n)
-		res->truncated = true;
+	sbx_capture(c, res, buf, (size_t)n);
 	/* A reader that went away stops the copy, not the capture. */
 	if (c->s.stream_fd >= 0 && !sbx_stream(c->s.stream_fd, buf, (size_t)n))
 		c->s.stream_fd = -1;
@@ -677,13 +744,14 @@ destroyed:
 out:
 	sbx_teardown(&c, res);
 	if (rc == 0) {
-		if (!c.outbuf.p && al_buf_append(&c.outbuf, "", 0) != 0)
+		if (sbx_capture_finish(&c, res) != 0)
 			rc = -ENOMEM;
 		res->output = c.outbuf.p;
 		res->output_len = c.outbuf.len;
 		c.outbuf.p = NULL;
 	}
 	al_buf_free(&c.outbuf);
+	free(c.tail);
 	if (rc == 0)
 		al_info(SBX_MOD, spec->job_id,
 			"sandbox done exit=%d signal=%d kill=%s wall_ms=%lld "

@@ -96,7 +96,12 @@ struct sbx_result {
 	int exit_code;     /* payload's exit status, or 128+signal */
 	int signal;        /* signal that ended the payload, 0 if none */
 	enum sbx_kill kill;
-	char *output;      /* NUL-terminated, raw bytes, at most output_cap */
+	/*
+	 * NUL-terminated raw bytes: all of the output when it fit in
+	 * output_cap; else its first quarter, a line saying how many bytes
+	 * were cut, and its last three quarters.
+	 */
+	char *output;
 	size_t output_len;
 	uint64_t output_total; /* bytes the payload wrote, kept or not */
 	bool truncated;
