@@ -318,6 +318,38 @@ static void job_note_failure(struct job *j, const char *stage,
 }
 
 /*
+ * One sandboxed stage, recorded with its resource use; the test count
+ * goes to *ran when ran is not NULL (a test stage).
+ */
+static enum score_outcome job_sandbox_stage(struct job *j, const char *name,
+					    const char *tree, enum sbx_net net,
+					    const char *const *argv,
+					    unsigned timeout, long *ran)
+{
+	char why[256];
+	struct sbx_result r = {0};
+	struct testout t;
+	json_t *st = job_stage_begin(j, name);
+	int rc = job_sandbox(j, tree, net, argv, timeout, &r);
+
+	if (rc == 0)
+		json_object_set_new(st, "sandbox", sbx_result_json(&r));
+	if (ran) {
+		testout_parse(r.output ? r.output : "", r.output_len, &t);
+		json_object_set_new(st, "tests", testout_json(&t));
+		*ran = t.known ? t.ran : -1;
+	}
+	bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
+		  r.kill == SBX_KILL_NONE;
+	job_sbx_reason(j, rc, &r, why, sizeof(why));
+	if (!ok)
+		job_note_failure(j, name, why, &r, ran ? &t : NULL);
+	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
+	sbx_result_free(&r);
+	return ok ? SCORE_PASSED : SCORE_FAILED;
+}
+
+/*
  * Install in a registry-only sandbox, then test with no network, on one
  * tree. Outcomes go to *inst and *test, the test count to *ran.
  */
@@ -329,50 +361,22 @@ static void job_run_tree(struct job *j, const char *label, const char *tree,
 		"npm", "install", "--no-audit", "--no-fund", NULL};
 	const char *test_cmd = j->o->test_cmd ? j->o->test_cmd : "npm test";
 	const char *const test_argv[] = {"/bin/sh", "-c", test_cmd, NULL};
-	char name[64], why[256];
-	struct sbx_result r = {0};
-	struct testout t;
-	int rc;
+	char name[64];
 
-	*inst = *test = SCORE_NOT_RUN;
+	*test = SCORE_NOT_RUN;
 	*ran = -1;
 	snprintf(name, sizeof(name), "%sinstall", label);
-	json_t *st = job_stage_begin(j, name);
-	rc = job_sandbox(j, tree, SBX_NET_REGISTRY, install_argv,
-			 j->cfg.install_timeout, &r);
-	if (rc == 0)
-		json_object_set_new(st, "sandbox", sbx_result_json(&r));
-	bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
-		  r.kill == SBX_KILL_NONE;
-	job_sbx_reason(j, rc, &r, why, sizeof(why));
-	*inst = ok ? SCORE_PASSED : SCORE_FAILED;
-	if (!ok)
-		job_note_failure(j, name, why, &r, NULL);
-	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
-	sbx_result_free(&r);
+	*inst = job_sandbox_stage(j, name, tree, SBX_NET_REGISTRY,
+				  install_argv, j->cfg.install_timeout, NULL);
 
 	snprintf(name, sizeof(name), "%stest", label);
-	if (!ok || job_stopping(j)) {
-		job_stage_skip(j, name, ok ? "job stopping" : "install failed");
-		return;
-	}
-	st = job_stage_begin(j, name);
-	memset(&r, 0, sizeof(r));
-	rc = job_sandbox(j, tree, SBX_NET_NONE, test_argv,
-			 j->cfg.test_timeout, &r);
-	if (rc == 0)
-		json_object_set_new(st, "sandbox", sbx_result_json(&r));
-	testout_parse(r.output ? r.output : "", r.output_len, &t);
-	json_object_set_new(st, "tests", testout_json(&t));
-	ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
-	     r.kill == SBX_KILL_NONE;
-	job_sbx_reason(j, rc, &r, why, sizeof(why));
-	*test = ok ? SCORE_PASSED : SCORE_FAILED;
-	*ran = t.known ? t.ran : -1;
-	if (!ok)
-		job_note_failure(j, name, why, &r, &t);
-	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
-	sbx_result_free(&r);
+	if (*inst != SCORE_PASSED || job_stopping(j))
+		job_stage_skip(j, name, *inst == SCORE_PASSED
+						? "job stopping"
+						: "install failed");
+	else
+		*test = job_sandbox_stage(j, name, tree, SBX_NET_NONE,
+					  test_argv, j->cfg.test_timeout, ran);
 }
 
 /* "https://host[:port]/path" -> "host:port" for the proxy's allow list. */
