@@ -90,35 +90,6 @@ json_t *sbx_result_json(const struct sbx_result *r)
 			 "proxy_denied", (int)r->proxy_denied);
 }
 
-/* Length of a well-formed UTF-8 sequence at u, or 0. */
-static size_t sbx_utf8_len(const unsigned char *u, size_t left)
-{
-	size_t n;
-	unsigned cp, min;
-
-	if (u[0] < 0x80)
-		return 1;
-	if (u[0] >= 0xc2 && u[0] <= 0xdf)
-		n = 2, min = 0x80;
-	else if (u[0] >= 0xe0 && u[0] <= 0xef)
-		n = 3, min = 0x800;
-	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
-		n = 4, min = 0x10000;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	cp = u[0] & (0x7fu >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((u[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (u[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 char *sbx_output_text(const struct sbx_result *res)
 {
 	size_t len = res->output_len;
@@ -129,14 +100,7 @@ char *sbx_output_text(const struct sbx_result *res)
 	if (len)
 		memcpy(t, res->output, len);
 	t[len] = '\0';
-	for (size_t i = 0; i < len;) {
-		size_t n = sbx_utf8_len((unsigned char *)t + i, len - i);
-		if (n == 0) {
-			t[i++] = '?';
-			continue;
-		}
-		i += n;
-	}
+	al_utf8_repair(t, len);
 	/* NUL bytes would cut the string short: make them visible. */
 	al_sanitize_buf(t, len, true);
 	return t;
