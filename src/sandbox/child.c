@@ -568,8 +568,26 @@ static int step_init_close_fds(struct sbx_plan *plan)
 	return syscall(SYS_close_range, b + 1, ~0U, 0) ? -errno : 0;
 }
 
+/*
+ * init is a copy of the caller and never execs, so /proc/1/cmdline and
+ * environ would show the caller's: a repository URL with credentials, a
+ * token in the environment. Wipe both from init's own memory; the
+ * payload, forked before this, has its own copy and execs at once.
+ */
+static int step_wipe_caller_args(struct sbx_plan *plan)
+{
+	if (plan->arg_end > plan->arg_start)
+		memset((void *)plan->arg_start, 0,
+		       plan->arg_end - plan->arg_start);
+	if (plan->env_end > plan->env_start)
+		memset((void *)plan->env_start, 0,
+		       plan->env_end - plan->env_start);
+	return 0;
+}
+
 /* init confines itself too, then only reaps. */
 static const struct sbx_step sbx_reaper_steps[] = {
+	{ "wipe-caller-args", step_wipe_caller_args },
 	{ "close-fds", step_init_close_fds },
 	{ "drop-capabilities", step_drop_caps },
 	{ "no-new-privs", step_no_new_privs },

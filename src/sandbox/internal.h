@@ -80,6 +80,9 @@ struct sbx_plan {
 	int err_w;    /* "step\terrno" on failure; EOF at exec */
 	int status_w; /* init reports the payload's wait status */
 	int out_w;    /* payload's stdout and stderr */
+	/* The caller's argv and environment strings, which init (a copy of
+	 * the caller that never execs) wipes from its own memory. */
+	unsigned long arg_start, arg_end, env_start, env_end;
 };
 
 /* The child side of clone: never returns. */

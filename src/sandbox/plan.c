@@ -7,6 +7,7 @@
 #include "sandbox/plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,33 @@ static int plan_env(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	return 0;
 }
 
+/*
+ * Where this process keeps its argv and environment strings: fields 48
+ * to 51 of /proc/self/stat, counted after the parenthesised name, which
+ * may itself hold spaces and parentheses.
+ */
+static void plan_argv_area(struct sbx_plan *plan)
+{
+	char buf[2048];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	/* After ")": field 3 onwards; arg_start is field 48. */
+	for (int field = 2; p && field < 48; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%lu %lu %lu %lu", &plan->arg_start,
+			 &plan->arg_end, &plan->env_start,
+			 &plan->env_end) != 4)
+		plan->arg_start = plan->arg_end = plan->env_start =
+			plan->env_end = 0;
+}
+
 int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 {
 	int rc;
@@ -255,6 +283,7 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 			  "nobody:x:65534:65534:nobody:/nonexistent:"
 			  "/usr/sbin/nologin\n";
 	ps->plan.group = "sandbox:x:1000:\nnogroup:x:65534:\n";
+	plan_argv_area(&ps->plan);
 	rc = plan_image(ps);
 	if (rc == 0)
 		rc = plan_binds(ps, s);
