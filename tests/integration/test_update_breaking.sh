@@ -31,8 +31,12 @@ if (!f.tests.failing.some(n => n.includes("chalk paints through require")))
 ' || { cat record.json; fail "record checks"; }
 pass "score under 50, report names stage test and the failing test"
 
-# The human summary says the same.
-"$AIRLOCK_BIN" --home "$it_home" update "$url" > summary.txt 2>/dev/null || true
+# The human summary says the same; this time through a file:// remote.
+bare="$AL_TEST_GIT_ROOT/repos/breaking.git"
+"$AIRLOCK_BIN" --home "$it_home" update "file://$bare" > summary.txt \
+	2>/dev/null || true
+[ "$(it_branch "$bare" | wc -l)" -eq 2 ] ||
+	fail "the file:// run did not push its branch"
 grep -q "stage test failed" summary.txt || fail "summary lacks the report"
 grep -q "failing test: chalk paints through require" summary.txt ||
 	fail "summary lacks the failing test"
