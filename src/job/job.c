@@ -22,6 +22,7 @@
 #include "job/score.h"
 #include "job/testout.h"
 #include "npm/manifest.h"
+#include "npm/registry.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
 #include "vcs/vcs.h"
@@ -66,6 +67,7 @@ struct job {
 void job_cancel_from_signal(void)
 {
 	job_cancel_requested = 1;
+	npm_registry_cancel = 1;
 	sbx_cancel_all();
 }
 
@@ -439,7 +441,7 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	}
 	rc = npm_plan_project(j->cfg.registry, text.p, text.len,
 			      j->o->policy, plan, manifest, err, sizeof(err));
-	if (rc)
+	if (rc || job_cancel_requested)
 		goto out;
 	json_object_set_new(j->record, "plan", npm_plan_json(plan));
 	if (plan->nregistry_errors && plan->nupdates == 0) {

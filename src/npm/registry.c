@@ -313,6 +313,8 @@ static int rg_prepare(const char *const names[], size_t n,
 	return 0;
 }
 
+volatile sig_atomic_t npm_registry_cancel;
+
 /* Run the batch: keep up to o->concurrency transfers in flight. */
 static int rg_run(CURLM *m, const struct npm_registry_opts *o,
 		  struct curl_slist *hdr, struct rg_req *reqs, size_t n)
@@ -334,6 +336,11 @@ static int rg_run(CURLM *m, const struct npm_registry_opts *o,
 		}
 		if (active == 0)
 			break;
+		/* Checked at least once a second (the poll's timeout). */
+		if (npm_registry_cancel) {
+			rc = AL_E_INTERRUPTED;
+			break;
+		}
 		if (curl_multi_perform(m, &running) != CURLM_OK ||
 		    curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
 			rc = AL_E_REGISTRY;
@@ -404,7 +411,8 @@ int npm_registry_fetch(const struct npm_registry_opts *opts,
 	for (size_t i = 0; i < n; i++)
 		if (!reqs[i].done && !out[i].err)
 			rg_fail(&out[i], AL_E_REGISTRY, "%s: request not "
-				"completed", out[i].name);
+				"completed%s", out[i].name,
+				npm_registry_cancel ? " (cancelled)" : "");
 	rc = 0;
 out:
 	for (size_t i = 0; reqs && i < n; i++) {

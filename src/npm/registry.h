@@ -11,6 +11,7 @@
 #define AL_NPM_REGISTRY_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 
 #define NPM_REGISTRY_CONCURRENCY 8
@@ -61,6 +62,12 @@ struct npm_packument {
  * a bad URL or options, -ENOMEM. Free each element with
  * npm_packument_free, or all with npm_packuments_free.
  */
+/*
+ * Set from a signal handler to stop every batch in flight within about a
+ * second; their unfinished packages fail with "request not completed".
+ */
+extern volatile sig_atomic_t npm_registry_cancel;
+
 int npm_registry_fetch(const struct npm_registry_opts *opts,
 		       const char *const names[], size_t n,
 		       struct npm_packument *out);

@@ -43,3 +43,43 @@ left=$(find /sys/fs/cgroup -maxdepth 6 -type d -name "airlock-sbx-$pid-*" \
 	2>/dev/null | wc -l)
 [ "$left" -eq 0 ] || fail "cgroups left behind"
 pass "no workspace, process or cgroup left"
+
+# Ctrl-C while the registry hangs (a server that accepts and never
+# answers): the plan stops at once instead of waiting out the requests.
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' > stall.port &
+stall=$!
+trap 'kill $stall 2>/dev/null; it_cleanup' EXIT
+for _ in $(seq 1 50); do [ -s stall.port ] && break; sleep 0.1; done
+shome="$it_tmp/stall-home"
+mkdir -p "$shome"
+echo "registry = http://127.0.0.1:$(cat stall.port)/" > "$shome/airlock.conf"
+"$AIRLOCK_BIN" --home "$shome" update "$url" --json > stall.json \
+	2> stall.log &
+pid=$!
+for _ in $(seq 1 300); do
+	grep -q 'plan \.\.\.' stall.log && break
+	sleep 0.1
+done
+sleep 1
+kill -INT "$pid"
+# Requests time out after 60 s on their own; a cancel must not wait.
+for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+	kill -KILL "$pid"
+	fail "Ctrl-C did not stop a job waiting on the registry"
+fi
+wait "$pid" || true
+node -e '
+const r = require("./stall.json");
+const plan = r.stages.find(s => s.name === "plan");
+if (r.state !== "cancelled" || plan.result !== "cancelled")
+  throw new Error(r.state + " / " + plan.result);
+' || fail "stalled-registry cancel record"
+pass "Ctrl-C stops a job waiting on a silent registry"
