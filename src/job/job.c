@@ -68,6 +68,7 @@ void job_cancel_from_signal(void)
 {
 	job_cancel_requested = 1;
 	npm_registry_cancel = 1;
+	vcs_cancel = 1;
 	sbx_cancel_all();
 }
 

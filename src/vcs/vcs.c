@@ -120,11 +120,15 @@ static int cb_credentials(git_credential **out, const char *url,
 		cb->cred->secret);
 }
 
+volatile sig_atomic_t vcs_cancel;
+
 static int cb_transfer(const git_indexer_progress *st, void *payload)
 {
 	struct vcs_cb *cb = payload;
 	int64_t now = al_mono_ms();
 
+	if (vcs_cancel)
+		return -1;
 	if ((uint64_t)st->received_bytes > cb->limit) {
 		cb->over_limit = 1;
 		return -1;
@@ -195,6 +199,10 @@ int vcs__fail(struct vcs_cb *cb, int rc, const char *what, const char *url,
 	const git_error *ge = git_error_last();
 	const char *gmsg = ge && ge->message ? ge->message : "unknown error";
 
+	if (vcs_cancel) {
+		vcs__seterr(err, errsz, "%s %s: cancelled", what, url);
+		return AL_E_INTERRUPTED;
+	}
 	if (cb && cb->over_limit) {
 		vcs__seterr(err, errsz, "%s %s: repository exceeds the "
 			    "limit of %llu bytes", what, url,

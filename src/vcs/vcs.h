@@ -17,6 +17,7 @@
 #ifndef AL_VCS_VCS_H
 #define AL_VCS_VCS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,13 @@ struct vcs_url_cred {
  */
 int vcs_init(void);
 void vcs_shutdown(void);
+
+/*
+ * Set from a signal handler to abort clones and pushes while data flows
+ * (libgit2 asks between packets; a server that sends nothing is not
+ * interrupted). The call fails with AL_E_INTERRUPTED.
+ */
+extern volatile sig_atomic_t vcs_cancel;
 
 /*
  * Cap the bytes a single clone may receive (packfile and objects); a
