@@ -88,11 +88,13 @@ int al_read_beneath(int dirfd, const char *rel, size_t max, struct al_buf *b)
 	char chunk[65536];
 	struct stat st;
 	int rc = 0;
-	int fd = al_open_beneath(dirfd, rel, O_RDONLY, 0);
+	/* O_NONBLOCK: opening a FIFO planted in the tree must not hang. */
+	int fd = al_open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, 0) < 0) {
 		rc = -EINVAL;
 		goto out;
 	}
@@ -168,7 +170,9 @@ int al_write_beneath(int dirfd, const char *rel, const void *data,
 
 	char rnd[9];
 	unsigned char r[4];
-	al_random(r, sizeof(r));
+	rc = al_random(r, sizeof(r));
+	if (rc)
+		goto out;
 	al_hex(rnd, r, sizeof(r));
 	snprintf(tmp, sizeof(tmp), ".airlock-tmp-%s", rnd);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -193,41 +197,26 @@ out:
 	return rc;
 }
 
-static int al_rm_children(int fd, dev_t dev, int depth);
+/* One level of the walk down: the directory's name in its parent and
+ * its identity, to check the way back up. */
+struct al_rm_frame {
+	char *name;
+	dev_t dev;
+	ino_t ino;
+};
 
-static int al_rm_entry(int dirfd, const char *name, dev_t dev, int depth)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno
-								       : 0;
-	if (st.st_dev != dev)
-		return -EXDEV;
-	if (depth > 4096)
-		return -ELOOP;
-
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* Sandboxed code may have left a directory without write access. */
-	fchmod(fd, 0700);
-	int rc = al_rm_children(fd, dev, depth + 1);
-	close(fd);
-	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 &&
-	    errno != ENOENT)
-		rc = -errno;
-	return rc;
-}
-
-static int al_rm_children(int fd, dev_t dev, int depth)
+/*
+ * Empty what fd holds except subdirectories; the first subdirectory
+ * found is returned in *sub (a name to free), or NULL when fd is empty.
+ * Symlinks and files are unlinked, never followed; a directory on
+ * another file system (a mount point) fails with -EXDEV.
+ */
+static int al_rm_scan(int fd, dev_t dev, char **sub)
 {
 	int dfd = dup(fd), rc = 0;
 	DIR *d;
 
+	*sub = NULL;
 	if (dfd < 0)
 		return -errno;
 	d = fdopendir(dfd);
@@ -235,25 +224,145 @@ static int al_rm_children(int fd, dev_t dev, int depth)
 		close(dfd);
 		return -errno;
 	}
-	struct dirent *e;
-	while ((e = readdir(d))) {
+	for (struct dirent *e; rc == 0 && !*sub && (e = readdir(d));) {
+		struct stat st;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		int r = al_rm_entry(fd, e->d_name, dev, depth);
-		if (r && !rc)
-			rc = r;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = errno == ENOENT ? 0 : -errno;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(fd, e->d_name, 0) < 0 && errno != ENOENT)
+				rc = -errno;
+			continue;
+		}
+		if (st.st_dev != dev)
+			rc = -EXDEV;
+		else if (!(*sub = strdup(e->d_name)))
+			rc = -ENOMEM;
 	}
 	closedir(d);
 	return rc;
 }
 
+/*
+ * Remove the tree below dirfd/name, depth first, holding at most three
+ * descriptors whatever the depth: sandboxed code can nest directories
+ * far deeper than the descriptor limit, and a tree that cannot be
+ * removed would keep customer source on disk. Going back up goes
+ * through "..", checked against the device and inode recorded on the
+ * way down, so a directory renamed meanwhile cannot lead elsewhere.
+ */
+static int al_rm_dir(int dirfd, const char *name, dev_t dev)
+{
+	struct al_rm_frame *stack = NULL;
+	size_t depth = 0, cap = 0;
+	struct stat st;
+	char *sub = NULL;
+	int cur = -1, rc = 0;
+
+	for (;;) {
+		const char *next = depth ? sub : name;
+		int parent = depth ? cur : dirfd;
+		int fd = openat(parent, next, O_RDONLY | O_DIRECTORY |
+						       O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			rc = -errno;
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		if (depth == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(stack, ncap * sizeof(*stack));
+			if (!p) {
+				close(fd);
+				rc = -ENOMEM;
+				goto out;
+			}
+			stack = p;
+			cap = ncap;
+		}
+		char *fname = depth ? sub : strdup(name);
+		stack[depth++] = (struct al_rm_frame){
+			.name = fname,
+			.dev = st.st_dev,
+			.ino = st.st_ino,
+		};
+		sub = NULL;
+		if (!stack[depth - 1].name) {
+			close(fd);
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (cur >= 0)
+			close(cur);
+		cur = fd;
+		/* Sandboxed code may have left a directory without write
+		 * access. */
+		fchmod(cur, 0700);
+
+		for (;;) {
+			rc = al_rm_scan(cur, dev, &sub);
+			if (rc || sub)
+				break;
+			/* cur is empty: remove it from its parent. */
+			if (depth == 1) {
+				close(cur);
+				cur = -1;
+				if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 &&
+				    errno != ENOENT)
+					rc = -errno;
+				goto out;
+			}
+			int up = openat(cur, "..", O_RDONLY | O_DIRECTORY |
+							   O_CLOEXEC);
+			if (up < 0 || fstat(up, &st) < 0 ||
+			    st.st_dev != stack[depth - 2].dev ||
+			    st.st_ino != stack[depth - 2].ino) {
+				rc = up < 0 ? -errno : -ESTALE;
+				if (up >= 0)
+					close(up);
+				goto out;
+			}
+			close(cur);
+			cur = up;
+			depth--;
+			if (unlinkat(cur, stack[depth].name, AT_REMOVEDIR) < 0 &&
+			    errno != ENOENT)
+				rc = -errno;
+			free(stack[depth].name);
+			if (rc)
+				goto out;
+		}
+		if (rc)
+			goto out;
+	}
+out:
+	free(sub);
+	if (cur >= 0)
+		close(cur);
+	while (depth)
+		free(stack[--depth].name);
+	free(stack);
+	return rc;
+}
+
 int al_rm_tree_at(int dirfd, const char *name)
 {
-	struct stat st;
+	struct stat st, top;
 
-	if (fstat(dirfd, &st) < 0)
+	if (fstat(dirfd, &top) < 0)
 		return -errno;
-	return al_rm_entry(dirfd, name, st.st_dev, 0);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno
+								       : 0;
+	if (st.st_dev != top.st_dev)
+		return -EXDEV;
+	return al_rm_dir(dirfd, name, st.st_dev);
 }
 
 int al_rm_tree(const char *path)
@@ -302,8 +411,10 @@ static int al_chown_fd_tree(int fd, uid_t uid, gid_t gid, int depth)
 		struct stat st;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
 			continue;
+		}
 		if (!S_ISDIR(st.st_mode)) {
 			if (fchownat(fd, e->d_name, uid, gid,
 				     AT_SYMLINK_NOFOLLOW) < 0)
@@ -312,8 +423,10 @@ static int al_chown_fd_tree(int fd, uid_t uid, gid_t gid, int depth)
 		}
 		int c = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY |
 						      O_NOFOLLOW | O_CLOEXEC);
-		if (c < 0)
+		if (c < 0) {
+			rc = -errno;
 			continue;
+		}
 		rc = al_chown_fd_tree(c, uid, gid, depth + 1);
 		close(c);
 	}

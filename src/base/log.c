@@ -64,8 +64,11 @@ void al_log(enum al_log_level level, const char *module, const char *job,
 			 job ? job : "", job ? "]" : "", msg);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line))
+	if ((size_t)n >= sizeof(line)) {
+		/* Cut, but still one line: the next record starts fresh. */
 		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
 	/* One write per line so concurrent writers do not interleave. */
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;

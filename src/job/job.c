@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ struct job {
 	bool reaping;
 	char reap_path[4200];
 	int reap_rc;
-	bool audit_failed;      /* an entry could not be written: stop */
+	atomic_bool audit_failed; /* an entry could not be written: stop;
+				   * set from proxy threads too */
 	bool sandbox_failed;    /* a sandbox could not be set up */
 	int lock_fd;            /* flock on HOME/work/<id>.lock while alive */
 };
@@ -161,7 +163,8 @@ static void job_make_id(struct job *j)
 {
 	uint32_t rnd = 0;
 
-	al_random(&rnd, sizeof(rnd));
+	if (al_random(&rnd, sizeof(rnd)))
+		rnd = (uint32_t)al_mono_ms() ^ (uint32_t)getpid();
 	snprintf(j->short_id, sizeof(j->short_id), "%08x", rnd);
 	snprintf(j->id, sizeof(j->id), "%012llx%s",
 		 (unsigned long long)j->started_ms, j->short_id);

@@ -231,11 +231,17 @@ static int sbx_net_setup(pid_t pid, bool listen, int *lfd)
 	if (rc)
 		return -rc;
 	pthread_join(th, NULL);
+	if (j.rc && j.lfd >= 0) {
+		close(j.lfd);
+		j.lfd = -1;
+	}
 	*lfd = j.lfd;
 	return j.rc;
 }
 
 /* ---- supervision ---- */
+
+#define SBX_READ_CHUNK 65536
 
 struct sbx_run_ctx {
 	struct sbx_spec s;
@@ -253,6 +259,8 @@ struct sbx_run_ctx {
 	struct al_buf outbuf; /* the head of the output */
 	char *tail;           /* a ring of the latest output past the head */
 	size_t tail_cap, tail_len, tail_pos;
+	char carry[4];        /* an unfinished UTF-8 sequence for the stream */
+	size_t carry_len;
 };
 
 static void sbx_close(int *fd)
@@ -272,15 +280,50 @@ static void sbx_kill_tree(struct sbx_run_ctx *c)
 	c->killed = true;
 }
 
-/* Copy a chunk to the live stream; false once the stream is broken. */
-static bool sbx_stream(int fd, const char *p, size_t n)
+/*
+ * Copy a chunk to the live stream, made safe for a terminal. A UTF-8
+ * sequence cut by the chunk's end waits for the next chunk, so a C1
+ * control or bidi override split across two writes is still caught; a
+ * byte that is not UTF-8 becomes '?'. A reader that does not keep up
+ * loses output instead of stalling the supervisor: the time limit and
+ * cancellation are checked between reads, never while a write blocks.
+ * False once the stream is broken.
+ */
+static bool sbx_stream(struct sbx_run_ctx *c, const char *p, size_t n)
 {
-	char tmp[65536];
+	char tmp[SBX_READ_CHUNK + sizeof(c->carry)];
+	size_t len = c->carry_len, cut;
 
-	memcpy(tmp, p, n);
-	al_sanitize_buf(tmp, n, true);
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(fd, tmp + off, n - off);
+	memcpy(tmp, c->carry, len);
+	memcpy(tmp + len, p, n);
+	len += n;
+	cut = len;
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned char b = (unsigned char)tmp[len - back];
+		if ((b & 0xc0) == 0x80)
+			continue;
+		size_t need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+		if (need > back)
+			cut = len - back;
+		break;
+	}
+	c->carry_len = len - cut;
+	memcpy(c->carry, tmp + cut, c->carry_len);
+	al_utf8_repair(tmp, cut);
+	al_sanitize_buf(tmp, cut, true);
+
+	for (size_t off = 0; off < cut;) {
+		struct pollfd pf = { c->s.stream_fd, POLLOUT, 0 };
+		int r = poll(&pf, 1, 50);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r > 0 && (pf.revents & (POLLERR | POLLHUP | POLLNVAL)))
+			return false;
+		if (r <= 0)
+			return true; /* slow reader: this chunk is not shown */
+		/* At most PIPE_BUF after POLLOUT, so the write cannot block. */
+		size_t k = cut - off < PIPE_BUF ? cut - off : PIPE_BUF;
+		ssize_t w = write(c->s.stream_fd, tmp + off, k);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -363,7 +406,7 @@ static int sbx_capture_finish(struct sbx_run_ctx *c, struct sbx_result *res)
 /* Read what the pipe has; returns false at EOF. */
 static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
 {
-	char buf[65536];
+	char buf[SBX_READ_CHUNK];
 	ssize_t n = read(c->out[0], buf, sizeof(buf));
 
 	if (n < 0)
@@ -373,7 +416,7 @@ static bool sbx_take_output(struct sbx_run_ctx *c, struct sbx_result *res)
 	res->output_total += (uint64_t)n;
 	sbx_capture(c, res, buf, (size_t)n);
 	/* A reader that went away stops the copy, not the capture. */
-	if (c->s.stream_fd >= 0 && !sbx_stream(c->s.stream_fd, buf, (size_t)n))
+	if (c->s.stream_fd >= 0 && !sbx_stream(c, buf, (size_t)n))
 		c->s.stream_fd = -1;
 	return true;
 }
@@ -421,8 +464,12 @@ static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 		if (!c->killed && deadline - now < wait)
 			wait = (int)(deadline - now);
 		int n = poll(p, 3, wait < 0 ? 0 : wait);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR) {
+			/* Cannot watch it any more: do not let it run on. */
+			if (!c->killed)
+				sbx_kill_tree(c);
 			break;
+		}
 		if (n <= 0)
 			continue;
 		if (p[1].revents)

@@ -162,6 +162,28 @@ server_pid=
 [ "$rc" -ne 124 ] || fail "sandbox run hung on a stalled upstream"
 pass "a stalled upstream does not hold the sandbox open"
 
+# The live stream: a control split across two writes is still caught,
+# and a reader that stops reading does not suspend the time limit.
+out=$("$A" sandbox run -- sh -c \
+	'printf "A\302"; sleep .3; printf "\23331mB\n"; printf "x\233y\n"' |
+	od -An -c | tr -s ' ')
+case $out in
+*'302 233'*|*'233'*) fail "split C1 control reached the stream: $out" ;;
+esac
+mkfifo "$tmp/slow"
+(sleep 40 < "$tmp/slow") &
+reader=$!
+"$A" sandbox run --timeout 2 -- yes > "$tmp/slow" 2> "$tmp/slow.err" &
+runner=$!
+for _ in $(seq 1 150); do kill -0 "$runner" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$runner" 2>/dev/null; then
+	kill "$runner" "$reader" 2>/dev/null
+	fail "a stalled reader held the sandbox past its time limit"
+fi
+kill "$reader" 2>/dev/null || true
+grep -q 'ended: timeout' "$tmp/slow.err" || fail "no timeout: $(cat "$tmp/slow.err")"
+pass "live stream is terminal-safe across writes and never blocks the limits"
+
 # Nothing left behind: no new cgroup of a finished airlock process.
 new=$(comm -13 <(echo "$dead_before") <(dead_cgroups))
 [ -z "$new" ] || fail "cgroups left behind: $new"

@@ -194,6 +194,38 @@ static void test_rm_tree_never_follows(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* Deeper than the descriptor limit: removal must still finish. */
+static void test_rm_tree_deep(void **state)
+{
+	char root[256], keep[256];
+	int fd, next;
+
+	snprintf(keep, sizeof(keep), "%s/keep", tmp);
+	mkdir(keep, 0700);
+	put("keep/precious", "x");
+	snprintf(root, sizeof(root), "%s/deep", tmp);
+	assert_int_equal(mkdir(root, 0700), 0);
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 3000; i++) {
+		assert_int_equal(mkdirat(fd, "a", 0700), 0);
+		if (i == 1500)
+			assert_int_equal(symlinkat(keep, fd, "link"), 0);
+		next = openat(fd, "a", O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	next = openat(fd, "bottom", O_CREAT | O_WRONLY, 0600);
+	assert_true(next >= 0);
+	close(next);
+	close(fd);
+
+	assert_int_equal(al_rm_tree(root), 0);
+	assert_int_equal(access(root, F_OK), -1);
+	snprintf(keep, sizeof(keep), "%s/keep/precious", tmp);
+	assert_int_equal(access(keep, F_OK), 0);
+}
+
 static void test_strerror(void **state)
 {
 	assert_string_equal(al_strerror(0), "success");
@@ -216,6 +248,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rm_tree_never_follows,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rm_tree_deep, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
