@@ -17,7 +17,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,17 +230,82 @@ static ssize_t sbx_read_head(struct sbx_proxy *px, int fd, char *buf,
 	return -E2BIG;
 }
 
-/* Connect from the daemon's namespace, with a timeout. */
-static int sbx_dial(struct sbx_proxy *px, const char *host, unsigned port)
+/*
+ * Addresses a registry name must never lead to: loopback, private,
+ * shared, link-local (cloud metadata lives at 169.254.169.254),
+ * multicast and reserved ranges, and their IPv4-mapped IPv6 forms.
+ */
+static bool sbx_addr_internal(const struct sockaddr *sa)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		const uint8_t *b = a->s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			struct sockaddr_in v4 = { .sin_family = AF_INET };
+			memcpy(&v4.sin_addr, b + 12, 4);
+			return sbx_addr_internal((struct sockaddr *)&v4);
+		}
+		return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) ||
+		       IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
+		       (b[0] & 0xfe) == 0xfc; /* fc00::/7, unique local */
+	}
+	if (sa->sa_family != AF_INET)
+		return true;
+	uint32_t v = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+	return (v >> 24) == 0 || (v >> 24) == 10 || (v >> 24) == 127 ||
+	       (v >> 22) == (100u << 2 | 1) ||      /* 100.64/10 */
+	       (v >> 16) == (169u << 8 | 254) ||    /* 169.254/16 */
+	       (v >> 20) == (172u << 4 | 1) ||      /* 172.16/12 */
+	       (v >> 16) == (192u << 8 | 168) ||    /* 192.168/16 */
+	       (v >> 28) >= 14;                     /* 224/4, 240/4 */
+}
+
+/*
+ * Resolve host here, never in the sandbox. A name (as opposed to an IP
+ * literal the operator wrote into the allow list) that resolves only to
+ * internal addresses is refused: a registry name pointed at loopback or
+ * at a metadata service by DNS must not open a way there. *why says why
+ * on failure.
+ */
+static int sbx_resolve(const char *host, unsigned port, struct addrinfo **out,
+		       bool *literal, const char **why)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	unsigned char tmp[sizeof(struct in6_addr)];
 	char svc[8];
+
+	*literal = inet_pton(AF_INET, host, tmp) == 1 ||
+		   inet_pton(AF_INET6, host, tmp) == 1;
+	hints.ai_flags = *literal ? AI_NUMERICHOST : 0;
+	snprintf(svc, sizeof(svc), "%u", port);
+	if (getaddrinfo(host, svc, &hints, out) != 0) {
+		*out = NULL;
+		*why = "the name does not resolve";
+		return -EHOSTUNREACH;
+	}
+	if (*literal)
+		return 0;
+	for (struct addrinfo *ai = *out; ai; ai = ai->ai_next)
+		if (!sbx_addr_internal(ai->ai_addr))
+			return 0;
+	freeaddrinfo(*out);
+	*out = NULL;
+	*why = "the name resolves only to loopback, private or link-local "
+	       "addresses";
+	return -EACCES;
+}
+
+/* Connect from the daemon's namespace, with a timeout, to the first
+ * address that answers (internal ones skipped unless literal). */
+static int sbx_dial(struct sbx_proxy *px, const struct addrinfo *res,
+		    bool literal)
+{
 	int fd = -1;
 
-	snprintf(svc, sizeof(svc), "%u", port);
-	if (getaddrinfo(host, svc, &hints, &res) != 0)
-		return -EHOSTUNREACH;
-	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+	for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		if (!literal && sbx_addr_internal(ai->ai_addr))
+			continue;
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
 						   SOCK_NONBLOCK, 0);
 		if (fd < 0)
@@ -259,7 +326,6 @@ static int sbx_dial(struct sbx_proxy *px, const char *host, unsigned port)
 			fd = -1;
 		}
 	}
-	freeaddrinfo(res);
 	if (fd >= 0)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd >= 0 ? fd : -ECONNREFUSED;
@@ -328,18 +394,19 @@ static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
 }
 
 static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
-		      bool ok)
+		      bool ok, const char *why)
 {
 	char object[300];
-	json_t *d = json_pack("{s:s?, s:s}", "job", px->job, "method",
-			      rq->method);
+	json_t *d = json_pack("{s:s?, s:s, s:s?}", "job", px->job, "method",
+			      rq->method, "reason", why);
 
 	snprintf(object, sizeof(object), "%s:%u", rq->host, rq->port);
 	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
 	if (ok)
 		al_debug(SBX_MOD, px->job, "proxy allow %s", object);
 	else
-		al_warn(SBX_MOD, px->job, "proxy deny %s", object);
+		al_warn(SBX_MOD, px->job, "proxy deny %s: %s", object,
+			why ? why : "refused");
 	return al_event(px->events, ok ? "proxy.allow" : "proxy.deny", object,
 			d);
 }
@@ -349,6 +416,7 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	char *buf = malloc(SBX_HEAD_MAX + 1);
 	struct sbx_req rq = { 0 };
 	struct al_buf fwd = { 0 };
+	struct addrinfo *addrs = NULL;
 	size_t have = 0;
 	int ufd = -1;
 
@@ -365,13 +433,19 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 			  "airlock: malformed request");
 		goto out;
 	}
+	const char *why = NULL;
+	bool literal = false;
 	bool ok = sbx_proxy_allowed(px->allow, rq.host, rq.port);
-	if (sbx_decide(px, &rq, ok) != 0 || !ok) {
+	if (!ok)
+		why = "not in the allow list";
+	else
+		ok = sbx_resolve(rq.host, rq.port, &addrs, &literal, &why) == 0;
+	if (sbx_decide(px, &rq, ok, why) != 0 || !ok) {
 		sbx_reply(cfd, 403, "Forbidden",
 			  "airlock: destination not allowed");
 		goto out;
 	}
-	ufd = sbx_dial(px, rq.host, rq.port);
+	ufd = sbx_dial(px, addrs, literal);
 	if (ufd < 0) {
 		sbx_reply(cfd, 502, "Bad Gateway", "airlock: cannot connect");
 		goto out;
@@ -392,6 +466,8 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 		goto out;
 	sbx_relay(px, cfd, ufd);
 out:
+	if (addrs)
+		freeaddrinfo(addrs);
 	if (ufd >= 0)
 		close(ufd);
 	al_buf_free(&fwd);

@@ -601,8 +601,9 @@ static const char proxy_script[] =
 	"printf \"$1\" >&3; cat <&3; exec 3<&-; echo; }; "
 	"req 'GET http://127.0.0.1:%u/ok HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
 	"req 'GET http://127.0.0.1:%u/no HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
-	"req 'CONNECT LOCALHOST:%u HTTP/1.1\\r\\n\\r\\nGET /tunnel "
+	"req 'CONNECT 127.0.0.1:%u HTTP/1.1\\r\\n\\r\\nGET /tunnel "
 	"HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'; "
+	"req 'CONNECT LOCALHOST:%u HTTP/1.1\\r\\n\\r\\n'; "
 	"req 'GARBAGE\\r\\n\\r\\n'; "
 	"req 'GET https://127.0.0.1:%u/ HTTP/1.1\\r\\n\\r\\n'; "
 	"req 'CONNECT 127.0.0.1:99999 HTTP/1.1\\r\\n\\r\\n'; "
@@ -623,7 +624,7 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	snprintf(allow2, sizeof(allow2), "localhost:%u", ok.port);
 	const char *allow[] = { allow1, allow2, NULL };
 	snprintf(script, sizeof(script), proxy_script, ok.port, other.port,
-		 ok.port, ok.port, ok.port);
+		 ok.port, ok.port, ok.port, ok.port);
 	const char *argv[] = { "bash", "-c", script, NULL };
 
 	spec_init(&s, argv);
@@ -638,8 +639,12 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	/* The other port: refused, and its server never saw a request. */
 	assert_non_null(strstr(r.output, "HTTP/1.1 403 Forbidden"));
 	assert_int_equal(atomic_load(&other.requests), 0);
-	/* CONNECT (host compared case-insensitively) then a tunnel. */
+	/* CONNECT to an allowed literal, then a tunnel. */
 	assert_non_null(strstr(r.output, "200 Connection established"));
+	/* An allowed name (matched case-insensitively) that resolves to
+	 * loopback is refused after resolution. */
+	assert_non_null(strstr(strstr(r.output, "HTTP/1.1 403 Forbidden") + 1,
+			       "HTTP/1.1 403 Forbidden"));
 	assert_int_equal(atomic_load(&ok.requests), 2);
 	assert_string_equal(ok.last_target, "/tunnel");
 	/* Garbage, https absolute-form, a bad port, userinfo: all 400. */
@@ -651,13 +656,16 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	}
 	assert_int_equal(n400, 4);
 	assert_int_equal(r.proxy_allowed, 2);
-	assert_int_equal(r.proxy_denied, 5);
+	assert_int_equal(r.proxy_denied, 6);
 
 	char want[128];
 	snprintf(want, sizeof(want), "proxy.deny 127.0.0.1:%u job=test-job",
 		 other.port);
 	assert_non_null(strstr(ev.log, want));
 	snprintf(want, sizeof(want), "proxy.allow 127.0.0.1:%u job=test-job",
+		 ok.port);
+	assert_non_null(strstr(ev.log, want));
+	snprintf(want, sizeof(want), "proxy.deny LOCALHOST:%u job=test-job",
 		 ok.port);
 	assert_non_null(strstr(ev.log, want));
 	assert_non_null(strstr(ev.log, "sandbox.create "));
