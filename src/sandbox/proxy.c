@@ -373,10 +373,16 @@ static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
 	const char *eol = strstr(head, "\r\n");
 	static const char *const drop[] = { "proxy-connection:",
 					    "proxy-authorization:",
-					    "connection:", "keep-alive:" };
-	int rc = al_buf_printf(out, "%s %.*s %.*s", rq->method,
-			       (int)rq->path_len, rq->path,
-			       (int)rq->version_len, rq->version);
+					    "connection:", "keep-alive:",
+					    "host:" };
+	bool v6 = strchr(rq->host, ':') != NULL;
+	/* Host names the checked destination, never what the client says:
+	 * a shared front end must not route to another site. */
+	int rc = al_buf_printf(out, "%s %.*s %.*s\r\nHost: %s%s%s:%u",
+			       rq->method, (int)rq->path_len, rq->path,
+			       (int)rq->version_len, rq->version,
+			       v6 ? "[" : "", rq->host, v6 ? "]" : "",
+			       rq->port);
 
 	for (const char *l = eol + 2; rc == 0 && strncmp(l, "\r\n", 2);) {
 		const char *e = strstr(l, "\r\n");

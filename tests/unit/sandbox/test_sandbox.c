@@ -185,6 +185,7 @@ struct test_http {
 	pthread_t th;
 	atomic_int requests;
 	char last_target[256];
+	char first_host[128]; /* the Host header of the first request */
 	int stop[2];
 };
 
@@ -213,6 +214,13 @@ static void *http_main(void *arg)
 				break;
 		}
 		buf[have] = '\0';
+		char *hh = strcasestr(buf, "\r\nHost: ");
+		if (hh && !h->first_host[0]) {
+			hh += 8;
+			size_t n = strcspn(hh, "\r\n");
+			snprintf(h->first_host, sizeof(h->first_host), "%.*s",
+				 (int)n, hh);
+		}
 		char *sp = strchr(buf, ' ');
 		if (sp) {
 			char *sp2 = strchr(sp + 1, ' ');
@@ -614,7 +622,7 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	struct test_http ok, other;
 	struct test_events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	struct al_event_sink sink = { test_emit, &ev };
-	char script[1024], allow1[64], allow2[64];
+	char script[1024], allow1[64], allow2[64], want[128];
 	struct sbx_spec s;
 	struct sbx_result r;
 
@@ -633,9 +641,12 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	s.events = &sink;
 	assert_int_equal(sbx_run(&s, &r), 0);
 
-	/* Allowed absolute-form: forwarded in origin form. */
+	/* Allowed absolute-form: forwarded in origin form, with the Host
+	 * the proxy checked, not the client's ("x"). */
 	assert_non_null(strstr(r.output, "HTTP/1.1 200 OK"));
 	assert_non_null(strstr(r.output, "hello-airlock"));
+	snprintf(want, sizeof(want), "127.0.0.1:%u", ok.port);
+	assert_string_equal(ok.first_host, want);
 	/* The other port: refused, and its server never saw a request. */
 	assert_non_null(strstr(r.output, "HTTP/1.1 403 Forbidden"));
 	assert_int_equal(atomic_load(&other.requests), 0);
@@ -658,7 +669,6 @@ static void test_registry_proxy_allows_only_the_list(void **state)
 	assert_int_equal(r.proxy_allowed, 2);
 	assert_int_equal(r.proxy_denied, 6);
 
-	char want[128];
 	snprintf(want, sizeof(want), "proxy.deny 127.0.0.1:%u job=test-job",
 		 other.port);
 	assert_non_null(strstr(ev.log, want));
