@@ -22,6 +22,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -585,9 +586,43 @@ static int step_wipe_caller_args(struct sbx_plan *plan)
 	return 0;
 }
 
+/*
+ * init never execs, so it still has the caller's signal handlers (a
+ * sanitizer's, the command line's) and standard descriptors (the
+ * operator's terminal). Back to default dispositions, through the raw
+ * system call so no library interposes, which also makes pid 1 deaf to
+ * every signal sent from inside its namespace; and /dev/null on 0-2, so
+ * nothing init does can reach the terminal.
+ */
+static int step_init_quiet(struct sbx_plan *plan)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = { .handler = SIG_DFL };
+	int fd;
+
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL,
+				sizeof(dfl.mask));
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 3; i++)
+		if (fd != i && dup2(fd, i) < 0)
+			return -errno;
+	if (fd > 2)
+		close(fd);
+	return 0;
+}
+
 /* init confines itself too, then only reaps. */
 static const struct sbx_step sbx_reaper_steps[] = {
 	{ "wipe-caller-args", step_wipe_caller_args },
+	{ "init-quiet", step_init_quiet },
 	{ "close-fds", step_init_close_fds },
 	{ "drop-capabilities", step_drop_caps },
 	{ "no-new-privs", step_no_new_privs },

@@ -184,6 +184,14 @@ kill "$reader" 2>/dev/null || true
 grep -q 'ended: timeout' "$tmp/slow.err" || fail "no timeout: $(cat "$tmp/slow.err")"
 pass "live stream is terminal-safe across writes and never blocks the limits"
 
+# The payload cannot kill init or make it write to the caller's terminal
+# (init is a copy of airlock: it had airlock's handlers and stderr).
+out=$("$A" sandbox run -- sh -c \
+	'kill -SEGV 1; kill -BUS 1; kill -TERM 1; sleep 0.2; echo alive' 2>&1)
+grep -q '^alive$' <<<"$out" || fail "init died or the payload with it: $out"
+grep -qi 'sanitizer\|segv' <<<"$out" && fail "init wrote to our stderr: $out"
+pass "init ignores signals from its payload and stays silent"
+
 # Nothing left behind: no new cgroup of a finished airlock process.
 new=$(comm -13 <(echo "$dead_before") <(dead_cgroups))
 [ -z "$new" ] || fail "cgroups left behind: $new"
