@@ -209,7 +209,7 @@ struct al_rm_frame {
  * Empty what fd holds except subdirectories; the first subdirectory
  * found is returned in *sub (a name to free), or NULL when fd is empty.
  * Symlinks and files are unlinked, never followed; a directory on
- * another file system (a mount point) fails with -EXDEV.
+ * another file system, a mount point, fails with -EXDEV.
  */
 static int al_rm_scan(int fd, dev_t dev, char **sub)
 {

@@ -150,11 +150,11 @@ for _ in $(seq 1 50); do [ -s "$tmp/sink.port" ] && break; sleep 0.1; done
 sport=$(cat "$tmp/sink.port")
 stuff='exec 3<>/dev/tcp/127.0.0.1/3128
 printf "CONNECT 127.0.0.1:%s HTTP/1.1\r\n\r\n" "$0" >&3
-head -c 100 <&3 >/dev/null
+head -c 39 <&3 >/dev/null
 timeout 3 dd if=/dev/zero bs=64k count=200 >&3 2>/dev/null; exit 0'
 set +e
 timeout 120 "$A" sandbox run --net registry --allow "127.0.0.1:$sport" \
-	--timeout 60 -- bash -c "$stuff" "$sport" >/dev/null 2>&1
+	--timeout 100 -- bash -c "$stuff" "$sport" >/dev/null 2>&1
 rc=$?
 set -e
 kill "$server_pid" 2>/dev/null || true
