@@ -924,7 +924,6 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 destroy:
 	job_destroy(&j);
 	job_finish(&j, rc);
-	job_unlock(&j);
 	*record = json_incref(j.record);
 	rc = 0;
 out:
