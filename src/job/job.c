@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
@@ -323,6 +324,63 @@ static void job_note_failure(struct job *j, const char *stage,
 	json_array_append_new(j->failure, f);
 }
 
+/* A line every JOB_TICK_S while a long stage runs, so a person watching
+ * knows it is not stuck. */
+#define JOB_TICK_S 30
+
+struct job_ticker {
+	struct job *j;
+	const char *name;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void *job_tick_main(void *arg)
+{
+	struct job_ticker *t = arg;
+	struct timespec when;
+	int elapsed = 0;
+
+	pthread_mutex_lock(&t->mu);
+	clock_gettime(CLOCK_REALTIME, &when);
+	while (!t->done) {
+		when.tv_sec += JOB_TICK_S;
+		if (pthread_cond_timedwait(&t->cv, &t->mu, &when) == 0 ||
+		    t->done)
+			continue;
+		elapsed += JOB_TICK_S;
+		job_progress(t->j, "%s still running (%d s)", t->name,
+			     elapsed);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+static bool job_tick_start(struct job_ticker *t, struct job *j,
+			   const char *name)
+{
+	*t = (struct job_ticker){.j = j, .name = name};
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	return j->o->progress &&
+	       pthread_create(&t->th, NULL, job_tick_main, t) == 0;
+}
+
+static void job_tick_stop(struct job_ticker *t, bool started)
+{
+	if (started) {
+		pthread_mutex_lock(&t->mu);
+		t->done = true;
+		pthread_cond_signal(&t->cv);
+		pthread_mutex_unlock(&t->mu);
+		pthread_join(t->th, NULL);
+	}
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
+}
+
 /*
  * One sandboxed stage, recorded with its resource use; the test count
  * goes to *ran when ran is not NULL (a test stage).
@@ -335,9 +393,12 @@ static enum score_outcome job_sandbox_stage(struct job *j, const char *name,
 	char why[256];
 	struct sbx_result r = {0};
 	struct testout t;
+	struct job_ticker tick;
 	json_t *st = job_stage_begin(j, name);
+	bool ticking = job_tick_start(&tick, j, name);
 	int rc = job_sandbox(j, tree, net, argv, timeout, &r);
 
+	job_tick_stop(&tick, ticking);
 	if (rc == 0)
 		json_object_set_new(st, "sandbox", sbx_result_json(&r));
 	if (ran) {
