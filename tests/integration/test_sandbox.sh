@@ -13,8 +13,12 @@ export AIRLOCK_LOG=warn
 
 tmp=$(mktemp -d /tmp/airlock-sbx-it.XXXXXX)
 server_pid=
+sink_pid=
+reader=
 cleanup() {
 	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+	if [ -n "$sink_pid" ]; then kill "$sink_pid" 2>/dev/null || true; fi
+	if [ -n "$reader" ]; then kill "$reader" 2>/dev/null || true; fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -145,7 +149,7 @@ while True:
     held.append(s.accept()[0])
 PY
 python3 "$tmp/sink.py" > "$tmp/sink.port" &
-server_pid=$!
+sink_pid=$!
 for _ in $(seq 1 50); do [ -s "$tmp/sink.port" ] && break; sleep 0.1; done
 sport=$(cat "$tmp/sink.port")
 stuff='exec 3<>/dev/tcp/127.0.0.1/3128
@@ -157,8 +161,8 @@ timeout 120 "$A" sandbox run --net registry --allow "127.0.0.1:$sport" \
 	--timeout 100 -- bash -c "$stuff" "$sport" >/dev/null 2>&1
 rc=$?
 set -e
-kill "$server_pid" 2>/dev/null || true
-server_pid=
+kill "$sink_pid" 2>/dev/null || true
+sink_pid=
 [ "$rc" -ne 124 ] || fail "sandbox run hung on a stalled upstream"
 pass "a stalled upstream does not hold the sandbox open"
 
@@ -171,7 +175,7 @@ case $out in
 *'302 233'*|*'233'*) fail "split C1 control reached the stream: $out" ;;
 esac
 mkfifo "$tmp/slow"
-(sleep 40 < "$tmp/slow") &
+sleep 40 < "$tmp/slow" &
 reader=$!
 "$A" sandbox run --timeout 2 -- yes > "$tmp/slow" 2> "$tmp/slow.err" &
 runner=$!
