@@ -119,7 +119,7 @@ out:
 	return rc;
 }
 
-static int al_write_all(int fd, const void *data, size_t len)
+int al_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 

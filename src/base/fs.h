@@ -45,6 +45,9 @@ int al_rm_tree(const char *path);
 /* Change the owner of a tree without following symlinks. */
 int al_chown_tree(const char *path, uid_t uid, gid_t gid);
 
+/* Write all len bytes, retrying short writes and EINTR; 0 or -errno. */
+int al_write_all(int fd, const void *data, size_t len);
+
 /* mkdir -p with mode for each created component. */
 int al_mkdir_p(const char *path, mode_t mode);
 

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "base/err.h"
+#include "base/fs.h"
 #include "base/log.h"
 
 #define SEAL_ID_LABEL "airlock data key id v1"
@@ -119,23 +120,6 @@ out:
 	return rc;
 }
 
-static int seal_write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *u = p;
-
-	while (len) {
-		ssize_t n = write(fd, u, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		u += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void seal_fsync_parent(const char *path)
 {
 	char dir[PATH_MAX];
@@ -192,7 +176,7 @@ static int seal_key_create(const char *path, struct seal_key *key)
 		rc = -errno;
 		goto out;
 	}
-	rc = seal_write_all(fd, key->key, SEAL_KEY_LEN);
+	rc = al_write_all(fd, key->key, SEAL_KEY_LEN);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (rc)
