@@ -21,10 +21,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static int attack_escapes;
+static int attack_escapes __attribute__((unused));
 
 /* Record an attempt: ok is true when the sandbox refused it. */
-__attribute__((format(printf, 3, 4))) static void
+__attribute__((format(printf, 3, 4), unused)) static void
 attack_result(const char *name, int ok, const char *fmt, ...)
 {
 	va_list ap;

@@ -5,6 +5,7 @@
 #ifndef AL_TEST_ATTACK_RUN_H
 #define AL_TEST_ATTACK_RUN_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ static const char *const attack_env[] = { "PATH=/usr/bin:/bin",
 					  "HOME=/tmp", "LANG=C", NULL };
 
 /* A spec with the defaults every attack starts from; tests may adjust. */
-static void attack_spec(struct sbx_spec *s)
+static inline void attack_spec(struct sbx_spec *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->env = attack_env;
@@ -31,7 +32,7 @@ static void attack_spec(struct sbx_spec *s)
  * directory bound read-only, plus s's own binds. Returns sbx_run's
  * result; r holds the payload's output and status.
  */
-static int attack_run(struct sbx_spec *s, const char *name, const char *arg,
+static inline int attack_run(struct sbx_spec *s, const char *name, const char *arg,
 		      struct sbx_result *r)
 {
 	const char *dir = getenv("AL_ATTACKS_DIR");
@@ -58,7 +59,7 @@ static int attack_run(struct sbx_spec *s, const char *name, const char *arg,
 }
 
 /* Did the payload's output contain line-start text? */
-static int attack_said(const struct sbx_result *r, const char *text)
+static inline int attack_said(const struct sbx_result *r, const char *text)
 {
 	return r->output && strstr(r->output, text) != NULL;
 }
