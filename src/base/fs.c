@@ -273,6 +273,13 @@ static int al_rm_dir(int dirfd, const char *name, dev_t dev)
 				close(fd);
 			goto out;
 		}
+		/* The scan saw a directory on this device; whatever the name
+		 * holds now must be one too, not a mount swapped in. */
+		if (st.st_dev != dev) {
+			close(fd);
+			rc = -EXDEV;
+			goto out;
+		}
 		if (depth == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			void *p = realloc(stack, ncap * sizeof(*stack));
@@ -389,16 +396,70 @@ int al_rm_tree(const char *path)
 	return rc;
 }
 
-static int al_chown_fd_tree(int fd, uid_t uid, gid_t gid, int depth)
+/* One directory on the chown walk's way down: its name in the parent
+ * (NULL for the top), its identity to check the way back up, and the
+ * subdirectories its scan found, visited one at a time. */
+struct al_chown_frame {
+	char *name;
+	dev_t dev;
+	ino_t ino;
+	char **subs;
+	size_t nsubs, next;
+};
+
+/* "a/b/c": the names below the top on the stack, then leaf if any. */
+static void al_walk_path(const struct al_chown_frame *stack, size_t depth,
+			 const char *leaf, char *out, size_t outsz)
 {
-	int dfd, rc = 0;
+	size_t n = 0;
+
+	if (!out || !outsz)
+		return;
+	out[0] = '\0';
+	for (size_t i = 1; i <= depth && n < outsz; i++) {
+		const char *part = i < depth ? stack[i].name : leaf;
+		if (part)
+			n += (size_t)snprintf(out + n, outsz - n, "%s%s",
+					      n ? "/" : "", part);
+	}
+}
+
+/*
+ * Change the owner of one entry that is not a directory. The entry is
+ * pinned as an O_PATH descriptor that never follows a symlink, so the
+ * checks and the chown see the same inode even if the name is swapped
+ * meanwhile. A regular file with more than one link is refused: its
+ * other name may lie outside the tree, and chown would hand that file
+ * to the sandbox user.
+ */
+static int al_chown_entry(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int rc = 0, fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+		rc = -EMLINK;
+	else if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Chown what fd holds except subdirectories, whose names go to f->subs
+ * for the walk to visit. On failure *bad names the entry.
+ */
+static int al_chown_scan(int fd, dev_t dev, uid_t uid, gid_t gid,
+			 struct al_chown_frame *f, char **bad)
+{
+	int dfd = dup(fd), rc = 0;
+	size_t cap = 0;
 	DIR *d;
 
-	if (fchown(fd, uid, gid) < 0)
-		return -errno;
-	if (depth > 4096)
-		return -ELOOP;
-	dfd = dup(fd);
 	if (dfd < 0)
 		return -errno;
 	d = fdopendir(dfd);
@@ -406,41 +467,150 @@ static int al_chown_fd_tree(int fd, uid_t uid, gid_t gid, int depth)
 		close(dfd);
 		return -errno;
 	}
-	struct dirent *e;
-	while ((e = readdir(d)) && rc == 0) {
+	for (struct dirent *e; rc == 0 && (e = readdir(d));) {
 		struct stat st;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = -errno;
-			continue;
+		} else if (!S_ISDIR(st.st_mode)) {
+			rc = al_chown_entry(fd, e->d_name, uid, gid);
+		} else if (st.st_dev != dev) {
+			rc = -EXDEV;
+		} else {
+			if (f->nsubs == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				void *p = realloc(f->subs,
+						  ncap * sizeof(*f->subs));
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				f->subs = p;
+				cap = ncap;
+			}
+			f->subs[f->nsubs] = strdup(e->d_name);
+			rc = f->subs[f->nsubs] ? 0 : -ENOMEM;
+			f->nsubs += f->subs[f->nsubs] != NULL;
 		}
-		if (!S_ISDIR(st.st_mode)) {
-			if (fchownat(fd, e->d_name, uid, gid,
-				     AT_SYMLINK_NOFOLLOW) < 0)
-				rc = -errno;
-			continue;
-		}
-		int c = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY |
-						      O_NOFOLLOW | O_CLOEXEC);
-		if (c < 0) {
-			rc = -errno;
-			continue;
-		}
-		rc = al_chown_fd_tree(c, uid, gid, depth + 1);
-		close(c);
+		if (rc && !*bad)
+			*bad = strdup(e->d_name);
 	}
 	closedir(d);
 	return rc;
 }
 
-int al_chown_tree(const char *path, uid_t uid, gid_t gid)
+static void al_chown_frame_free(struct al_chown_frame *f)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = al_chown_fd_tree(fd, uid, gid, 0);
-	close(fd);
+	for (size_t i = 0; i < f->nsubs; i++)
+		free(f->subs[i]);
+	free(f->subs);
+	free(f->name);
+}
+
+/*
+ * Walk down the tree holding one directory descriptor whatever the depth
+ * (a checkout can nest deeper than the descriptor limit), going back up
+ * through "..", checked against the identity recorded on the way down.
+ * Directories are opened with O_NOFOLLOW | O_DIRECTORY, so a directory
+ * swapped for a symlink stops the walk instead of leading outside, and a
+ * directory on another file system, a mount point, is refused.
+ */
+int al_chown_tree(const char *path, uid_t uid, gid_t gid, char *bad,
+		  size_t badsz)
+{
+	struct al_chown_frame *stack = NULL;
+	size_t depth = 0, cap = 0;
+	const char *leaf = NULL;
+	char *badname = NULL;
+	struct stat st;
+	dev_t dev = 0;
+	int cur = -1, fd, rc = 0;
+
+	if (bad && badsz)
+		bad[0] = '\0';
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	for (;;) {
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (depth == 0)
+			dev = st.st_dev;
+		if (st.st_dev != dev) {
+			rc = -EXDEV;
+			goto out;
+		}
+		if (depth == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(stack, ncap * sizeof(*stack));
+			if (!p) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			stack = p;
+			cap = ncap;
+		}
+		stack[depth++] = (struct al_chown_frame){
+			.name = leaf ? strdup(leaf) : NULL,
+			.dev = st.st_dev,
+			.ino = st.st_ino,
+		};
+		if (leaf && !stack[depth - 1].name) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		leaf = NULL;
+		if (cur >= 0)
+			close(cur);
+		cur = fd;
+		fd = -1;
+		if (fchown(cur, uid, gid) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		rc = al_chown_scan(cur, dev, uid, gid, &stack[depth - 1],
+				   &badname);
+		if (rc) {
+			leaf = badname;
+			goto out;
+		}
+
+		/* Next subdirectory: here, or back up until one is left. */
+		while (stack[depth - 1].next == stack[depth - 1].nsubs) {
+			if (depth == 1)
+				goto out;
+			int up = openat(cur, "..", O_RDONLY | O_DIRECTORY |
+							   O_CLOEXEC);
+			if (up < 0 || fstat(up, &st) < 0 ||
+			    st.st_dev != stack[depth - 2].dev ||
+			    st.st_ino != stack[depth - 2].ino) {
+				rc = up < 0 ? -errno : -ESTALE;
+				if (up >= 0)
+					close(up);
+				goto out;
+			}
+			close(cur);
+			cur = up;
+			al_chown_frame_free(&stack[--depth]);
+		}
+		struct al_chown_frame *f = &stack[depth - 1];
+		leaf = f->subs[f->next++];
+		fd = openat(cur, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					       O_CLOEXEC);
+	}
+out:
+	/* The failing entry: leaf (if set) in the directory on top. */
+	if (rc)
+		al_walk_path(stack, depth, leaf, bad, badsz);
+	free(badname);
+	if (fd >= 0)
+		close(fd);
+	if (cur >= 0)
+		close(cur);
+	while (depth)
+		al_chown_frame_free(&stack[--depth]);
+	free(stack);
 	return rc;
 }
 

@@ -42,8 +42,18 @@ int al_rm_tree_at(int dirfd, const char *name);
 /* The same for an absolute path. */
 int al_rm_tree(const char *path);
 
-/* Change the owner of a tree without following symlinks. */
-int al_chown_tree(const char *path, uid_t uid, gid_t gid);
+/*
+ * Change the owner of the tree at path (a directory, not a symlink) and
+ * everything below it, without following any symlink (symlinks get the
+ * new owner themselves) and holding one directory descriptor whatever
+ * the depth. Refused: a regular file with more than one link (-EMLINK:
+ * its other name may be outside the tree), a directory on another file
+ * system, -EXDEV; a directory replaced while the walk is below it
+ * (-ESTALE, or -ELOOP/-ENOTDIR when swapped for a symlink). On failure
+ * bad (if not NULL) receives the failing entry's path relative to path.
+ */
+int al_chown_tree(const char *path, uid_t uid, gid_t gid, char *bad,
+		  size_t badsz);
 
 /* Write all len bytes, retrying short writes and EINTR; 0 or -errno. */
 int al_write_all(int fd, const void *data, size_t len);

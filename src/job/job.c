@@ -482,18 +482,33 @@ static int job_clone(struct job *j)
 	return rc;
 }
 
+/*
+ * A directory of the workspace (repo, baseline, update), opened beneath
+ * it without following a symlink: the name is ours, but what it holds
+ * may have been written by a sandbox. A descriptor or a negative errno.
+ */
+static int job_ws_open(struct job *j, const char *name)
+{
+	int ws = open(j->ws, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = ws < 0 ? -errno
+			: al_open_beneath(ws, name, O_RDONLY | O_DIRECTORY, 0);
+
+	if (ws >= 0)
+		close(ws);
+	return fd;
+}
+
 /* Read the manifest from the daemon-only clone and plan the updates. */
 static int job_plan(struct job *j, struct npm_plan *plan,
 		    struct al_buf *manifest)
 {
-	char path[4200], err[512] = "";
+	char err[512] = "";
 	struct al_buf text = {0};
 	int dfd = -1, rc;
 	json_t *st = job_stage_begin(j, "plan");
 
-	snprintf(path, sizeof(path), "%s/repo", j->ws);
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = dfd < 0 ? -errno
+	dfd = job_ws_open(j, "repo");
+	rc = dfd < 0 ? dfd
 		     : al_read_beneath(dfd, "package.json", JOB_MANIFEST_MAX,
 				       &text);
 	if (rc) {
@@ -559,42 +574,50 @@ static void job_reap_early(struct job *j, const char *name)
  * clone, so sandboxed code cannot plant hooks or config in the repository
  * that later talks to the remote with the token.
  */
-static int job_prepare_trees(struct job *j, const struct al_buf *manifest)
+static int job_prepare_trees(struct job *j, const struct al_buf *manifest,
+			     char *why, size_t whysz)
 {
-	const char *const trees[] = {"baseline", "update"};
+	const char *const trees[] = {"baseline", "update", "npm-home"};
 	char src[4200], dst[4200], err[512];
 	int rc = 0;
 
 	snprintf(src, sizeof(src), "%s/repo", j->ws);
-	for (size_t i = 0; i < AL_ARRAY_LEN(trees) && rc == 0; i++) {
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
 		snprintf(dst, sizeof(dst), "%s/%s", j->ws, trees[i]);
 		rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
 		if (rc)
-			al_error("job", j->id, "local clone %s: %s", trees[i],
+			snprintf(why, whysz, "local clone %s: %s", trees[i],
 				 err);
 	}
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
-		snprintf(dst, sizeof(dst), "%s/%s", j->ws,
-			 i ? "update" : "repo");
-		int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		rc = dfd < 0 ? -errno
+		const char *tree = i ? "update" : "repo";
+		int dfd = job_ws_open(j, tree);
+		rc = dfd < 0 ? dfd
 			     : al_write_beneath(dfd, "package.json",
 						manifest->p, manifest->len);
 		if (dfd >= 0)
 			close(dfd);
+		if (rc)
+			snprintf(why, whysz, "writing %s/package.json: %s",
+				 tree, al_strerror(rc));
 	}
 	snprintf(dst, sizeof(dst), "%s/npm-home", j->ws);
-	if (rc == 0 && mkdir(dst, 0700) < 0)
+	if (rc == 0 && mkdir(dst, 0700) < 0) {
 		rc = -errno;
+		snprintf(why, whysz, "npm-home: %s", al_strerror(rc));
+	}
+	/* The owner changes before any sandbox runs: the walk refuses
+	 * what a checkout cannot make (hard links, mount points). */
 	for (size_t i = 0; i < 3 && rc == 0; i++) {
-		snprintf(dst, sizeof(dst), "%s/%s", j->ws,
-			 i == 2 ? "npm-home" : trees[i]);
+		snprintf(dst, sizeof(dst), "%s/%s", j->ws, trees[i]);
 		rc = al_chown_tree(dst, j->cfg.sandbox_uid,
-				   j->cfg.sandbox_gid);
+				   j->cfg.sandbox_gid, err, sizeof(err));
+		if (rc)
+			snprintf(why, whysz, "changing the owner of %s/%s: %s",
+				 trees[i], err, al_strerror(rc));
 	}
 	if (rc)
-		al_error("job", j->id, "preparing sandbox trees: %s",
-			 al_strerror(rc));
+		al_error("job", j->id, "preparing sandbox trees: %s", why);
 	return rc;
 }
 
@@ -662,11 +685,11 @@ static void job_count_bumps(struct job *j, const struct npm_plan *p)
 static int job_evaluate(struct job *j, const struct npm_plan *p,
 			const struct al_buf *manifest, struct score *s)
 {
-	char tree[4200];
-	int rc = job_prepare_trees(j, manifest);
+	char tree[4200], why[1024];
+	int rc = job_prepare_trees(j, manifest, why, sizeof(why));
 
 	if (rc) {
-		job_note_failure(j, "prepare", al_strerror(rc), NULL, NULL);
+		job_note_failure(j, "prepare", why, NULL, NULL);
 		return rc;
 	}
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
