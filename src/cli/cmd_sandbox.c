@@ -52,6 +52,10 @@ static const char sandbox_help[] =
 	"                       links. A writable SRC must be writable by\n"
 	"                       uid 64000.\n"
 	"  --workdir DIR        working directory inside (default /tmp)\n"
+	"  --image DIR          use DIR's usr/, bin, lib links and etc/\n"
+	"                       files instead of the host's; DIR must be\n"
+	"                       root's alone. Its digest is logged and, with\n"
+	"                       --json, printed as \"image_digest\".\n"
 	"  --json               print one JSON document with the result and\n"
 	"                       the captured output (beyond 1 MiB, its\n"
 	"                       first 256 KiB and last 768 KiB are kept)\n"
@@ -198,6 +202,9 @@ static int parse_args(struct sbx_cli *c, int argc, char **argv)
 		} else if (!strcmp(o, "--workdir")) {
 			c->spec.workdir = v;
 			bad = v[0] != '/';
+		} else if (!strcmp(o, "--image")) {
+			c->spec.image = v;
+			bad = v[0] != '/';
 		} else {
 			has = false;
 		}
@@ -218,12 +225,14 @@ static int parse_args(struct sbx_cli *c, int argc, char **argv)
 }
 
 /* --json: the result and the output, sanitised, as one document. */
-static int print_json(const struct sbx_result *r)
+static int print_json(const struct sbx_result *r, const char *digest)
 {
 	json_t *j = sbx_result_json(r);
 	char *text = sbx_output_text(r);
 	int rc = -ENOMEM;
 
+	if (j && digest[0])
+		json_object_set_new(j, "image_digest", json_string(digest));
 	if (j && text &&
 	    json_object_set_new(j, "output", json_string(text)) == 0 &&
 	    json_dumpf(j, stdout, JSON_INDENT(2)) == 0) {
@@ -257,7 +266,7 @@ static void sandbox_signals(void)
 static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 {
 	struct sbx_result r;
-	char why[256];
+	char why[256], digest[80] = "";
 	int first = parse_args(c, argc, argv), rc;
 
 	if (first < 0)
@@ -271,6 +280,12 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 	if (sbx_check_host(why, sizeof(why)) != 0) {
 		fprintf(stderr, "airlock sandbox: this host cannot provide "
 			"the sandbox: %s\n", why);
+		return CLI_FAILED;
+	}
+	if (c->spec.image &&
+	    sbx_image_digest(c->spec.image, digest, sizeof(digest), NULL)) {
+		fprintf(stderr, "airlock sandbox: the image %s was refused (the "
+			"log line above says why)\n", c->spec.image);
 		return CLI_FAILED;
 	}
 	c->spec.argv = (const char *const *)argv + first;
@@ -287,7 +302,7 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 		fprintf(stderr, "airlock sandbox: %s\n", al_strerror(rc));
 		return CLI_FAILED;
 	}
-	if (c->json && print_json(&r) != 0)
+	if (c->json && print_json(&r, digest) != 0)
 		rc = -ENOMEM;
 	if (!c->json && r.kill != SBX_KILL_NONE)
 		fprintf(stderr, "airlock sandbox: payload ended: %s\n",

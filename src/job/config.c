@@ -125,6 +125,26 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		return config_u32_min(v, 1, 86400, &c->install_timeout);
 	if (!strcmp(k, "test_timeout"))
 		return config_u32_min(v, 1, 86400, &c->test_timeout);
+	if (!strcmp(k, "image")) {
+		if (!strcmp(v, "host")) {
+			c->image[0] = '\0';
+			return 0;
+		}
+		if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./"))
+			return -EINVAL;
+		return al_strlcpy(c->image, v, sizeof(c->image)) <
+				       sizeof(c->image)
+			       ? 0
+			       : -ERANGE;
+	}
+	if (!strcmp(k, "image_digest")) {
+		size_t n = strlen(v);
+		if (n != 71 || strncmp(v, "sha256:", 7) ||
+		    strspn(v + 7, "0123456789abcdef") != 64)
+			return -EINVAL;
+		memcpy(c->image_digest, v, n + 1);
+		return 0;
+	}
 	return AL_E_NOTFOUND;
 }
 
@@ -143,6 +163,11 @@ static const char *config_hint(const char *k)
 		return " (1 to 1024)";
 	if (strstr(k, "timeout"))
 		return " (seconds, 1 to 86400)";
+	if (!strcmp(k, "image"))
+		return " (host, or an absolute path to an image directory)";
+	if (!strcmp(k, "image_digest"))
+		return " (sha256: and 64 lowercase hex digits, as a job record "
+		       "shows it)";
 	return "";
 }
 

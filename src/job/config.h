@@ -28,6 +28,10 @@ struct job_config {
 	unsigned pids;
 	unsigned install_timeout;
 	unsigned test_timeout;
+	/* "" for the host's own system, else an image directory; and the
+	 * digest it must have ("" when not pinned). */
+	char image[1024];
+	char image_digest[80];
 };
 
 /*

@@ -48,6 +48,7 @@ struct job {
 	char ws[4096];          /* HOME/work/<id> */
 	char url[2048];         /* the repository URL without credentials */
 	char allow[300];        /* registry host:port for the proxy */
+	char image_digest[80];  /* of the configured image; "" for host */
 	struct vcs_cred cred;   /* borrows from env_cred and url_cred */
 	struct vcs_cred env_cred;
 	struct vcs_url_cred url_cred;
@@ -298,6 +299,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.job_id = j->id,
 		.events = &j->events,
 		.stream_fd = -1,
+		.image = j->cfg.image[0] ? j->cfg.image : NULL,
 	};
 	int64_t t0 = al_mono_ms();
 	int rc = sbx_run(&spec, res);
@@ -900,6 +902,40 @@ static int job_repo(struct job *j, char *err, size_t errsz)
 	return rc;
 }
 
+/*
+ * Name the configured image by its digest (which also checks that only
+ * root can change it) and hold it to the pinned digest, if any: a job
+ * must not run on a system nobody reviewed.
+ */
+static int job_image(struct job *j, char *err, size_t errsz)
+{
+	const char *pin = j->cfg.image_digest;
+	int rc;
+
+	if (!j->cfg.image[0]) {
+		if (pin[0]) {
+			snprintf(err, errsz, "airlock.conf pins image_digest "
+				 "but sets no image directory");
+			return AL_E_SANDBOX;
+		}
+		return 0;
+	}
+	rc = sbx_image_digest(j->cfg.image, j->image_digest,
+			      sizeof(j->image_digest), j->id);
+	if (rc) {
+		snprintf(err, errsz, "the image %s was refused (the log line "
+			 "above says why)", j->cfg.image);
+		return AL_E_SANDBOX;
+	}
+	if (pin[0] && strcmp(pin, j->image_digest)) {
+		snprintf(err, errsz, "the image %s has digest %s, but "
+			 "airlock.conf pins %s", j->cfg.image, j->image_digest,
+			 pin);
+		return AL_E_SANDBOX;
+	}
+	return 0;
+}
+
 static int job_setup(struct job *j, char *err, size_t errsz)
 {
 	char work[4096];
@@ -917,6 +953,9 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 	}
 	if (sbx_check_host(err, errsz))
 		return AL_E_SANDBOX;
+	rc = job_image(j, err, errsz);
+	if (rc)
+		return rc;
 	rc = store_open(j->o->home, &j->store);
 	if (rc) {
 		snprintf(err, errsz, "cannot open the store under %s: %s "
@@ -944,13 +983,18 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 
 static json_t *job_new_record(struct job *j)
 {
-	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:{s:s}}",
+	json_t *image = j->cfg.image[0]
+				? json_pack("{s:s,s:s}", "name", j->cfg.image,
+					    "digest", j->image_digest)
+				: json_pack("{s:s}", "name", "host");
+
+	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:o}",
 			 "schema", 1, "id", j->id, "repo", j->url, "branch",
 			 j->o->branch, "policy", npm_policy_name(j->o->policy),
 			 "test_cmd",
 			 j->o->test_cmd ? j->o->test_cmd : "npm test",
 			 "registry", j->cfg.registry, "created_ms",
-			 (json_int_t)j->started_ms, "image", "name", "host");
+			 (json_int_t)j->started_ms, "image", image);
 }
 
 int job_run(const struct job_opts *o, json_t **record, char *err,

@@ -82,35 +82,59 @@ static int plan_add(struct sbx_plan_store *ps, const char *src,
 	return 0;
 }
 
-static int plan_image(struct sbx_plan_store *ps)
+/* root + p; p itself when root is NULL (the host image). */
+static const char *plan_src(char *buf, size_t bufsz, const char *root,
+			    const char *p)
+{
+	if (!root)
+		return p;
+	if (snprintf(buf, bufsz, "%s%s", root, p) >= (int)bufsz)
+		return NULL;
+	return buf;
+}
+
+/*
+ * The system part of the new root, from the host or from an image
+ * directory: the top-level paths (a symlink is recreated as one, for
+ * merged-/usr layouts; a directory is bound read-only) and the /etc
+ * files. Device nodes always come from the host.
+ */
+static int plan_image(struct sbx_plan_store *ps, const char *root)
 {
 	struct stat st;
-	char target[PATH_MAX];
+	char target[PATH_MAX], buf[PATH_MAX];
+	const char *src;
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_top); i++) {
 		const char *p = sbx_image_top[i];
-		if (lstat(p, &st) != 0)
+		src = plan_src(buf, sizeof(buf), root, p);
+		if (!src)
+			return -ENAMETOOLONG;
+		if (lstat(src, &st) != 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
-			ssize_t n = readlink(p, target, sizeof(target) - 1);
+			ssize_t n = readlink(src, target, sizeof(target) - 1);
 			if (n <= 0)
 				continue;
 			target[n] = '\0';
 			rc = plan_add(ps, target, p, SBX_SRC_LINK, false,
 				      false);
 		} else if (S_ISDIR(st.st_mode)) {
-			rc = plan_add(ps, p, p, SBX_SRC_DIR, false, false);
+			rc = plan_add(ps, src, p, SBX_SRC_DIR, false, false);
 		}
 	}
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_etc); i++) {
 		const char *p = sbx_image_etc[i];
-		if (stat(p, &st) != 0)
+		src = plan_src(buf, sizeof(buf), root, p);
+		if (!src)
+			return -ENAMETOOLONG;
+		if (stat(src, &st) != 0)
 			continue;
 		if (S_ISDIR(st.st_mode))
-			rc = plan_add(ps, p, p, SBX_SRC_DIR, false, false);
+			rc = plan_add(ps, src, p, SBX_SRC_DIR, false, false);
 		else if (S_ISREG(st.st_mode))
-			rc = plan_add(ps, p, p, SBX_SRC_FILE, false, false);
+			rc = plan_add(ps, src, p, SBX_SRC_FILE, false, false);
 	}
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_dev_nodes); i++) {
 		const char *p = sbx_dev_nodes[i];
@@ -284,7 +308,7 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 			  "/usr/sbin/nologin\n";
 	ps->plan.group = "sandbox:x:1000:\nnogroup:x:65534:\n";
 	plan_argv_area(&ps->plan);
-	rc = plan_image(ps);
+	rc = plan_image(ps, s->image);
 	if (rc == 0)
 		rc = plan_binds(ps, s);
 	if (rc == 0)

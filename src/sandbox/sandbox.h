@@ -75,6 +75,12 @@ struct sbx_spec {
 	const struct al_event_sink *events; /* may be NULL */
 	int stream_fd; /* >= 0: output also copied here live, sanitised */
 	size_t tmp_bytes; /* size of the tmpfs /tmp; 0: 256 MiB */
+	/*
+	 * The system the payload sees: NULL binds the host's own /usr, /lib
+	 * links and a few /etc files (development); else an image directory
+	 * holding the same paths, checked and named by sbx_image_digest().
+	 */
+	const char *image;
 };
 
 /* X(name, word): why the sandbox ended the payload, if it did. */
@@ -153,6 +159,17 @@ const char *sbx_kill_name(enum sbx_kill kill);
  * Callers refuse to run jobs rather than run them weaker.
  */
 int sbx_check_host(char *why, size_t whysz);
+
+/*
+ * Check an image directory (every entry, and every directory above it,
+ * owned by root and writable by root only; no device nodes, FIFOs or
+ * sockets) and write its digest, "sha256:" and 64 hex digits, to out
+ * (outsz >= 72). The digest covers names, types, modes, owners, sizes,
+ * contents and link targets, not times. Returns 0, -EINVAL, or
+ * AL_E_SANDBOX after logging the offending path.
+ */
+int sbx_image_digest(const char *dir, char *out, size_t outsz,
+		     const char *job);
 
 /*
  * Ask every running sbx_run() in this process to kill its sandbox and
