@@ -100,7 +100,7 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 			       : -ERANGE;
 	}
 	if (!strcmp(k, "sandbox_uid")) {
-		unsigned u;
+		unsigned u = 0;
 		int rc = config_u32(v, 4294967294u, &u);
 		if (rc == 0 && u == 0)
 			rc = -EINVAL; /* never run sandboxed code as root */
@@ -114,7 +114,7 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		return rc ? rc : c->memory < (64u << 20) ? -ERANGE : 0;
 	}
 	if (!strcmp(k, "cpus")) {
-		unsigned n;
+		unsigned n = 0;
 		int rc = config_u32(v, 1024, &n);
 		c->cpus_milli = n * 1000;
 		return rc ? rc : (n ? 0 : -EINVAL);
