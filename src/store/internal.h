@@ -47,6 +47,7 @@ struct store {
 	struct store_opts opts;
 	bool fresh;            /* nothing existed: a new store */
 	bool lock_init;
+	bool master_created; /* by this open: removed if the open fails */
 	int stale_readers;
 	char home[PATH_MAX];
 	char dbdir[PATH_MAX];
@@ -102,7 +103,12 @@ uint64_t store_get_be64(const uint8_t *p);
 int store_migrate(struct store_txn *txn, int from);
 
 /* keys.c */
-/* Make a new key current and start a rotation, inside txn. */
-int store_rotate_start(struct store_txn *txn, char *newid);
+/*
+ * Make a new key current and start a rotation, inside txn; restart
+ * begins the walk again if one is under way.
+ */
+int store_rotate_start(struct store_txn *txn, bool restart, char *newid);
+/* Retire the current key first if it has made its allowed seals. */
+int store_seal_limit(struct store_txn *txn);
 
 #endif

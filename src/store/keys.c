@@ -13,7 +13,7 @@
 #include "base/log.h"
 #include "store/internal.h"
 
-int store_rotate_start(struct store_txn *txn, char *newid)
+int store_rotate_start(struct store_txn *txn, bool restart, char *newid)
 {
 	struct store *st = txn->st;
 	struct seal_ring *next = malloc(sizeof(*next));
@@ -52,11 +52,20 @@ int store_rotate_start(struct store_txn *txn, char *newid)
 	st->ring = *next;
 	pthread_mutex_unlock(&st->lock);
 
+	/*
+	 * A key retired by its seal count in the middle of a rotation keeps
+	 * the walk's place: starting over could retire key after key on a
+	 * store with more values than the limit and never end. The values
+	 * behind the place stay under the retired key until the next
+	 * rotation; that key still opens them.
+	 */
+	if (restart || !txn->state.rotating) {
+		txn->state.rot_done = 0;
+		txn->state.rot_poslen = 0;
+	}
 	txn->state.rotating = true;
 	memcpy(txn->state.rot_to, seal_ring_current(next)->id,
 	       SEAL_KEY_ID_LEN);
-	txn->state.rot_done = 0;
-	txn->state.rot_poslen = 0;
 	txn->state_dirty = true;
 	if (newid)
 		seal_key_id_hex(seal_ring_current(next), newid);
@@ -75,7 +84,7 @@ int store_keys_rotate_begin(struct store *st, char *newid)
 		return rc;
 	rc = store_state_get(txn);
 	if (rc == 0)
-		rc = store_rotate_start(txn, id);
+		rc = store_rotate_start(txn, true, id);
 	if (rc) {
 		store_txn_abort(txn);
 		return rc;

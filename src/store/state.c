@@ -177,8 +177,10 @@ static int state_open(struct store_txn *txn, const MDB_val *v,
 
 	if (rc == 0 && h.format != SEAL_VERSION)
 		rc = AL_E_PARSE;
-	if (rc == 0)
-		rc = store_ring_key(txn, h.id, &k);
+	if (rc == 0 && (rc = store_ring_key(txn, h.id, &k)) != 0)
+		al_error("store", NULL, "%s: meta state is sealed under a key "
+			 "that is not in the key ring: the ring was replaced "
+			 "with an older copy", txn->st->dbdir);
 	if (rc == 0) {
 		rc = seal_open(&k, "meta", STORE_META_STATE,
 			       strlen(STORE_META_STATE), v->mv_data,
@@ -257,8 +259,11 @@ int store_state_save(struct store_txn *txn)
 	char *text = NULL;
 	json_t *o;
 	uint64_t *count;
-	int rc;
+	int rc = store_seal_limit(txn);
 
+	memset(&k, 0, sizeof(k));
+	if (rc)
+		goto out;
 	pthread_mutex_lock(&st->lock);
 	k = *seal_ring_current(&st->ring);
 	txn->state.ring_gen = st->ring.gen;

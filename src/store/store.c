@@ -225,9 +225,10 @@ int store_master_get(struct store *st, bool may_create)
 	if (rc)
 		return rc;
 	rc = seal_key_load(path, SEAL_KEY_MASTER, &st->master);
-	if (rc == -ENOENT && may_create)
+	if (rc == -ENOENT && may_create) {
 		rc = seal_key_create(path, SEAL_KEY_MASTER, &st->master);
-	else if (rc == -ENOENT) {
+		st->master_created = rc == 0;
+	} else if (rc == -ENOENT) {
 		al_error("store", NULL, "%s: the master key is missing; it "
 			 "seals this store's key ring, so the store cannot be "
 			 "opened without it (restore it from its backup)",
@@ -561,6 +562,7 @@ int store_open_opts(const char *home, const struct store_opts *o,
 		    struct store **out)
 {
 	struct store *st = NULL;
+	char path[PATH_MAX];
 	bool rotating = false;
 	int rc, lockfd = -1;
 
@@ -595,6 +597,10 @@ int store_open_opts(const char *home, const struct store_opts *o,
 		rc = store_setup(st);
 	if (rc == 0)
 		store_drop_legacy_key(st);
+	/* A refused open leaves no new key behind (nothing changed). */
+	if (rc && st->master_created && !store_path(path, sizeof(path),
+						    home, STORE_MASTER_KEY))
+		unlink(path);
 out:
 	if (lockfd >= 0)
 		close(lockfd); /* releases the flock */
@@ -983,7 +989,7 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key,
  * re-seals what the old one sealed (NIST SP 800-38D's bound for random
  * nonces is far above the limit; see STORE_SEAL_LIMIT).
  */
-static int store_seal_limit(struct store_txn *txn)
+int store_seal_limit(struct store_txn *txn)
 {
 	struct store *st = txn->st;
 	char oldid[SEAL_KEY_ID_HEX], newid[SEAL_KEY_ID_HEX];
@@ -1000,7 +1006,7 @@ static int store_seal_limit(struct store_txn *txn)
 	if (*n < st->opts.seal_limit)
 		return 0;
 	al_hex(oldid, id, sizeof(id));
-	rc = store_rotate_start(txn, newid);
+	rc = store_rotate_start(txn, false, newid);
 	if (rc == 0)
 		al_info("store", NULL, "data key %s made %llu seals (limit "
 			"%llu): retired, new current key %s", oldid,
