@@ -122,3 +122,15 @@ grep -q "migrated schema 1 to 2" v1.log || fail "no migration logged"
 "$AIRLOCK_BIN" --home "$old" audit verify > /dev/null 2> v1b.log
 ! grep -q "migrated" v1b.log || fail "migrated twice"
 pass "schema 1 store migrated once, audit log verifies"
+
+# Usage errors exit 2 and change nothing.
+for args in "keys" "keys bogus" "keys rotate --batch 0" "keys status --batch 3"; do
+	set +e
+	# shellcheck disable=SC2086
+	"$AIRLOCK_BIN" --home "$it_home" $args > /dev/null 2>&1
+	rc=$?
+	set -e
+	[ "$rc" -eq 2 ] || fail "airlock $args: exit $rc, expected 2"
+done
+"$AIRLOCK_BIN" keys --help | grep -q "airlock keys rotate" || fail "keys --help"
+pass "keys usage errors exit 2"
