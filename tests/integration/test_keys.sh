@@ -44,7 +44,8 @@ records=$(status_json | node -p 'JSON.parse(require("fs").readFileSync(0)).recor
 # one-value batches have committed, without holding any transaction.
 mkfifo errpipe
 exec 3<>errpipe
-head -c $((65536 - 500)) /dev/zero >&3
+timeout 20 head -c $((65536 - 500)) /dev/zero >&3 ||
+	fail "the pipe holds less than 64 KiB (pipe-user-pages-soft reached?)"
 "$AIRLOCK_BIN" --home "$it_home" keys rotate --batch 1 2>&3 >/dev/null &
 rot=$!
 cleanup_rot() { kill -9 "$rot" 2>/dev/null || true; exec 3>&-; it_cleanup; }
