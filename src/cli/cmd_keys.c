@@ -1,7 +1,6 @@
 /*
  * cmd_keys.c - "airlock keys": rotate the data key, show the key ring.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +144,11 @@ static int cli_keys_status(const char *home, bool json)
 {
 	struct store_keys_status *s = calloc(1, sizeof(*s));
 	struct store *st = NULL;
-	int rc = s ? store_open_existing(home, &st) : -1;
+	int rc;
 
+	if (!s)
+		return CLI_FAILED;
+	rc = store_open_existing(home, &st);
 	if (rc == 0)
 		rc = store_keys_status(st, s);
 	store_close(st);

@@ -70,7 +70,11 @@
  */
 #define STORE_SEAL_LIMIT ((uint64_t)1 << 30)
 
-/* X(enum, name): the named databases; names are part of the format. */
+/*
+ * X(enum, name): the named databases. Names and positions are part of
+ * the format (a "versions" key starts with the position): add new
+ * databases at the end only.
+ */
 #define STORE_DB_TABLE(X)                                                  \
 	X(STORE_DB_META, "meta")                                               \
 	X(STORE_DB_JOBS, "jobs")                                               \
