@@ -16,5 +16,6 @@ int cli_update(int argc, char **argv, const char *home);
 int cli_sandbox(int argc, char **argv, const char *home);
 int cli_semver(int argc, char **argv, const char *home);
 int cli_audit(int argc, char **argv, const char *home);
+int cli_keys(int argc, char **argv, const char *home);
 
 #endif

@@ -21,6 +21,7 @@ static const struct cli_command cli_commands[] = {
 	{"sandbox", cli_sandbox, "run a command in a sandbox"},
 	{"semver", cli_semver, "npm-compatible version and range checks"},
 	{"audit", cli_audit, "verify the audit log"},
+	{"keys", cli_keys, "rotate the data key, show the key ring"},
 };
 
 static void cli_usage(FILE *f)

@@ -1,9 +1,9 @@
 /*
- * seal.c - AES-256-GCM sealing of stored values and the data key file.
+ * seal.c - AES-256-GCM sealing of stored values, and key files.
  *
- * Nonces are 96 random bits per value. With one key the chance of a
- * repeated nonce stays negligible well past a billion values; key
- * rotation (a later key ring) keeps any one key far below that.
+ * Nonces are 96 random bits per value. NIST SP 800-38D (section 8.3)
+ * caps a key at 2^32 invocations with random 96-bit nonces; the store
+ * retires a data key far below that (store.h, STORE_SEAL_LIMIT).
  */
 #include "seal/seal.h"
 
@@ -16,25 +16,32 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
 
-#define SEAL_ID_LABEL "airlock data key id v1"
-#define SEAL_AAD_MAX (1 + SEAL_KEY_ID_LEN + 1 + SEAL_DB_NAME_MAX)
+static const char *const seal_id_labels[] = {
+	[SEAL_KEY_DATA] = "airlock data key id v1",
+	[SEAL_KEY_MASTER] = "airlock master key id v1",
+};
 
-static int seal_derive_id(struct seal_key *key)
+/* The associated data's fixed part: header without nonce, len(db), db. */
+#define SEAL_AAD_MAX (1 + SEAL_KEY_ID_LEN + 8 + 1 + SEAL_DB_NAME_MAX)
+
+static int seal_derive_id(enum seal_key_kind kind, struct seal_key *key)
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
+	const char *label = seal_id_labels[kind];
 	int rc = AL_E_CRYPTO;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	if (!ctx)
 		return -ENOMEM;
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, SEAL_ID_LABEL, strlen(SEAL_ID_LABEL)) != 1 ||
+	    EVP_DigestUpdate(ctx, label, strlen(label)) != 1 ||
 	    EVP_DigestUpdate(ctx, key->key, SEAL_KEY_LEN) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		goto out;
@@ -43,6 +50,27 @@ static int seal_derive_id(struct seal_key *key)
 out:
 	EVP_MD_CTX_free(ctx);
 	explicit_bzero(md, sizeof(md));
+	return rc;
+}
+
+int seal_key_from_bytes(enum seal_key_kind kind, const uint8_t *bytes,
+			struct seal_key *key)
+{
+	memcpy(key->key, bytes, SEAL_KEY_LEN);
+	int rc = seal_derive_id(kind, key);
+	if (rc)
+		seal_key_wipe(key);
+	return rc;
+}
+
+int seal_key_generate(enum seal_key_kind kind, struct seal_key *key)
+{
+	int rc = al_random(key->key, SEAL_KEY_LEN);
+
+	if (rc == 0)
+		rc = seal_derive_id(kind, key);
+	if (rc)
+		seal_key_wipe(key);
 	return rc;
 }
 
@@ -64,7 +92,8 @@ void seal_key_wipe(struct seal_key *key)
  * checks run on the opened descriptor, not the path, so the file cannot
  * be swapped between check and read.
  */
-static int seal_key_load(const char *path, struct seal_key *key)
+int seal_key_load(const char *path, enum seal_key_kind kind,
+		  struct seal_key *key)
 {
 	struct stat st;
 	ssize_t n;
@@ -72,12 +101,16 @@ static int seal_key_load(const char *path, struct seal_key *key)
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
 				    O_NOCTTY);
 
+	memset(key, 0, sizeof(*key));
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -ELOOP) {
 			al_error("seal", NULL, "%s: key file is a symlink, "
 				 "refusing it", path);
 			rc = AL_E_UNSAFE;
+		} else if (rc != -ENOENT) {
+			al_error("seal", NULL, "%s: cannot open key file: %s",
+				 path, strerror(-rc));
 		}
 		return rc;
 	}
@@ -94,7 +127,7 @@ static int seal_key_load(const char *path, struct seal_key *key)
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		al_error("seal", NULL, "%s: key file has mode %04o, group or "
-			 "others may access it; expected 0600", path,
+			 "others may access it; expected 0600 or 0400", path,
 			 (unsigned)(st.st_mode & 07777));
 		rc = AL_E_UNSAFE;
 		goto out;
@@ -114,9 +147,11 @@ static int seal_key_load(const char *path, struct seal_key *key)
 		al_error("seal", NULL, "%s: short read of key file", path);
 		goto out;
 	}
-	rc = seal_derive_id(key);
+	rc = seal_derive_id(kind, key);
 out:
 	close(fd);
+	if (rc)
+		seal_key_wipe(key);
 	return rc;
 }
 
@@ -138,13 +173,12 @@ static void seal_fsync_parent(const char *path)
 }
 
 /*
- * Write a fresh key. The temporary name is random and opened with
- * O_EXCL|O_NOFOLLOW so nothing pre-planted can receive the key; link(2)
- * then publishes it without ever replacing an existing key (EEXIST if
- * another process won the race, in which case we load theirs).
- * Returns 0, 1 if another key appeared first, or a negative error.
+ * The temporary name is random and opened with O_EXCL|O_NOFOLLOW so
+ * nothing pre-planted can receive the key; link(2) then publishes it
+ * without ever replacing an existing key.
  */
-static int seal_key_create(const char *path, struct seal_key *key)
+int seal_key_create(const char *path, enum seal_key_kind kind,
+		    struct seal_key *key)
 {
 	char tmp[PATH_MAX];
 	uint8_t rnd[8];
@@ -152,6 +186,7 @@ static int seal_key_create(const char *path, struct seal_key *key)
 	int fd = -1;
 	int rc = al_random(rnd, sizeof(rnd));
 
+	memset(key, 0, sizeof(*key));
 	if (rc)
 		return rc;
 	al_hex(rhex, rnd, sizeof(rnd));
@@ -159,7 +194,7 @@ static int seal_key_create(const char *path, struct seal_key *key)
 	    sizeof(tmp))
 		return -ENAMETOOLONG;
 
-	rc = al_random(key->key, SEAL_KEY_LEN);
+	rc = seal_key_generate(kind, key);
 	if (rc)
 		goto out;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -183,56 +218,65 @@ static int seal_key_create(const char *path, struct seal_key *key)
 		goto out;
 
 	if (link(tmp, path) < 0) {
-		rc = errno == EEXIST ? 1 : -errno;
+		rc = errno == EEXIST ? AL_E_EXISTS : -errno;
+		if (rc != AL_E_EXISTS)
+			al_error("seal", NULL, "%s: cannot create key file: %s",
+				 path, strerror(errno));
 		goto out;
 	}
 	seal_fsync_parent(path);
-	rc = seal_derive_id(key);
-	if (rc == 0)
-		al_info("seal", NULL, "created data key %s", path);
+	al_info("seal", NULL, "created key file %s", path);
 out:
 	if (fd >= 0) {
 		close(fd);
 		unlink(tmp);
 	}
-	return rc;
-}
-
-int seal_key_load_or_create(const char *path, struct seal_key *key)
-{
-	int rc;
-
-	memset(key, 0, sizeof(*key));
-	rc = seal_key_load(path, key);
-	if (rc == -ENOENT) {
-		rc = seal_key_create(path, key);
-		if (rc == 1)
-			rc = seal_key_load(path, key);
-	}
 	if (rc)
 		seal_key_wipe(key);
-	if (rc && rc != AL_E_UNSAFE && rc != AL_E_PARSE)
-		al_error("seal", NULL, "%s: cannot load data key: %s", path,
-			 al_strerror(rc));
 	return rc;
 }
 
-/* version || key id || len(db) || db || rkey, fed to GCM as AAD. */
+static void seal_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t seal_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static size_t seal_header_len(uint8_t format)
+{
+	return format == SEAL_VERSION ? SEAL_HEADER_LEN : SEAL_V1_HEADER_LEN;
+}
+
+/*
+ * header without its nonce || len(db) || db || rkey, fed to GCM as AAD:
+ * every header field and the slot are authenticated.
+ */
 static int seal_aad(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t *hdr,
 		    const char *db, const void *rkey, size_t rkeylen)
 {
 	uint8_t aad[SEAL_AAD_MAX];
 	size_t dblen = strlen(db);
+	size_t fixed = seal_header_len(hdr[0]) - SEAL_NONCE_LEN;
 	int outl;
 	int (*update)(EVP_CIPHER_CTX *, unsigned char *, int *,
 		      const unsigned char *, int) =
 		enc ? EVP_EncryptUpdate : EVP_DecryptUpdate;
 
-	memcpy(aad, hdr, 1 + SEAL_KEY_ID_LEN);
-	aad[1 + SEAL_KEY_ID_LEN] = (uint8_t)dblen;
-	memcpy(aad + 2 + SEAL_KEY_ID_LEN, db, dblen);
-	if (update(ctx, NULL, &outl, aad, (int)(2 + SEAL_KEY_ID_LEN + dblen))
-	    != 1)
+	memcpy(aad, hdr, fixed);
+	aad[fixed] = (uint8_t)dblen;
+	memcpy(aad + fixed + 1, db, dblen);
+	if (update(ctx, NULL, &outl, aad, (int)(fixed + 1 + dblen)) != 1)
 		return AL_E_CRYPTO;
 	if (rkeylen && update(ctx, NULL, &outl, rkey, (int)rkeylen) != 1)
 		return AL_E_CRYPTO;
@@ -265,12 +309,20 @@ static int seal_buf_size(struct al_buf *out, size_t len)
 	return 0;
 }
 
+static void seal_buf_wipe(struct al_buf *out)
+{
+	if (out->p) {
+		explicit_bzero(out->p, out->cap);
+		out->len = 0;
+	}
+}
+
 int seal_value(const struct seal_key *key, const char *db, const void *rkey,
-	       size_t rkeylen, const void *pt, size_t ptlen,
+	       size_t rkeylen, uint64_t version, const void *pt, size_t ptlen,
 	       struct al_buf *out)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *p;
+	uint8_t *p, *nonce;
 	int outl;
 	int rc = seal_check_args(db, rkeylen, ptlen);
 
@@ -282,7 +334,9 @@ int seal_value(const struct seal_key *key, const char *db, const void *rkey,
 	p = (uint8_t *)out->p;
 	p[0] = SEAL_VERSION;
 	memcpy(p + 1, key->id, SEAL_KEY_ID_LEN);
-	rc = al_random(p + 1 + SEAL_KEY_ID_LEN, SEAL_NONCE_LEN);
+	seal_be64(p + 1 + SEAL_KEY_ID_LEN, version);
+	nonce = p + SEAL_HEADER_LEN - SEAL_NONCE_LEN;
+	rc = al_random(nonce, SEAL_NONCE_LEN);
 	if (rc)
 		goto out;
 
@@ -292,8 +346,7 @@ int seal_value(const struct seal_key *key, const char *db, const void *rkey,
 	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
 				NULL) != 1 ||
-	    EVP_EncryptInit_ex(ctx, NULL, NULL, key->key,
-			       p + 1 + SEAL_KEY_ID_LEN) != 1)
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, key->key, nonce) != 1)
 		goto out;
 	rc = seal_aad(ctx, true, p, db, rkey, rkeylen);
 	if (rc)
@@ -310,46 +363,52 @@ int seal_value(const struct seal_key *key, const char *db, const void *rkey,
 	rc = 0;
 out:
 	EVP_CIPHER_CTX_free(ctx);
-	if (rc && out->p) {
-		explicit_bzero(out->p, out->cap);
-		out->len = 0;
-	}
+	if (rc)
+		seal_buf_wipe(out);
 	return rc;
 }
 
-int seal_peek_key_id(const void *sealed, size_t len,
-		     uint8_t id[SEAL_KEY_ID_LEN])
+int seal_peek(const void *sealed, size_t len, struct seal_header *h)
 {
 	const uint8_t *p = sealed;
 
-	if (len < SEAL_OVERHEAD || p[0] != SEAL_VERSION)
+	memset(h, 0, sizeof(*h));
+	if (len < 1 || (p[0] != SEAL_VERSION && p[0] != SEAL_VERSION_V1) ||
+	    len < seal_header_len(p[0]) + SEAL_TAG_LEN)
 		return AL_E_PARSE;
-	memcpy(id, p + 1, SEAL_KEY_ID_LEN);
+	h->format = p[0];
+	memcpy(h->id, p + 1, SEAL_KEY_ID_LEN);
+	if (p[0] == SEAL_VERSION)
+		h->version = seal_get_be64(p + 1 + SEAL_KEY_ID_LEN);
 	return 0;
 }
 
-int seal_open(const struct seal_key *key, const char *db, const void *rkey,
-	      size_t rkeylen, const void *sealed, size_t len,
-	      struct al_buf *out)
+/* Open a value of the given format; the header was checked by peek. */
+static int seal_open_fmt(const struct seal_key *key, uint8_t format,
+			 const char *db, const void *rkey, size_t rkeylen,
+			 const void *sealed, size_t len, struct al_buf *out,
+			 uint64_t *version)
 {
 	const uint8_t *p = sealed;
 	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t id[SEAL_KEY_ID_LEN];
+	struct seal_header h;
 	uint8_t tag[SEAL_TAG_LEN];
-	size_t ctlen;
+	size_t hlen = seal_header_len(format), ctlen;
 	int outl;
-	int rc = seal_peek_key_id(sealed, len, id);
+	int rc = seal_peek(sealed, len, &h);
 
+	if (rc == 0 && h.format != format)
+		rc = AL_E_PARSE;
 	if (rc == 0)
 		rc = seal_check_args(db, rkeylen, len);
 	if (rc)
 		goto out;
-	ctlen = len - SEAL_OVERHEAD;
-	if (memcmp(id, key->id, SEAL_KEY_ID_LEN) != 0) {
+	ctlen = len - hlen - SEAL_TAG_LEN;
+	if (memcmp(h.id, key->id, SEAL_KEY_ID_LEN) != 0) {
 		rc = AL_E_AUTH;
 		goto out;
 	}
-	rc = seal_buf_size(out, ctlen);
+	rc = seal_buf_size(out, ctlen + 1);
 	if (rc)
 		goto out;
 
@@ -360,7 +419,7 @@ int seal_open(const struct seal_key *key, const char *db, const void *rkey,
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
 				NULL) != 1 ||
 	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->key,
-			       p + 1 + SEAL_KEY_ID_LEN) != 1)
+			       p + hlen - SEAL_NONCE_LEN) != 1)
 		goto out;
 	rc = seal_aad(ctx, false, p, db, rkey, rkeylen);
 	if (rc)
@@ -368,9 +427,9 @@ int seal_open(const struct seal_key *key, const char *db, const void *rkey,
 
 	rc = AL_E_CRYPTO;
 	if (ctlen && EVP_DecryptUpdate(ctx, (uint8_t *)out->p, &outl,
-				       p + SEAL_HEADER_LEN, (int)ctlen) != 1)
+				       p + hlen, (int)ctlen) != 1)
 		goto out;
-	memcpy(tag, p + SEAL_HEADER_LEN + ctlen, SEAL_TAG_LEN);
+	memcpy(tag, p + hlen + ctlen, SEAL_TAG_LEN);
 	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
 				tag) != 1)
 		goto out;
@@ -378,12 +437,41 @@ int seal_open(const struct seal_key *key, const char *db, const void *rkey,
 	rc = EVP_DecryptFinal_ex(ctx, (uint8_t *)out->p + ctlen, &outl) == 1
 		     ? 0
 		     : AL_E_AUTH;
+	out->len = ctlen;
+	if (rc == 0 && version)
+		*version = h.version;
 out:
 	EVP_CIPHER_CTX_free(ctx);
 	if (rc && out->p) {
-		explicit_bzero(out->p, out->cap);
-		out->len = 0;
+		seal_buf_wipe(out);
 		out->p[0] = '\0';
 	}
 	return rc;
+}
+
+int seal_open(const struct seal_key *key, const char *db, const void *rkey,
+	      size_t rkeylen, const void *sealed, size_t len,
+	      struct al_buf *out, uint64_t *version)
+{
+	return seal_open_fmt(key, SEAL_VERSION, db, rkey, rkeylen, sealed, len,
+			     out, version);
+}
+
+int seal_open_v1(const struct seal_key *key, const char *db,
+		 const void *rkey, size_t rkeylen, const void *sealed,
+		 size_t len, struct al_buf *out)
+{
+	return seal_open_fmt(key, SEAL_VERSION_V1, db, rkey, rkeylen, sealed,
+			     len, out, NULL);
+}
+
+int seal_hmac(const uint8_t key[SEAL_KEY_LEN], const void *data, size_t len,
+	      uint8_t mac[32])
+{
+	unsigned maclen = 0;
+
+	if (!HMAC(EVP_sha256(), key, SEAL_KEY_LEN, data, len, mac, &maclen) ||
+	    maclen != 32)
+		return AL_E_CRYPTO;
+	return 0;
 }

@@ -1,40 +1,33 @@
 /*
- * store.c - LMDB environment, transactions and sealed JSON records.
+ * store.c - LMDB environment, opening and start-up checks, transactions,
+ * map growth, and sealed JSON records.
  */
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <lmdb.h>
-
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/log.h"
-#include "seal/seal.h"
+#include "store/internal.h"
+#include "store/keys.h"
 
 /* Room for the databases of DESIGN.md and a few more added later. */
 #define STORE_MAX_DBS 16
-
-struct store {
-	MDB_env *env;
-	MDB_dbi dbi[STORE_DB__COUNT];
-	struct seal_key key;
-	char dbdir[PATH_MAX];
-	bool fresh; /* neither data nor key existed: a new store */
-};
-
-struct store_txn {
-	struct store *st;
-	MDB_txn *txn;
-};
+/*
+ * Free room a write transaction should find in the map: twice the
+ * largest value (a value rewritten is copied before the old pages are
+ * freed) plus slack for the tree pages and version entries it touches.
+ */
+#define STORE_HEADROOM (2 * STORE_VALUE_MAX + ((size_t)1 << 20))
 
 struct store_cursor {
 	struct store_txn *txn;
@@ -61,7 +54,7 @@ const char *store_db_name(enum store_db db)
  * LMDB returns errno values (positive) and its own codes (negative, in
  * its reserved range); map both onto airlock's convention.
  */
-static int store_err(int mrc, const char *what)
+int store_err(int mrc, const char *what)
 {
 	switch (mrc) {
 	case MDB_SUCCESS:
@@ -81,8 +74,36 @@ static int store_err(int mrc, const char *what)
 	return mrc > 0 ? -mrc : AL_E_STORE;
 }
 
-/* Make (if asked) and check a private directory; symlinks refused. */
-static int store_dir(const char *path, bool create)
+void store_rkey_name(enum store_db db, const void *key, size_t keylen,
+		     char *out, size_t outsz)
+{
+	const uint8_t *k = key;
+	char hex[2 * 32 + 1];
+	bool text = keylen > 0 && keylen <= 64;
+
+	if (db == STORE_DB_AUDIT && keylen == 8) {
+		snprintf(out, outsz, "audit seq %llu",
+			 (unsigned long long)store_get_be64(k));
+		return;
+	}
+	for (size_t i = 0; text && i < keylen; i++)
+		text = k[i] > 0x20 && k[i] < 0x7f;
+	if (text) {
+		snprintf(out, outsz, "%s/%.*s", store_db_name(db), (int)keylen,
+			 (const char *)k);
+		return;
+	}
+	al_hex(hex, k, keylen < 32 ? keylen : 32);
+	snprintf(out, outsz, "%s/0x%s%s", store_db_name(db), hex,
+		 keylen > 32 ? "..." : "");
+}
+
+/*
+ * Make (if asked) and check a private directory; symlinks refused. keys/
+ * must not be writable by anyone else: whoever can write there can
+ * replace the master key file or plant one for a new store.
+ */
+static int store_dir(const char *path, bool create, bool strict)
 {
 	struct stat st;
 
@@ -101,21 +122,17 @@ static int store_dir(const char *path, bool create)
 			 "symlink or file; refusing it", path);
 		return AL_E_UNSAFE;
 	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		al_warn("store", NULL, "%s: writable by group or others "
-			"(mode %04o); expected 0700", path,
-			(unsigned)(st.st_mode & 07777));
-	return 0;
-}
-
-static int store_exists(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) == 0)
+	if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
 		return 0;
-	al_error("store", NULL, "%s: %s", path, strerror(errno));
-	return errno == ENOENT ? AL_E_NOTFOUND : -errno;
+	if (strict) {
+		al_error("store", NULL, "%s: writable by group or others (mode "
+			 "%04o); expected 0700, refusing it", path,
+			 (unsigned)(st.st_mode & 07777));
+		return AL_E_UNSAFE;
+	}
+	al_warn("store", NULL, "%s: writable by group or others (mode %04o); "
+		"expected 0700", path, (unsigned)(st.st_mode & 07777));
+	return 0;
 }
 
 static int store_path(char *out, size_t outsz, const char *home,
@@ -129,123 +146,325 @@ static int store_path(char *out, size_t outsz, const char *home,
 }
 
 /*
- * The data and its key exist together or not at all. A store whose file
- * vanished or was emptied while its key stayed is not a new store: making
+ * The data and its keys exist together or not at all. A store whose file
+ * vanished or was emptied while a key stayed is not a new store: making
  * one would silently restart the audit chain, which is what someone
- * erasing the record wants. A store whose key vanished cannot be opened,
- * and a new key must not be written beside it.
+ * erasing the record wants. A store whose keys vanished cannot be
+ * opened, and no new key may be written beside it.
  */
-static int store_pair_check(const char *data, const char *keyfile,
-			    bool *fresh)
+static int store_pair_check(struct store *st, bool create)
 {
-	struct stat ds, ks;
-	bool have_data = lstat(data, &ds) == 0 && ds.st_size > 0;
-	bool have_key = lstat(keyfile, &ks) == 0;
+	char data[PATH_MAX], master[PATH_MAX], legacy[PATH_MAX];
+	struct stat sb;
+	bool have_data, have_master, have_legacy;
+	int rc;
 
-	*fresh = !have_data && !have_key;
-	if (have_data && !have_key) {
-		al_error("store", NULL, "%s: the data key is missing for an "
-			 "existing store; refusing to open it or to make a "
-			 "new key", keyfile);
-		return AL_E_AUTH;
-	}
-	if (have_key && !have_data) {
+	if ((rc = store_path(data, sizeof(data), st->home, "db/data.mdb")) ||
+	    (rc = store_path(master, sizeof(master), st->home,
+			     STORE_MASTER_KEY)) ||
+	    (rc = store_path(legacy, sizeof(legacy), st->home,
+			     STORE_LEGACY_KEY)))
+		return rc;
+	have_data = lstat(data, &sb) == 0 && sb.st_size > 0;
+	have_master = lstat(master, &sb) == 0;
+	have_legacy = lstat(legacy, &sb) == 0;
+
+	if (!have_data && (have_master || have_legacy)) {
 		al_error("store", NULL, "%s is missing or empty but its key "
 			 "%s exists: the store was removed or truncated. "
 			 "Refusing to start a new audit chain (restore the "
-			 "file, or remove the key too to start afresh)",
-			 data, keyfile);
+			 "file, or remove the keys too to start afresh)", data,
+			 have_master ? master : legacy);
 		return AL_E_STORE;
+	}
+	if (!have_data && !create) {
+		al_error("store", NULL, "%s: no store here", data);
+		return AL_E_NOTFOUND;
+	}
+	if (have_data && !have_master && !have_legacy) {
+		al_error("store", NULL, "%s: the master key is missing for an "
+			 "existing store; refusing to open it or to make a new "
+			 "key (restore the key file from its backup)", master);
+		return AL_E_AUTH;
+	}
+	st->fresh = !have_data;
+	return 0;
+}
+
+/* Directories and the check that data and keys go together. */
+static int store_prepare(struct store *st, bool create)
+{
+	char keys[PATH_MAX];
+	int rc;
+
+	if (create && (rc = al_mkdir_p(st->home, 0700)) != 0) {
+		al_error("store", NULL, "%s: cannot create home: %s", st->home,
+			 al_strerror(rc));
+		return rc;
+	}
+	if ((rc = store_path(st->dbdir, sizeof(st->dbdir), st->home, "db")) ||
+	    (rc = store_path(keys, sizeof(keys), st->home, "keys")))
+		return rc;
+	if ((rc = store_dir(st->dbdir, create, false)) ||
+	    (rc = store_dir(keys, create, true)))
+		return rc;
+	return store_pair_check(st, create);
+}
+
+/*
+ * Load the master key. It is created only for a new store or one being
+ * migrated (may_create); for an existing store a missing key stops the
+ * open: a new key could not open the ring, and writing one would hide
+ * that the real key was lost.
+ */
+int store_master_get(struct store *st, bool may_create)
+{
+	char path[PATH_MAX];
+	int rc = store_path(path, sizeof(path), st->home, STORE_MASTER_KEY);
+
+	if (rc)
+		return rc;
+	rc = seal_key_load(path, SEAL_KEY_MASTER, &st->master);
+	if (rc == -ENOENT && may_create) {
+		rc = seal_key_create(path, SEAL_KEY_MASTER, &st->master);
+		st->master_created = rc == 0;
+	} else if (rc == -ENOENT) {
+		al_error("store", NULL, "%s: the master key is missing; it "
+			 "seals this store's key ring, so the store cannot be "
+			 "opened without it (restore it from its backup)",
+			 path);
+		rc = AL_E_AUTH;
+	}
+	return rc;
+}
+
+int store_ring_write(struct store_txn *txn, const struct seal_ring *r)
+{
+	struct al_buf sealed = { 0 };
+	MDB_val k = { strlen(STORE_META_KEYRING), STORE_META_KEYRING }, v;
+	int rc = seal_ring_wrap(r, &txn->st->master, &sealed);
+
+	if (rc == 0) {
+		v = (MDB_val){ sealed.len, sealed.p };
+		rc = store_err(mdb_put(txn->txn, txn->st->dbi[STORE_DB_META],
+				       &k, &v, 0), "meta/keyring");
+	}
+	al_buf_free(&sealed);
+	return rc;
+}
+
+/* Read the ring as this transaction sees it and adopt it if newer. */
+int store_ring_reload(struct store_txn *txn)
+{
+	struct store *st = txn->st;
+	struct seal_ring *r = calloc(1, sizeof(*r));
+	MDB_val k = { strlen(STORE_META_KEYRING), STORE_META_KEYRING }, v;
+	char have[SEAL_KEY_ID_HEX], want[SEAL_KEY_ID_HEX];
+	struct seal_header h;
+	int wrong = 0, mrc, rc;
+
+	if (!r)
+		return -ENOMEM;
+	mrc = mdb_get(txn->txn, st->dbi[STORE_DB_META], &k, &v);
+	if (mrc == MDB_NOTFOUND) {
+		al_error("store", NULL, "%s: meta keyring is missing: the "
+			 "store was damaged or its meta records replaced",
+			 st->dbdir);
+		rc = AL_E_STORE;
+		goto out;
+	}
+	if ((rc = store_err(mrc, "meta/keyring")))
+		goto out;
+
+	rc = seal_ring_unwrap(&st->master, v.mv_data, v.mv_size, r, &wrong);
+	if (rc && wrong && seal_peek(v.mv_data, v.mv_size, &h) == 0) {
+		al_hex(want, h.id, SEAL_KEY_ID_LEN);
+		seal_key_id_hex(&st->master, have);
+		al_error("store", NULL, "%s/%s: wrong master key: it has id %s "
+			 "but this store's key ring is sealed by key %s; "
+			 "nothing was changed", st->home, STORE_MASTER_KEY,
+			 have, want);
+	} else if (rc) {
+		al_error("store", NULL, "%s: meta keyring does not open with "
+			 "the master key (%s): altered or damaged", st->dbdir,
+			 al_strerror(rc));
+	}
+	if (rc) {
+		rc = rc == AL_E_PARSE ? AL_E_STORE : rc;
+		goto out;
+	}
+	pthread_mutex_lock(&st->lock);
+	if (r->gen >= st->ring.gen)
+		st->ring = *r;
+	pthread_mutex_unlock(&st->lock);
+out:
+	seal_ring_wipe(r);
+	free(r);
+	return rc;
+}
+
+int store_ring_key(struct store_txn *txn, const uint8_t *id,
+		   struct seal_key *k)
+{
+	struct store *st = txn->st;
+	const struct seal_ring_key *rk;
+	int rc = AL_E_AUTH;
+
+	for (int pass = 0; pass < 2 && rc == AL_E_AUTH; pass++) {
+		if (pass == 1 && store_ring_reload(txn) != 0)
+			break;
+		pthread_mutex_lock(&st->lock);
+		rk = seal_ring_find(&st->ring, id);
+		if (rk) {
+			*k = rk->k;
+			rc = 0;
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	return rc;
+}
+
+static int store_read_schema(struct store_txn *txn, int *ver)
+{
+	MDB_val k = { strlen(STORE_META_SCHEMA), STORE_META_SCHEMA }, v;
+	char text[16];
+	uint64_t n = 0;
+	int mrc = mdb_get(txn->txn, txn->st->dbi[STORE_DB_META], &k, &v);
+
+	*ver = 0;
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return store_err(mrc, "meta/schema_version");
+	if (v.mv_size == 0 || v.mv_size >= sizeof(text))
+		goto bad;
+	memcpy(text, v.mv_data, v.mv_size);
+	text[v.mv_size] = '\0';
+	if (al_parse_u64(text, 1000000, &n) != 0 || n == 0)
+		goto bad;
+	*ver = (int)n;
+	return 0;
+bad:
+	al_error("store", NULL, "%s: meta schema_version is not a positive "
+		 "decimal number; refusing the store", txn->st->dbdir);
+	return AL_E_STORE;
+}
+
+int store_write_schema(struct store_txn *txn, int ver)
+{
+	char text[16];
+	MDB_val k = { strlen(STORE_META_SCHEMA), STORE_META_SCHEMA }, v;
+
+	snprintf(text, sizeof(text), "%d", ver);
+	v = (MDB_val){ strlen(text), text };
+	return store_err(mdb_put(txn->txn, txn->st->dbi[STORE_DB_META], &k, &v,
+				 0), "meta/schema_version");
+}
+
+/* A new store: master key, key ring, state and schema version. */
+static int store_create_new(struct store_txn *txn)
+{
+	struct store *st = txn->st;
+	int rc = store_master_get(st, true);
+
+	if (rc == 0)
+		rc = seal_ring_init(&st->ring, NULL, (uint64_t)al_wall_ms());
+	if (rc == 0)
+		rc = store_ring_write(txn, &st->ring);
+	if (rc)
+		return rc;
+	store_state_init(txn, st->ring.gen);
+	txn->state_dirty = true;
+	return store_write_schema(txn, STORE_SCHEMA_VERSION);
+}
+
+/* An existing store of this schema: the master key must open the ring. */
+static int store_load_existing(struct store_txn *txn)
+{
+	int rc = store_master_get(txn->st, false);
+
+	if (rc == 0)
+		rc = store_ring_reload(txn);
+	if (rc == 0)
+		rc = store_state_get(txn);
+	return rc;
+}
+
+/*
+ * After a migration (or a crash just after one) the schema 1 key file is
+ * still there in plain: its key now lives in the ring, sealed by the
+ * master key, so the unwrapped copy goes.
+ */
+static void store_drop_legacy_key(struct store *st)
+{
+	char path[PATH_MAX];
+	struct seal_key k;
+	bool known;
+
+	if (store_path(path, sizeof(path), st->home, STORE_LEGACY_KEY) ||
+	    seal_key_load(path, SEAL_KEY_DATA, &k) != 0)
+		return;
+	pthread_mutex_lock(&st->lock);
+	known = seal_ring_find(&st->ring, k.id) != NULL;
+	pthread_mutex_unlock(&st->lock);
+	seal_key_wipe(&k);
+	if (!known) {
+		al_warn("store", NULL, "%s: not a key of this store's ring; "
+			"left in place", path);
+		return;
+	}
+	if (unlink(path) == 0)
+		al_info("store", NULL, "removed %s: its key is in the key ring "
+			"now, sealed by the master key", path);
+}
+
+static int store_open_dbis(struct store_txn *txn)
+{
+	for (int i = 0; i < STORE_DB__COUNT; i++) {
+		int mrc = mdb_dbi_open(txn->txn, store_db_names[i], MDB_CREATE,
+				       &txn->st->dbi[i]);
+		if (mrc)
+			return store_err(mrc, store_db_names[i]);
 	}
 	return 0;
 }
 
-/* Directories and key, created or merely checked. */
-static int store_prepare(struct store *st, const char *home, bool create)
-{
-	char keys[PATH_MAX], keyfile[PATH_MAX], data[PATH_MAX];
-	int rc;
-
-	if (create && (rc = al_mkdir_p(home, 0700)) != 0) {
-		al_error("store", NULL, "%s: cannot create home: %s", home,
-			 al_strerror(rc));
-		return rc;
-	}
-	if ((rc = store_path(st->dbdir, sizeof(st->dbdir), home, "db")) ||
-	    (rc = store_path(keys, sizeof(keys), home, "keys")) ||
-	    (rc = store_path(keyfile, sizeof(keyfile), home, "keys/data.key")) ||
-	    (rc = store_path(data, sizeof(data), home, "db/data.mdb")))
-		return rc;
-
-	if ((rc = store_dir(st->dbdir, create)) ||
-	    (rc = store_dir(keys, create)))
-		return rc;
-	if (!create && ((rc = store_exists(data)) || (rc = store_exists(keyfile))))
-		return rc;
-	rc = store_pair_check(data, keyfile, &st->fresh);
-	if (rc)
-		return rc;
-	return seal_key_load_or_create(keyfile, &st->key);
-}
-
 /*
- * Check a raw meta scalar, writing it when absent: the schema version and
- * the data key id are fixed when the store is created.
+ * Databases, schema and keys in one write transaction. On any failure it
+ * is aborted, so a refused open (wrong master key, newer schema) leaves
+ * the store exactly as it was.
  */
-static int store_meta_pin(struct store_txn *txn, const char *name,
-			  const char *want, int mismatch)
-{
-	struct al_buf have = { 0 };
-	int rc = store_get_raw(txn, STORE_DB_META, name, strlen(name), &have);
-
-	if (rc == AL_E_NOTFOUND && !txn->st->fresh) {
-		al_error("store", NULL, "%s: meta %s is missing from an "
-			 "existing store: it was replaced or damaged; refusing "
-			 "to start a new audit chain", txn->st->dbdir, name);
-		rc = AL_E_STORE;
-		goto out;
-	}
-	if (rc == AL_E_NOTFOUND) {
-		rc = store_put_raw(txn, STORE_DB_META, name, strlen(name), want,
-				   strlen(want));
-		goto out;
-	}
-	if (rc)
-		goto out;
-	if (have.len != strlen(want) || memcmp(have.p, want, have.len) != 0) {
-		al_sanitize_buf(have.p, have.len, false);
-		al_error("store", NULL, "%s: meta %s is \"%.*s\", expected "
-			 "\"%s\"", txn->st->dbdir, name, (int)have.len, have.p,
-			 want);
-		rc = mismatch;
-	}
-out:
-	al_buf_free(&have);
-	return rc;
-}
-
-static int store_init_dbs(struct store *st)
+static int store_setup(struct store *st)
 {
 	struct store_txn *txn = NULL;
-	char ver[16], kid[2 * SEAL_KEY_ID_LEN + 1];
+	int ver = 0;
 	int rc = store_txn_begin(st, true, &txn);
 
 	if (rc)
 		return rc;
-	for (int i = 0; i < STORE_DB__COUNT; i++) {
-		int mrc = mdb_dbi_open(txn->txn, store_db_names[i], MDB_CREATE,
-				       &st->dbi[i]);
-		if (mrc) {
-			rc = store_err(mrc, store_db_names[i]);
-			goto out;
-		}
-	}
-
-	snprintf(ver, sizeof(ver), "%d", STORE_SCHEMA_VERSION);
-	seal_key_id_hex(&st->key, kid);
-	rc = store_meta_pin(txn, STORE_META_SCHEMA, ver, AL_E_STORE);
+	rc = store_open_dbis(txn);
 	if (rc == 0)
-		rc = store_meta_pin(txn, STORE_META_KEY_ID, kid, AL_E_AUTH);
+		rc = store_read_schema(txn, &ver);
+	if (rc)
+		goto out;
+
+	if (ver == 0 && !st->fresh) {
+		al_error("store", NULL, "%s: meta schema_version is missing from "
+			 "an existing store: it was replaced or damaged; "
+			 "refusing to start a new audit chain", st->dbdir);
+		rc = AL_E_STORE;
+	} else if (ver == 0) {
+		rc = store_create_new(txn);
+	} else if (ver > STORE_SCHEMA_VERSION) {
+		al_error("store", NULL, "%s: schema version %d is newer than "
+			 "this airlock knows (%d); refusing to open it (run a "
+			 "newer airlock)", st->dbdir, ver, STORE_SCHEMA_VERSION);
+		rc = AL_E_STORE;
+	} else if (ver < STORE_SCHEMA_VERSION) {
+		rc = store_migrate(txn, ver);
+	} else {
+		rc = store_load_existing(txn);
+	}
 out:
 	if (rc == 0)
 		return store_txn_commit(txn);
@@ -253,11 +472,6 @@ out:
 	return rc;
 }
 
-/*
- * LMDB maps the file and trusts it: pages beyond a truncated file's end
- * fault with SIGBUS on first touch. Compare the size the meta page
- * records with the file before reading any page.
- */
 static int store_size_check(struct store *st)
 {
 	char path[PATH_MAX + 16];
@@ -280,7 +494,6 @@ static int store_size_check(struct store *st)
 	return 0;
 }
 
-/* An exclusive flock on HOME/.store-open.lock; the descriptor or -errno. */
 static int store_open_lock(const char *home, bool create)
 {
 	char path[PATH_MAX];
@@ -315,30 +528,10 @@ static int store_open_lock(const char *home, bool create)
 	return fd;
 }
 
-static int store_open_mode(const char *home, bool create,
-			   struct store **out)
+static int store_open_env(struct store *st)
 {
-	struct store *st = NULL;
-	int mrc, rc, lockfd = -1;
-
-	*out = NULL;
-	if (!home || !*home)
-		return AL_E_USAGE;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	/*
-	 * Processes opening one home at once serialise here, so that one
-	 * never sees the other's key without its data (store_pair_check).
-	 */
-	lockfd = store_open_lock(home, create);
-	if (lockfd < 0) {
-		rc = lockfd;
-		goto out;
-	}
-	rc = store_prepare(st, home, create);
-	if (rc)
-		goto out;
+	size_t map = st->opts.map_size ? st->opts.map_size : STORE_MAP_SIZE;
+	int mrc;
 
 	/*
 	 * MDB_NOTLS: read transactions are not bound to thread-local slots,
@@ -347,23 +540,78 @@ static int store_open_mode(const char *home, bool create,
 	 */
 	if ((mrc = mdb_env_create(&st->env)) ||
 	    (mrc = mdb_env_set_maxdbs(st->env, STORE_MAX_DBS)) ||
-	    (mrc = mdb_env_set_mapsize(st->env, STORE_MAP_SIZE)) ||
-	    (mrc = mdb_env_open(st->env, st->dbdir, MDB_NOTLS, 0600))) {
-		rc = store_err(mrc, st->dbdir);
+	    (mrc = mdb_env_set_mapsize(st->env, map)) ||
+	    (mrc = mdb_env_open(st->env, st->dbdir, MDB_NOTLS, 0600)))
+		return store_err(mrc, st->dbdir);
+
+	/*
+	 * A process that died inside a read transaction leaves its reader
+	 * slot taken; LMDB then keeps every page that reader could see, and
+	 * the file grows without bound. Free the slots of dead processes.
+	 */
+	mrc = mdb_reader_check(st->env, &st->stale_readers);
+	if (mrc)
+		return store_err(mrc, st->dbdir);
+	if (st->stale_readers)
+		al_warn("store", NULL, "%s: cleared %d stale reader slots of "
+			"dead processes", st->dbdir, st->stale_readers);
+	return store_size_check(st);
+}
+
+int store_open_opts(const char *home, const struct store_opts *o,
+		    struct store **out)
+{
+	struct store *st = NULL;
+	char path[PATH_MAX];
+	bool rotating = false;
+	int rc, lockfd = -1;
+
+	*out = NULL;
+	if (!home || !*home || strlen(home) >= PATH_MAX)
+		return AL_E_USAGE;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->opts = *o;
+	if (!st->opts.seal_limit)
+		st->opts.seal_limit = STORE_SEAL_LIMIT;
+	al_strlcpy(st->home, home, sizeof(st->home));
+	rc = -pthread_mutex_init(&st->lock, NULL);
+	if (rc)
+		goto out;
+	st->lock_init = true;
+
+	/*
+	 * Processes opening one home at once serialise here, so that one
+	 * never sees the other's key without its data (store_pair_check).
+	 */
+	lockfd = store_open_lock(home, o->create);
+	if (lockfd < 0) {
+		rc = lockfd;
 		goto out;
 	}
-	/* Free reader slots left by processes that died mid-read. */
-	int dead = 0;
-	mdb_reader_check(st->env, &dead);
-	if (dead)
-		al_warn("store", NULL, "%s: cleared %d stale reader slots",
-			st->dbdir, dead);
-	rc = store_size_check(st);
+	rc = store_prepare(st, o->create);
 	if (rc == 0)
-		rc = store_init_dbs(st);
+		rc = store_open_env(st);
+	if (rc == 0)
+		rc = store_setup(st);
+	if (rc == 0)
+		store_drop_legacy_key(st);
+	/* A refused open leaves no new key behind (nothing changed). */
+	if (rc && st->master_created && !store_path(path, sizeof(path),
+						    home, STORE_MASTER_KEY))
+		unlink(path);
 out:
 	if (lockfd >= 0)
 		close(lockfd); /* releases the flock */
+	if (rc == 0 && o->resume)
+		rc = store_keys_rotating(st, &rotating);
+	if (rc == 0 && rotating) {
+		al_info("store", NULL, "%s: resuming an interrupted key "
+			"rotation", st->dbdir);
+		rc = store_keys_rotate_run(st, STORE_ROTATE_BATCH, NULL, NULL,
+					   NULL);
+	}
 	if (rc) {
 		store_close(st);
 		return rc;
@@ -374,12 +622,16 @@ out:
 
 int store_open(const char *home, struct store **out)
 {
-	return store_open_mode(home, true, out);
+	struct store_opts o = { .create = true, .resume = true };
+
+	return store_open_opts(home, &o, out);
 }
 
 int store_open_existing(const char *home, struct store **out)
 {
-	return store_open_mode(home, false, out);
+	struct store_opts o = { .create = false, .resume = false };
+
+	return store_open_opts(home, &o, out);
 }
 
 void store_close(struct store *st)
@@ -388,13 +640,101 @@ void store_close(struct store *st)
 		return;
 	if (st->env)
 		mdb_env_close(st->env);
-	seal_key_wipe(&st->key);
+	seal_key_wipe(&st->master);
+	seal_ring_wipe(&st->ring);
+	if (st->lock_init)
+		pthread_mutex_destroy(&st->lock);
+	explicit_bzero(st, sizeof(*st));
 	free(st);
 }
 
-void store_key_id_hex(const struct store *st, char *out)
+void store_key_id_hex(struct store *st, char *out)
 {
-	seal_key_id_hex(&st->key, out);
+	pthread_mutex_lock(&st->lock);
+	seal_key_id_hex(seal_ring_current(&st->ring), out);
+	pthread_mutex_unlock(&st->lock);
+}
+
+size_t store_map_size(struct store *st)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(st->env, &info))
+		return 0;
+	return info.me_mapsize;
+}
+
+int store_stale_readers(const struct store *st)
+{
+	return st->stale_readers;
+}
+
+int store_blind_key(struct store *st, enum store_db db, const void *name,
+		    size_t namelen, uint8_t out[32])
+{
+	uint8_t ikey[SEAL_KEY_LEN];
+	struct al_buf msg = { 0 };
+	uint8_t dbn = (uint8_t)db;
+	int rc;
+
+	if ((unsigned)db >= STORE_DB__COUNT)
+		return AL_E_USAGE;
+	rc = al_buf_append(&msg, "airlock blind v1", 16);
+	if (rc == 0)
+		rc = al_buf_append(&msg, &dbn, 1);
+	if (rc == 0)
+		rc = al_buf_append(&msg, name, namelen);
+	pthread_mutex_lock(&st->lock);
+	memcpy(ikey, st->ring.index_key, sizeof(ikey));
+	pthread_mutex_unlock(&st->lock);
+	if (rc == 0)
+		rc = seal_hmac(ikey, msg.p, msg.len, out);
+	explicit_bzero(ikey, sizeof(ikey));
+	if (msg.p)
+		explicit_bzero(msg.p, msg.cap);
+	al_buf_free(&msg);
+	return rc;
+}
+
+/*
+ * Grow the map before a write transaction that might not fit: when less
+ * than a headroom is left (or the last commit found the map full), double
+ * it, or more if that leaves too little. LMDB allows this only while the
+ * process has no transaction open, so a busy process grows at its next
+ * quiet moment instead; a transaction still finding the map full fails
+ * with AL_E_LIMIT and the next one grows first.
+ */
+static void store_grow(struct store *st)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	size_t used, map, room, want;
+
+	if (mdb_env_info(st->env, &info) || mdb_env_stat(st->env, &ms))
+		return;
+	used = (info.me_last_pgno + 1) * (size_t)ms.ms_psize;
+	map = info.me_mapsize;
+	room = map / 8 > STORE_HEADROOM ? map / 8 : STORE_HEADROOM;
+	pthread_mutex_lock(&st->lock);
+	if ((map > used && map - used >= room && !st->grow_next) ||
+	    st->active > 0)
+		goto out;
+	want = map * 2 > used + room * 2 ? map * 2 : used + room * 2;
+	want = (want + ms.ms_psize - 1) / ms.ms_psize * ms.ms_psize;
+	if (mdb_env_set_mapsize(st->env, want) == 0) {
+		al_info("store", NULL, "%s: map grown from %zu to %zu bytes "
+			"(%zu in use)", st->dbdir, map, want, used);
+		st->grow_next = false;
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void store_txn_done(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->active--;
+	pthread_mutex_unlock(&st->lock);
 }
 
 int store_txn_begin(struct store *st, bool write, struct store_txn **out)
@@ -406,8 +746,26 @@ int store_txn_begin(struct store *st, bool write, struct store_txn **out)
 	if (!txn)
 		return -ENOMEM;
 	txn->st = st;
-	mrc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &txn->txn);
+	txn->write = write;
+	if (write)
+		store_grow(st);
+	for (int tries = 0;; tries++) {
+		pthread_mutex_lock(&st->lock);
+		st->active++;
+		pthread_mutex_unlock(&st->lock);
+		mrc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY,
+				    &txn->txn);
+		if (mrc != MDB_MAP_RESIZED || tries > 0)
+			break;
+		/* Another process grew the map past ours: adopt its size. */
+		pthread_mutex_lock(&st->lock);
+		st->active--;
+		if (st->active == 0)
+			mdb_env_set_mapsize(st->env, 0);
+		pthread_mutex_unlock(&st->lock);
+	}
 	if (mrc) {
+		store_txn_done(st);
 		free(txn);
 		return store_err(mrc, st->dbdir);
 	}
@@ -415,11 +773,44 @@ int store_txn_begin(struct store *st, bool write, struct store_txn **out)
 	return 0;
 }
 
+/*
+ * A transaction that changed the ring and did not commit puts the old
+ * ring back, so no later seal uses a key that never reached the disk.
+ */
+static void store_txn_free(struct store_txn *txn, bool committed)
+{
+	if (txn->ring_prev) {
+		if (!committed) {
+			pthread_mutex_lock(&txn->st->lock);
+			txn->st->ring = *txn->ring_prev;
+			pthread_mutex_unlock(&txn->st->lock);
+		}
+		seal_ring_wipe(txn->ring_prev);
+		free(txn->ring_prev);
+	}
+	store_txn_done(txn->st);
+	explicit_bzero(&txn->state, sizeof(txn->state));
+	free(txn);
+}
+
 int store_txn_commit(struct store_txn *txn)
 {
-	int rc = store_err(mdb_txn_commit(txn->txn), txn->st->dbdir);
+	struct store *st = txn->st;
+	int mrc, rc = txn->state_dirty ? store_state_save(txn) : 0;
 
-	free(txn);
+	if (rc) {
+		mdb_txn_abort(txn->txn);
+		store_txn_free(txn, false);
+		return rc;
+	}
+	mrc = mdb_txn_commit(txn->txn);
+	if (mrc == MDB_MAP_FULL) {
+		pthread_mutex_lock(&st->lock);
+		st->grow_next = true;
+		pthread_mutex_unlock(&st->lock);
+	}
+	rc = store_err(mrc, st->dbdir);
+	store_txn_free(txn, rc == 0);
 	return rc;
 }
 
@@ -428,7 +819,7 @@ void store_txn_abort(struct store_txn *txn)
 	if (!txn)
 		return;
 	mdb_txn_abort(txn->txn);
-	free(txn);
+	store_txn_free(txn, false);
 }
 
 struct store *store_txn_store(struct store_txn *txn)
@@ -445,16 +836,45 @@ static int store_check(enum store_db db, size_t keylen)
 	return 0;
 }
 
+/* The ring and the state are written by the store alone. */
+static int store_check_write(enum store_db db, const void *key,
+			     size_t keylen)
+{
+	int rc = store_check(db, keylen);
+
+	if (rc || db != STORE_DB_META)
+		return rc;
+	if ((keylen == strlen(STORE_META_KEYRING) &&
+	     !memcmp(key, STORE_META_KEYRING, keylen)) ||
+	    (keylen == strlen(STORE_META_STATE) &&
+	     !memcmp(key, STORE_META_STATE, keylen)))
+		return AL_E_USAGE;
+	return 0;
+}
+
+/* mdb_put, noting a full map so the next write transaction grows it. */
+static int store_mdb_put(struct store_txn *txn, enum store_db db,
+			 MDB_val *k, MDB_val *v, unsigned flags)
+{
+	int mrc = mdb_put(txn->txn, txn->st->dbi[db], k, v, flags);
+
+	if (mrc == MDB_MAP_FULL) {
+		pthread_mutex_lock(&txn->st->lock);
+		txn->st->grow_next = true;
+		pthread_mutex_unlock(&txn->st->lock);
+	}
+	return store_err(mrc, store_db_names[db]);
+}
+
 int store_put_raw(struct store_txn *txn, enum store_db db, const void *key,
 		  size_t keylen, const void *val, size_t vallen)
 {
 	MDB_val k = { keylen, (void *)key }, v = { vallen, (void *)val };
-	int rc = store_check(db, keylen);
+	int rc = store_check_write(db, key, keylen);
 
 	if (rc)
 		return rc;
-	return store_err(mdb_put(txn->txn, txn->st->dbi[db], &k, &v, 0),
-			 store_db_names[db]);
+	return store_mdb_put(txn, db, &k, &v, 0);
 }
 
 static int store_get_mdb(struct store_txn *txn, enum store_db db,
@@ -484,11 +904,70 @@ int store_get_raw(struct store_txn *txn, enum store_db db, const void *key,
 	return al_buf_append(out, v.mv_data, v.mv_size);
 }
 
+/* The version entry of (db, key): 0 and *ver, or AL_E_NOTFOUND. */
+static int store_version_get(struct store_txn *txn, const uint8_t *vkey,
+			     size_t vlen, uint64_t *ver)
+{
+	MDB_val k = { vlen, (void *)vkey }, v;
+	int mrc = mdb_get(txn->txn, txn->st->dbi[STORE_DB_VERSIONS], &k, &v);
+
+	if (mrc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (mrc)
+		return store_err(mrc, "versions");
+	if (v.mv_size != 8) {
+		al_error("store", NULL, "versions: entry of %zu bytes, expected "
+			 "8", v.mv_size);
+		return AL_E_STORE;
+	}
+	*ver = store_get_be64(v.mv_data);
+	return 0;
+}
+
+/* Set (ver != 0) or drop the version entry, keeping the digest in step. */
+static int store_version_set(struct store_txn *txn, enum store_db db,
+			     const void *key, size_t keylen, uint64_t ver)
+{
+	uint8_t vkey[STORE_VKEY_MAX], vb[8], ikey[SEAL_KEY_LEN];
+	size_t vlen;
+	uint64_t old = 0;
+	MDB_val k, v = { 8, vb };
+	int rc;
+
+	store_vkey(db, key, keylen, vkey, &vlen);
+	k = (MDB_val){ vlen, vkey };
+	pthread_mutex_lock(&txn->st->lock);
+	memcpy(ikey, txn->st->ring.index_key, sizeof(ikey));
+	pthread_mutex_unlock(&txn->st->lock);
+
+	rc = store_version_get(txn, vkey, vlen, &old);
+	if (rc == 0)
+		rc = store_digest_flip(ikey, vkey, vlen, old,
+				       txn->state.digest);
+	else if (rc == AL_E_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && ver) {
+		store_be64(vb, ver);
+		rc = store_mdb_put(txn, STORE_DB_VERSIONS, &k, &v, 0);
+		if (rc == 0)
+			rc = store_digest_flip(ikey, vkey, vlen, ver,
+					       txn->state.digest);
+	} else if (rc == 0 && old) {
+		rc = store_err(mdb_del(txn->txn,
+				       txn->st->dbi[STORE_DB_VERSIONS], &k,
+				       NULL), "versions");
+	}
+	explicit_bzero(ikey, sizeof(ikey));
+	if (old || ver)
+		txn->state_dirty = true;
+	return rc;
+}
+
 int store_del(struct store_txn *txn, enum store_db db, const void *key,
 	      size_t keylen)
 {
 	MDB_val k = { keylen, (void *)key };
-	int rc = store_check(db, keylen);
+	int rc = store_check_write(db, key, keylen);
 	int mrc;
 
 	if (rc)
@@ -496,18 +975,101 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key,
 	mrc = mdb_del(txn->txn, txn->st->dbi[db], &k, NULL);
 	if (mrc == MDB_NOTFOUND)
 		return AL_E_NOTFOUND;
-	return store_err(mrc, store_db_names[db]);
+	rc = store_err(mrc, store_db_names[db]);
+	if (rc == 0)
+		rc = store_state_get(txn);
+	if (rc == 0)
+		rc = store_version_set(txn, db, key, keylen, 0);
+	return rc;
+}
+
+/*
+ * When the current key has made its allowed number of seals, retire it
+ * before it makes one more: a fresh key becomes current and a rotation
+ * re-seals what the old one sealed (NIST SP 800-38D's bound for random
+ * nonces is far above the limit; see STORE_SEAL_LIMIT).
+ */
+int store_seal_limit(struct store_txn *txn)
+{
+	struct store *st = txn->st;
+	char oldid[SEAL_KEY_ID_HEX], newid[SEAL_KEY_ID_HEX];
+	uint8_t id[SEAL_KEY_ID_LEN];
+	uint64_t *n;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	memcpy(id, seal_ring_current(&st->ring)->id, sizeof(id));
+	pthread_mutex_unlock(&st->lock);
+	n = store_state_seals(&txn->state, id);
+	if (!n)
+		return AL_E_LIMIT;
+	if (*n < st->opts.seal_limit)
+		return 0;
+	al_hex(oldid, id, sizeof(id));
+	rc = store_rotate_start(txn, false, newid);
+	if (rc == 0)
+		al_info("store", NULL, "data key %s made %llu seals (limit "
+			"%llu): retired, new current key %s", oldid,
+			(unsigned long long)*n,
+			(unsigned long long)st->opts.seal_limit, newid);
+	return rc;
+}
+
+int store_seal_put(struct store_txn *txn, enum store_db db, const void *key,
+		   size_t keylen, const void *plain, size_t plen,
+		   unsigned flags)
+{
+	struct store *st = txn->st;
+	struct al_buf sealed = { 0 };
+	struct seal_key k;
+	MDB_val mk = { keylen, (void *)key }, mv;
+	uint64_t ver, *count;
+	int rc = store_check(db, keylen);
+
+	memset(&k, 0, sizeof(k));
+	if (rc == 0)
+		rc = store_state_get(txn);
+	if (rc == 0)
+		rc = store_seal_limit(txn);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&st->lock);
+	k = *seal_ring_current(&st->ring);
+	pthread_mutex_unlock(&st->lock);
+	count = store_state_seals(&txn->state, k.id);
+	if (!count) {
+		rc = AL_E_LIMIT;
+		goto out;
+	}
+
+	/* Counted before sealing: a seal that fails still used a nonce. */
+	(*count)++;
+	ver = ++txn->state.gen;
+	txn->state_dirty = true;
+	rc = seal_value(&k, store_db_names[db], key, keylen, ver, plain, plen,
+			&sealed);
+	if (rc)
+		goto out;
+	mv = (MDB_val){ sealed.len, sealed.p };
+	rc = store_mdb_put(txn, db, &mk, &mv,
+			   (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE : 0);
+	if (rc == 0)
+		rc = store_version_set(txn, db, key, keylen, ver);
+out:
+	seal_key_wipe(&k);
+	al_buf_free(&sealed);
+	return rc;
 }
 
 int store_put_json(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, const json_t *value, unsigned flags)
 {
-	struct al_buf sealed = { 0 };
 	char *plain = NULL;
 	size_t plen = 0;
-	MDB_val k = { keylen, (void *)key }, v;
-	int rc = store_check(db, keylen);
+	int rc = store_check_write(db, key, keylen);
 
+	if (rc == 0 && db == STORE_DB_VERSIONS)
+		rc = AL_E_USAGE;
 	if (rc)
 		goto out;
 	plain = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
@@ -520,34 +1082,82 @@ int store_put_json(struct store_txn *txn, enum store_db db, const void *key,
 		rc = AL_E_LIMIT;
 		goto out;
 	}
-
-	rc = seal_value(&txn->st->key, store_db_names[db], key, keylen, plain,
-			plen, &sealed);
-	if (rc)
-		goto out;
-	v.mv_size = sealed.len;
-	v.mv_data = sealed.p;
-	rc = store_err(mdb_put(txn->txn, txn->st->dbi[db], &k, &v,
-			       (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE
-							   : 0),
-		       store_db_names[db]);
+	rc = store_seal_put(txn, db, key, keylen, plain, plen, flags);
 out:
 	if (plain) {
 		explicit_bzero(plain, plen);
 		free(plain);
 	}
-	al_buf_free(&sealed);
+	return rc;
+}
+
+int store_unseal_plain(struct store_txn *txn, enum store_db db,
+		       const void *key, size_t keylen, const MDB_val *v,
+		       struct al_buf *out)
+{
+	char name[160], idhex[SEAL_KEY_ID_HEX];
+	uint8_t vkey[STORE_VKEY_MAX];
+	struct seal_header h;
+	struct seal_key k;
+	uint64_t ver = 0, cur = 0;
+	size_t vlen;
+	int rc = seal_peek(v->mv_data, v->mv_size, &h);
+
+	memset(&k, 0, sizeof(k));
+	store_rkey_name(db, key, keylen, name, sizeof(name));
+	if (rc || h.format != SEAL_VERSION) {
+		al_error("store", NULL, "%s: not a sealed value of format %d",
+			 name, SEAL_VERSION);
+		rc = AL_E_PARSE;
+		goto out;
+	}
+	rc = store_ring_key(txn, h.id, &k);
+	if (rc) {
+		al_hex(idhex, h.id, SEAL_KEY_ID_LEN);
+		al_error("store", NULL, "%s: sealed under key %s, which is not "
+			 "in the key ring", name, idhex);
+		goto out;
+	}
+	rc = seal_open(&k, store_db_names[db], key, keylen, v->mv_data,
+		       v->mv_size, out, &ver);
+	if (rc == AL_E_AUTH)
+		al_error("store", NULL, "%s: sealed value does not "
+			 "authenticate: altered, or moved here from another "
+			 "record", name);
+	if (rc)
+		goto out;
+
+	store_vkey(db, key, keylen, vkey, &vlen);
+	rc = store_version_get(txn, vkey, vlen, &cur);
+	if (rc == AL_E_NOTFOUND) {
+		al_error("store", NULL, "%s: no version entry for this record: "
+			 "its entry was removed or the value planted", name);
+		rc = AL_E_AUTH;
+	} else if (rc == 0 && cur != ver) {
+		al_error("store", NULL, "%s: value is version %llu but the "
+			 "record is at version %llu: %s", name,
+			 (unsigned long long)ver, (unsigned long long)cur,
+			 ver < cur ? "an older value was written back (replay)"
+				   : "its version entry was rolled back");
+		rc = AL_E_STALE;
+	}
+out:
+	seal_key_wipe(&k);
+	if (rc && out->p) {
+		explicit_bzero(out->p, out->cap);
+		out->len = 0;
+	}
 	return rc;
 }
 
 /* Unseal and parse one stored value; the plaintext is wiped after. */
-static int store_unseal(struct store *st, enum store_db db, const void *key,
-			size_t keylen, const MDB_val *v, json_t **out)
+static int store_unseal(struct store_txn *txn, enum store_db db,
+			const void *key, size_t keylen, const MDB_val *v,
+			json_t **out)
 {
 	struct al_buf plain = { 0 };
 	json_error_t jerr;
-	int rc = seal_open(&st->key, store_db_names[db], key, keylen,
-			   v->mv_data, v->mv_size, &plain);
+	int rc = store_unseal_plain(txn, db, key, keylen, v, &plain);
 
 	*out = NULL;
 	if (rc)
@@ -571,7 +1181,7 @@ int store_get_json(struct store_txn *txn, enum store_db db, const void *key,
 	*out = NULL;
 	if (rc)
 		return rc;
-	return store_unseal(txn->st, db, key, keylen, &v, out);
+	return store_unseal(txn, db, key, keylen, &v, out);
 }
 
 int store_cursor_open(struct store_txn *txn, enum store_db db,
@@ -618,7 +1228,7 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 	*keylen = k.mv_size;
 	if (!value)
 		return 0;
-	int rc = store_unseal(cur->txn->st, cur->db, k.mv_data, k.mv_size, &v,
+	int rc = store_unseal(cur->txn, cur->db, k.mv_data, k.mv_size, &v,
 			      &cur->value);
 	*value = cur->value;
 	return rc;

@@ -99,8 +99,9 @@ static void test_layout_and_round_trip(void **state)
 	assert_int_equal(st.st_mode & 07777, 0700);
 	assert_int_equal(stat(fpath(f, "h/keys"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
-	assert_int_equal(stat(fpath(f, "h/keys/data.key"), &st), 0);
+	assert_int_equal(stat(fpath(f, "h/keys/master.key"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(stat(fpath(f, "h/keys/data.key"), &st), -1);
 	assert_int_equal(stat(fpath(f, "h/db/data.mdb"), &st), 0);
 	assert_int_equal(st.st_mode & 077, 0);
 
@@ -306,22 +307,29 @@ static void test_open_refusals(void **state)
 	assert_null(st);
 	assert_int_equal(stat(fpath(f, "db/data.mdb"), &sb), -1);
 
-	/* An unknown schema version is refused. */
+	/* A schema version newer than this code knows is refused. */
 	assert_int_equal(store_open(f->home, &f->st), 0);
 	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
 	assert_int_equal(store_put_raw(txn, STORE_DB_META, STORE_META_SCHEMA,
-				       strlen(STORE_META_SCHEMA), "2", 1), 0);
+				       strlen(STORE_META_SCHEMA), "3", 1), 0);
 	assert_int_equal(store_txn_commit(txn), 0);
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(store_open_existing(f->home, &st), AL_E_STORE);
 	assert_null(st);
 
-	/* A different data key than the store was created with. */
+	assert_int_equal(store_open(f->home, &st), AL_E_STORE);
+	assert_null(st);
+
+	/* A different master key than the store was created with. */
 	snprintf(home2, sizeof(home2), "%s/other", f->home);
 	assert_int_equal(store_open(home2, &st), 0);
 	store_close(st);
-	assert_int_equal(unlink(fpath(f, "other/keys/data.key")), 0);
+	assert_int_equal(unlink(fpath(f, "other/keys/master.key")), 0);
+	struct seal_key k;
+	assert_int_equal(seal_key_create(fpath(f, "other/keys/master.key"),
+					 SEAL_KEY_MASTER, &k), 0);
+	seal_key_wipe(&k);
 	assert_int_equal(store_open(home2, &st), AL_E_AUTH);
 	assert_null(st);
 }
@@ -342,7 +350,7 @@ static void test_lost_halves(void **state)
 	store_close(f->st);
 	f->st = NULL;
 	snprintf(data, sizeof(data), "%s", fpath(f, "db/data.mdb"));
-	snprintf(key, sizeof(key), "%s", fpath(f, "keys/data.key"));
+	snprintf(key, sizeof(key), "%s", fpath(f, "keys/master.key"));
 
 	/* Truncated below what its pages need: refused, no SIGBUS. */
 	assert_int_equal(truncate(data, 8192), 0);
@@ -385,7 +393,7 @@ static void test_symlinked_dirs(void **state)
 	assert_int_equal(unlink(fpath(f, "h/db")), 0);
 	assert_int_equal(symlink(target, fpath(f, "h/keys")), 0);
 	assert_int_equal(store_open(home, &st), AL_E_UNSAFE);
-	assert_int_equal(access(fpath(f, "elsewhere/data.key"), F_OK), -1);
+	assert_int_equal(access(fpath(f, "elsewhere/master.key"), F_OK), -1);
 }
 
 struct worker {
