@@ -20,6 +20,7 @@
  * proc-sys-*                       file modes, /proc/sys bound read-only
  * proc-mask-*                      masked /proc files and directories
  * init-*                           init is not dumpable
+ * rlimit-*                         the payload's rlimits
  * dev-*                            /dev tmpfs read-only, private devpts,
  *                                  capped /dev/shm
  */
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -310,6 +312,36 @@ static void init_process(void)
 			   ptrace(PTRACE_SEIZE, 1, NULL, NULL));
 }
 
+/* The payload's rlimits are set, and cannot be raised again. */
+static void rlimits(void)
+{
+	static const struct { int res; const char *name; rlim_t max; } l[] = {
+		{ RLIMIT_CORE, "core", 0 },
+		{ RLIMIT_FSIZE, "fsize", 4ull << 30 },
+		{ RLIMIT_NOFILE, "nofile", 8192 },
+		{ RLIMIT_MEMLOCK, "memlock", 64 << 10 },
+		{ RLIMIT_MSGQUEUE, "msgqueue", 0 },
+		{ RLIMIT_SIGPENDING, "sigpending", 1024 },
+	};
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(l) / sizeof(l[0]); i++) {
+		struct rlimit cur = { 0, 0 }, up;
+		getrlimit(l[i].res, &cur);
+		snprintf(name, sizeof(name), "rlimit-%s", l[i].name);
+		attack_result(name, cur.rlim_max <= l[i].max &&
+			      cur.rlim_cur <= cur.rlim_max,
+			      "soft %llu hard %llu",
+			      (unsigned long long)cur.rlim_cur,
+			      (unsigned long long)cur.rlim_max);
+		up.rlim_cur = up.rlim_max = cur.rlim_max == RLIM_INFINITY
+						    ? RLIM_INFINITY
+						    : cur.rlim_max + 1;
+		snprintf(name, sizeof(name), "rlimit-raise-%s", l[i].name);
+		ATTACK_EXPECT_FAIL(name, setrlimit(l[i].res, &up));
+	}
+}
+
 static void dev(void)
 {
 	static char chunk[1 << 20];
@@ -373,6 +405,7 @@ int main(int argc, char **argv)
 	proc_sys();
 	proc_masks();
 	init_process();
+	rlimits();
 	dev();
 	return attack_exit();
 }

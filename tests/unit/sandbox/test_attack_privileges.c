@@ -128,6 +128,7 @@ static void test_privileges(void **state)
 	assert_int_equal(count(r.output, "refused proc-mask-dir"), 7);
 	assert_int_equal(count(r.output, "refused init-"), 7);
 	assert_int_equal(count(r.output, "refused dev-"), 5);
+	assert_int_equal(count(r.output, "refused rlimit-"), 12);
 	sbx_result_free(&r);
 
 	/* The host: unchanged, the planted programs as they were. */
