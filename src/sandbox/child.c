@@ -190,9 +190,11 @@ static int step_wait_go(struct sbx_plan *plan)
  * init is a copy of the caller's memory (the daemon's, with whatever
  * secrets it holds) and never execs. Not dumpable: a payload running as
  * the same id cannot read /proc/1/mem, environ or exe, nor ptrace it,
- * and no core of it is ever written. Set before anything else happens
- * and kept for init's life; the payload's exec makes it dumpable again,
- * which is right for a fresh program image.
+ * and no core of it is ever written. Set before anything else happens,
+ * and again after the id change, which resets it to fs.suid_dumpable
+ * (a host with suid_dumpable=1 would otherwise leave init readable).
+ * The payload's exec makes it dumpable again, which is right for a
+ * fresh program image.
  */
 static int step_not_dumpable(struct sbx_plan *plan)
 {
@@ -770,6 +772,7 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "oom-score", step_oom_score },
 	{ "set-ids", step_set_ids },
 	{ "parent-death-signal", step_parent_death },
+	{ "not-dumpable", step_not_dumpable },
 	{ "cgroup-namespace", step_cgroup_ns },
 	{ "hostname", step_hostname },
 	{ "root-tmpfs", step_root_tmpfs },

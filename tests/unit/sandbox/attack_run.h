@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "sandbox/sandbox.h"
 
 static const char *const attack_env[] = { "PATH=/usr/bin:/bin",
@@ -65,6 +66,41 @@ static inline int attack_run(struct sbx_spec *s, const char *name, const char *a
 static inline int attack_said(const struct sbx_result *r, const char *text)
 {
 	return r->output && strstr(r->output, text) != NULL;
+}
+
+/*
+ * Directories a test made on the host. attack_cleanup (a cmocka
+ * teardown, which runs after a failed assertion too) unmounts any
+ * volume on them and removes them.
+ */
+static char *attack_paths[16];
+static int attack_npaths;
+
+/* A new directory under base, owned by uid, removed at teardown. */
+static inline char *attack_dir(const char *base, uid_t uid)
+{
+	char tmpl[256];
+	char *dir;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/airlock-attack-XXXXXX", base);
+	dir = mkdtemp(tmpl);
+	if (!dir || chown(dir, uid, uid) != 0 || chmod(dir, 0755) != 0 ||
+	    attack_npaths == 16)
+		return NULL;
+	attack_paths[attack_npaths] = strdup(dir);
+	return attack_paths[attack_npaths++];
+}
+
+static inline int attack_cleanup(void **state)
+{
+	(void)state;
+	for (int i = 0; i < attack_npaths; i++) {
+		sbx_disk_remove(attack_paths[i], "attack");
+		al_rm_tree(attack_paths[i]);
+		free(attack_paths[i]);
+	}
+	attack_npaths = 0;
+	return 0;
 }
 
 /* What an attack must leave as it was on the host. */

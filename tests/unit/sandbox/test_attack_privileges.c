@@ -30,13 +30,10 @@
 
 static char *make_dir(uid_t uid)
 {
-	char tmpl[] = "/tmp/airlock-attack-XXXXXX";
-	char *dir = mkdtemp(tmpl);
+	char *dir = attack_dir("/tmp", uid);
 
 	assert_non_null(dir);
-	assert_int_equal(chown(dir, uid, uid), 0);
-	assert_int_equal(chmod(dir, 0755), 0);
-	return strdup(dir);
+	return dir;
 }
 
 /* Copy the attack program to dir/name with the given owner and mode. */
@@ -139,10 +136,6 @@ static void test_privileges(void **state)
 	assert_int_equal(st.st_mode & 07777, 04755);
 	assert_int_equal(st.st_uid, 0);
 	close(pty);
-	assert_int_equal(al_rm_tree(ws), 0);
-	assert_int_equal(al_rm_tree(rw), 0);
-	free(ws);
-	free(rw);
 }
 
 /*
@@ -181,8 +174,6 @@ static void test_bind_source_symlink_refused(void **state)
 	sbx_result_free(&r);
 	if (attack_host_changed(&host, why, sizeof(why)))
 		fail_msg("%s", why);
-	assert_int_equal(al_rm_tree(dir), 0);
-	free(dir);
 }
 
 /*
@@ -196,7 +187,11 @@ static void test_nested_destination_symlink_refused(void **state)
 	struct attack_host host;
 	struct sbx_spec s;
 	struct sbx_result r;
-	char *ws = make_dir(SBX_DEFAULT_UID), *target = make_dir(0);
+	/* The link leads to a directory the sandbox's id could write (the
+	 * workspace of another job, say), outside /tmp (where the child
+	 * assembles its new root, hiding the host's /tmp). */
+	char *ws = make_dir(SBX_DEFAULT_UID);
+	char *target = attack_dir("/var/tmp", SBX_DEFAULT_UID);
 	char *src = make_dir(0), link[512], planted[600], why[256];
 	const char *argv[] = { "/bin/true", NULL };
 
@@ -214,20 +209,17 @@ static void test_nested_destination_symlink_refused(void **state)
 	assert_int_equal(access(planted, F_OK), -1);
 	if (attack_host_changed(&host, why, sizeof(why)))
 		fail_msg("%s", why);
-	assert_int_equal(al_rm_tree(ws), 0);
-	assert_int_equal(al_rm_tree(target), 0);
-	assert_int_equal(al_rm_tree(src), 0);
-	free(ws);
-	free(target);
-	free(src);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_privileges),
-		cmocka_unit_test(test_bind_source_symlink_refused),
-		cmocka_unit_test(test_nested_destination_symlink_refused),
+		cmocka_unit_test_teardown(test_privileges, attack_cleanup),
+		cmocka_unit_test_teardown(test_bind_source_symlink_refused,
+					  attack_cleanup),
+		cmocka_unit_test_teardown(
+			test_nested_destination_symlink_refused,
+			attack_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
