@@ -149,7 +149,7 @@ void sbx_result_free(struct sbx_result *res);
 
 /*
  * The result as a new JSON object: exit_code, signal, kill_reason,
- * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit,
+ * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit, disk_full,
  * output_bytes, output_total, truncated, proxy_allowed, proxy_denied.
  * The output itself is not included (see sbx_output_text()).
  */
