@@ -50,7 +50,8 @@ static inline int attack_run(struct sbx_spec *s, const char *name, const char *a
 	if (!dir || n >= 8)
 		return -EINVAL;
 	snprintf(prog, sizeof(prog), "/attacks/%s", name);
-	memcpy(binds, s->binds, n * sizeof(*binds));
+	if (n)
+		memcpy(binds, s->binds, n * sizeof(*binds));
 	binds[n] = (struct sbx_bind){ .src = dir, .dst = "/attacks" };
 	s->binds = binds;
 	s->nbinds = n + 1;
