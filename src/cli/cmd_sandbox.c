@@ -46,11 +46,17 @@ static const char sandbox_help[] =
 	"  --cpus N             CPU limit, e.g. 1 or 0.5 (default 1)\n"
 	"  --pids N             process limit (default 256)\n"
 	"  --timeout SEC        wall-clock limit (default 600)\n"
+	"  --disk SIZE          no file the payload writes may grow beyond\n"
+	"                       SIZE (default 4G; SIGXFSZ, kill reason\n"
+	"                       disk). The total written is capped only on\n"
+	"                       airlock volumes, as the update job's trees\n"
+	"                       are; a plain --bind directory is not.\n"
 	"  --bind SRC:DST[:rw]  bind host path SRC at DST, read-only unless\n"
 	"                       :rw; repeatable. DST may not be under /usr,\n"
-	"                       /etc, /dev, /proc or the /lib and /bin\n"
-	"                       links. A writable SRC must be writable by\n"
-	"                       uid 64000.\n"
+	"                       /etc, /dev, /proc, /sys or the /lib and\n"
+	"                       /bin links. A writable SRC must be\n"
+	"                       writable by uid 64000. No component of SRC\n"
+	"                       may be a symlink.\n"
 	"  --workdir DIR        working directory inside (default /tmp)\n"
 	"  --image DIR          use DIR's usr/, bin, lib links and etc/\n"
 	"                       files instead of the host's; DIR must be\n"
@@ -195,6 +201,9 @@ static int parse_args(struct sbx_cli *c, int argc, char **argv)
 			bad = parse_cpus(v, &c->spec.cpus_milli);
 		} else if (!strcmp(o, "--pids")) {
 			bad = parse_u(v, 1u << 20, &c->spec.pids);
+		} else if (!strcmp(o, "--disk")) {
+			bad = al_parse_size(v, &c->spec.disk_bytes) ||
+			      c->spec.disk_bytes < (1u << 20);
 		} else if (!strcmp(o, "--timeout")) {
 			bad = parse_u(v, 7 * 86400, &c->spec.timeout_s);
 		} else if (!strcmp(o, "--bind")) {

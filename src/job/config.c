@@ -113,6 +113,11 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		/* Below this npm cannot even start. */
 		return rc ? rc : c->memory < (64u << 20) ? -ERANGE : 0;
 	}
+	if (!strcmp(k, "disk")) {
+		int rc = al_parse_size(v, &c->disk);
+		/* A volume smaller than this cannot hold a checkout. */
+		return rc ? rc : c->disk < (64u << 20) ? -ERANGE : 0;
+	}
 	if (!strcmp(k, "cpus")) {
 		unsigned n = 0;
 		int rc = config_u32(v, 1024, &n);
@@ -157,6 +162,8 @@ static const char *config_hint(const char *k)
 		return " (a size of at least 64M, e.g. 512M or 2G)";
 	if (!strcmp(k, "pids"))
 		return " (8 or more)";
+	if (!strcmp(k, "disk"))
+		return " (a size of at least 64M, e.g. 4G)";
 	if (!strcmp(k, "sandbox_uid"))
 		return " (a uid other than 0)";
 	if (!strcmp(k, "cpus"))
@@ -216,6 +223,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->sandbox_uid = SBX_DEFAULT_UID;
 	c->sandbox_gid = SBX_DEFAULT_GID;
 	c->memory = 512ull << 20;
+	c->disk = SBX_DEFAULT_DISK;
 	c->cpus_milli = 1000;
 	c->pids = 256;
 	c->install_timeout = 900;

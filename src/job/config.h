@@ -6,6 +6,8 @@
  *   memory = SIZE           per-sandbox memory limit (512M)
  *   cpus = N                per-sandbox CPU limit in CPUs (1)
  *   pids = N                per-sandbox process limit (256)
+ *   disk = SIZE             the job's workspace volume (4G): everything
+ *                           the job and its sandboxes write, kernel-capped
  *   install_timeout = SEC   wall-clock limit of an install (900)
  *   test_timeout = SEC      wall-clock limit of a test run (900)
  *
@@ -24,6 +26,7 @@ struct job_config {
 	uid_t sandbox_uid;
 	gid_t sandbox_gid;
 	uint64_t memory;
+	uint64_t disk;
 	unsigned cpus_milli;
 	unsigned pids;
 	unsigned install_timeout;

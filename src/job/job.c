@@ -228,6 +228,9 @@ static void job_sbx_reason(const struct job *j, int rc,
 		snprintf(out, n, "cancelled");
 	else if (r->kill == SBX_KILL_PIDS || r->pids_limit_hit)
 		snprintf(out, n, "process limit reached (%u)", j->cfg.pids);
+	else if (r->kill == SBX_KILL_DISK)
+		snprintf(out, n, "workspace full (limit %llu MiB)",
+			 (unsigned long long)(j->cfg.disk >> 20));
 	else if (r->signal)
 		snprintf(out, n, "killed by signal %d", r->signal);
 	else
@@ -294,6 +297,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.cpus_milli = j->cfg.cpus_milli,
 		.pids = j->cfg.pids,
 		.timeout_s = timeout,
+		.disk_bytes = j->cfg.disk,
 		.host_uid = j->cfg.sandbox_uid,
 		.host_gid = j->cfg.sandbox_gid,
 		.job_id = j->id,
@@ -762,8 +766,10 @@ static void job_destroy(struct job *j)
 			al_warn("job", j->id, "early removal of %s: %s",
 				j->reap_path, al_strerror(j->reap_rc));
 	}
-	int rc = al_rm_tree(j->ws);
+	int rc = sbx_disk_remove(j->ws, j->id);
 
+	if (rc == 0)
+		rc = al_rm_tree(j->ws);
 	al_debug("job", j->id, "workspace removed ms=%lld",
 		 (long long)(al_mono_ms() - t0));
 	job_emit(j, "workspace.destroy", j->id,
@@ -804,7 +810,11 @@ static void job_sweep(const char *work)
 		if (faccessat(workfd, lock, F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    !job_lock_free(workfd, lock))
 			continue;
-		int rc = al_rm_tree_at(workfd, e->d_name);
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/%s", work, e->d_name);
+		int rc = sbx_disk_remove(path, e->d_name);
+		if (rc == 0)
+			rc = al_rm_tree_at(workfd, e->d_name);
 		unlinkat(workfd, lock, 0);
 		al_warn("job", e->d_name, "removed the workspace of a job "
 			"that did not finish: %s", rc ? al_strerror(rc) : "ok");
@@ -975,6 +985,10 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 	if (rc == 0 && snprintf(j->ws, sizeof(j->ws), "%s/%s", work, j->id) &&
 	    mkdir(j->ws, 0700) < 0)
 		rc = -errno;
+	/* Everything the job and its sandboxes write lives on a volume of
+	 * cfg.disk bytes: a payload that fills it fills only its own job. */
+	if (rc == 0)
+		rc = sbx_disk_create(j->ws, j->cfg.disk, j->id);
 	if (rc)
 		snprintf(err, errsz, "cannot create workspace under %s: %s",
 			 work, al_strerror(rc));

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -85,24 +86,85 @@ static int sbx_setattr(const char *path, uint64_t set, bool recursive)
 	return 0;
 }
 
-/* mkdir -p of the directories leading to (and, if dir, including) p. */
-static int sbx_mkpath(const char *p, bool dir)
+/*
+ * Walk rel (absolute inside the new root) from the root's descriptor one
+ * component at a time, creating directories that are missing, and never
+ * follow a symlink: a writable bind may hold links a payload left in an
+ * earlier run, and following one here would create directories, or
+ * mount, somewhere on the host. Returns an O_PATH descriptor of the
+ * directory that holds the last component (or of the last component
+ * itself with whole), and sets *base to that last component.
+ */
+static int sbx_walk(const char *rel, bool whole, const char **base)
 {
-	char buf[PATH_MAX];
+	char comp[NAME_MAX + 1];
+	const char *p = rel;
+	int dfd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	if (snprintf(buf, sizeof(buf), "%s", p) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *s = buf + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
+	while (dfd >= 0) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if (n == 0 || n > NAME_MAX) {
+			close(dfd);
+			return n ? -ENAMETOOLONG : -EINVAL;
+		}
+		if (p[n] == '\0' && !whole) {
+			*base = p;
+			return dfd;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (mkdirat(dfd, comp, 0755) != 0 && errno != EEXIST) {
+			int rc = -errno;
+			close(dfd);
+			return rc;
+		}
+		int next = openat(dfd, comp, O_PATH | O_DIRECTORY |
+				  O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		dfd = next;
+		p += n;
+		if (*p == '\0')
+			return dfd;
 	}
-	if (dir && mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return -errno;
+}
+
+/*
+ * A descriptor of the mount point for an entry: a directory, or an empty
+ * regular file made if missing. Anything else already there (a symlink,
+ * a FIFO) is refused rather than mounted on.
+ */
+static int sbx_mountpoint(const char *rel, bool dir)
+{
+	const char *base = NULL;
+	struct stat st;
+	int dfd = sbx_walk(rel, dir, &base), fd;
+
+	if (dir || dfd < 0)
+		return dfd;
+	fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(dfd, base, O_CREAT | O_EXCL | O_WRONLY |
+			    O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			fd = openat(dfd, base, O_PATH | O_NOFOLLOW |
+				    O_CLOEXEC);
+		}
+	}
+	if (fd < 0) {
+		int rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	close(dfd);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	return fd;
 }
 
 /* ---- init's steps ---- */
@@ -125,6 +187,21 @@ static int step_wait_go(struct sbx_plan *plan)
 }
 
 /*
+ * init is a copy of the caller's memory (the daemon's, with whatever
+ * secrets it holds) and never execs. Not dumpable: a payload running as
+ * the same id cannot read /proc/1/mem, environ or exe, nor ptrace it,
+ * and no core of it is ever written. Set before anything else happens,
+ * and again after the id change, which resets it to fs.suid_dumpable
+ * (a host with suid_dumpable=1 would otherwise leave init readable).
+ * The payload's exec makes it dumpable again, which is right for a
+ * fresh program image.
+ */
+static int step_not_dumpable(struct sbx_plan *plan)
+{
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? -errno : 0;
+}
+
+/*
  * Stop mount events from propagating back to the host's namespace, so
  * nothing we mount below can appear (or be unmounted) outside.
  */
@@ -137,15 +214,26 @@ static int step_private_mounts(struct sbx_plan *plan)
  * Resolve every bind source now, in the host's view and with the
  * parent's path permissions, before the new root hides host paths. The
  * descriptors pin what the parent validated: a rename of a path
- * component afterwards cannot redirect the bind.
+ * component afterwards cannot redirect the bind. The caller's binds are
+ * resolved from / without following a symlink in any component (a link
+ * planted in a workspace, or in a shared directory on the way, cannot
+ * point a bind elsewhere on the host); the image's own paths may be
+ * links the host's distribution made (merged /usr, /etc/localtime).
  */
 static int step_open_sources(struct sbx_plan *plan)
 {
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS };
+
 	for (size_t i = 0; i < plan->nmnts; i++) {
 		struct sbx_mnt *m = &plan->mnts[i];
 		if (m->kind == SBX_SRC_LINK)
 			continue;
-		m->fd = open(m->src, O_PATH | O_CLOEXEC);
+		if (m->nofollow)
+			m->fd = (int)syscall(SYS_openat2, AT_FDCWD, m->src,
+					     &how, sizeof(how));
+		else
+			m->fd = open(m->src, O_PATH | O_CLOEXEC);
 		if (m->fd < 0)
 			return -errno;
 	}
@@ -235,10 +323,9 @@ static int step_root_tmpfs(struct sbx_plan *plan)
 static int step_tmp(struct sbx_plan *plan)
 {
 	char opt[64];
-	int rc = sbx_mkpath(NEWROOT "/tmp", true);
 
-	if (rc)
-		return rc;
+	if (mkdir(NEWROOT "/tmp", 0755) != 0)
+		return -errno;
 	snprintf(opt, sizeof(opt), "size=%zu,mode=1777", plan->tmp_bytes);
 	if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
 		  opt) != 0)
@@ -246,31 +333,44 @@ static int step_tmp(struct sbx_plan *plan)
 	return 0;
 }
 
+/*
+ * Bind one plan entry through descriptors only (open_tree, then
+ * move_mount onto a mount point found without following symlinks), so
+ * no path that a payload could have shaped is looked up again.
+ */
 static int sbx_bind_one(const struct sbx_mnt *m)
 {
-	char dst[PATH_MAX], src[64];
-	int rc;
-	uint64_t attr = SBX_ATTR_NOSUID;
+	struct sbx_mount_attr a = { .attr_set = SBX_ATTR_NOSUID };
+	const char *base = NULL;
+	int dst, tree, rc = 0;
 
-	snprintf(dst, sizeof(dst), NEWROOT "%s", m->dst);
 	if (m->kind == SBX_SRC_LINK) {
-		rc = sbx_mkpath(dst, false);
-		return rc ? rc : (symlink(m->src, dst) ? -errno : 0);
-	}
-	rc = sbx_mkpath(dst, m->kind == SBX_SRC_DIR);
-	if (rc == 0 && m->kind == SBX_SRC_FILE) {
-		int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-		rc = fd < 0 ? -errno : (close(fd), 0);
-	}
-	if (rc)
+		dst = sbx_walk(m->dst, false, &base);
+		if (dst < 0)
+			return dst;
+		rc = symlinkat(m->src, dst, base) ? -errno : 0;
+		close(dst);
 		return rc;
-	snprintf(src, sizeof(src), "/proc/self/fd/%d", m->fd);
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
-		return -errno;
-	attr |= m->dev ? SBX_ATTR_NOEXEC : SBX_ATTR_NODEV;
+	}
+	dst = sbx_mountpoint(m->dst, m->kind == SBX_SRC_DIR);
+	if (dst < 0)
+		return dst;
+	a.attr_set |= m->dev ? SBX_ATTR_NOEXEC : SBX_ATTR_NODEV;
 	if (!m->rw && !m->dev)
-		attr |= SBX_ATTR_RDONLY;
-	return sbx_setattr(dst, attr, true);
+		a.attr_set |= SBX_ATTR_RDONLY;
+	tree = (int)syscall(SYS_open_tree, m->fd, "", OPEN_TREE_CLONE |
+			    OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+			    AT_EMPTY_PATH);
+	if (tree < 0 ||
+	    syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE,
+		    &a, sizeof(a)) != 0 ||
+	    syscall(SYS_move_mount, tree, "", dst, "",
+		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+		rc = -errno;
+	if (tree >= 0)
+		close(tree);
+	close(dst);
+	return rc;
 }
 
 /*
@@ -310,7 +410,7 @@ static int sbx_write_new(const char *path, const char *text)
  */
 static int step_etc_files(struct sbx_plan *plan)
 {
-	int rc = sbx_mkpath(NEWROOT "/etc", true);
+	int rc = mkdir(NEWROOT "/etc", 0755) ? -errno : 0;
 
 	if (rc == 0)
 		rc = sbx_write_new(NEWROOT "/etc/passwd", plan->passwd);
@@ -321,21 +421,63 @@ static int step_etc_files(struct sbx_plan *plan)
 	return rc;
 }
 
-/* /dev/fd and the std links that shells and node expect. */
-static int step_dev_links(struct sbx_plan *plan)
+/*
+ * /dev is a small tmpfs of its own (nosuid, nodev, noexec), made
+ * read-only once the node binds are in: the payload cannot create a
+ * node, a set-id program or a file there. It holds the links shells and
+ * node expect, the host nodes bound by the binds step (null, zero, full,
+ * random, urandom, tty), a private devpts and a size-capped /dev/shm.
+ */
+static int step_dev(struct sbx_plan *plan)
 {
 	static const char *const l[][2] = {
 		{ "/proc/self/fd", NEWROOT "/dev/fd" },
 		{ "/proc/self/fd/0", NEWROOT "/dev/stdin" },
 		{ "/proc/self/fd/1", NEWROOT "/dev/stdout" },
 		{ "/proc/self/fd/2", NEWROOT "/dev/stderr" },
+		{ "pts/ptmx", NEWROOT "/dev/ptmx" },
 	};
-	int rc = sbx_mkpath(NEWROOT "/dev", true);
+	const unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
-	for (size_t i = 0; rc == 0 && i < sizeof(l) / sizeof(l[0]); i++)
+	if (mkdir(NEWROOT "/dev", 0755) != 0 ||
+	    mount("tmpfs", NEWROOT "/dev", "tmpfs", fl,
+		  "size=64k,nr_inodes=64,mode=0755") != 0)
+		return -errno;
+	for (size_t i = 0; i < AL_ARRAY_LEN(l); i++)
 		if (symlink(l[i][0], l[i][1]) != 0)
-			rc = -errno;
-	return rc;
+			return -errno;
+	if (mkdir(NEWROOT "/dev/pts", 0755) != 0 ||
+	    mkdir(NEWROOT "/dev/shm", 01777) != 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * A devpts instance of the sandbox's own (newinstance): the payload can
+ * open pseudo-terminals (some tools insist) but never sees or opens the
+ * host's, which live in another instance. No gid= option: the host's tty
+ * group is not mapped here, so new terminals get the sandbox's group.
+ * nodev cannot be set (the terminals are device nodes); nosuid, noexec.
+ */
+static int step_devpts(struct sbx_plan *plan)
+{
+	if (mount("devpts", NEWROOT "/dev/pts", "devpts",
+		  MS_NOSUID | MS_NOEXEC,
+		  "newinstance,ptmxmode=0666,mode=0620") != 0)
+		return -errno;
+	return 0;
+}
+
+/* POSIX shared memory: capped, so it cannot be a second, larger /tmp. */
+static int step_shm(struct sbx_plan *plan)
+{
+	char opt[64];
+
+	snprintf(opt, sizeof(opt), "size=%zu,mode=1777", plan->shm_bytes);
+	if (mount("tmpfs", NEWROOT "/dev/shm", "tmpfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, opt) != 0)
+		return -errno;
+	return 0;
 }
 
 /*
@@ -344,14 +486,79 @@ static int step_dev_links(struct sbx_plan *plan)
  */
 static int step_proc(struct sbx_plan *plan)
 {
-	int rc = sbx_mkpath(NEWROOT "/proc", true);
-
-	if (rc)
-		return rc;
+	if (mkdir(NEWROOT "/proc", 0755) != 0)
+		return -errno;
 	if (mount("proc", NEWROOT "/proc", "proc",
 		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * proc files that describe the host rather than the sandbox, or act on
+ * it, are covered with the sandbox's /dev/null (reads are empty, writes
+ * vanish), as container runtimes do. Most are already root-only; masking
+ * keeps that true whatever the kernel's defaults. Missing ones are
+ * skipped. docs/sandbox.md says why each is on the list.
+ */
+static const char *const sbx_proc_mask_files[] = {
+	"kcore", "kallsyms", "keys", "key-users", "kmsg", "config.gz",
+	"sysrq-trigger", "timer_list", "timer_stats", "sched_debug",
+	"latency_stats", "kpagecount", "kpageflags", "kpagecgroup",
+	"slabinfo", "vmallocinfo", "pagetypeinfo", "buddyinfo", "zoneinfo",
+};
+
+/* Directories of host hardware and host-wide state: an empty,
+ * read-only tmpfs goes over each. */
+static const char *const sbx_proc_mask_dirs[] = {
+	"acpi", "asound", "bus", "driver", "fs", "irq", "scsi", "pressure",
+};
+
+static int sbx_mask_one(const char *name, bool dir)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), NEWROOT "/proc/%s", name);
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (dir != !!S_ISDIR(st.st_mode))
+		return 0;
+	if (dir) {
+		if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
+			  MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,"
+			  "mode=0555") != 0)
+			return -errno;
+		return 0;
+	}
+	if (mount(NEWROOT "/dev/null", path, NULL, MS_BIND, NULL) != 0)
+		return -errno;
+	return sbx_setattr(path, SBX_ATTR_RDONLY | SBX_ATTR_NOSUID |
+				   SBX_ATTR_NOEXEC, false);
+}
+
+/*
+ * Mask the paths above, and make /proc/sys read-only: kernel parameters
+ * are not the payload's to change, even those a namespace would let it.
+ */
+static int step_proc_masks(struct sbx_plan *plan)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_proc_mask_files);
+	     i++)
+		rc = sbx_mask_one(sbx_proc_mask_files[i], false);
+	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_proc_mask_dirs);
+	     i++)
+		rc = sbx_mask_one(sbx_proc_mask_dirs[i], true);
+	if (rc)
+		return rc;
+	if (mount(NEWROOT "/proc/sys", NEWROOT "/proc/sys", NULL,
+		  MS_BIND | MS_REC, NULL) != 0)
+		return -errno;
+	return sbx_setattr(NEWROOT "/proc/sys", SBX_ATTR_RDONLY |
+			   SBX_ATTR_NOSUID | SBX_ATTR_NODEV |
+			   SBX_ATTR_NOEXEC, true);
 }
 
 /* The source descriptors point into the host's tree: drop them. */
@@ -365,11 +572,17 @@ static int step_close_sources(struct sbx_plan *plan)
 	return 0;
 }
 
-/* Nothing may be written to the root itself, only to binds and /tmp. */
+/*
+ * Nothing may be written to the root itself or to /dev (both tmpfs
+ * owned by the sandbox's id), only to binds, /tmp and /dev/shm.
+ */
 static int step_root_readonly(struct sbx_plan *plan)
 {
-	return sbx_setattr(NEWROOT, SBX_ATTR_RDONLY | SBX_ATTR_NOSUID |
-					    SBX_ATTR_NODEV, false);
+	const uint64_t ro = SBX_ATTR_RDONLY | SBX_ATTR_NOSUID |
+			    SBX_ATTR_NODEV;
+	int rc = sbx_setattr(NEWROOT "/dev", ro | SBX_ATTR_NOEXEC, false);
+
+	return rc ? rc : sbx_setattr(NEWROOT, ro, false);
 }
 
 /*
@@ -480,12 +693,47 @@ static int step_workdir(struct sbx_plan *plan)
 	return chdir(plan->workdir) ? -errno : 0;
 }
 
-/* No core files: they could land secrets in the workspace. */
+/* Lower a limit, never above what the caller itself has (raising a
+ * hard limit would need a capability the sandbox does not have). */
+static int sbx_limit(int res, rlim_t v)
+{
+	struct rlimit cur, l = { v, v };
+
+	if (getrlimit(res, &cur) != 0)
+		return -errno;
+	if (cur.rlim_max != RLIM_INFINITY && cur.rlim_max < v)
+		l.rlim_cur = l.rlim_max = cur.rlim_max;
+	return setrlimit(res, &l) ? -errno : 0;
+}
+
+/*
+ * Soft and hard limits alike, so the payload cannot raise them again.
+ * docs/sandbox.md says why each value; the pids cgroup, not
+ * RLIMIT_NPROC, limits processes.
+ */
 static int step_rlimits(struct sbx_plan *plan)
 {
-	struct rlimit zero = { 0, 0 };
+	const struct { int res; rlim_t v; } l[] = {
+		/* core files could land secrets in the workspace */
+		{ RLIMIT_CORE, 0 },
+		/* no one file larger than the workspace cap */
+		{ RLIMIT_FSIZE, plan->fsize },
+		/* descriptors are kernel memory; node needs some thousands */
+		{ RLIMIT_NOFILE, SBX_RLIMIT_NOFILE },
+		/* locked memory cannot be reclaimed under pressure */
+		{ RLIMIT_MEMLOCK, SBX_RLIMIT_MEMLOCK },
+		/* nothing npm runs uses POSIX message queues */
+		{ RLIMIT_MSGQUEUE, 0 },
+		/* queued signals are kernel memory outside the cgroup */
+		{ RLIMIT_SIGPENDING, SBX_RLIMIT_SIGPENDING },
+	};
 
-	return setrlimit(RLIMIT_CORE, &zero) ? -errno : 0;
+	for (size_t i = 0; i < AL_ARRAY_LEN(l); i++) {
+		int rc = sbx_limit(l[i].res, l[i].v);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 /* Resolve argv[0] through PATH (as execvp would) with no allocation. */
@@ -517,20 +765,25 @@ static int step_exec(struct sbx_plan *plan)
 
 static const struct sbx_step sbx_init_steps[] = {
 	{ "parent-death-signal", step_parent_death },
+	{ "not-dumpable", step_not_dumpable },
 	{ "wait-for-parent", step_wait_go },
 	{ "private-mounts", step_private_mounts },
 	{ "open-sources", step_open_sources },
 	{ "oom-score", step_oom_score },
 	{ "set-ids", step_set_ids },
 	{ "parent-death-signal", step_parent_death },
+	{ "not-dumpable", step_not_dumpable },
 	{ "cgroup-namespace", step_cgroup_ns },
 	{ "hostname", step_hostname },
 	{ "root-tmpfs", step_root_tmpfs },
 	{ "tmp-tmpfs", step_tmp },
 	{ "etc-files", step_etc_files },
-	{ "dev-links", step_dev_links },
+	{ "dev-tmpfs", step_dev },
+	{ "devpts", step_devpts },
+	{ "dev-shm", step_shm },
 	{ "binds", step_binds },
 	{ "proc", step_proc },
+	{ "proc-masks", step_proc_masks },
 	{ "close-sources", step_close_sources },
 	{ "root-readonly", step_root_readonly },
 	{ "pivot-root", step_pivot_root },

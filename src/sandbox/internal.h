@@ -16,6 +16,13 @@
 
 #define SBX_MOD "sandbox"
 
+/* The payload's rlimits (docs/sandbox.md says why these values). */
+#define SBX_RLIMIT_NOFILE 8192
+#define SBX_RLIMIT_MEMLOCK (64u << 10)
+#define SBX_RLIMIT_SIGPENDING 1024
+/* Size of the sandbox's /dev/shm tmpfs. */
+#define SBX_SHM_BYTES (64u << 20)
+
 /* ---- cgroups (cgroup.c) ---- */
 
 enum sbx_cg_ctrl { SBX_CG_MEMORY, SBX_CG_PIDS, SBX_CG_CPU, SBX_CG_N };
@@ -47,6 +54,14 @@ void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 /* Kill what is left, wait for the cgroups to empty, remove them. */
 int sbx_cg_destroy(struct sbx_cg *cg, const char *job);
 
+/* ---- volumes (disk.c) ---- */
+
+/* Less room than this left on a writable bind counts as "full". */
+#define SBX_DISK_SLACK (1u << 20)
+
+/* Has fd's filesystem room left for the payload (not root)? */
+bool sbx_disk_has_room(int fd);
+
 /* ---- what the sandbox's init does (child.c) ---- */
 
 enum sbx_src_kind { SBX_SRC_DIR, SBX_SRC_FILE, SBX_SRC_LINK };
@@ -58,6 +73,7 @@ struct sbx_mnt {
 	enum sbx_src_kind kind;
 	bool rw;
 	bool dev;          /* device node: keep dev, add noexec */
+	bool nofollow;     /* a caller's bind: no symlink in src */
 	int fd;            /* O_PATH, opened inside the new mount ns */
 };
 
@@ -75,6 +91,8 @@ struct sbx_plan {
 	const char *path;     /* PATH used to resolve argv[0] */
 	const char *workdir;
 	size_t tmp_bytes;
+	size_t shm_bytes;
+	uint64_t fsize;       /* RLIMIT_FSIZE of the payload */
 	struct sock_fprog seccomp;
 	int go_r;     /* parent says "maps written, cgroups joined" */
 	int err_w;    /* "step\terrno" on failure; EOF at exec */

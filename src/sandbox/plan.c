@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -44,7 +46,7 @@ static const char *const sbx_dev_nodes[] = {
  * image, and a bind there would write into the host's own tree. */
 static const char *const sbx_reserved[] = {
 	"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
-	"dev", "proc",
+	"dev", "proc", "sys",
 };
 
 /* The variables that point a payload at the proxy (registry mode). */
@@ -77,6 +79,7 @@ static int plan_add(struct sbx_plan_store *ps, const char *src,
 	m->kind = kind;
 	m->rw = rw;
 	m->dev = dev;
+	m->nofollow = false;
 	m->fd = -1;
 	ps->plan.nmnts++;
 	return 0;
@@ -163,10 +166,30 @@ static bool path_clean(const char *p)
 	return true;
 }
 
-static int plan_check_bind(const struct sbx_bind *b, const char *job)
+/*
+ * Open a caller's bind source from / without following a symlink in any
+ * component, and say what it is. The child opens it again the same way
+ * (the parent's descriptors are not inherited); if the kind changed in
+ * between, the bind fails rather than mounting something else.
+ */
+static int plan_stat_source(const char *src, struct stat *st)
 {
-	struct stat st;
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS };
+	int rc = 0, fd = (int)syscall(SYS_openat2, AT_FDCWD, src, &how,
+				      sizeof(how));
 
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int plan_check_bind(const struct sbx_bind *b, const char *job,
+			   struct stat *st)
+{
 	if (!path_clean(b->src) || !path_clean(b->dst) ||
 	    strcmp(b->dst, "/") == 0) {
 		al_error(SBX_MOD, job, "step=spec bind %s:%s: paths must be "
@@ -185,13 +208,15 @@ static int plan_check_bind(const struct sbx_bind *b, const char *job)
 			return -EINVAL;
 		}
 	}
-	if (stat(b->src, &st) != 0) {
-		int rc = -errno;
-		al_error(SBX_MOD, job, "step=spec bind source %s: %s", b->src,
-			 strerror(-rc));
+	int rc = plan_stat_source(b->src, st);
+	if (rc) {
+		al_error(SBX_MOD, job, "step=spec bind source %s: %s%s",
+			 b->src, strerror(-rc), rc == -ELOOP ?
+			 " (a component is a symlink, which binds never "
+			 "follow)" : "");
 		return rc;
 	}
-	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+	if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode)) {
 		al_error(SBX_MOD, job, "step=spec bind source %s is neither "
 			 "a directory nor a regular file", b->src);
 		return -EINVAL;
@@ -204,15 +229,15 @@ static int plan_binds(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	for (size_t i = 0; i < s->nbinds; i++) {
 		const struct sbx_bind *b = &s->binds[i];
 		struct stat st;
-		int rc = plan_check_bind(b, s->job_id);
+		int rc = plan_check_bind(b, s->job_id, &st);
 		if (rc)
 			return rc;
-		stat(b->src, &st);
 		rc = plan_add(ps, b->src, b->dst,
 			      S_ISDIR(st.st_mode) ? SBX_SRC_DIR : SBX_SRC_FILE,
 			      b->rw, false);
 		if (rc)
 			return rc;
+		ps->plan.mnts[ps->plan.nmnts - 1].nofollow = true;
 	}
 	return 0;
 }
@@ -302,6 +327,8 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	ps->plan.argv = (char *const *)s->argv;
 	ps->plan.workdir = s->workdir;
 	ps->plan.tmp_bytes = s->tmp_bytes;
+	ps->plan.shm_bytes = SBX_SHM_BYTES;
+	ps->plan.fsize = s->disk_bytes;
 	ps->plan.hostname = "airlock";
 	ps->plan.passwd = "sandbox:x:1000:1000:airlock sandbox:/tmp:/bin/sh\n"
 			  "nobody:x:65534:65534:nobody:/nonexistent:"

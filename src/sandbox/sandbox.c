@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -74,7 +75,7 @@ void sbx_result_free(struct sbx_result *res)
 json_t *sbx_result_json(const struct sbx_result *r)
 {
 	return json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:i, s:b, "
-			 "s:I, s:I, s:b, s:i, s:i}",
+			 "s:b, s:I, s:I, s:b, s:i, s:i}",
 			 "exit_code", r->exit_code, "signal", r->signal,
 			 "kill_reason", sbx_kill_name(r->kill),
 			 "wall_ms", (json_int_t)r->wall_ms,
@@ -83,6 +84,7 @@ json_t *sbx_result_json(const struct sbx_result *r)
 			 "mem_peak", (json_int_t)r->mem_peak,
 			 "pids_peak", (int)r->pids_peak,
 			 "pids_limit_hit", r->pids_limit_hit,
+			 "disk_full", r->disk_full,
 			 "output_bytes", (json_int_t)r->output_len,
 			 "output_total", (json_int_t)r->output_total,
 			 "truncated", r->truncated,
@@ -256,6 +258,7 @@ struct sbx_run_ctx {
 	bool setup_failed;
 	bool killed;
 	int64_t t0;
+	int64_t disk_ms;      /* last look at the writable filesystems */
 	struct al_buf outbuf; /* the head of the output */
 	char *tail;           /* a ring of the latest output past the head */
 	size_t tail_cap, tail_len, tail_pos;
@@ -441,6 +444,38 @@ static void sbx_take_error(struct sbx_run_ctx *c)
 	}
 }
 
+/*
+ * Note whether a writable bind or the sandbox's /tmp ran out of room, so
+ * a payload that fails on ENOSPC (and may delete its files before it
+ * exits) gets the cause recorded. The bind sources are opened as the
+ * plan checked them, never through a symlink.
+ */
+static void sbx_disk_sample(struct sbx_run_ctx *c, struct sbx_result *res)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS };
+	char tmp[64];
+
+	for (size_t i = 0; !res->disk_full && i <= c->s.nbinds; i++) {
+		int fd;
+		if (i == c->s.nbinds) {
+			snprintf(tmp, sizeof(tmp), "/proc/%d/root/tmp",
+				 (int)c->pid);
+			fd = c->pid > 0 ? open(tmp, O_PATH | O_CLOEXEC) : -1;
+		} else if (c->s.binds[i].rw) {
+			fd = (int)syscall(SYS_openat2, AT_FDCWD,
+					  c->s.binds[i].src, &how,
+					  sizeof(how));
+		} else {
+			continue;
+		}
+		if (fd < 0)
+			continue;
+		res->disk_full = !sbx_disk_has_room(fd);
+		close(fd);
+	}
+}
+
 /* Poll until init exits, killing on timeout or cancellation. */
 static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 {
@@ -469,6 +504,10 @@ static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 			if (!c->killed)
 				sbx_kill_tree(c);
 			break;
+		}
+		if (now - c->disk_ms >= 100) {
+			c->disk_ms = now;
+			sbx_disk_sample(c, res);
 		}
 		if (n <= 0)
 			continue;
@@ -513,6 +552,7 @@ static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 	struct sbx_cg_stats st;
 	int ist = 0, pst = 0;
 
+	sbx_disk_sample(c, res);
 	while (wait4(c->pid, &ist, __WALL, &ru) < 0 && errno == EINTR)
 		;
 	res->wall_ms = al_mono_ms() - c->t0;
@@ -540,6 +580,9 @@ static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 		res->kill = SBX_KILL_OOM;
 	else if (res->pids_limit_hit && res->exit_code != 0)
 		res->kill = SBX_KILL_PIDS;
+	else if (res->signal == SIGXFSZ ||
+		 (res->disk_full && res->exit_code != 0))
+		res->kill = SBX_KILL_DISK;
 	else if (res->signal)
 		res->kill = SBX_KILL_SIGNAL;
 }
@@ -568,6 +611,7 @@ static int sbx_defaults(const struct sbx_spec *in, struct sbx_spec *s)
 	s->timeout_s = s->timeout_s ? s->timeout_s : 600;
 	s->output_cap = s->output_cap ? s->output_cap : 1u << 20;
 	s->tmp_bytes = s->tmp_bytes ? s->tmp_bytes : 256u << 20;
+	s->disk_bytes = s->disk_bytes ? s->disk_bytes : SBX_DEFAULT_DISK;
 	s->workdir = s->workdir ? s->workdir : "/tmp";
 	if (s->workdir[0] != '/') {
 		al_error(SBX_MOD, in->job_id, "step=spec workdir %s is not "

@@ -81,7 +81,18 @@ struct sbx_spec {
 	 * holding the same paths, checked and named by sbx_image_digest().
 	 */
 	const char *image;
+	/*
+	 * The workspace cap; 0: SBX_DEFAULT_DISK. No file the payload
+	 * writes may grow beyond it (RLIMIT_FSIZE, SIGXFSZ). The total a
+	 * payload can write into a writable bind is capped by the kernel
+	 * when the bind lies on a volume made by sbx_disk_create() of this
+	 * size, as the update job's trees do; on other filesystems only the
+	 * per-file limit applies.
+	 */
+	uint64_t disk_bytes;
 };
+
+#define SBX_DEFAULT_DISK (4ull << 30)
 
 /* X(name, word): why the sandbox ended the payload, if it did. */
 #define SBX_KILL_TABLE(X)                                                  \
@@ -90,7 +101,8 @@ struct sbx_spec {
 	X(SBX_KILL_OOM, "oom")                                             \
 	X(SBX_KILL_PIDS, "pids")                                           \
 	X(SBX_KILL_SIGNAL, "signal")                                       \
-	X(SBX_KILL_CANCEL, "cancel")
+	X(SBX_KILL_CANCEL, "cancel")                                       \
+	X(SBX_KILL_DISK, "disk")
 
 enum sbx_kill {
 #define SBX_X_ENUM(name, word) name,
@@ -115,6 +127,12 @@ struct sbx_result {
 	uint64_t mem_peak;  /* bytes, from the memory cgroup */
 	unsigned pids_peak; /* from the pids cgroup */
 	bool pids_limit_hit;
+	/*
+	 * A writable bind or /tmp had no room left for the payload at some
+	 * point of the run (sampled each supervision tick and at the end),
+	 * or a file hit the size limit (SIGXFSZ).
+	 */
+	bool disk_full;
 	unsigned proxy_allowed, proxy_denied; /* registry mode */
 };
 
@@ -137,7 +155,7 @@ void sbx_result_free(struct sbx_result *res);
 
 /*
  * The result as a new JSON object: exit_code, signal, kill_reason,
- * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit,
+ * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit, disk_full,
  * output_bytes, output_total, truncated, proxy_allowed, proxy_denied.
  * The output itself is not included (see sbx_output_text()).
  */
@@ -152,6 +170,23 @@ char *sbx_output_text(const struct sbx_result *res);
 
 /* "none", "timeout", ...; "unknown" for a value outside the table. */
 const char *sbx_kill_name(enum sbx_kill kill);
+
+/*
+ * Make dir (an existing directory, owned and moded as the caller wants
+ * the volume's root to be) the mount point of a new, empty, size-capped
+ * filesystem of bytes (at least 16 MiB): ext4 in a sparse image on a
+ * loop device, mounted nosuid,nodev. What was in dir is hidden until
+ * sbx_disk_remove(). Needs root, /dev/loop-control and mkfs.ext4
+ * (e2fsprogs). Returns 0 or a negative error, logged.
+ */
+int sbx_disk_create(const char *dir, uint64_t bytes, const char *job);
+
+/*
+ * Unmount a volume made by sbx_disk_create(): its contents and the loop
+ * device go with it (lazily if a file on it is still open). 0 when dir
+ * is not a mount point. Symlinks in dir are not followed.
+ */
+int sbx_disk_remove(const char *dir, const char *job);
 
 /*
  * Can this host provide every control? Returns 0, or nonzero with a

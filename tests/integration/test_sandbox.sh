@@ -39,7 +39,7 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 
 # --help is complete: every option is described.
 help=$("$A" sandbox run --help)
-for o in --net --allow --mem --cpus --pids --timeout --bind --workdir \
+for o in --net --allow --mem --cpus --pids --timeout --disk --bind --workdir \
 	--json; do
 	grep -q -- "$o" <<<"$help" || fail "--help lacks $o"
 done

@@ -260,7 +260,7 @@ static void *swap_main(void *arg)
 		close(openat(s->tfd, "x/f", O_CREAT | O_WRONLY | O_NOFOLLOW,
 			     0600));
 		renameat(s->tfd, "x", s->tfd, "y");
-		symlinkat(s->target, s->tfd, "x");
+		(void)!symlinkat(s->target, s->tfd, "x");
 		unlinkat(s->tfd, "x", 0);
 		renameat(s->tfd, "y", s->tfd, "x");
 		s->swaps++;

@@ -1,0 +1,226 @@
+/*
+ * test_attack_privileges.c - runs tests/attacks/privileges as the payload
+ * of a real sandbox (root needed): capabilities, file capabilities,
+ * setuid-root programs, mount flags, cgroupfs and /sys, /proc/sys,
+ * masked /proc paths, init's memory, /dev and devpts. Each test checks
+ * the attempts were refused and that the host is as it was.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "attack_run.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/util.h"
+#include "sandbox/sandbox.h"
+
+static char *make_dir(uid_t uid)
+{
+	char *dir = attack_dir("/tmp", uid);
+
+	assert_non_null(dir);
+	return dir;
+}
+
+/* Copy the attack program to dir/name with the given owner and mode. */
+static void copy_prog(const char *dir, const char *name, uid_t uid,
+		      mode_t mode)
+{
+	char src[512], dst[512];
+	struct al_buf b = { 0 };
+
+	snprintf(src, sizeof(src), "%s/privileges", getenv("AL_ATTACKS_DIR"));
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	assert_int_equal(al_read_file(src, 64u << 20, &b), 0);
+	int fd = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0700);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b.p, b.len), (ssize_t)b.len);
+	close(fd);
+	al_buf_free(&b);
+	assert_int_equal(chown(dst, uid, uid), 0);
+	assert_int_equal(chmod(dst, mode), 0);
+}
+
+/*
+ * File capabilities as setcap would write them (VFS_CAP_REVISION_2):
+ * CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH, permitted and effective.
+ */
+static void set_file_caps(const char *path)
+{
+	struct vfs_cap_data d;
+	uint64_t want = (1ull << CAP_SYS_ADMIN) | (1ull << CAP_DAC_READ_SEARCH);
+	char back[64];
+
+	memset(&d, 0, sizeof(d));
+	d.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;
+	d.data[0].permitted = (uint32_t)want;
+	d.data[1].permitted = (uint32_t)(want >> 32);
+	assert_int_equal(setxattr(path, "security.capability", &d,
+				  XATTR_CAPS_SZ_2, 0), 0);
+	assert_int_equal(getxattr(path, "security.capability", back,
+				  sizeof(back)), XATTR_CAPS_SZ_2);
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; p && (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_privileges(void **state)
+{
+	struct attack_host host;
+	struct sbx_spec s;
+	struct sbx_result r;
+	char why[256], path[512];
+	struct stat st;
+	char *ws = make_dir(0), *rw = make_dir(SBX_DEFAULT_UID);
+	/* A terminal of the host's own, which must not be visible. */
+	int pty = posix_openpt(O_RDWR | O_NOCTTY);
+	struct sbx_bind binds[] = { { ws, "/ws", false },
+				    { rw, "/work", true } };
+
+	assert_true(pty >= 0);
+	copy_prog(ws, "capbin", 0, 0755);
+	snprintf(path, sizeof(path), "%s/capbin", ws);
+	set_file_caps(path);
+	copy_prog(ws, "suidbin", 0, 04755);
+
+	attack_host_snapshot(&host);
+	attack_spec(&s);
+	s.binds = binds;
+	s.nbinds = 2;
+	assert_int_equal(attack_run(&s, "privileges", "/work", &r), 0);
+	printf("%s", r.output);
+	assert_null(strstr(r.output, "ESCAPED"));
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(count(r.output, "refused caps-"), 5);
+	assert_int_equal(count(r.output, "refused filecap-exec: report euid="
+				"1000 capeff=0000000000000000"), 1);
+	assert_int_equal(count(r.output, "refused setuid-exec: report euid="
+				"1000 capeff=0000000000000000"), 1);
+	assert_int_equal(count(r.output, "refused mount-flags"), 1);
+	assert_int_equal(count(r.output, "refused mount-writable"), 1);
+	assert_int_equal(count(r.output, "refused cgroupfs-mounted"), 1);
+	assert_int_equal(count(r.output, "refused proc-sys-write"), 4);
+	assert_int_equal(count(r.output, "refused proc-sys-readonly"), 1);
+	assert_int_equal(count(r.output, "refused proc-mask-file"), 13);
+	assert_int_equal(count(r.output, "refused proc-mask-dir"), 7);
+	assert_int_equal(count(r.output, "refused init-"), 7);
+	assert_int_equal(count(r.output, "refused dev-"), 5);
+	assert_int_equal(count(r.output, "refused rlimit-"), 12);
+	sbx_result_free(&r);
+
+	/* The host: unchanged, the planted programs as they were. */
+	if (attack_host_changed(&host, why, sizeof(why)))
+		fail_msg("%s", why);
+	snprintf(path, sizeof(path), "%s/suidbin", ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 04755);
+	assert_int_equal(st.st_uid, 0);
+	close(pty);
+}
+
+/*
+ * A bind source with a symlink in any component is refused, even when
+ * the link points at a harmless directory: the source is resolved
+ * without following links, so a link planted in a workspace (or on the
+ * way to it) can never redirect a bind to a host path.
+ */
+static void test_bind_source_symlink_refused(void **state)
+{
+	struct attack_host host;
+	struct sbx_spec s;
+	struct sbx_result r;
+	char *dir = make_dir(SBX_DEFAULT_UID), link[512], via[600], why[256];
+	const char *argv[] = { "/bin/true", NULL };
+
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink("/etc", link), 0);
+	snprintf(via, sizeof(via), "%s/link/ssl", dir);
+	attack_host_snapshot(&host);
+	attack_spec(&s);
+	s.argv = argv;
+	struct sbx_bind b1[] = { { link, "/x", false } };
+	s.binds = b1;
+	s.nbinds = 1;
+	assert_int_equal(sbx_run(&s, &r), -ELOOP);
+	struct sbx_bind b2[] = { { via, "/x", true } };
+	s.binds = b2;
+	assert_int_equal(sbx_run(&s, &r), -ELOOP);
+
+	/* The same directory named without the link works. */
+	struct sbx_bind b3[] = { { dir, "/x", true } };
+	s.binds = b3;
+	assert_int_equal(sbx_run(&s, &r), 0);
+	assert_int_equal(r.exit_code, 0);
+	sbx_result_free(&r);
+	if (attack_host_changed(&host, why, sizeof(why)))
+		fail_msg("%s", why);
+}
+
+/*
+ * A nested bind destination under a writable bind that holds a symlink
+ * (as a payload of an earlier run could leave) is refused: the mount
+ * point is walked without following links, so nothing is created or
+ * mounted on the host through it.
+ */
+static void test_nested_destination_symlink_refused(void **state)
+{
+	struct attack_host host;
+	struct sbx_spec s;
+	struct sbx_result r;
+	/* The link leads to a directory the sandbox's id could write (the
+	 * workspace of another job, say), outside /tmp (where the child
+	 * assembles its new root, hiding the host's /tmp). */
+	char *ws = make_dir(SBX_DEFAULT_UID);
+	char *target = attack_dir("/var/tmp", SBX_DEFAULT_UID);
+	char *src = make_dir(0), link[512], planted[600], why[256];
+	const char *argv[] = { "/bin/true", NULL };
+
+	snprintf(link, sizeof(link), "%s/evil", ws);
+	assert_int_equal(symlink(target, link), 0);
+	struct sbx_bind binds[] = { { ws, "/work", true },
+				    { src, "/work/evil/sub", false } };
+	attack_host_snapshot(&host);
+	attack_spec(&s);
+	s.argv = argv;
+	s.binds = binds;
+	s.nbinds = 2;
+	assert_int_equal(sbx_run(&s, &r), AL_E_SANDBOX);
+	snprintf(planted, sizeof(planted), "%s/sub", target);
+	assert_int_equal(access(planted, F_OK), -1);
+	if (attack_host_changed(&host, why, sizeof(why)))
+		fail_msg("%s", why);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_privileges, attack_cleanup),
+		cmocka_unit_test_teardown(test_bind_source_symlink_refused,
+					  attack_cleanup),
+		cmocka_unit_test_teardown(
+			test_nested_destination_symlink_refused,
+			attack_cleanup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
