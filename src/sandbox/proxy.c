@@ -553,6 +553,15 @@ static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
 	return rc;
 }
 
+/* "host:port", an IPv6 literal in brackets: the object of events. */
+static void sbx_object(const struct sbx_req *rq, char *out, size_t outsz)
+{
+	bool v6 = strchr(rq->host, ':') != NULL;
+
+	snprintf(out, outsz, "%s%s%s:%u", v6 ? "[" : "", rq->host,
+		 v6 ? "]" : "", rq->port);
+}
+
 static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 		      bool ok, const char *why)
 {
@@ -560,7 +569,7 @@ static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 	json_t *d = json_pack("{s:s?, s:s, s:s?}", "job", px->job, "method",
 			      rq->method, "reason", why);
 
-	snprintf(object, sizeof(object), "%s:%u", rq->host, rq->port);
+	sbx_object(rq, object, sizeof(object));
 	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
 	if (ok)
 		al_debug(SBX_MOD, px->job, "proxy allow %s", object);
@@ -631,7 +640,7 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	     sbx_send_all_stop(ufd, px->stop[0], buf + hlen,
 			       have - (size_t)hlen)))
 		goto out;
-	snprintf(object, sizeof(object), "%s:%u", rq.host, rq.port);
+	sbx_object(&rq, object, sizeof(object));
 	sbx_relay(px, cfd, ufd, object);
 out:
 	if (addrs)
