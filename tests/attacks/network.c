@@ -18,6 +18,8 @@
  *       HOST:PORT          CONNECT HOST:PORT
  *       http://HOST/PATH   an absolute-form GET
  *       ok:HOST:PORT       CONNECT that must succeed (the control case)
+ *       bg:HOST:PORT       CONNECT left waiting, never read (a lookup
+ *                          that hangs must not hold up the others)
  *     Stopped by the proxy's allow list and its address checks after
  *     resolution; the test checks the proxy.deny events and reasons.
  *
@@ -166,8 +168,9 @@ static void direct(const char *arg)
 	}
 }
 
-/* Ask the proxy; the status code of its answer, or -1. */
-static int proxy_ask(const char *req)
+/* Ask the proxy; the status code of its answer, or -1. With no_wait,
+ * leave the request pending (the descriptor stays open until exit). */
+static int proxy_ask(const char *req, int no_wait)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons(3128),
@@ -179,6 +182,8 @@ static int proxy_ask(const char *req)
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 		goto out;
+	if (no_wait)
+		return 0;
 	while (have < sizeof(buf) - 1 && !memchr(buf, '\n', have)) {
 		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
 		if (n <= 0)
@@ -198,20 +203,23 @@ static void proxy(const char *arg)
 {
 	char req[600];
 	int must_pass = !strncmp(arg, "ok:", 3);
-	const char *t = must_pass ? arg + 3 : arg;
+	int no_wait = !strncmp(arg, "bg:", 3);
+	const char *t = must_pass || no_wait ? arg + 3 : arg;
 
 	if (!strncmp(t, "http://", 7))
 		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
 			 t);
 	else
 		snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\n\r\n", t);
-	int code = proxy_ask(req);
-	if (must_pass)
+	int code = proxy_ask(req, no_wait);
+	if (no_wait)
+		printf("pending %s\n", t);
+	else if (must_pass)
 		printf("%s %s: %d\n", code == 200 ? "reached" : "UNREACHED", t,
 		       code);
 	else
-		attack_result(t, code != 200 && code != -1 ? 1 : 0,
-			      "proxy answered %d", code);
+		/* Only a refusal counts: 502 would mean the proxy tried. */
+		attack_result(t, code == 403, "proxy answered %d", code);
 	fflush(stdout);
 }
 
