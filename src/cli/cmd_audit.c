@@ -1,6 +1,7 @@
 /*
  * cmd_audit.c - "airlock audit": check the audit log held in the store.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,16 @@
 
 static const char cli_audit_help[] =
 	"usage: airlock audit verify [--json] [--home DIR]\n"
+	"       airlock audit show [--job ID] [--home DIR]\n"
 	"\n"
 	"verify  walk the audit log from its first entry: check every\n"
 	"        entry's seal, hash, link to the previous entry and sequence\n"
 	"        number, and that the recorded head names the last entry.\n"
+	"show    print the entries, oldest first, one JSON object a line\n"
+	"        (non-ASCII and control characters escaped, so the\n"
+	"        output is safe for a terminal); --job ID keeps the entries\n"
+	"        whose details.job is ID. Does not check the chain: run\n"
+	"        verify for that.\n"
 	"\n"
 	"options:\n"
 	"  --json   print {\"ok\":..,\"count\":..,\"broken_at\":..} on stdout\n"
@@ -75,6 +82,49 @@ out:
 	return rc ? CLI_FAILED : CLI_OK;
 }
 
+/* Every entry (of one job) as a line of escaped JSON. */
+static int cli_audit_show(const char *home, const char *job)
+{
+	struct store *st = NULL;
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	const void *key;
+	size_t keylen;
+	json_t *e;
+	int rc = store_open_existing(home, &st);
+
+	if (rc == 0)
+		rc = store_txn_begin(st, false, &txn);
+	if (rc == 0)
+		rc = store_cursor_open(txn, STORE_DB_AUDIT, &cur);
+	while (rc == 0 && (rc = store_cursor_next(cur, &key, &keylen, &e)) !=
+				  AL_E_NOTFOUND) {
+		if (rc)
+			break;
+		const char *ej = json_string_value(json_object_get(
+			json_object_get(e, "details"), "job"));
+		if (job && (!ej || strcmp(ej, job)))
+			continue;
+		char *line = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII |
+					   JSON_SORT_KEYS);
+		if (!line) {
+			rc = -ENOMEM;
+			break;
+		}
+		printf("%s\n", line);
+		free(line);
+	}
+	if (rc == AL_E_NOTFOUND)
+		rc = 0;
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	store_close(st);
+	if (rc)
+		fprintf(stderr, "airlock audit show: cannot read the audit log "
+			"in %s: %s\n", home, al_strerror(rc));
+	return rc ? CLI_FAILED : CLI_OK;
+}
+
 int cli_audit(int argc, char **argv, const char *home)
 {
 	bool json = false;
@@ -83,6 +133,14 @@ int cli_audit(int argc, char **argv, const char *home)
 			  !strcmp(argv[1], "-h"))) {
 		fputs(cli_audit_help, stdout);
 		return CLI_OK;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "show")) {
+		if (argc == 2)
+			return cli_audit_show(home, NULL);
+		if (argc == 4 && !strcmp(argv[2], "--job"))
+			return cli_audit_show(home, argv[3]);
+		fprintf(stderr, "airlock audit show: expected [--job ID]\n");
+		return CLI_USAGE;
 	}
 	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
 		if (argc < 2)

@@ -42,6 +42,13 @@ static const char sandbox_help[] =
 	"  --allow HOST[:PORT]  a destination the proxy allows; repeatable,\n"
 	"                       required with --net registry. Without a\n"
 	"                       port, 80 and 443 are allowed.\n"
+	"  --proxy-conns N      registry: connections at once (default 64,\n"
+	"                       at most 1024; more get 503)\n"
+	"  --proxy-bytes SIZE   registry: bytes the proxy relays for the\n"
+	"                       whole run, both ways (default 4G); past it\n"
+	"                       tunnels are cut and requests refused\n"
+	"  --proxy-idle SEC     registry: a tunnel silent this long is cut\n"
+	"                       (default 300)\n"
 	"  --mem SIZE           memory limit, e.g. 512M, 2G (default 512M)\n"
 	"  --cpus N             CPU limit, e.g. 1 or 0.5 (default 1)\n"
 	"  --pids N             process limit (default 256)\n"
@@ -66,6 +73,10 @@ static const char sandbox_help[] =
 	"                       the captured output (beyond 1 MiB, its\n"
 	"                       first 256 KiB and last 768 KiB are kept)\n"
 	"  --help               this text\n"
+	"\n"
+	"Every proxy decision, and every direct connection attempt to an\n"
+	"address outside the sandbox (refused: \"network unreachable\"), is\n"
+	"logged; --json lists the attempts as net_attempts.\n"
 	"\n"
 	"Output without --json streams to stdout, control characters\n"
 	"replaced by '?'. Exit status: the payload's, 128+N if signal N\n"
@@ -194,6 +205,14 @@ static int parse_args(struct sbx_cli *c, int argc, char **argv)
 				bad = 1;
 			else
 				c->allow[c->nallow++] = v;
+		} else if (!strcmp(o, "--proxy-conns")) {
+			bad = parse_u(v, SBX_PROXY_MAX_CONNS,
+				      &c->spec.proxy_max_conns);
+		} else if (!strcmp(o, "--proxy-bytes")) {
+			bad = al_parse_size(v, &c->spec.proxy_max_bytes) ||
+			      c->spec.proxy_max_bytes == 0;
+		} else if (!strcmp(o, "--proxy-idle")) {
+			bad = parse_u(v, 86400, &c->spec.proxy_idle_s);
 		} else if (!strcmp(o, "--mem")) {
 			bad = al_parse_size(v, &c->spec.mem_bytes) ||
 			      c->spec.mem_bytes < (4u << 20);
@@ -316,6 +335,9 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 	if (!c->json && r.kill != SBX_KILL_NONE)
 		fprintf(stderr, "airlock sandbox: payload ended: %s\n",
 			sbx_kill_name(r.kill));
+	for (unsigned i = 0; !c->json && i < r.n_net_attempts; i++)
+		fprintf(stderr, "airlock sandbox: the payload tried to reach "
+			"%s (refused)\n", r.net_attempts[i]);
 	int status = r.exit_code;
 	sbx_result_free(&r);
 	return rc ? CLI_FAILED : status;

@@ -132,6 +132,13 @@ static void cli_print_report(json_t *report)
 		printf("  stage %s failed: ", cli_str(f, "stage"));
 		cli_put(cli_str(f, "reason"), 0);
 		printf("\n");
+		json_array_foreach(json_object_get(f, "net_attempts"), k,
+				   name) {
+			printf("    the %s stage tried to reach ",
+			       cli_str(f, "stage"));
+			cli_put(json_string_value(name), 0);
+			printf("\n");
+		}
 		json_t *tests = json_object_get(f, "tests");
 		json_array_foreach(json_object_get(tests, "failing"), k, name) {
 			printf("    failing test: ");

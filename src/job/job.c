@@ -325,6 +325,15 @@ static void job_note_failure(struct job *j, const char *stage,
 		json_object_set_new(f, "tests", testout_json(t));
 	if (r)
 		json_object_set_new(f, "log_excerpt", job_excerpt(r));
+	/* Where the stage tried to go past the sandbox's network: often
+	 * the reason a test fails in a sandbox and passes on a laptop. */
+	if (r && r->n_net_attempts) {
+		json_t *tried = json_array();
+		for (unsigned i = 0; i < r->n_net_attempts; i++)
+			json_array_append_new(
+				tried, json_string(r->net_attempts[i]));
+		json_object_set_new(f, "net_attempts", tried);
+	}
 	if (!j->failure)
 		j->failure = json_array();
 	json_array_append_new(j->failure, f);

@@ -792,6 +792,7 @@ static const struct sbx_step sbx_init_steps[] = {
 static const struct sbx_step sbx_payload_steps[] = {
 	{ "setsid", step_setsid },
 	{ "stdio", step_stdio },
+	{ "netwatch", sbx_netwatch_install },
 	{ "close-fds", step_close_fds },
 	{ "workdir", step_workdir },
 	{ "rlimits", step_rlimits },

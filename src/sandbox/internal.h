@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "base/util.h"
 #include "sandbox/sandbox.h"
@@ -98,6 +99,8 @@ struct sbx_plan {
 	int err_w;    /* "step\terrno" on failure; EOF at exec */
 	int status_w; /* init reports the payload's wait status */
 	int out_w;    /* payload's stdout and stderr */
+	int watch_w;  /* netwatch: where the payload sends its listener;
+		       * -1: no watch */
 	/* The caller's argv and environment strings, which init (a copy of
 	 * the caller that never execs) wipes from its own memory. */
 	unsigned long arg_start, arg_end, env_start, env_end;
@@ -110,8 +113,6 @@ __attribute__((noreturn)) void sbx_child_main(struct sbx_plan *plan);
 int sbx_seccomp_build(struct sock_fprog *prog, const char *job);
 
 /* ---- egress proxy (proxy.c) ---- */
-
-#define SBX_PROXY_MAX_CONN 64
 
 struct sbx_proxy_conn {
 	pthread_t th;
@@ -130,20 +131,57 @@ struct sbx_proxy {
 	const char *job;
 	const struct al_event_sink *events;
 	atomic_uint allowed, denied;
-	struct sbx_proxy_conn conns[SBX_PROXY_MAX_CONN];
+	atomic_uint_fast64_t bytes;
+	uint64_t max_bytes;
+	int idle_ms;
+	unsigned nconns;
+	struct sbx_proxy_conn *conns; /* nconns slots */
 };
 
 /*
  * Serve the proxy on lfd (a listening socket inside the sandbox's
- * network namespace; ownership passes to px) from a new thread.
+ * network namespace; ownership passes to px, even on error) from a new
+ * thread, with spec's allow list, limits, job id and event sink.
  */
 int sbx_proxy_start(struct sbx_proxy *px, int lfd,
-		    const char *const *allow, const char *job,
-		    const struct al_event_sink *events);
+		    const struct sbx_spec *spec);
 /* Stop accepting, close every connection, join every thread. */
 void sbx_proxy_stop(struct sbx_proxy *px);
 /* Is host:port allowed by the list? Exposed for unit tests. */
 bool sbx_proxy_allowed(const char *const *allow, const char *host,
 		       unsigned port);
+/* Must a registry name never lead to this address? For unit tests. */
+bool sbx_addr_internal(const struct sockaddr *sa);
+
+/* ---- recording direct connection attempts (netwatch.c) ---- */
+
+struct sbx_netwatch {
+	int sock;     /* our end of the socketpair the listener comes on */
+	int listener; /* the seccomp notification fd, once received */
+	int stop[2];
+	pthread_t th;
+	bool running;
+	const char *job;
+	const struct al_event_sink *events;
+	pthread_mutex_t mu;
+	char seen[SBX_NET_ATTEMPTS_MAX][SBX_NET_ADDR_LEN];
+	unsigned nseen, total;
+};
+
+/*
+ * Supervise the payload's notifications from a new thread: sock is our
+ * end of a SOCK_SEQPACKET pair whose other end is plan.watch_w
+ * (ownership of sock passes to nw, even on error).
+ */
+int sbx_netwatch_start(struct sbx_netwatch *nw, int sock, const char *job,
+		       const struct al_event_sink *events);
+/* Stop and join the thread; copy what was recorded into res. */
+void sbx_netwatch_stop(struct sbx_netwatch *nw, struct sbx_result *res);
+/*
+ * The payload's step: install the notifying filter and send its
+ * listener to the parent over plan->watch_w, then close both. Runs
+ * between fork and exec: no allocation.
+ */
+int sbx_netwatch_install(struct sbx_plan *plan);
 
 #endif

@@ -7,11 +7,17 @@
  * list. Two request forms are served, which is what npm sends:
  *   CONNECT host:port HTTP/1.1            (a TLS tunnel)
  *   GET http://host:port/path HTTP/1.1    (plain-HTTP registries)
- * Every decision is an event (proxy.allow / proxy.deny). A connection
- * gets one thread, at most SBX_PROXY_MAX_CONN at once; more are refused
- * with 503. Absolute-form requests are forwarded with "Connection:
- * close", so one client connection can never carry a second request to
- * another host past the check.
+ * Every decision is an event (proxy.allow / proxy.deny, with the reason
+ * for a refusal), and so is every tunnel cut by a limit (proxy.cut). A
+ * connection gets one thread, at most spec->proxy_max_conns at once;
+ * more are refused with 503. Absolute-form requests are forwarded with
+ * "Connection: close", so one client connection can never carry a
+ * second request to another host past the check.
+ *
+ * Names are resolved here, never in the sandbox, on a thread of their
+ * own: a slow resolver delays only the connection that waits for it,
+ * and that connection still ends at once when the sandbox is torn down
+ * (the lookup thread finishes alone and frees its own state).
  */
 #include "sandbox/internal.h"
 
@@ -34,7 +40,7 @@
 
 #define SBX_HEAD_MAX 16384
 #define SBX_IO_TIMEOUT_MS 30000
-#define SBX_IDLE_TIMEOUT_MS 300000
+#define SBX_RESOLVE_TIMEOUT_MS 30000
 
 struct sbx_req {
 	char method[16];
@@ -230,59 +236,181 @@ static ssize_t sbx_read_head(struct sbx_proxy *px, int fd, char *buf,
 	return -E2BIG;
 }
 
-/*
- * Addresses a registry name must never lead to: loopback, private,
- * shared, link-local (cloud metadata lives at 169.254.169.254),
- * multicast and reserved ranges, and their IPv4-mapped IPv6 forms.
- */
-static bool sbx_addr_internal(const struct sockaddr *sa)
+static bool sbx_v4_internal(uint32_t v)
 {
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)sa)->sin6_addr;
-		const uint8_t *b = a->s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			struct sockaddr_in v4 = { .sin_family = AF_INET };
-			memcpy(&v4.sin_addr, b + 12, 4);
-			return sbx_addr_internal((struct sockaddr *)&v4);
-		}
-		return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) ||
-		       IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a) ||
-		       (b[0] & 0xfe) == 0xfc; /* fc00::/7, unique local */
-	}
-	if (sa->sa_family != AF_INET)
-		return true;
-	uint32_t v = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
 	return (v >> 24) == 0 || (v >> 24) == 10 || (v >> 24) == 127 ||
-	       (v >> 22) == (100u << 2 | 1) ||      /* 100.64/10 */
+	       (v >> 22) == (100u << 2 | 1) ||      /* 100.64/10, CGNAT */
 	       (v >> 16) == (169u << 8 | 254) ||    /* 169.254/16 */
 	       (v >> 20) == (172u << 4 | 1) ||      /* 172.16/12 */
+	       (v >> 8) == (192u << 16 | 0 << 8 | 0) || /* 192.0.0/24 */
 	       (v >> 16) == (192u << 8 | 168) ||    /* 192.168/16 */
-	       (v >> 28) >= 14;                     /* 224/4, 240/4 */
+	       (v >> 17) == (198u << 7 | 18 >> 1) || /* 198.18/15 */
+	       (v >> 28) >= 14;                     /* 224/4, 240/4, bcast */
+}
+
+static uint32_t sbx_v4_at(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	       (uint32_t)b[2] << 8 | b[3];
 }
 
 /*
- * Resolve host here, never in the sandbox. A name (as opposed to an IP
- * literal the operator wrote into the allow list) that resolves only to
- * internal addresses is refused: a registry name pointed at loopback or
- * at a metadata service by DNS must not open a way there. *why says why
- * on failure.
+ * Addresses a registry name must never lead to: unspecified, loopback,
+ * private, shared (CGNAT), link-local (cloud metadata lives at
+ * 169.254.169.254 and fe80::), multicast, broadcast and reserved ranges;
+ * in IPv6 also unique-local and site-local, and every form that carries
+ * an IPv4 address inside (mapped, compatible, NAT64 64:ff9b::/96, 6to4
+ * 2002::/16), judged by that IPv4 address. The local-use NAT64 prefix
+ * 64:ff9b:1::/48 and the deprecated IPv4-compatible ::/96 are refused
+ * whole.
  */
-static int sbx_resolve(const char *host, unsigned port, struct addrinfo **out,
-		       bool *literal, const char **why)
+bool sbx_addr_internal(const struct sockaddr *sa)
 {
+	if (sa->sa_family == AF_INET)
+		return sbx_v4_internal(ntohl(
+			((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+	if (sa->sa_family != AF_INET6)
+		return true;
+
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	const uint8_t *b = a->s6_addr;
+	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const uint8_t nat64_local[6] = { 0, 0x64, 0xff, 0x9b, 0, 1 };
+	static const uint8_t zero[12];
+
+	if (IN6_IS_ADDR_V4MAPPED(a) || memcmp(b, nat64, 12) == 0)
+		return sbx_v4_internal(sbx_v4_at(b + 12));
+	if (memcmp(b, zero, 12) == 0) /* ::, ::1, and ::a.b.c.d */
+		return true;
+	if (memcmp(b, nat64_local, 6) == 0)
+		return true;
+	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
+		return sbx_v4_internal(sbx_v4_at(b + 2));
+	return IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_SITELOCAL(a) ||
+	       IN6_IS_ADDR_MULTICAST(a) ||
+	       (b[0] & 0xfe) == 0xfc; /* fc00::/7, unique local */
+}
+
+/*
+ * One name lookup, shared by the connection that waits for it and the
+ * thread that runs getaddrinfo; the last of the two to let go frees it.
+ */
+struct sbx_lookup {
+	atomic_int refs;
+	int done[2]; /* the lookup thread writes one byte when finished */
+	char host[256], svc[8];
+	struct addrinfo *res;
+	int gai;
+};
+
+static void sbx_lookup_put(struct sbx_lookup *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	if (l->res)
+		freeaddrinfo(l->res);
+	close(l->done[0]);
+	close(l->done[1]);
+	free(l);
+}
+
+static void *sbx_lookup_main(void *arg)
+{
+	struct sbx_lookup *l = arg;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+
+	l->gai = getaddrinfo(l->host, l->svc, &hints, &l->res);
+	if (l->gai != 0)
+		l->res = NULL;
+	if (write(l->done[1], "d", 1) < 0)
+		l->gai = EAI_SYSTEM;
+	sbx_lookup_put(l);
+	return NULL;
+}
+
+/*
+ * getaddrinfo on a detached thread, waited for with the stop pipe and a
+ * time limit: the blocking resolver never holds up the proxy's teardown.
+ * Returns 0 with *out, or -EHOSTUNREACH / -ETIMEDOUT / -ECANCELED.
+ */
+static int sbx_lookup(struct sbx_proxy *px, const char *host,
+		      const char *svc, struct addrinfo **out)
+{
+	struct sbx_lookup *l = calloc(1, sizeof(*l));
+	pthread_attr_t at;
+	pthread_t th;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!l)
+		return rc;
+	atomic_init(&l->refs, 2);
+	al_strlcpy(l->host, host, sizeof(l->host));
+	al_strlcpy(l->svc, svc, sizeof(l->svc));
+	if (pipe2(l->done, O_CLOEXEC) != 0) {
+		free(l);
+		return -errno;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &at, sbx_lookup_main, l) != 0) {
+		atomic_store(&l->refs, 1);
+		rc = -EAGAIN;
+		goto out;
+	}
+	struct pollfd p[2] = { { l->done[0], POLLIN, 0 },
+			       { px->stop[0], POLLIN, 0 } };
+	int n;
+	while ((n = poll(p, 2, SBX_RESOLVE_TIMEOUT_MS)) < 0 && errno == EINTR)
+		;
+	if (n > 0 && p[1].revents)
+		rc = -ECANCELED;
+	else if (n <= 0)
+		rc = -ETIMEDOUT;
+	else if (l->gai != 0)
+		rc = -EHOSTUNREACH;
+	else {
+		*out = l->res;
+		l->res = NULL;
+		rc = 0;
+	}
+out:
+	pthread_attr_destroy(&at);
+	sbx_lookup_put(l);
+	return rc;
+}
+
+/*
+ * Resolve host here, never in the sandbox. An IP literal is taken as
+ * written: it can only get here by being on the allow list itself, as
+ * written (the operator's choice, such as a loopback test registry). A
+ * name that resolves only to internal addresses is refused: a registry
+ * name pointed at loopback or at a metadata service by DNS must not
+ * open a way there. *why says why on failure.
+ */
+static int sbx_resolve(struct sbx_proxy *px, const char *host,
+		       unsigned port, struct addrinfo **out, bool *literal,
+		       const char **why)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST };
 	unsigned char tmp[sizeof(struct in6_addr)];
 	char svc[8];
+	int rc;
 
 	*literal = inet_pton(AF_INET, host, tmp) == 1 ||
 		   inet_pton(AF_INET6, host, tmp) == 1;
-	hints.ai_flags = *literal ? AI_NUMERICHOST : 0;
 	snprintf(svc, sizeof(svc), "%u", port);
-	if (getaddrinfo(host, svc, &hints, out) != 0) {
+	if (*literal)
+		rc = getaddrinfo(host, svc, &hints, out) ? -EHOSTUNREACH : 0;
+	else
+		rc = sbx_lookup(px, host, svc, out);
+	if (rc) {
 		*out = NULL;
-		*why = "the name does not resolve";
-		return -EHOSTUNREACH;
+		*why = rc == -ETIMEDOUT ? "the name did not resolve in time"
+		     : rc == -ECANCELED ? "the sandbox ended"
+					: "the name does not resolve";
+		return rc;
 	}
 	if (*literal)
 		return 0;
@@ -291,8 +419,8 @@ static int sbx_resolve(const char *host, unsigned port, struct addrinfo **out,
 			return 0;
 	freeaddrinfo(*out);
 	*out = NULL;
-	*why = "the name resolves only to loopback, private or link-local "
-	       "addresses";
+	*why = "the name resolves only to loopback, private, link-local or "
+	       "reserved addresses";
 	return -EACCES;
 }
 
@@ -331,8 +459,27 @@ static int sbx_dial(struct sbx_proxy *px, const struct addrinfo *res,
 	return fd >= 0 ? fd : -ECONNREFUSED;
 }
 
-/* Copy both ways until both sides are done, stop, or idle timeout. */
-static void sbx_relay(struct sbx_proxy *px, int a, int b)
+/* A tunnel or request ended by a limit: say which, with the job id. */
+static void sbx_cut(struct sbx_proxy *px, const char *object,
+		    const char *why)
+{
+	al_warn(SBX_MOD, px->job, "proxy cut %s: %s", object, why);
+	al_event(px->events, "proxy.cut", object,
+		 json_pack("{s:s?, s:s}", "job", px->job, "reason", why));
+}
+
+/* Count n relayed bytes; false once the sandbox's budget is spent. */
+static bool sbx_spend(struct sbx_proxy *px, size_t n)
+{
+	return atomic_fetch_add(&px->bytes, n) + n <= px->max_bytes;
+}
+
+/*
+ * Copy both ways until both sides are done or the sandbox stops; cut
+ * the tunnel when it carried nothing for the idle limit or the
+ * sandbox's byte budget runs out.
+ */
+static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object)
 {
 	char buf[16384];
 	int fds[2] = { a, b };
@@ -342,9 +489,11 @@ static void sbx_relay(struct sbx_proxy *px, int a, int b)
 		struct pollfd p[3] = { { open_in[0] ? a : -1, POLLIN, 0 },
 				       { open_in[1] ? b : -1, POLLIN, 0 },
 				       { px->stop[0], POLLIN, 0 } };
-		int n = poll(p, 3, SBX_IDLE_TIMEOUT_MS);
+		int n = poll(p, 3, px->idle_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			sbx_cut(px, object, "idle past the limit");
 		if (n <= 0 || p[2].revents)
 			return;
 		for (int i = 0; i < 2; i++) {
@@ -357,6 +506,11 @@ static void sbx_relay(struct sbx_proxy *px, int a, int b)
 				open_in[i] = false;
 				shutdown(fds[1 - i], SHUT_WR);
 				continue;
+			}
+			if (!sbx_spend(px, (size_t)r)) {
+				sbx_cut(px, object, "the sandbox's proxy byte "
+					"budget is used up");
+				return;
 			}
 			if (sbx_send_all_stop(fds[1 - i], px->stop[0], buf,
 					      (size_t)r))
@@ -399,6 +553,15 @@ static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
 	return rc;
 }
 
+/* "host:port", an IPv6 literal in brackets: the object of events. */
+static void sbx_object(const struct sbx_req *rq, char *out, size_t outsz)
+{
+	bool v6 = strchr(rq->host, ':') != NULL;
+
+	snprintf(out, outsz, "%s%s%s:%u", v6 ? "[" : "", rq->host,
+		 v6 ? "]" : "", rq->port);
+}
+
 static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 		      bool ok, const char *why)
 {
@@ -406,7 +569,7 @@ static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 	json_t *d = json_pack("{s:s?, s:s, s:s?}", "job", px->job, "method",
 			      rq->method, "reason", why);
 
-	snprintf(object, sizeof(object), "%s:%u", rq->host, rq->port);
+	sbx_object(rq, object, sizeof(object));
 	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
 	if (ok)
 		al_debug(SBX_MOD, px->job, "proxy allow %s", object);
@@ -419,6 +582,7 @@ static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 
 static void sbx_serve(struct sbx_proxy *px, int cfd)
 {
+	char object[300];
 	char *buf = malloc(SBX_HEAD_MAX + 1);
 	struct sbx_req rq = { 0 };
 	struct al_buf fwd = { 0 };
@@ -444,8 +608,13 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	bool ok = sbx_proxy_allowed(px->allow, rq.host, rq.port);
 	if (!ok)
 		why = "not in the allow list";
+	else if (atomic_load(&px->bytes) >= px->max_bytes)
+		why = "the sandbox's proxy byte budget is used up";
 	else
-		ok = sbx_resolve(rq.host, rq.port, &addrs, &literal, &why) == 0;
+		ok = sbx_resolve(px, rq.host, rq.port, &addrs, &literal,
+				 &why) == 0;
+	if (why)
+		ok = false;
 	if (sbx_decide(px, &rq, ok, why) != 0 || !ok) {
 		sbx_reply(cfd, 403, "Forbidden",
 			  "airlock: destination not allowed");
@@ -467,10 +636,12 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	}
 	/* Bytes the client sent after the head (body or TLS hello). */
 	if (have > (size_t)hlen &&
-	    sbx_send_all_stop(ufd, px->stop[0], buf + hlen,
-			      have - (size_t)hlen))
+	    (!sbx_spend(px, have - (size_t)hlen) ||
+	     sbx_send_all_stop(ufd, px->stop[0], buf + hlen,
+			       have - (size_t)hlen)))
 		goto out;
-	sbx_relay(px, cfd, ufd);
+	sbx_object(&rq, object, sizeof(object));
+	sbx_relay(px, cfd, ufd, object);
 out:
 	if (addrs)
 		freeaddrinfo(addrs);
@@ -493,7 +664,7 @@ static void *sbx_conn_main(void *arg)
 /* Join finished connection threads; with all, join every one. */
 static void sbx_reap_conns(struct sbx_proxy *px, bool all)
 {
-	for (int i = 0; i < SBX_PROXY_MAX_CONN; i++) {
+	for (unsigned i = 0; i < px->nconns; i++) {
 		struct sbx_proxy_conn *c = &px->conns[i];
 		if (c->used && (all || atomic_load(&c->done))) {
 			pthread_join(c->th, NULL);
@@ -510,10 +681,18 @@ static void sbx_accept_one(struct sbx_proxy *px)
 	if (cfd < 0)
 		return;
 	sbx_reap_conns(px, false);
-	for (int i = 0; i < SBX_PROXY_MAX_CONN && !c; i++)
+	for (unsigned i = 0; i < px->nconns && !c; i++)
 		if (!px->conns[i].used)
 			c = &px->conns[i];
 	if (!c) {
+		char why[80];
+		snprintf(why, sizeof(why), "more than %u connections at once",
+			 px->nconns);
+		atomic_fetch_add(&px->denied, 1);
+		al_warn(SBX_MOD, px->job, "proxy deny connection: %s", why);
+		al_event(px->events, "proxy.deny", "connection",
+			 json_pack("{s:s?, s:s}", "job", px->job, "reason",
+				   why));
 		sbx_reply(cfd, 503, "Service Unavailable",
 			  "airlock: too many connections");
 		close(cfd);
@@ -551,32 +730,42 @@ static void *sbx_proxy_main(void *arg)
 }
 
 int sbx_proxy_start(struct sbx_proxy *px, int lfd,
-		    const char *const *allow, const char *job,
-		    const struct al_event_sink *events)
+		    const struct sbx_spec *spec)
 {
 	int rc;
 
 	memset(px, 0, sizeof(*px));
 	px->lfd = lfd;
-	px->allow = allow;
-	px->job = job;
-	px->events = events;
+	px->allow = spec->allow;
+	px->job = spec->job_id;
+	px->events = spec->events;
+	px->max_bytes = spec->proxy_max_bytes;
+	px->idle_ms = (int)spec->proxy_idle_s * 1000;
+	px->nconns = spec->proxy_max_conns;
+	px->stop[0] = px->stop[1] = -1;
+	px->conns = calloc(px->nconns, sizeof(*px->conns));
+	if (!px->conns) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if (pipe2(px->stop, O_CLOEXEC) != 0) {
 		rc = -errno;
-		close(lfd);
-		px->lfd = -1;
-		return rc;
+		goto fail;
 	}
 	rc = -pthread_create(&px->th, NULL, sbx_proxy_main, px);
-	if (rc) {
-		close(px->stop[0]);
-		close(px->stop[1]);
-		close(lfd);
-		px->lfd = -1;
-		return rc;
-	}
+	if (rc)
+		goto fail;
 	px->running = true;
 	return 0;
+fail:
+	for (int i = 0; i < 2; i++)
+		if (px->stop[i] >= 0)
+			close(px->stop[i]);
+	free(px->conns);
+	px->conns = NULL;
+	close(lfd);
+	px->lfd = -1;
+	return rc;
 }
 
 void sbx_proxy_stop(struct sbx_proxy *px)
@@ -591,5 +780,7 @@ void sbx_proxy_stop(struct sbx_proxy *px)
 	close(px->stop[1]);
 	close(px->lfd);
 	px->lfd = -1;
+	free(px->conns);
+	px->conns = NULL;
 	px->running = false;
 }

@@ -74,8 +74,12 @@ void sbx_result_free(struct sbx_result *res)
 
 json_t *sbx_result_json(const struct sbx_result *r)
 {
+	json_t *tried = json_array();
+
+	for (unsigned i = 0; tried && i < r->n_net_attempts; i++)
+		json_array_append_new(tried, json_string(r->net_attempts[i]));
 	return json_pack("{s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:i, s:b, "
-			 "s:b, s:I, s:I, s:b, s:i, s:i}",
+			 "s:b, s:I, s:I, s:b, s:i, s:i, s:I, s:o, s:i}",
 			 "exit_code", r->exit_code, "signal", r->signal,
 			 "kill_reason", sbx_kill_name(r->kill),
 			 "wall_ms", (json_int_t)r->wall_ms,
@@ -89,7 +93,10 @@ json_t *sbx_result_json(const struct sbx_result *r)
 			 "output_total", (json_int_t)r->output_total,
 			 "truncated", r->truncated,
 			 "proxy_allowed", (int)r->proxy_allowed,
-			 "proxy_denied", (int)r->proxy_denied);
+			 "proxy_denied", (int)r->proxy_denied,
+			 "proxy_bytes", (json_int_t)r->proxy_bytes,
+			 "net_attempts", tried,
+			 "net_attempts_total", (int)r->net_attempts_total);
 }
 
 char *sbx_output_text(const struct sbx_result *res)
@@ -250,9 +257,11 @@ struct sbx_run_ctx {
 	struct sbx_plan_store ps;
 	struct sbx_cg cg;
 	struct sbx_proxy px;
+	struct sbx_netwatch nw;
 	pid_t pid;
 	int pidfd;
 	int go[2], err[2], status[2], out[2];
+	int watch[2]; /* the payload sends its netwatch listener over it */
 	char errmsg[256];
 	size_t errlen;
 	bool setup_failed;
@@ -613,6 +622,20 @@ static int sbx_defaults(const struct sbx_spec *in, struct sbx_spec *s)
 	s->tmp_bytes = s->tmp_bytes ? s->tmp_bytes : 256u << 20;
 	s->disk_bytes = s->disk_bytes ? s->disk_bytes : SBX_DEFAULT_DISK;
 	s->workdir = s->workdir ? s->workdir : "/tmp";
+	s->proxy_max_conns = s->proxy_max_conns ? s->proxy_max_conns
+						: SBX_PROXY_DEFAULT_CONNS;
+	s->proxy_max_bytes = s->proxy_max_bytes ? s->proxy_max_bytes
+						: SBX_PROXY_DEFAULT_BYTES;
+	s->proxy_idle_s = s->proxy_idle_s ? s->proxy_idle_s
+					  : SBX_PROXY_DEFAULT_IDLE_S;
+	if (s->proxy_max_conns > SBX_PROXY_MAX_CONNS ||
+	    s->proxy_idle_s > 86400) {
+		al_error(SBX_MOD, in->job_id, "step=spec proxy limits out of "
+			 "range (connections %u, at most %u; idle %u s, at "
+			 "most 86400)", s->proxy_max_conns,
+			 SBX_PROXY_MAX_CONNS, s->proxy_idle_s);
+		return -EINVAL;
+	}
 	if (s->workdir[0] != '/') {
 		al_error(SBX_MOD, in->job_id, "step=spec workdir %s is not "
 			 "absolute", s->workdir);
@@ -624,7 +647,13 @@ static int sbx_defaults(const struct sbx_spec *in, struct sbx_spec *s)
 static int sbx_pipes(struct sbx_run_ctx *c)
 {
 	if (pipe2(c->go, O_CLOEXEC) || pipe2(c->err, O_CLOEXEC) ||
-	    pipe2(c->status, O_CLOEXEC) || pipe2(c->out, O_CLOEXEC))
+	    pipe2(c->status, O_CLOEXEC) || pipe2(c->out, O_CLOEXEC) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->watch))
+		return -errno;
+	/* The kernel tells netwatch which process wrote (netwatch.c). */
+	int one = 1;
+	if (setsockopt(c->watch[0], SOL_SOCKET, SO_PASSCRED, &one,
+		       sizeof(one)) != 0)
 		return -errno;
 	fcntl(c->out[0], F_SETFL, O_NONBLOCK);
 	fcntl(c->status[0], F_SETFL, O_NONBLOCK);
@@ -660,12 +689,17 @@ static int sbx_prepare_child(struct sbx_run_ctx *c)
 		return rc;
 	}
 	if (lfd >= 0) {
-		rc = sbx_proxy_start(&c->px, lfd, c->s.allow, job,
-				     c->s.events);
-		if (rc)
+		rc = sbx_proxy_start(&c->px, lfd, &c->s);
+		if (rc) {
 			al_error(SBX_MOD, job, "step=proxy %s",
 				 al_strerror(rc));
+			return rc;
+		}
 	}
+	rc = sbx_netwatch_start(&c->nw, c->watch[0], job, c->s.events);
+	c->watch[0] = -1;
+	if (rc)
+		al_error(SBX_MOD, job, "step=netwatch %s", al_strerror(rc));
 	return rc;
 }
 
@@ -705,6 +739,7 @@ static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
 		sbx_proxy_stop(&c->px);
 		res->proxy_allowed = atomic_load(&c->px.allowed);
 		res->proxy_denied = atomic_load(&c->px.denied);
+		res->proxy_bytes = atomic_load(&c->px.bytes);
 	}
 	if (c->pid > 0) {
 		sbx_kill_tree(c);
@@ -712,6 +747,7 @@ static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
 			;
 		c->pid = -1;
 	}
+	sbx_netwatch_stop(&c->nw, res);
 	sbx_cg_destroy(&c->cg, c->s.job_id);
 	sbx_close(&c->pidfd);
 	for (int i = 0; i < 2; i++) {
@@ -719,6 +755,7 @@ static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
 		sbx_close(&c->err[i]);
 		sbx_close(&c->status[i]);
 		sbx_close(&c->out[i]);
+		sbx_close(&c->watch[i]);
 	}
 	sbx_plan_free(&c->ps);
 }
@@ -727,7 +764,8 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 {
 	struct sbx_run_ctx c = { .pid = -1, .pidfd = -1,
 				 .go = { -1, -1 }, .err = { -1, -1 },
-				 .status = { -1, -1 }, .out = { -1, -1 } };
+				 .status = { -1, -1 }, .out = { -1, -1 },
+				 .watch = { -1, -1 } };
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -751,6 +789,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.err_w = c.err[1];
 	c.ps.plan.status_w = c.status[1];
 	c.ps.plan.out_w = c.out[1];
+	c.ps.plan.watch_w = c.watch[1];
 	c.t0 = al_mono_ms();
 	/*
 	 * A raw clone without a new stack behaves like fork, but creates
@@ -763,6 +802,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 		close(c.err[0]);
 		close(c.status[0]);
 		close(c.out[0]);
+		close(c.watch[0]);
 		sbx_child_main(&c.ps.plan);
 	}
 	if (c.pid < 0) {
@@ -775,6 +815,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	sbx_close(&c.err[1]);
 	sbx_close(&c.status[1]);
 	sbx_close(&c.out[1]);
+	sbx_close(&c.watch[1]);
 
 	rc = sbx_prepare_child(&c);
 	while (rc == 0 && write(c.go[1], "g", 1) != 1)
@@ -810,11 +851,13 @@ out:
 	if (rc == 0)
 		al_info(SBX_MOD, spec->job_id,
 			"sandbox done exit=%d signal=%d kill=%s wall_ms=%lld "
-			"output=%llu proxy_allowed=%u proxy_denied=%u",
+			"output=%llu proxy_allowed=%u proxy_denied=%u "
+			"net_refused=%u",
 			res->exit_code, res->signal,
 			sbx_kill_name(res->kill), (long long)res->wall_ms,
 			(unsigned long long)res->output_total,
-			res->proxy_allowed, res->proxy_denied);
+			res->proxy_allowed, res->proxy_denied,
+			res->net_attempts_total);
 	return rc;
 }
 

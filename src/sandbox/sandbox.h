@@ -41,6 +41,14 @@
  * port cannot collide.
  */
 #define SBX_PROXY_PORT 3128
+/* Defaults of the proxy's limits (struct sbx_spec). */
+#define SBX_PROXY_DEFAULT_CONNS 64
+#define SBX_PROXY_MAX_CONNS 1024
+#define SBX_PROXY_DEFAULT_BYTES (4ull << 30)
+#define SBX_PROXY_DEFAULT_IDLE_S 300
+/* Outside destinations a payload tried, kept per sandbox (sbx_result). */
+#define SBX_NET_ATTEMPTS_MAX 16
+#define SBX_NET_ADDR_LEN 56 /* "[v6 address]:port" and its NUL */
 
 enum sbx_net {
 	SBX_NET_NONE,     /* empty namespace, only lo (up) */
@@ -90,6 +98,14 @@ struct sbx_spec {
 	 * per-file limit applies.
 	 */
 	uint64_t disk_bytes;
+	/* Registry mode limits. Concurrent client connections (0: 64, at
+	 * most SBX_PROXY_MAX_CONNS; more are refused with 503); bytes
+	 * relayed both ways over the whole sandbox (0: 4 GiB; past it,
+	 * tunnels are cut and requests refused); seconds a tunnel may carry
+	 * nothing before it is cut (0: 300). */
+	unsigned proxy_max_conns;
+	uint64_t proxy_max_bytes;
+	unsigned proxy_idle_s;
 };
 
 #define SBX_DEFAULT_DISK (4ull << 30)
@@ -134,6 +150,17 @@ struct sbx_result {
 	 */
 	bool disk_full;
 	unsigned proxy_allowed, proxy_denied; /* registry mode */
+	uint64_t proxy_bytes; /* relayed by the proxy, both ways */
+	/*
+	 * Destinations outside the sandbox that the payload tried to reach
+	 * directly (connect, or a datagram sent with an address), refused
+	 * and recorded: "203.0.113.5:443", "[2001:db8::1]:53". Each once,
+	 * in the order first seen, at most SBX_NET_ATTEMPTS_MAX;
+	 * net_attempts_total counts every refused call.
+	 */
+	char net_attempts[SBX_NET_ATTEMPTS_MAX][SBX_NET_ADDR_LEN];
+	unsigned n_net_attempts;
+	unsigned net_attempts_total;
 };
 
 /*
@@ -156,7 +183,8 @@ void sbx_result_free(struct sbx_result *res);
 /*
  * The result as a new JSON object: exit_code, signal, kill_reason,
  * wall_ms, user_ms, sys_ms, mem_peak, pids_peak, pids_limit_hit, disk_full,
- * output_bytes, output_total, truncated, proxy_allowed, proxy_denied.
+ * output_bytes, output_total, truncated, proxy_allowed, proxy_denied,
+ * proxy_bytes, net_attempts (array of "ADDR:PORT"), net_attempts_total.
  * The output itself is not included (see sbx_output_text()).
  */
 json_t *sbx_result_json(const struct sbx_result *res);
