@@ -130,13 +130,18 @@ struct sv_m {
 	long g[16][2];
 };
 
+/* One match block per thread, kept: ranges are read in hot loops. */
+static __thread pcre2_match_data *sv_md;
+
 static bool sv_match(enum sv_re re, const char *s, size_t len,
 		     struct sv_m *m)
 {
-	pcre2_match_data *md = pcre2_match_data_create(16, NULL);
+	pcre2_match_data *md = sv_md;
 	PCRE2_SIZE *ov;
 	int rc;
 
+	if (!md)
+		md = sv_md = pcre2_match_data_create(16, NULL);
 	if (!md)
 		return false;
 	rc = pcre2_match(sv_re[re], (PCRE2_SPTR)s, len, 0, 0, md, NULL);
@@ -150,7 +155,6 @@ static bool sv_match(enum sv_re re, const char *s, size_t len,
 			m->g[i][1] = set ? (long)ov[2 * i + 1] : -1;
 		}
 	}
-	pcre2_match_data_free(md);
 	return rc > 0;
 }
 

@@ -40,10 +40,14 @@ install_oracle() {
 install_oracle
 echo "corpus: seed $seed, $count questions (AL_SEMVER_SEED to replay)"
 node "$here/semver-diff.js" gen "$seed" "$count" > "$tmp/q.jsonl"
+# Both answer at once; the oracle's pid is ours to wait for or end.
 NODE_SEMVER="$cache/node_modules/semver" \
-	node "$here/semver-diff.js" oracle < "$tmp/q.jsonl" > "$tmp/want.jsonl"
+	node "$here/semver-diff.js" oracle < "$tmp/q.jsonl" > "$tmp/want.jsonl" &
+oracle_pid=$!
+trap 'kill "$oracle_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 "$AIRLOCK_BIN" semver batch < "$tmp/q.jsonl" > "$tmp/got.jsonl" ||
 	fail "airlock semver batch exited with $?"
+wait "$oracle_pid" || fail "node-semver oracle exited with $?"
 node "$here/semver-diff.js" compare "$tmp/q.jsonl" "$tmp/want.jsonl" \
 	"$tmp/got.jsonl" || fail "airlock and node-semver disagree (above)"
 echo "ok: $count questions agree with node-semver $NODE_SEMVER_VERSION"
