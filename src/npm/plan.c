@@ -59,8 +59,6 @@ static const char *pl_protocol(const char *s)
 					   "gitlab:", "bitbucket:", "gist:" };
 	const char *slash = strchr(s, '/');
 
-	if (pl_prefix(s, "npm:"))
-		return "npm: alias";
 	if (pl_prefix(s, "file:") || pl_prefix(s, "link:") ||
 	    pl_prefix(s, "./") || pl_prefix(s, "../") || s[0] == '/' ||
 	    pl_prefix(s, "~/"))
@@ -102,29 +100,100 @@ static bool pl_simple(const char *spec, const char **op, char *floor,
 	return true;
 }
 
-const char *npm_spec_classify(const char *spec, const char **op,
-			      char *floor, size_t floorsz)
+/* Reasons for specs that are valid ranges but are not rewritten. */
+static const char *pl_range_reason(const char *spec)
 {
-	struct npm_range r;
-	const char *why = pl_protocol(spec);
+	const char *t = spec + strspn(spec, " \t");
 
-	if (why)
-		return why;
-	if (pl_simple(spec, op, floor, floorsz))
-		return NULL;
+	if (!*t)
+		return "empty spec (any version): left as written";
+	if (!strcmp(t, "*") || !strcmp(t, "x") || !strcmp(t, "X"))
+		return "* (any version) is never rewritten";
 	if (strstr(spec, "||"))
 		return "union range (||) is not rewritten";
 	if (strstr(spec, " - "))
 		return "hyphen range is not rewritten";
-	if (npm_range_parse(spec, 0, &r) != 0)
-		return npm_range_parse(spec, NPM_SEMVER_LOOSE, &r) == 0
-			       ? (npm_range_free(&r),
-				  "loose range is not rewritten")
-			       : "dist-tag or unrecognised specifier";
-	npm_range_free(&r);
-	if (!spec[strspn(spec, " \t")] || strpbrk(spec, "*xX"))
-		return "wildcard range (x, *, empty) is not rewritten";
+	if (strpbrk(spec, "*xX"))
+		return "wildcard range (x, *) is not rewritten";
 	return "range form is not rewritten";
+}
+
+/* A range spec (no protocol): NULL when rewritable, else why not. */
+static const char *pl_classify_range(const char *spec, const char **op,
+				     char *floor, size_t floorsz)
+{
+	struct npm_range r;
+
+	if (pl_simple(spec, op, floor, floorsz))
+		return NULL;
+	if (npm_range_parse(spec, 0, &r) == 0) {
+		npm_range_free(&r);
+		return pl_range_reason(spec);
+	}
+	if (npm_range_parse(spec, NPM_SEMVER_LOOSE, &r) == 0) {
+		npm_range_free(&r);
+		return "loose range is not rewritten";
+	}
+	/* npm reads a name-like spec that is no range as a dist-tag. */
+	if (spec[0] && strspn(spec, "abcdefghijklmnopqrstuvwxyz"
+			       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==
+			       strlen(spec))
+		return "dist-tag (follows the registry's tag, not a range)";
+	return "unrecognised specifier";
+}
+
+int npm_spec_alias(const char *spec, char *name, size_t namesz,
+		   size_t *range_off)
+{
+	const char *t, *at;
+	size_t n;
+
+	if (!pl_prefix(spec, "npm:"))
+		return AL_E_NOTFOUND;
+	t = spec + 4;
+	/* A scoped target (@scope/name) has its own '@' first. */
+	at = strchr(t[0] == '@' ? t + 1 : t, '@');
+	n = at ? (size_t)(at - t) : strlen(t);
+	if (n == 0 || n >= namesz || memchr(t, ' ', n) || memchr(t, ':', n) ||
+	    (t[0] == '@' && !memchr(t, '/', n)))
+		return AL_E_PARSE;
+	memcpy(name, t, n);
+	name[n] = '\0';
+	*range_off = at ? (size_t)(at + 1 - spec) : strlen(spec);
+	return 0;
+}
+
+const char *npm_spec_classify(const char *spec, const char **op,
+			      char *floor, size_t floorsz)
+{
+	char target[256];
+	const char *why;
+	size_t off;
+	int rc = npm_spec_alias(spec, target, sizeof(target), &off);
+
+	if (rc == AL_E_PARSE)
+		return "npm: alias without a valid package name";
+	if (rc == 0) {
+		if (!spec[off])
+			return "npm: alias without a range (any version)";
+		if (pl_prefix(spec + off, "npm:"))
+			return "nested npm: alias";
+		why = pl_protocol(spec + off);
+		return why ? why : pl_classify_range(spec + off, op, floor,
+						     floorsz);
+	}
+	why = pl_protocol(spec);
+	return why ? why : pl_classify_range(spec, op, floor, floorsz);
+}
+
+/* The registry name to ask about d: the alias target, else the key. */
+static const char *pl_lookup_name(const struct npm_dep *d, char *buf,
+				  size_t bufsz)
+{
+	size_t off;
+
+	return npm_spec_alias(d->spec, buf, bufsz, &off) == 0 ? buf
+							       : d->name;
 }
 
 static bool pl_allowed(const struct npm_version *floor,
@@ -236,8 +305,14 @@ static int pl_update(struct npm_plan *p, const struct npm_dep *d,
 	if (!n)
 		return -ENOMEM;
 	p->updates = n;
+	size_t off = 0;
+	char target[256];
+
+	/* An alias keeps its "npm:name@" prefix; only the range changes. */
+	if (npm_spec_alias(d->spec, target, sizeof(target), &off) != 0)
+		off = 0;
 	if (npm_version_format(to, ver, sizeof(ver)) < 0 ||
-	    al_buf_printf(&spec, "%s%s", op, ver))
+	    al_buf_printf(&spec, "%.*s%s%s", (int)off, d->spec, op, ver))
 		return -ENOMEM;
 	u = &p->updates[p->nupdates++];
 	u->section = d->section;
@@ -271,10 +346,12 @@ static int pl_dep(struct npm_plan *p, const struct npm_dep *d,
 	const char *op = "", *reason;
 	bool held;
 
+	char target[256];
+
 	reason = npm_spec_classify(d->spec, &op, floor_s, sizeof(floor_s));
 	if (reason)
 		return pl_skip(p, d, reason);
-	k = pl_find(pk, npk, d->name);
+	k = pl_find(pk, npk, pl_lookup_name(d, target, sizeof(target)));
 	if (!k) {
 		p->nregistry_errors++;
 		return pl_skip(p, d, "no registry answer");
@@ -340,25 +417,42 @@ int npm_plan_build(const struct npm_manifest *m,
 
 /* Distinct names of the dependencies worth asking the registry about. */
 static int pl_names(const struct npm_manifest *m, const char ***names,
-		    size_t *n)
+		    char ***owned, size_t *n)
 {
 	char floor[NPM_SEMVER_MAX_LEN + 64];
 	const char *op;
 
 	*n = 0;
 	*names = calloc(m->ndeps + 1, sizeof(**names));
-	if (!*names)
+	*owned = calloc(m->ndeps + 1, sizeof(**owned));
+	if (!*names || !*owned)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->ndeps; i++) {
 		const struct npm_dep *d = &m->deps[i];
+		const char *name = d->name;
+		char *target = NULL;
+		size_t off;
 		bool dup = false;
 
 		if (npm_spec_classify(d->spec, &op, floor, sizeof(floor)))
 			continue;
+		/* An alias is looked up under its target, never its key. */
+		if (!strncmp(d->spec, "npm:", 4)) {
+			target = malloc(256);
+			if (!target)
+				return -ENOMEM;
+			if (npm_spec_alias(d->spec, target, 256, &off) == 0)
+				name = target;
+		}
 		for (size_t j = 0; j < *n && !dup; j++)
-			dup = !strcmp((*names)[j], d->name);
+			dup = !strcmp((*names)[j], name);
+		if (!dup && name == target) {
+			(*owned)[(*n)] = target;
+			target = NULL;
+		}
 		if (!dup)
-			(*names)[(*n)++] = d->name;
+			(*names)[(*n)++] = name;
+		free(target);
 	}
 	return 0;
 }
@@ -392,6 +486,7 @@ int npm_plan_project(const char *registry_url, const char *manifest,
 	struct npm_manifest m = { 0 };
 	struct npm_packument *pk = NULL;
 	const char **names = NULL;
+	char **owned = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -399,7 +494,7 @@ int npm_plan_project(const char *registry_url, const char *manifest,
 	rc = npm_manifest_parse(manifest, len, &m, err, errsz);
 	if (rc)
 		return rc;
-	rc = pl_names(&m, &names, &n);
+	rc = pl_names(&m, &names, &owned, &n);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -424,6 +519,9 @@ out:
 		npm_packuments_free(pk, n);
 	free(pk);
 	free(names);
+	for (size_t i = 0; owned && i < m.ndeps; i++)
+		free(owned[i]);
+	free(owned);
 	npm_manifest_free(&m);
 	return rc;
 }

@@ -2,8 +2,11 @@
  * plan.h - decide which dependency specs of a package.json to raise.
  *
  * Only specs of the forms ^X.Y.Z, ~X.Y.Z, =X.Y.Z, >=X.Y.Z and a bare
- * X.Y.Z are rewritten, keeping their operator. Every other spec (unions,
- * hyphen and x-ranges, wildcards, git, paths, URLs, aliases, dist-tags)
+ * X.Y.Z are rewritten, keeping their operator; an npm alias
+ * "npm:NAME@RANGE" of those forms is looked up as NAME (never under its
+ * key) and only RANGE is rewritten. Every other spec (unions, hyphen and
+ * x-ranges, "*", empty, git and GitHub shorthands, file:, link:, paths,
+ * tarball URLs, workspace:, nested aliases, dist-tags such as "latest")
  * and every registry failure becomes a skip with a reason; one package's
  * trouble never fails the plan.
  *
@@ -85,10 +88,21 @@ struct npm_plan {
 
 /*
  * Why spec cannot be rewritten, or NULL when it can; on NULL, *op is set
- * to its operator ("^", "~", "=", ">=" or "") and floor to its version.
+ * to its operator ("^", "~", "=", ">=" or "") and floor to its version
+ * (for an alias, those of the range after the last '@').
  */
 const char *npm_spec_classify(const char *spec, const char **op,
 			      char *floor, size_t floorsz);
+
+/*
+ * For "npm:NAME@RANGE" (NAME may be scoped, "@scope/pkg"): NAME into
+ * name and the offset of RANGE in spec (strlen(spec) when there is no
+ * '@RANGE'). Returns 0, AL_E_NOTFOUND when spec is no alias, AL_E_PARSE
+ * when the name is empty, holds a space or ':', is a scope without a
+ * '/', or does not fit namesz.
+ */
+int npm_spec_alias(const char *spec, char *name, size_t namesz,
+		   size_t *range_off);
 
 /*
  * Plan from a parsed manifest and the packuments of its dependencies

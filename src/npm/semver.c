@@ -1,12 +1,12 @@
 /*
- * semver.c - npm-compatible versions and ranges (see semver.h).
+ * semver.c - comparing and matching npm versions and ranges (see
+ * semver.h); reading them is semver_parse.c.
  *
- * Ranges are desugared the way node-semver does it: the string is split
- * on "||", each part into whitespace-separated tokens (an operator token
- * alone is glued to the token after it), a "A - B" part becomes a hyphen
- * range, and every token becomes zero, one or two primitive comparators.
- * Matching then needs only the primitive comparators and the prerelease
- * rule.
+ * A parsed range is a union of sets of primitive comparators, so
+ * matching needs only those comparators and the prerelease rule. The
+ * functions an updater needs on top (max-satisfying, min-version,
+ * intersects, outside) follow node-semver's definitions, quirks included,
+ * so that airlock and npm agree on every range.
  */
 #include "npm/semver.h"
 
@@ -21,176 +21,41 @@
 #define SV_LOOSE(f) (((f) & NPM_SEMVER_LOOSE) != 0)
 #define SV_INCPR(f) (((f) & NPM_SEMVER_INCLUDE_PRERELEASE) != 0)
 
-static bool sv_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
-	       c == '\f';
-}
-
-static bool sv_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool sv_idchar(char c)
-{
-	return sv_digit(c) || (c >= 'a' && c <= 'z') ||
-	       (c >= 'A' && c <= 'Z') || c == '-';
-}
-
-/* A run of digits at *pp into out; strict forbids leading zeros. */
-static int sv_number(const char **pp, const char *end, bool loose,
-		     uint64_t *out)
-{
-	const char *p = *pp;
-	uint64_t v = 0;
-
-	if (p >= end || !sv_digit(*p))
-		return AL_E_SEMVER;
-	if (!loose && *p == '0' && p + 1 < end && sv_digit(p[1]))
-		return AL_E_SEMVER;
-	for (; p < end && sv_digit(*p); p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > NPM_SEMVER_MAX_NUM)
-			return AL_E_SEMVER;
-	}
-	*pp = p;
-	*out = v;
-	return 0;
-}
-
 static bool sv_all_digits(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!sv_digit(s[i]))
+		if (s[i] < '0' || s[i] > '9')
 			return false;
 	return n > 0;
 }
 
+/* Digits as JavaScript's +s (exact below 2^53, rounded above). */
+static double sv_num(const char *s, size_t n)
+{
+	char buf[NPM_SEMVER_MAX_LEN + 1];
+
+	if (n > NPM_SEMVER_MAX_LEN)
+		n = NPM_SEMVER_MAX_LEN;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return strtod(buf, NULL);
+}
+
 /*
- * Dot-separated identifiers at *pp into out. For prereleases, strict
- * mode refuses numeric identifiers with leading zeros and loose mode
- * strips them, as node-semver turns such identifiers into numbers.
+ * node-semver's compareIdentifiers: two numeric identifiers compare as
+ * JavaScript numbers (identifiers past 2^53 are kept as text by the
+ * parser but still compared as rounded numbers, and may tie), a numeric
+ * one sorts before an alphanumeric one, the rest compare as text.
  */
-static int sv_idents(const char **pp, const char *end, bool pre, bool loose,
-		     char *out)
-{
-	const char *p = *pp;
-	size_t o = 0;
-
-	for (;;) {
-		const char *id = p;
-		size_t n;
-
-		while (p < end && sv_idchar(*p))
-			p++;
-		n = (size_t)(p - id);
-		if (n == 0)
-			return AL_E_SEMVER;
-		if (pre && sv_all_digits(id, n) && n > 1 && id[0] == '0') {
-			if (!loose)
-				return AL_E_SEMVER;
-			while (n > 1 && id[0] == '0') {
-				id++;
-				n--;
-			}
-		}
-		if (o + n + 1 > NPM_SEMVER_MAX_LEN)
-			return AL_E_LIMIT;
-		memcpy(out + o, id, n);
-		o += n;
-		if (p >= end || *p != '.')
-			break;
-		out[o++] = '.';
-		p++;
-	}
-	out[o] = '\0';
-	*pp = p;
-	return 0;
-}
-
-/* The tail after M.m.p: [-]pre and +build, to the end of the text. */
-static int sv_tail(const char *p, const char *end, unsigned flags,
-		   struct npm_version *v)
-{
-	int rc;
-
-	v->pre[0] = '\0';
-	v->build[0] = '\0';
-	if (p < end && (*p == '-' || (SV_LOOSE(flags) && sv_idchar(*p)))) {
-		if (*p == '-')
-			p++;
-		rc = sv_idents(&p, end, true, SV_LOOSE(flags), v->pre);
-		if (rc)
-			return rc;
-	}
-	if (p < end && *p == '+') {
-		p++;
-		rc = sv_idents(&p, end, false, SV_LOOSE(flags), v->build);
-		if (rc)
-			return rc;
-	}
-	return p == end ? 0 : AL_E_SEMVER;
-}
-
-/* The prefix node-semver tolerates before the numbers. */
-static const char *sv_skip_prefix(const char *p, const char *end,
-				  bool loose)
-{
-	if (!loose)
-		return (p < end && *p == 'v') ? p + 1 : p;
-	while (p < end && (*p == 'v' || *p == '=' || sv_space(*p)))
-		p++;
-	return p;
-}
-
-static int sv_parse_span(const char *p, const char *end, unsigned flags,
-			 struct npm_version *v)
-{
-	bool loose = SV_LOOSE(flags);
-
-	p = sv_skip_prefix(p, end, loose);
-	if (sv_number(&p, end, loose, &v->major) || p >= end || *p++ != '.')
-		return AL_E_SEMVER;
-	if (sv_number(&p, end, loose, &v->minor) || p >= end || *p++ != '.')
-		return AL_E_SEMVER;
-	if (sv_number(&p, end, loose, &v->patch))
-		return AL_E_SEMVER;
-	return sv_tail(p, end, flags, v);
-}
-
-int npm_version_parse(const char *s, unsigned flags, struct npm_version *out)
-{
-	const char *end;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (!s)
-		return AL_E_SEMVER;
-	if (strlen(s) > NPM_SEMVER_MAX_LEN)
-		return AL_E_LIMIT;
-	while (sv_space(*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && sv_space(end[-1]))
-		end--;
-	rc = sv_parse_span(s, end, flags, out);
-	if (rc)
-		memset(out, 0, sizeof(*out));
-	return rc ? AL_E_SEMVER : 0;
-}
-
-/* Compare one prerelease identifier each (lengths given). */
 static int sv_cmp_ident(const char *a, size_t an, const char *b, size_t bn)
 {
 	bool anum = sv_all_digits(a, an), bnum = sv_all_digits(b, bn);
 	int c;
 
 	if (anum && bnum) {
-		if (an != bn)
-			return an < bn ? -1 : 1;
-		c = memcmp(a, b, an);
-		return (c > 0) - (c < 0);
+		double x = sv_num(a, an), y = sv_num(b, bn);
+
+		return (x > y) - (x < y);
 	}
 	if (anum != bnum)
 		return anum ? -1 : 1;
@@ -200,16 +65,18 @@ static int sv_cmp_ident(const char *a, size_t an, const char *b, size_t bn)
 	return (an > bn) - (an < bn);
 }
 
+/* The first identifiers that differ as text decide, even on a tie. */
 static int sv_cmp_pre(const char *a, const char *b)
 {
+	if (!strcmp(a, b))
+		return 0;
 	if (!*a || !*b)
 		return (!*a) - (!*b);
 	for (;;) {
 		size_t an = strcspn(a, "."), bn = strcspn(b, ".");
-		int c = sv_cmp_ident(a, an, b, bn);
 
-		if (c)
-			return c;
+		if (an != bn || memcmp(a, b, an) != 0)
+			return sv_cmp_ident(a, an, b, bn);
 		a += an;
 		b += bn;
 		if (!*a || !*b)
@@ -253,462 +120,6 @@ int npm_version_format(const struct npm_version *v, char *out, size_t outsz)
 	return n;
 }
 
-/* ---- ranges ---------------------------------------------------------- */
-
-/* A partial version "1", "1.x", "1.2.*", "1.2.3-pre" as in an x-range. */
-struct sv_partial {
-	bool x[3];
-	uint64_t n[3];
-	char pre[NPM_SEMVER_MAX_LEN + 1];
-};
-
-/* A growable comparator list for one set. */
-struct sv_list {
-	struct npm_comparator *c;
-	size_t n;
-	size_t cap;
-};
-
-static int sv_list_add(struct sv_list *l, enum npm_op op,
-		       const struct npm_version *v)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4;
-		void *p = realloc(l->c, cap * sizeof(*l->c));
-
-		if (!p)
-			return -ENOMEM;
-		l->c = p;
-		l->cap = cap;
-	}
-	l->c[l->n].op = op;
-	if (v)
-		l->c[l->n].v = *v;
-	else
-		memset(&l->c[l->n].v, 0, sizeof(l->c[l->n].v));
-	l->n++;
-	return 0;
-}
-
-/* Add op M.m.p[-pre]; numbers past the limit make the range invalid. */
-static int sv_add(struct sv_list *l, enum npm_op op, uint64_t M, uint64_t m,
-		  uint64_t p, const char *pre)
-{
-	struct npm_version v;
-
-	if (M > NPM_SEMVER_MAX_NUM || m > NPM_SEMVER_MAX_NUM ||
-	    p > NPM_SEMVER_MAX_NUM)
-		return AL_E_SEMVER;
-	memset(&v, 0, sizeof(v));
-	v.major = M;
-	v.minor = m;
-	v.patch = p;
-	if (strlen(pre) > NPM_SEMVER_MAX_LEN)
-		return AL_E_LIMIT;
-	memcpy(v.pre, pre, strlen(pre) + 1);
-	return sv_list_add(l, op, &v);
-}
-
-static bool sv_xchar(const char *p, const char *end)
-{
-	return p < end && (*p == 'x' || *p == 'X' || *p == '*');
-}
-
-/*
- * Parse [v=]*XID[.XID[.XID[-pre][+build]]] over [p, end). A wildcard
- * followed by a number ("1.x.5", "x.1") is refused, as node-semver does.
- */
-static int sv_partial(const char *p, const char *end, unsigned flags,
-		      struct sv_partial *out)
-{
-	struct npm_version tail;
-	int i, rc;
-
-	memset(out, 0, sizeof(*out));
-	while (p < end && (*p == 'v' || *p == '='))
-		p++;
-	for (i = 0; i < 3; i++) {
-		if (i > 0 && (p >= end || *p != '.'))
-			break;
-		if (i > 0)
-			p++;
-		if (sv_xchar(p, end)) {
-			out->x[i] = true;
-			p++;
-		} else if (sv_number(&p, end, SV_LOOSE(flags), &out->n[i])) {
-			return AL_E_SEMVER;
-		} else if (i > 0 && out->x[i - 1]) {
-			return AL_E_SEMVER;
-		}
-	}
-	if (p != end && i != 3)
-		return AL_E_SEMVER;
-	for (; i < 3; i++)
-		out->x[i] = true;
-	if (p == end)
-		return 0;
-	rc = sv_tail(p, end, flags, &tail);
-	if (rc)
-		return rc;
-	memcpy(out->pre, tail.pre, sizeof(out->pre));
-	return 0;
-}
-
-/* ^M.m.p: changes that do not modify the left-most non-zero part. */
-static int sv_caret(const struct sv_partial *P, unsigned flags,
-		    struct sv_list *l)
-{
-	const char *z = SV_INCPR(flags) ? "0" : "";
-	uint64_t M = P->n[0], m = P->n[1], p = P->n[2];
-	int rc;
-
-	if (P->x[0])
-		return sv_list_add(l, NPM_OP_ANY, NULL);
-	if (P->x[1]) {
-		rc = sv_add(l, NPM_OP_GE, M, 0, 0, z);
-		return rc ? rc : sv_add(l, NPM_OP_LT, M + 1, 0, 0, "0");
-	}
-	if (P->x[2]) {
-		rc = sv_add(l, NPM_OP_GE, M, m, 0, z);
-		if (rc)
-			return rc;
-		if (M == 0)
-			return sv_add(l, NPM_OP_LT, 0, m + 1, 0, "0");
-		return sv_add(l, NPM_OP_LT, M + 1, 0, 0, "0");
-	}
-	rc = sv_add(l, NPM_OP_GE, M, m, p, P->pre);
-	if (rc)
-		return rc;
-	if (M == 0 && m == 0)
-		return sv_add(l, NPM_OP_LT, 0, 0, p + 1, "0");
-	if (M == 0)
-		return sv_add(l, NPM_OP_LT, 0, m + 1, 0, "0");
-	return sv_add(l, NPM_OP_LT, M + 1, 0, 0, "0");
-}
-
-/* ~M.m.p: patch-level changes if a minor is given, else minor-level. */
-static int sv_tilde(const struct sv_partial *P, unsigned flags,
-		    struct sv_list *l)
-{
-	const char *z = SV_INCPR(flags) ? "0" : "";
-	uint64_t M = P->n[0], m = P->n[1];
-	int rc;
-
-	if (P->x[0])
-		return sv_list_add(l, NPM_OP_ANY, NULL);
-	if (P->x[1]) {
-		rc = sv_add(l, NPM_OP_GE, M, 0, 0, z);
-		return rc ? rc : sv_add(l, NPM_OP_LT, M + 1, 0, 0, "0");
-	}
-	if (P->x[2])
-		rc = sv_add(l, NPM_OP_GE, M, m, 0, z);
-	else
-		rc = sv_add(l, NPM_OP_GE, M, m, P->n[2], P->pre);
-	return rc ? rc : sv_add(l, NPM_OP_LT, M, m + 1, 0, "0");
-}
-
-static enum npm_op sv_op(const char *gtlt)
-{
-	if (!strcmp(gtlt, "<"))
-		return NPM_OP_LT;
-	if (!strcmp(gtlt, "<="))
-		return NPM_OP_LE;
-	if (!strcmp(gtlt, ">"))
-		return NPM_OP_GT;
-	if (!strcmp(gtlt, ">="))
-		return NPM_OP_GE;
-	return NPM_OP_EQ;
-}
-
-/* [<>]=?X-range with at least one wildcard part. */
-static int sv_xrange(const char *gtlt, const struct sv_partial *P,
-		     unsigned flags, struct sv_list *l)
-{
-	const char *pr = SV_INCPR(flags) ? "0" : "";
-	uint64_t M = P->n[0], m = P->n[1], p = 0;
-	int rc;
-
-	if (!strcmp(gtlt, "="))
-		gtlt = "";
-	if (P->x[0]) {
-		if (!strcmp(gtlt, ">") || !strcmp(gtlt, "<"))
-			return sv_add(l, NPM_OP_LT, 0, 0, 0, "0");
-		return sv_list_add(l, NPM_OP_ANY, NULL);
-	}
-	if (!*gtlt) {
-		rc = sv_add(l, NPM_OP_GE, M, P->x[1] ? 0 : m, 0, pr);
-		if (rc)
-			return rc;
-		if (P->x[1])
-			return sv_add(l, NPM_OP_LT, M + 1, 0, 0, "0");
-		return sv_add(l, NPM_OP_LT, M, m + 1, 0, "0");
-	}
-
-	if (P->x[1])
-		m = 0;
-	if (!strcmp(gtlt, ">")) {
-		gtlt = ">=";
-		if (P->x[1])
-			M++;
-		else
-			m++;
-	} else if (!strcmp(gtlt, "<=")) {
-		gtlt = "<";
-		if (P->x[1])
-			M++;
-		else
-			m++;
-	}
-	if (!strcmp(gtlt, "<"))
-		pr = "0";
-	return sv_add(l, sv_op(gtlt), M, m, p, pr);
-}
-
-/* "A - B": an inclusive range between two (partial) versions. */
-static int sv_hyphen(const struct sv_partial *F, const struct sv_partial *T,
-		     unsigned flags, struct sv_list *l)
-{
-	const char *z = SV_INCPR(flags) ? "0" : "";
-	size_t before = l->n;
-	int rc = 0;
-
-	if (F->x[0])
-		rc = 0;
-	else if (F->x[1])
-		rc = sv_add(l, NPM_OP_GE, F->n[0], 0, 0, z);
-	else if (F->x[2])
-		rc = sv_add(l, NPM_OP_GE, F->n[0], F->n[1], 0, z);
-	else
-		rc = sv_add(l, NPM_OP_GE, F->n[0], F->n[1], F->n[2],
-			    F->pre[0] ? F->pre : z);
-	if (rc)
-		return rc;
-
-	if (T->x[0])
-		rc = 0;
-	else if (T->x[1])
-		rc = sv_add(l, NPM_OP_LT, T->n[0] + 1, 0, 0, "0");
-	else if (T->x[2])
-		rc = sv_add(l, NPM_OP_LT, T->n[0], T->n[1] + 1, 0, "0");
-	else if (T->pre[0] || !SV_INCPR(flags))
-		rc = sv_add(l, NPM_OP_LE, T->n[0], T->n[1], T->n[2], T->pre);
-	else
-		rc = sv_add(l, NPM_OP_LT, T->n[0], T->n[1], T->n[2] + 1, "0");
-	if (rc == 0 && l->n == before)
-		rc = sv_list_add(l, NPM_OP_ANY, NULL);
-	return rc;
-}
-
-/*
- * Copy tok without its first "+build" part: node-semver drops build
- * metadata from every comparator before desugaring it.
- */
-static int sv_strip_build(const char *tok, size_t len, char *out,
-			  size_t outsz)
-{
-	const char *plus = memchr(tok, '+', len);
-	size_t o = 0, i;
-
-	if (len >= outsz)
-		return AL_E_LIMIT;
-	if (!plus || plus + 1 >= tok + len || !sv_idchar(plus[1])) {
-		memcpy(out, tok, len);
-		out[len] = '\0';
-		return 0;
-	}
-	o = (size_t)(plus - tok);
-	memcpy(out, tok, o);
-	i = o + 1;
-	while (i < len && (sv_idchar(tok[i]) ||
-			   (tok[i] == '.' && i + 1 < len &&
-			    sv_idchar(tok[i + 1]))))
-		i++;
-	memcpy(out + o, tok + i, len - i);
-	out[o + len - i] = '\0';
-	return 0;
-}
-
-/* One comparator token ("^1.2", ">=1.x", "1.2.3-rc.1") into l. */
-static int sv_token(const char *tok, size_t len, unsigned flags,
-		    struct sv_list *l)
-{
-	char buf[NPM_RANGE_MAX_LEN + 1], gtlt[3] = "";
-	struct sv_partial P;
-	struct npm_version v;
-	const char *p = buf, *end;
-	size_t g = 0;
-	int rc;
-
-	rc = sv_strip_build(tok, len, buf, sizeof(buf));
-	if (rc)
-		return rc;
-	end = buf + strlen(buf);
-
-	if (*p == '~' || *p == '^') {
-		bool caret = *p == '^';
-
-		p += (!caret && p[1] == '>') ? 2 : 1;
-		rc = sv_partial(p, end, flags, &P);
-		if (rc)
-			return rc;
-		return caret ? sv_caret(&P, flags, l) : sv_tilde(&P, flags, l);
-	}
-
-	if (*p == '<' || *p == '>')
-		gtlt[g++] = *p++;
-	if (*p == '=')
-		gtlt[g++] = *p++;
-	gtlt[g] = '\0';
-	rc = sv_partial(p, end, flags, &P);
-	if (rc)
-		return rc;
-	if (P.x[0] || P.x[1] || P.x[2])
-		return sv_xrange(gtlt, &P, flags, l);
-
-	rc = sv_parse_span(p, end, flags, &v);
-	if (rc)
-		return rc;
-	return sv_list_add(l, sv_op(gtlt), &v);
-}
-
-static bool sv_is_opword(const char *t, size_t n)
-{
-	if (n == 1)
-		return strchr("<>=~^", t[0]) != NULL;
-	if (n != 2)
-		return false;
-	if (t[0] == '<' || t[0] == '>')
-		return t[1] == '=';
-	return t[0] == '~' && t[1] == '>';
-}
-
-struct sv_tok {
-	const char *p;
-	size_t n;
-};
-
-/* Split a part on single spaces (the range text is already collapsed). */
-static size_t sv_split(const char *s, size_t len, struct sv_tok *t,
-		       size_t max)
-{
-	size_t n = 0, i = 0;
-
-	while (i < len && n < max) {
-		size_t j = i;
-
-		while (j < len && s[j] != ' ')
-			j++;
-		if (j > i) {
-			t[n].p = s + i;
-			t[n].n = j - i;
-			n++;
-		}
-		i = j + 1;
-	}
-	return n;
-}
-
-static bool sv_is_hyphen(const struct sv_tok *t, size_t n, unsigned flags,
-			 struct sv_partial *F, struct sv_partial *T)
-{
-	return n == 3 && t[1].n == 1 && t[1].p[0] == '-' &&
-	       sv_partial(t[0].p, t[0].p + t[0].n, flags, F) == 0 &&
-	       sv_partial(t[2].p, t[2].p + t[2].n, flags, T) == 0;
-}
-
-/* Merge an operator standing alone with the token after it (">= 1.2"). */
-static int sv_glue(const struct sv_tok *t, size_t *i, size_t n, char *buf,
-		   size_t bufsz, size_t *len)
-{
-	size_t a = t[*i].n, b;
-
-	if (!sv_is_opword(t[*i].p, a) || *i + 1 >= n) {
-		*len = a;
-		memcpy(buf, t[*i].p, a);
-		return 0;
-	}
-	b = t[*i + 1].n;
-	if (a + b >= bufsz)
-		return AL_E_LIMIT;
-	memcpy(buf, t[*i].p, a);
-	memcpy(buf + a, t[*i + 1].p, b);
-	*len = a + b;
-	(*i)++;
-	return 0;
-}
-
-/* Node-semver's clean-ups: >=0.0.0 is any; null set; no duplicates. */
-static void sv_tidy_set(struct sv_list *l, unsigned flags)
-{
-	size_t i, j, o = 0;
-
-	for (i = 0; i < l->n; i++) {
-		struct npm_comparator *c = &l->c[i];
-
-		if (c->op == NPM_OP_GE && !c->v.major && !c->v.minor &&
-		    !c->v.patch &&
-		    !strcmp(c->v.pre, SV_INCPR(flags) ? "0" : ""))
-			c->op = NPM_OP_ANY;
-		if (c->op == NPM_OP_LT && !c->v.major && !c->v.minor &&
-		    !c->v.patch && !strcmp(c->v.pre, "0")) {
-			l->c[0] = *c;
-			l->n = 1;
-			return;
-		}
-	}
-	for (i = 0; i < l->n; i++) {
-		bool dup = false;
-
-		for (j = 0; j < o && !dup; j++)
-			dup = l->c[j].op == l->c[i].op &&
-			      (l->c[i].op == NPM_OP_ANY ||
-			       (npm_version_cmp(&l->c[j].v, &l->c[i].v) == 0));
-		if (!dup)
-			l->c[o++] = l->c[i];
-	}
-	l->n = o;
-	if (l->n > 1) {
-		for (i = 0, o = 0; i < l->n; i++)
-			if (l->c[i].op != NPM_OP_ANY)
-				l->c[o++] = l->c[i];
-		l->n = o;
-	}
-}
-
-/* One "||"-separated part into a comparator set. */
-static int sv_part(const char *s, size_t len, unsigned flags,
-		   struct sv_list *l)
-{
-	struct sv_tok t[NPM_RANGE_MAX_LEN / 2 + 1];
-	struct sv_partial F, T;
-	char buf[NPM_RANGE_MAX_LEN + 1];
-	size_t n, i, blen;
-	int rc;
-
-	n = sv_split(s, len, t, AL_ARRAY_LEN(t));
-	if (n == 0)
-		return sv_list_add(l, NPM_OP_ANY, NULL);
-	if (sv_is_hyphen(t, n, flags, &F, &T))
-		return sv_hyphen(&F, &T, flags, l);
-
-	for (i = 0; i < n; i++) {
-		size_t before = l->n;
-
-		rc = sv_glue(t, &i, n, buf, sizeof(buf), &blen);
-		if (rc)
-			return rc;
-		rc = sv_token(buf, blen, flags, l);
-		if (rc == -ENOMEM || (rc && !SV_LOOSE(flags)))
-			return rc;
-		/* Loose mode drops what it cannot read, as npm does. */
-		if (rc)
-			l->n = before;
-	}
-	if (l->n)
-		sv_tidy_set(l, flags);
-	return 0;
-}
-
 void npm_range_free(struct npm_range *r)
 {
 	if (!r)
@@ -717,123 +128,6 @@ void npm_range_free(struct npm_range *r)
 		free(r->set[i].c);
 	free(r->set);
 	memset(r, 0, sizeof(*r));
-}
-
-static bool sv_null_set(const struct npm_comparator_set *s)
-{
-	const struct npm_comparator *c = &s->c[0];
-
-	return c->op == NPM_OP_LT && !c->v.major && !c->v.minor &&
-	       !c->v.patch && !strcmp(c->v.pre, "0");
-}
-
-/* Across sets: drop null sets, and "*" absorbs every other set. */
-static void sv_tidy_range(struct npm_range *r)
-{
-	size_t i, o = 0, live = 0;
-
-	if (r->nset < 2)
-		return;
-	for (i = 0; i < r->nset; i++)
-		live += !sv_null_set(&r->set[i]);
-	for (i = 0; i < r->nset; i++) {
-		bool keep = live ? !sv_null_set(&r->set[i]) : i == 0;
-
-		if (keep)
-			r->set[o++] = r->set[i];
-		else
-			free(r->set[i].c);
-	}
-	r->nset = o;
-	for (i = 0; i < r->nset && r->nset > 1; i++) {
-		if (r->set[i].n != 1 || r->set[i].c[0].op != NPM_OP_ANY)
-			continue;
-		for (size_t j = 0; j < r->nset; j++)
-			if (j != i)
-				free(r->set[j].c);
-		r->set[0] = r->set[i];
-		r->nset = 1;
-	}
-}
-
-/* Trim and collapse whitespace runs into single spaces. */
-static size_t sv_collapse(const char *s, char *out)
-{
-	size_t o = 0;
-
-	while (sv_space(*s))
-		s++;
-	for (; *s; s++) {
-		if (sv_space(*s)) {
-			if (o && out[o - 1] != ' ')
-				out[o++] = ' ';
-			continue;
-		}
-		out[o++] = *s;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
-	return o;
-}
-
-static int sv_push_set(struct npm_range *r, struct sv_list *l)
-{
-	void *p = realloc(r->set, (r->nset + 1) * sizeof(*r->set));
-
-	if (!p)
-		return -ENOMEM;
-	r->set = p;
-	r->set[r->nset].c = l->c;
-	r->set[r->nset].n = l->n;
-	r->nset++;
-	memset(l, 0, sizeof(*l));
-	return 0;
-}
-
-int npm_range_parse(const char *s, unsigned flags, struct npm_range *out)
-{
-	char buf[NPM_RANGE_MAX_LEN + 1];
-	struct sv_list l = { 0 };
-	size_t len, i = 0;
-	int rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	out->flags = flags;
-	if (!s)
-		return AL_E_SEMVER;
-	if (strlen(s) > NPM_RANGE_MAX_LEN)
-		return AL_E_LIMIT;
-	len = sv_collapse(s, buf);
-
-	for (;;) {
-		char *bar = strstr(buf + i, "||");
-		size_t j = bar ? (size_t)(bar - buf) : len, a = i, b = j;
-
-		while (a < b && buf[a] == ' ')
-			a++;
-		while (b > a && buf[b - 1] == ' ')
-			b--;
-		rc = sv_part(buf + a, b - a, flags, &l);
-		if (rc)
-			goto out;
-		if (l.n) {
-			rc = sv_push_set(out, &l);
-			if (rc)
-				goto out;
-		}
-		if (!bar)
-			break;
-		i = j + 2;
-	}
-	rc = out->nset ? 0 : AL_E_SEMVER;
-	if (!rc)
-		sv_tidy_range(out);
-out:
-	free(l.c);
-	if (rc)
-		npm_range_free(out);
-	return rc;
 }
 
 static bool sv_test(const struct npm_comparator *c,
@@ -981,7 +275,15 @@ int npm_range_min_version(const struct npm_range *r, struct npm_version *out)
 			have = true;
 		}
 	}
-	if (!have || !npm_range_satisfies(r, &best))
+	if (!have)
+		return AL_E_NOTFOUND;
+	/*
+	 * With options, node-semver re-reads the candidate from its text
+	 * before testing it, and throws if "patch + 1" went past 2^53 - 1.
+	 */
+	if (r->flags && best.patch > NPM_SEMVER_MAX_NUM)
+		return AL_E_SEMVER;
+	if (!npm_range_satisfies(r, &best))
 		return AL_E_NOTFOUND;
 	v = best;
 found:
@@ -1039,4 +341,151 @@ int npm_range_format(const struct npm_range *r, char *out, size_t outsz)
 nospace:
 	out[0] = '\0';
 	return -ENOSPC;
+}
+
+/* Range(c.value).test(v) in node-semver: c plus the prerelease rule. */
+static bool sv_accepts(const struct npm_comparator *c,
+		       const struct npm_version *v, unsigned flags)
+{
+	struct npm_comparator_set s = {
+		.c = (struct npm_comparator *)c,
+		.n = 1,
+	};
+
+	return sv_test_set(&s, v, flags);
+}
+
+static bool sv_is_gt(enum npm_op op)
+{
+	return op == NPM_OP_GT || op == NPM_OP_GE;
+}
+
+static bool sv_is_lt(enum npm_op op)
+{
+	return op == NPM_OP_LT || op == NPM_OP_LE;
+}
+
+/* "<0.0.0" with any prerelease: nothing can lie below it. */
+static bool sv_below_zero(const struct npm_comparator *c, unsigned flags)
+{
+	if (c->op != NPM_OP_LT || c->v.major || c->v.minor || c->v.patch)
+		return false;
+	return SV_INCPR(flags) ? !strcmp(c->v.pre, "0") : true;
+}
+
+bool npm_comparator_intersects(const struct npm_comparator *a,
+			       const struct npm_comparator *b,
+			       unsigned flags)
+{
+	int k;
+
+	if (a->op == NPM_OP_ANY)
+		return true;
+	if (a->op == NPM_OP_EQ)
+		return sv_accepts(b, &a->v, flags);
+	if (b->op == NPM_OP_ANY)
+		return true;
+	if (b->op == NPM_OP_EQ)
+		return sv_accepts(a, &b->v, flags);
+	if (sv_below_zero(a, flags) || sv_below_zero(b, flags))
+		return false;
+
+	if ((sv_is_gt(a->op) && sv_is_gt(b->op)) ||
+	    (sv_is_lt(a->op) && sv_is_lt(b->op)))
+		return true;
+	k = npm_version_cmp(&a->v, &b->v);
+	if (k == 0 && (a->op == NPM_OP_GE || a->op == NPM_OP_LE) &&
+	    (b->op == NPM_OP_GE || b->op == NPM_OP_LE))
+		return true;
+	if (k < 0 && sv_is_gt(a->op) && sv_is_lt(b->op))
+		return true;
+	return k > 0 && sv_is_lt(a->op) && sv_is_gt(b->op);
+}
+
+/* Every pair within the set meets (node-semver's isSatisfiable). */
+static bool sv_satisfiable(const struct npm_comparator_set *s,
+			   unsigned flags)
+{
+	for (size_t t = s->n; t-- > 1;)
+		for (size_t j = 0; j < t; j++)
+			if (!npm_comparator_intersects(&s->c[t], &s->c[j],
+						       flags))
+				return false;
+	return true;
+}
+
+static bool sv_sets_meet(const struct npm_comparator_set *x,
+			 const struct npm_comparator_set *y, unsigned flags)
+{
+	for (size_t i = 0; i < x->n; i++)
+		for (size_t j = 0; j < y->n; j++)
+			if (!npm_comparator_intersects(&x->c[i], &y->c[j],
+						       flags))
+				return false;
+	return true;
+}
+
+bool npm_range_intersects(const struct npm_range *a,
+			  const struct npm_range *b)
+{
+	unsigned f = a->flags;
+
+	for (size_t i = 0; i < a->nset; i++) {
+		if (!sv_satisfiable(&a->set[i], f))
+			continue;
+		for (size_t j = 0; j < b->nset; j++)
+			if (sv_satisfiable(&b->set[j], f) &&
+			    sv_sets_meet(&a->set[i], &b->set[j], f))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * node-semver's outside(), written for "above" and mirrored for "below":
+ * per set, the comparator with the highest (lowest) version must not
+ * bound from that side, and v must lie beyond the lowest (highest) one.
+ */
+bool npm_range_outside(const struct npm_range *r,
+		       const struct npm_version *v, enum npm_outside hilo)
+{
+	bool hi = hilo == NPM_OUTSIDE_HIGH;
+	enum npm_op comp = hi ? NPM_OP_GT : NPM_OP_LT;
+	enum npm_op ecomp = hi ? NPM_OP_GE : NPM_OP_LE;
+	struct npm_comparator any0 = { .op = NPM_OP_GE };
+
+	if (npm_range_satisfies(r, v))
+		return false;
+	for (size_t i = 0; i < r->nset; i++) {
+		const struct npm_comparator *high = NULL, *low = NULL;
+		int d;
+
+		for (size_t j = 0; j < r->set[i].n; j++) {
+			const struct npm_comparator *c = &r->set[i].c[j];
+
+			if (c->op == NPM_OP_ANY)
+				c = &any0;
+			if (!high)
+				high = low = c;
+			d = npm_version_cmp(&c->v, &high->v);
+			if (hi ? d > 0 : d < 0) {
+				high = c;
+				continue;
+			}
+			d = npm_version_cmp(&c->v, &low->v);
+			if (hi ? d < 0 : d > 0)
+				low = c;
+		}
+		if (!high)
+			continue;
+		if (high->op == comp || high->op == ecomp)
+			return false;
+		d = npm_version_cmp(v, &low->v);
+		if ((low->op == NPM_OP_EQ || low->op == comp) &&
+		    (hi ? d <= 0 : d >= 0))
+			return false;
+		if (low->op == ecomp && (hi ? d < 0 : d > 0))
+			return false;
+	}
+	return true;
 }

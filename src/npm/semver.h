@@ -10,10 +10,15 @@
  * if some comparator of that set carries a prerelease on the same
  * major.minor.patch, unless NPM_SEMVER_INCLUDE_PRERELEASE is given.
  *
- * Limits: a version string is at most NPM_SEMVER_MAX_LEN bytes, a range
- * string at most NPM_RANGE_MAX_LEN; each number at most 2^53-1 (the
- * largest integer node-semver accepts). Past those, AL_E_LIMIT or
- * AL_E_SEMVER.
+ * Reading follows node-semver's own sequence of rewrites (semver_parse.c),
+ * so that malformed and loose input is accepted, refused or dropped
+ * exactly as npm does; "whitespace" is JavaScript's (Unicode spaces and
+ * U+FEFF included). A differential test holds this against node-semver.
+ *
+ * Limits: a version is at most NPM_SEMVER_MAX_LEN UTF-16 units (as in
+ * node), a range string at most NPM_RANGE_MAX_LEN bytes (node has no
+ * limit); each number at most 2^53-1 (the largest integer node-semver
+ * accepts). Past those, AL_E_LIMIT or AL_E_SEMVER.
  */
 #ifndef AL_NPM_SEMVER_H
 #define AL_NPM_SEMVER_H
@@ -113,8 +118,9 @@ int npm_range_max_satisfying(const struct npm_range *r,
 
 /*
  * The lowest version that could satisfy r (node-semver's minVersion, the
- * range's floor), into out. Returns 0 or AL_E_NOTFOUND when nothing can
- * satisfy the range.
+ * range's floor), into out. Returns 0, AL_E_NOTFOUND when nothing can
+ * satisfy the range, or AL_E_SEMVER where node-semver throws (the floor
+ * of ">M.m.9007199254740991" with flags set).
  */
 int npm_range_min_version(const struct npm_range *r, struct npm_version *out);
 
@@ -124,5 +130,40 @@ int npm_range_min_version(const struct npm_range *r, struct npm_version *out);
  * the length or -ENOSPC.
  */
 int npm_range_format(const struct npm_range *r, char *out, size_t outsz);
+
+/*
+ * One primitive comparator as node-semver's Comparator class reads it:
+ * "" (any version) or an optional < > <= >= = followed by a full version
+ * (no sugar, no x-ranges). Returns 0 or AL_E_SEMVER.
+ */
+int npm_comparator_parse(const char *s, unsigned flags,
+			 struct npm_comparator *out);
+
+/*
+ * Whether two comparators can hold together, by node-semver's rules
+ * (Comparator.intersects), including its quirk that an exact prerelease
+ * version does not meet a bound without a prerelease on the same
+ * major.minor.patch unless NPM_SEMVER_INCLUDE_PRERELEASE is in flags.
+ */
+bool npm_comparator_intersects(const struct npm_comparator *a,
+			       const struct npm_comparator *b,
+			       unsigned flags);
+
+/*
+ * Whether some set of a and some set of b, each satisfiable, have every
+ * pair of comparators intersecting (node-semver's intersects). The flags
+ * of a apply.
+ */
+bool npm_range_intersects(const struct npm_range *a,
+			  const struct npm_range *b);
+
+enum npm_outside {
+	NPM_OUTSIDE_HIGH, /* gtr: v is above every version r admits */
+	NPM_OUTSIDE_LOW,  /* ltr: v is below every version r admits */
+};
+
+/* node-semver's outside(), gtr() and ltr(): false when v satisfies r. */
+bool npm_range_outside(const struct npm_range *r,
+		       const struct npm_version *v, enum npm_outside hilo);
 
 #endif

@@ -172,12 +172,14 @@ static void test_sections_and_skips(void **state)
 			fail_msg("%s was not skipped", must_skip[i]);
 	assert_non_null(strstr(skip_of(&p, "or"), "||"));
 	assert_non_null(strstr(skip_of(&p, "hy"), "hyphen"));
-	assert_non_null(strstr(skip_of(&p, "star"), "wildcard"));
-	assert_non_null(strstr(skip_of(&p, "empty"), "wildcard"));
+	assert_non_null(strstr(skip_of(&p, "star"), "never rewritten"));
+	assert_non_null(strstr(skip_of(&p, "empty"), "empty"));
+	assert_non_null(strstr(skip_of(&p, "xr"), "wildcard"));
 	assert_non_null(strstr(skip_of(&p, "git"), "git"));
 	assert_non_null(strstr(skip_of(&p, "gh"), "git"));
 	assert_non_null(strstr(skip_of(&p, "file"), "local"));
-	assert_non_null(strstr(skip_of(&p, "alias"), "alias"));
+	/* Looked up as "other", which has no packument here. */
+	assert_non_null(strstr(skip_of(&p, "alias"), "no registry answer"));
 	assert_non_null(strstr(skip_of(&p, "tag"), "dist-tag"));
 	assert_non_null(strstr(skip_of(&p, "gone"), "not found"));
 	npm_plan_free(&p);
@@ -216,6 +218,105 @@ static void test_json_and_names(void **state)
 	npm_plan_free(&p);
 }
 
+/*
+ * One case per row of the shared npm edge-case table (cases/
+ * npm-edge-cases.md, sections 3a and 3b) that concerns specifiers: the
+ * row number is in each comment.
+ */
+static const char edge_manifest[] =
+	"{\"dependencies\":{"
+	/* 1: alias to an exact prerelease; rewrite only after the last @ */
+	"\"request\":\"npm:postman-request@2.88.1-postman.16\","
+	/* 2: the key names an unrelated real package */
+	"\"typescript-6\":\"npm:typescript@^6.0.0\","
+	/* 3: scoped alias target (two @s) */
+	"\"gsap\":\"npm:@gsap/shockingly@^3.6.0\","
+	/* 5: nested alias */
+	"\"nest\":\"npm:a@npm:b@1.0.0\",\"bad\":\"npm:npm:x@1.0.0\","
+	/* 6, 7: dist-tags */
+	"\"discord.js\":\"dev\",\"x\":\"latest\","
+	/* 8, 9: git with a SHA, GitHub with #semver: */
+	"\"k\":\"git+ssh://git@github.com:org/k.git#4fd14de\","
+	"\"g\":\"github:graphql/graphql-js#semver:^v14.0.0\","
+	/* 10: file: to a .js file must not block the others */
+	"\"foo\":\"file:./lib/foo.js\",\"ln\":\"link:../ln\","
+	"\"ws\":\"workspace:^1.0.0\",\"tgz\":\"https://h/t.tgz\","
+	/* 13, 14: empty and * are never rewritten */
+	"\"gulp\":\"\",\"star\":\"*\","
+	/* 16: union and hyphen forms */
+	"\"un\":\"1.x || 2.x\",\"hy\":\"1.2 - 2\""
+	"}}";
+
+static void test_edge_cases(void **state)
+{
+	struct npm_packument k[5];
+	struct npm_manifest m;
+	struct npm_plan p;
+	char err[256];
+
+	make_pk(&k[0], "postman-request", "2.88.2",
+		"2.88.1-postman.16 2.88.1-postman.33 2.88.2");
+	make_pk(&k[1], "typescript", "6.1.0", "6.0.0 6.1.0");
+	make_pk(&k[2], "@gsap/shockingly", "3.12.5", "3.6.0 3.12.5");
+	/* Packuments under the alias keys: asking for them is the bug. */
+	make_pk(&k[3], "typescript-6", "99.0.0", "6.0.0 99.0.0");
+	make_pk(&k[4], "gsap", "99.0.0", "3.6.0 99.0.0");
+	assert_int_equal(npm_manifest_parse(edge_manifest,
+					    sizeof(edge_manifest) - 1, &m,
+					    err, sizeof(err)), 0);
+	assert_int_equal(npm_plan_build(&m, k, 5, NPM_POLICY_MAJOR, &p), 0);
+
+	assert_string_equal(upd(&p, "request")->to,
+			    "npm:postman-request@2.88.2");
+	assert_string_equal(upd(&p, "typescript-6")->to,
+			    "npm:typescript@^6.1.0");
+	assert_string_equal(upd(&p, "gsap")->to,
+			    "npm:@gsap/shockingly@^3.12.5");
+	assert_int_equal(p.nupdates, 3);
+	assert_non_null(strstr(skip_of(&p, "nest"), "nested"));
+	assert_non_null(strstr(skip_of(&p, "bad"), "valid package name"));
+	assert_non_null(strstr(skip_of(&p, "discord.js"), "dist-tag"));
+	assert_non_null(strstr(skip_of(&p, "x"), "dist-tag"));
+	assert_non_null(strstr(skip_of(&p, "k"), "git"));
+	assert_non_null(strstr(skip_of(&p, "g"), "git"));
+	assert_non_null(strstr(skip_of(&p, "foo"), "local"));
+	assert_non_null(strstr(skip_of(&p, "ln"), "local"));
+	assert_non_null(strstr(skip_of(&p, "ws"), "workspace"));
+	assert_non_null(strstr(skip_of(&p, "tgz"), "tarball"));
+	assert_non_null(strstr(skip_of(&p, "gulp"), "empty"));
+	assert_non_null(strstr(skip_of(&p, "star"), "never rewritten"));
+	assert_non_null(strstr(skip_of(&p, "un"), "||"));
+	assert_non_null(strstr(skip_of(&p, "hy"), "hyphen"));
+	assert_int_equal(p.nskips, 14);
+	assert_int_equal(p.nregistry_errors, 0);
+	npm_plan_free(&p);
+	npm_manifest_free(&m);
+	npm_packuments_free(k, 5);
+}
+
+static void test_alias_parse(void **state)
+{
+	char name[64];
+	size_t off;
+
+	assert_int_equal(npm_spec_alias("npm:@a/b@^1.0.0", name, sizeof(name),
+					&off), 0);
+	assert_string_equal(name, "@a/b");
+	assert_int_equal(off, 9);
+	assert_int_equal(npm_spec_alias("npm:pkg", name, sizeof(name), &off),
+			 0);
+	assert_string_equal(name, "pkg");
+	assert_int_equal(off, 7);
+	assert_int_equal(npm_spec_alias("^1.0.0", name, sizeof(name), &off),
+			 AL_E_NOTFOUND);
+	assert_int_equal(npm_spec_alias("npm:@1.0.0", name, sizeof(name),
+					&off), AL_E_PARSE);
+	assert_int_equal(npm_spec_alias("npm:a b@1", name, sizeof(name),
+					&off), AL_E_PARSE);
+	assert_int_equal(npm_spec_alias("npm:averyveryverylongname@1", name,
+					8, &off), AL_E_PARSE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +324,8 @@ int main(void)
 		cmocka_unit_test(test_policy_minor_patch),
 		cmocka_unit_test(test_sections_and_skips),
 		cmocka_unit_test(test_json_and_names),
+		cmocka_unit_test(test_edge_cases),
+		cmocka_unit_test(test_alias_parse),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

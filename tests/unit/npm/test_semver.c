@@ -4,7 +4,8 @@
  * 7.8.5; see cases/README.md for the row shapes), plus hostile inputs.
  *
  * Every row of range-include, range-exclude, range-parse, comparisons,
- * equality, valid-versions and invalid-versions is checked; each
+ * equality, valid-versions, invalid-versions, comparator-intersection,
+ * range-intersection and the four gtr/ltr tables is checked; each
  * disagreement is printed and fails the test. Rows whose inputs are not
  * strings (a JavaScript object or boolean where a version is expected)
  * have no C equivalent: a non-string version is treated as "does not
@@ -282,6 +283,109 @@ static void test_invalid_versions(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* [comparator, comparator, expected, options]: both orders. */
+static void test_comparator_intersection(void **state)
+{
+	json_t *t = table("comparator-intersection"), *row;
+	size_t i, bad = 0;
+
+	json_array_foreach(t, i, row) {
+		const char *a = json_string_value(json_array_get(row, 0));
+		const char *b = json_string_value(json_array_get(row, 1));
+		bool want = json_is_true(json_array_get(row, 2));
+		unsigned f = row_flags(json_array_get(row, 3));
+		struct npm_comparator ca, cb;
+
+		if (npm_comparator_parse(a, f, &ca) ||
+		    npm_comparator_parse(b, f, &cb) ||
+		    npm_comparator_intersects(&ca, &cb, f) != want ||
+		    npm_comparator_intersects(&cb, &ca, f) != want) {
+			fprintf(stderr, "comparator-intersection row %zu: "
+				"'%s' '%s' want %d\n", i, a, b, want);
+			bad++;
+		}
+	}
+	fprintf(stderr, "comparator-intersection: %zu rows, %zu "
+		"disagreements\n", json_array_size(t), bad);
+	assert_int_equal(bad, 0);
+}
+
+/* [range, range, expected, options]: both orders. */
+static void test_range_intersection(void **state)
+{
+	json_t *t = table("range-intersection"), *row;
+	size_t i, bad = 0;
+
+	json_array_foreach(t, i, row) {
+		const char *a = json_string_value(json_array_get(row, 0));
+		const char *b = json_string_value(json_array_get(row, 1));
+		bool want = json_is_true(json_array_get(row, 2));
+		unsigned f = row_flags(json_array_get(row, 3));
+		struct npm_range ra, rb;
+
+		if (npm_range_parse(a, f, &ra)) {
+			bad++;
+			continue;
+		}
+		if (npm_range_parse(b, f, &rb)) {
+			npm_range_free(&ra);
+			bad++;
+			continue;
+		}
+		if (npm_range_intersects(&ra, &rb) != want ||
+		    npm_range_intersects(&rb, &ra) != want) {
+			fprintf(stderr, "range-intersection row %zu: '%s' "
+				"'%s' want %d\n", i, a, b, want);
+			bad++;
+		}
+		npm_range_free(&ra);
+		npm_range_free(&rb);
+	}
+	fprintf(stderr, "range-intersection: %zu rows, %zu disagreements\n",
+		json_array_size(t), bad);
+	assert_int_equal(bad, 0);
+}
+
+/* [range, version, options]: gtr or ltr must give want. */
+static void check_outside(const char *name, enum npm_outside hilo,
+			  bool want)
+{
+	json_t *t = table(name), *row;
+	size_t i, bad = 0;
+
+	json_array_foreach(t, i, row) {
+		const char *r = json_string_value(json_array_get(row, 0));
+		const char *v = json_string_value(json_array_get(row, 1));
+		unsigned f = row_flags(json_array_get(row, 2));
+		struct npm_version ver;
+		struct npm_range rng;
+
+		if (npm_version_parse(v, f, &ver) ||
+		    npm_range_parse(r, f, &rng)) {
+			fprintf(stderr, "%s row %zu: invalid input\n", name, i);
+			bad++;
+			continue;
+		}
+		if (npm_range_outside(&rng, &ver, hilo) != want) {
+			fprintf(stderr, "%s row %zu: '%s' '%s' want %d\n", name,
+				i, r, v, want);
+			bad++;
+		}
+		npm_range_free(&rng);
+	}
+	fprintf(stderr, "%s: %zu rows, %zu disagreements\n", name,
+		json_array_size(t), bad);
+	assert_int_equal(bad, 0);
+}
+
+static void test_gtr_ltr(void **state)
+{
+	check_outside("version-gt-range", NPM_OUTSIDE_HIGH, true);
+	check_outside("version-not-gt-range", NPM_OUTSIDE_HIGH, false);
+	check_outside("version-lt-range", NPM_OUTSIDE_LOW, true);
+	check_outside("version-not-lt-range", NPM_OUTSIDE_LOW, false);
+}
+
 static void test_format_and_helpers(void **state)
 {
 	const char *vs[] = { "1.2.3", "junk", "1.4.0", "2.0.0", "1.5.0-rc.1",
@@ -375,6 +479,9 @@ int main(void)
 		cmocka_unit_test(test_equality),
 		cmocka_unit_test(test_valid_versions),
 		cmocka_unit_test(test_invalid_versions),
+		cmocka_unit_test(test_comparator_intersection),
+		cmocka_unit_test(test_range_intersection),
+		cmocka_unit_test(test_gtr_ltr),
 		cmocka_unit_test(test_format_and_helpers),
 		cmocka_unit_test(test_hostile),
 	};
