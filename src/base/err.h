@@ -27,7 +27,8 @@
 	X(AL_E_SEMVER, "invalid version or range")                             \
 	X(AL_E_UNSAFE, "unsafe path or input refused")                         \
 	X(AL_E_INTERRUPTED, "interrupted")                                     \
-	X(AL_E_JOB, "job failed")
+	X(AL_E_JOB, "job failed")                                              \
+	X(AL_E_ROLLBACK, "store is behind state kept outside it")
 
 enum al_err {
 	AL_E__FIRST = AL_ERR_BASE + 1,

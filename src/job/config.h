@@ -8,6 +8,8 @@
  *   pids = N                per-sandbox process limit (256)
  *   install_timeout = SEC   wall-clock limit of an install (900)
  *   test_timeout = SEC      wall-clock limit of a test run (900)
+ *   audit_checkpoint_entries = N   sign a checkpoint every N entries (1000)
+ *   audit_checkpoint_minutes = M   ... and every M minutes (60)
  *
  * Lines are "key = value"; '#' and ';' start comments; [sections] are
  * accepted and ignored in this version. An unknown key or a bad value is
@@ -19,6 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audit/audit.h"
+
 struct job_config {
 	char registry[512];
 	uid_t sandbox_uid;
@@ -28,6 +32,7 @@ struct job_config {
 	unsigned pids;
 	unsigned install_timeout;
 	unsigned test_timeout;
+	struct audit_policy audit;
 };
 
 /*

@@ -42,6 +42,7 @@ struct store_cursor {
 	MDB_cursor *cur;
 	MDB_cursor_op op;
 	json_t *value;
+	bool past_end; /* a seek found nothing */
 };
 
 static const char *const store_db_names[] = {
@@ -499,6 +500,32 @@ int store_del(struct store_txn *txn, enum store_db db, const void *key,
 	return store_err(mrc, store_db_names[db]);
 }
 
+int store_put_sealed(struct store_txn *txn, enum store_db db, const void *key,
+		     size_t keylen, const void *plain, size_t len,
+		     unsigned flags)
+{
+	struct al_buf sealed = { 0 };
+	MDB_val k = { keylen, (void *)key }, v;
+	int rc = store_check(db, keylen);
+
+	if (rc == 0 && len > STORE_VALUE_MAX)
+		rc = AL_E_LIMIT;
+	if (rc == 0)
+		rc = seal_value(&txn->st->key, store_db_names[db], key, keylen,
+				plain, len, &sealed);
+	if (rc)
+		goto out;
+	v.mv_size = sealed.len;
+	v.mv_data = sealed.p;
+	rc = store_err(mdb_put(txn->txn, txn->st->dbi[db], &k, &v,
+			       (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE
+							   : 0),
+		       store_db_names[db]);
+out:
+	al_buf_free(&sealed);
+	return rc;
+}
+
 int store_put_json(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, const json_t *value, unsigned flags)
 {
@@ -602,7 +629,8 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 		      size_t *keylen, json_t **value)
 {
 	MDB_val k, v;
-	int mrc = mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int mrc = cur->past_end ? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
 
 	json_decref(cur->value);
 	cur->value = NULL;
@@ -622,6 +650,42 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 			      &cur->value);
 	*value = cur->value;
 	return rc;
+}
+
+int store_cursor_next_plain(struct store_cursor *cur, const void **key,
+			    size_t *keylen, struct al_buf *plain)
+{
+	MDB_val k, v;
+	int mrc = cur->past_end ? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int rc;
+
+	plain->len = 0;
+	if (mrc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (mrc)
+		return store_err(mrc, store_db_names[cur->db]);
+	cur->op = MDB_NEXT;
+	*key = k.mv_data;
+	*keylen = k.mv_size;
+	rc = seal_open(&cur->txn->st->key, store_db_names[cur->db], k.mv_data,
+		       k.mv_size, v.mv_data, v.mv_size, plain);
+	if (rc)
+		plain->len = 0;
+	return rc;
+}
+
+int store_cursor_seek(struct store_cursor *cur, const void *key,
+		      size_t keylen)
+{
+	MDB_val k = { keylen, (void *)key }, v;
+	int mrc = mdb_cursor_get(cur->cur, &k, &v, MDB_SET_RANGE);
+
+	cur->past_end = mrc == MDB_NOTFOUND;
+	cur->op = MDB_GET_CURRENT;
+	if (mrc && mrc != MDB_NOTFOUND)
+		return store_err(mrc, store_db_names[cur->db]);
+	return 0;
 }
 
 int store_cursor_last(struct store_cursor *cur)
