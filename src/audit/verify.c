@@ -451,7 +451,8 @@ static int verify_run(struct store *st, const struct audit_pubkey *pk,
 		rc = verify_cps(txn, pk, &ps, r);
 	if (rc)
 		goto out;
-	qsort(ps.v, ps.n, sizeof(*ps.v), pin_cmp);
+	if (ps.n)
+		qsort(ps.v, ps.n, sizeof(*ps.v), pin_cmp);
 	rc = verify_entries(txn, &ps, r, &last, hash);
 	if (rc)
 		goto out;
