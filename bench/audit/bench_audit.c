@@ -23,6 +23,7 @@
 #include "audit/internal.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "base/log.h"
 
 static double now_s(void)
 {

@@ -709,8 +709,8 @@ int store_foreach(struct store_txn *txn, enum store_db db,
 		  void *ctx)
 {
 	struct store_cursor *cur = NULL;
-	const void *key;
-	size_t keylen;
+	const void *key = NULL;
+	size_t keylen = 0;
 	json_t *value;
 	int rc = store_cursor_open(txn, db, &cur);
 

@@ -445,6 +445,62 @@ static void test_store_wrong_key(void **state)
 			 AL_E_AUTH);
 }
 
+static void test_store_replaced_key(void **state)
+{
+	struct fix *f = *state;
+	unsigned char seed[32];
+	char key[128];
+	FILE *o;
+
+	append_n(f, 3);
+	close_all(f);
+	snprintf(key, sizeof(key), "%s/" AUDIT_KEY_FILE, f->home);
+	memset(seed, 0x5a, sizeof(seed));
+	o = fopen(key, "w");
+	assert_non_null(o);
+	assert_int_equal(fwrite(seed, 1, sizeof(seed), o), sizeof(seed));
+	fclose(o);
+	/* The anchor, signed by the old key, would also refuse: remove it
+	 * so that the key id check stands alone. */
+	snprintf(key, sizeof(key), "%s/" AUDIT_ANCHOR_FILE, f->home);
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	assert_int_equal(audit_log_open(f->st, f->home, &f->pol, &f->log),
+			 AL_E_AUTH);
+}
+
+/* A checkpoint altered in the store without the signing key. */
+static void test_store_forged_checkpoint(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	struct audit_report r;
+	struct al_buf v = { 0 };
+	uint8_t key[8];
+	json_t *cp;
+
+	append_n(f, 30);
+	audit_key(3, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_get_raw(txn, STORE_DB_CHECKPOINTS, key, 8, &v),
+			 0);
+	cp = json_loadb(v.p, v.len, 0, NULL);
+	json_object_set_new(cp, "seq", json_integer(19));
+	char *text = json_dumps(cp, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_int_equal(store_put_raw(txn, STORE_DB_CHECKPOINTS, key, 8, text,
+				       strlen(text)), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	free(text);
+	json_decref(cp);
+	al_buf_free(&v);
+
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 3: signature "
+				"does not verify"));
+	assert_int_equal(r.intact, 30);
+	audit_report_free(&r);
+}
+
 /* --- checkpoint policy --- */
 
 static void test_policy(void **state)
@@ -862,6 +918,8 @@ int main(void)
 		T(test_store_truncated_with_checkpoints),
 		T(test_store_rolled_back),
 		T(test_store_wrong_key),
+		T(test_store_replaced_key),
+		T(test_store_forged_checkpoint),
 		T(test_checkpoint_by_time),
 		T(test_export_continuity),
 		T(test_export_flipped_byte),
