@@ -96,6 +96,9 @@ static double bench_sink(struct audit_log *log, int threads, size_t each,
 	struct audit_sink sink;
 	struct emitter em = { &sink, each };
 	pthread_t th[64];
+
+	if (threads > 64)
+		threads = 64;
 	double t0;
 
 	audit_sink_init(&sink, log, NULL, NULL);
@@ -157,7 +160,7 @@ int main(int argc, char **argv)
 {
 	size_t total = argc > 2 ? strtoul(argv[2], NULL, 10) : 200000;
 	struct audit_policy pol = { AUDIT_DEFAULT_EVERY_N, 0 };
-	struct audit_verify_opts vo = { 0 };
+	struct audit_verify_opts vo = { .home = argv[1] };
 	struct audit_export_info info;
 	struct audit_report r;
 	struct audit_pubkey *pk;
@@ -188,9 +191,15 @@ int main(int argc, char **argv)
 	       bench_batch(log, 20000, 100));
 	printf("append_batch_1000_durable %.0f entries/s\n",
 	       bench_batch(log, total, 1000));
+	printf("append_batch_10000_durable %.0f entries/s\n",
+	       bench_batch(log, 50000, 10000));
 	printf("append_sink_4_threads_durable %.0f entries/s\n",
-	       bench_sink(log, 4, 5000, &batches));
-	printf("append_sink_4_threads_commits %llu for 20000 entries\n",
+	       bench_sink(log, 4, 1000, &batches));
+	printf("append_sink_4_threads_commits %llu for 4000 entries\n",
+	       (unsigned long long)batches);
+	printf("append_sink_32_threads_durable %.0f entries/s\n",
+	       bench_sink(log, 32, 300, &batches));
+	printf("append_sink_32_threads_commits %llu for 9600 entries\n",
 	       (unsigned long long)batches);
 
 	t0 = now_s();

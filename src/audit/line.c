@@ -99,6 +99,11 @@ static bool sc_string(struct scan *s, const unsigned char **start,
 	if (s->p >= s->end || *s->p != '"')
 		return sc_fail(s, "expected a string");
 	while (p < s->end && *p != '"') {
+		/* Most bytes are printable ASCII: step over them first. */
+		if (*p >= 0x20 && *p < 0x80 && *p != '\\') {
+			p++;
+			continue;
+		}
 		if (*p == '\\') {
 			if (s->end - p < 2)
 				break;
@@ -276,21 +281,21 @@ static bool sc_value(struct scan *s, int depth)
 	}
 }
 
+/* A string of exactly 64 lower-case hex digits. */
 static bool sc_hex64(struct scan *s, const char **out)
 {
-	const unsigned char *str;
-	size_t len;
+	const unsigned char *p = s->p;
 
-	if (!sc_string(s, &str, &len, false))
-		return false;
-	if (len != AUDIT_HASH_HEX_LEN)
+	if (s->end - p < AUDIT_HASH_HEX_LEN + 2 || p[0] != '"' ||
+	    p[AUDIT_HASH_HEX_LEN + 1] != '"')
 		return sc_fail(s, "prev or hash is not 64 lower-case hex digits");
-	for (size_t i = 0; i < len; i++)
-		if (!((str[i] >= '0' && str[i] <= '9') ||
-		      (str[i] >= 'a' && str[i] <= 'f')))
+	for (int i = 1; i <= AUDIT_HASH_HEX_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
 			return sc_fail(s, "prev or hash is not 64 lower-case "
 					  "hex digits");
-	*out = (const char *)str;
+	*out = (const char *)p + 1;
+	s->p = p + AUDIT_HASH_HEX_LEN + 2;
 	return true;
 }
 

@@ -20,7 +20,7 @@ static const struct cli_command cli_commands[] = {
 	{"update", cli_update, "run one update job on a repository"},
 	{"sandbox", cli_sandbox, "run a command in a sandbox"},
 	{"semver", cli_semver, "npm-compatible version and range checks"},
-	{"audit", cli_audit, "verify the audit log"},
+	{"audit", cli_audit, "verify, export and sign the audit log"},
 };
 
 static void cli_usage(FILE *f)
