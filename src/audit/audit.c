@@ -1,23 +1,19 @@
 /*
- * audit.c - appending to and verifying the hash-chained audit log.
+ * audit.c - the canonical form, appending (one entry, a batch, or many
+ * threads' entries through the group-committing sink).
  */
 #include "audit/audit.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "audit/internal.h"
 #include "base/err.h"
 #include "base/log.h"
-
-#define AUDIT_ZERO_HASH                                                    \
-	"0000000000000000000000000000000000000000000000000000000000000000"
-
-/* Member names of an entry; verification refuses any other member. */
-static const char *const audit_members[] = {
-	"action", "actor", "details", "hash", "object", "prev", "seq", "time",
-};
 
 void audit_key(uint64_t seq, uint8_t key[8])
 {
@@ -27,12 +23,15 @@ void audit_key(uint64_t seq, uint8_t key[8])
 	}
 }
 
-static uint64_t audit_key_seq(const uint8_t key[8])
+uint64_t audit_key_seq(const void *key, size_t keylen)
 {
+	const uint8_t *k = key;
 	uint64_t seq = 0;
 
+	if (keylen != 8)
+		return 0;
 	for (int i = 0; i < 8; i++)
-		seq = (seq << 8) | key[i];
+		seq = (seq << 8) | k[i];
 	return seq;
 }
 
@@ -42,7 +41,7 @@ static uint64_t audit_key_seq(const uint8_t key[8])
  * an embedded NUL (they sort differently as C strings). Depth is capped
  * so a hostile details object cannot exhaust the stack.
  */
-static int audit_check_value(const json_t *v, int depth)
+int audit_check_json(const json_t *v, int depth)
 {
 	const char *name;
 	json_t *item;
@@ -55,7 +54,7 @@ static int audit_check_value(const json_t *v, int depth)
 		return AL_E_PARSE;
 	case JSON_ARRAY:
 		json_array_foreach(v, i, item) {
-			int rc = audit_check_value(item, depth + 1);
+			int rc = audit_check_json(item, depth + 1);
 			if (rc)
 				return rc;
 		}
@@ -66,7 +65,7 @@ static int audit_check_value(const json_t *v, int depth)
 			name = json_object_iter_key(it);
 			if (strlen(name) != json_object_iter_key_len(it))
 				return AL_E_PARSE;
-			int rc = audit_check_value(json_object_iter_value(it),
+			int rc = audit_check_json(json_object_iter_value(it),
 						   depth + 1);
 			if (rc)
 				return rc;
@@ -86,7 +85,7 @@ int audit_canonical(const json_t *entry, struct al_buf *out)
 	out->len = 0;
 	if (!json_is_object(entry))
 		return AL_E_PARSE;
-	rc = audit_check_value(entry, 0);
+	rc = audit_check_json(entry, 0);
 	if (rc)
 		goto out;
 	copy = json_copy((json_t *)entry);
@@ -145,41 +144,12 @@ static bool audit_is_hash(const json_t *v)
 	return true;
 }
 
-/* The shape of a stored entry; NULL if it is right, else the reason. */
-static const char *audit_shape(const json_t *e)
-{
-	if (!json_is_object(e))
-		return "not a JSON object";
-	if (json_object_size(e) != AL_ARRAY_LEN(audit_members))
-		return "wrong set of members";
-	for (size_t i = 0; i < AL_ARRAY_LEN(audit_members); i++)
-		if (!json_object_get(e, audit_members[i]))
-			return "wrong set of members";
-	if (!json_is_integer(json_object_get(e, "seq")) ||
-	    json_integer_value(json_object_get(e, "seq")) < 1)
-		return "seq is not a positive integer";
-	if (!json_is_string(json_object_get(e, "time")) ||
-	    !json_is_string(json_object_get(e, "actor")) ||
-	    !json_is_string(json_object_get(e, "action")) ||
-	    !json_is_string(json_object_get(e, "object")))
-		return "time, actor, action or object is not a string";
-	const char *t = json_string_value(json_object_get(e, "time"));
-	if (strlen(t) != 24 || t[10] != 'T' || t[23] != 'Z')
-		return "time is not an ISO 8601 UTC stamp with milliseconds";
-	if (!json_is_object(json_object_get(e, "details")))
-		return "details is not an object";
-	if (!audit_is_hash(json_object_get(e, "prev")) ||
-	    !audit_is_hash(json_object_get(e, "hash")))
-		return "prev or hash is not 64 lower-case hex digits";
-	return NULL;
-}
-
 /*
  * Read the head and make sure it names the last entry. seq 0 and the
  * zero hash when the log is empty (no head and no entry 1).
  */
-static int audit_head(struct store_txn *txn, uint64_t *seq,
-		      char hash[AUDIT_HASH_HEX_LEN + 1])
+int audit_head(struct store_txn *txn, uint64_t *seq,
+	       char hash[AUDIT_HASH_HEX_LEN + 1])
 {
 	json_t *head = NULL, *last = NULL;
 	uint8_t key[8];
@@ -228,227 +198,294 @@ static int audit_check_field(const char *s, size_t max)
 	return strlen(s) > max ? AL_E_LIMIT : 0;
 }
 
-static json_t *audit_build(uint64_t seq, const char *actor,
-			   const char *action, const char *object,
-			   json_t *details, const char *prev)
+/*
+ * One entry's canonical bytes without "hash", written directly in the
+ * member order the canonical form fixes: {action, actor, details, (hash),
+ * object, prev, seq, time}. *cut is where "hash" belongs. details_text
+ * is the details object's canonical text.
+ */
+static int audit_render(struct al_buf *b, size_t *cut,
+			const struct audit_rec *r, const char *details_text,
+			uint64_t seq, const char *prev, const char *stamp)
 {
-	char stamp[32];
-
-	al_utc_stamp(stamp, sizeof(stamp), al_wall_ms());
-	/* "o" steals details; a NULL from an invalid string frees it. */
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s}", "seq",
-			 (json_int_t)seq, "time", stamp, "actor", actor,
-			 "action", action, "object", object, "details",
-			 details, "prev", prev);
-}
-
-int audit_append(struct store_txn *txn, const char *actor, const char *action,
-		 const char *object, json_t *details, uint64_t *seq_out)
-{
-	char prev[AUDIT_HASH_HEX_LEN + 1], hash[AUDIT_HASH_HEX_LEN + 1];
-	json_t *entry = NULL, *head = NULL;
-	uint64_t seq;
-	uint8_t key[8];
 	int rc;
 
-	if (!details)
-		details = json_object();
-	if (!details)
+	b->len = 0;
+	if ((rc = al_buf_puts(b, "{\"action\":")) ||
+	    (rc = audit_json_string(b, r->action)) ||
+	    (rc = al_buf_puts(b, ",\"actor\":")) ||
+	    (rc = audit_json_string(b, r->actor)) ||
+	    (rc = al_buf_puts(b, ",\"details\":")) ||
+	    (rc = al_buf_puts(b, details_text)))
+		return rc;
+	*cut = b->len;
+	if ((rc = al_buf_puts(b, ",\"object\":")) ||
+	    (rc = audit_json_string(b, r->object)) ||
+	    (rc = al_buf_printf(b, ",\"prev\":\"%s\",\"seq\":%llu,\"time\":"
+				"\"%s\"}", prev, (unsigned long long)seq,
+				stamp)))
+		return rc;
+	return b->len > AUDIT_ENTRY_MAX ? AL_E_LIMIT : 0;
+}
+
+static int audit_check_rec(const struct audit_rec *r)
+{
+	int rc;
+
+	if (r->details && !json_is_object(r->details))
+		return AL_E_USAGE;
+	if ((rc = audit_check_field(r->actor, AUDIT_NAME_MAX)) ||
+	    (rc = audit_check_field(r->action, AUDIT_NAME_MAX)) ||
+	    (rc = audit_check_field(r->object, AUDIT_OBJECT_MAX)))
+		return rc;
+	return r->details ? audit_check_json(r->details, 1) : 0;
+}
+
+/*
+ * Write one entry at seq after prev; on success prev becomes its hash.
+ * The bytes sealed are exactly the canonical form with "hash" spliced
+ * in, so verifiers can check them without re-encoding.
+ */
+static int audit_put_one(struct audit_log *log, struct store_txn *txn,
+			 const struct audit_rec *r, uint64_t seq,
+			 char prev[AUDIT_HASH_HEX_LEN + 1], const char *stamp,
+			 struct al_buf *canon, struct al_buf *out)
+{
+	char hash[AUDIT_HASH_HEX_LEN + 1], *details = NULL;
+	uint8_t key[8];
+	size_t cut = 0;
+	int rc = audit_check_rec(r);
+
+	if (rc)
+		return rc;
+	details = r->details ? json_dumps(r->details,
+					  JSON_COMPACT | JSON_SORT_KEYS)
+			     : NULL;
+	if (r->details && !details)
 		return -ENOMEM;
-	if (!json_is_object(details))
-		rc = AL_E_USAGE;
-	else if (!(rc = audit_check_field(actor, AUDIT_NAME_MAX)) &&
-		 !(rc = audit_check_field(action, AUDIT_NAME_MAX)))
-		rc = audit_check_field(object, AUDIT_OBJECT_MAX);
+	rc = audit_render(canon, &cut, r, details ? details : "{}", seq, prev,
+			  stamp);
+	free(details);
 	if (rc == 0)
-		rc = audit_head(txn, &seq, prev);
-	if (rc) {
-		json_decref(details);
-		goto out;
-	}
+		rc = audit_hasher_hex(&log->hasher, canon->p, cut,
+				      canon->p + cut, canon->len - cut, hash);
+	if (rc)
+		return rc;
 
-	entry = audit_build(seq + 1, actor, action, object, details, prev);
-	if (!entry) {
-		rc = AL_E_PARSE;
-		goto out;
-	}
-	rc = audit_entry_hash(entry, hash);
-	if (rc)
-		goto out;
-	json_object_set_new(entry, "hash", json_string(hash));
-
-	audit_key(seq + 1, key);
-	rc = store_put_json(txn, STORE_DB_AUDIT, key, 8, entry,
-			    STORE_NOOVERWRITE);
-	if (rc)
-		goto out;
-	head = json_pack("{s:I, s:s}", "seq", (json_int_t)(seq + 1), "hash",
-			 hash);
-	rc = head ? store_put_json(txn, STORE_DB_META, AUDIT_META_HEAD,
-				   strlen(AUDIT_META_HEAD), head, 0)
-		  : -ENOMEM;
-	if (rc == 0 && seq_out)
-		*seq_out = seq + 1;
-out:
-	if (rc)
-		al_error("audit", NULL, "cannot append %s entry: %s",
-			 action ? action : "(null)", al_strerror(rc));
-	json_decref(entry);
-	json_decref(head);
+	out->len = 0;
+	if ((rc = al_buf_append(out, canon->p, cut)) ||
+	    (rc = al_buf_printf(out, ",\"hash\":\"%s\"", hash)) ||
+	    (rc = al_buf_append(out, canon->p + cut, canon->len - cut)))
+		return rc;
+	audit_key(seq, key);
+	rc = store_put_sealed(txn, STORE_DB_AUDIT, key, 8, out->p, out->len,
+			      STORE_NOOVERWRITE);
+	if (rc == 0)
+		memcpy(prev, hash, sizeof(hash));
 	return rc;
 }
 
-int audit_append_now(struct store *st, const char *actor, const char *action,
-		     const char *object, json_t *details, uint64_t *seq_out)
+/* After appending up to head: write a checkpoint if the policy says. */
+static int audit_maybe_checkpoint(struct audit_log *log,
+				  struct store_txn *txn, uint64_t head,
+				  const char *hash)
+{
+	struct audit_cp last;
+	int rc = audit_cp_last(txn, &last, NULL);
+
+	if (rc && rc != AL_E_NOTFOUND)
+		return rc;
+	if (!audit_cp_due(&log->pol, rc ? NULL : &last, head, al_wall_ms()))
+		return 0;
+	rc = audit_cp_write(txn, log->signer, rc ? NULL : &last, head, hash,
+			    NULL);
+	if (rc == 0)
+		atomic_store(&log->cp_dirty, true);
+	return rc;
+}
+
+static int audit_append_recs(struct audit_log *log, struct store_txn *txn,
+			     struct audit_rec *recs, size_t n,
+			     uint64_t *first_seq)
+{
+	char prev[AUDIT_HASH_HEX_LEN + 1], stamp[32];
+	struct al_buf canon = { 0 }, out = { 0 };
+	json_t *head = NULL;
+	uint64_t seq = 0;
+	size_t i = 0;
+	int rc = audit_head(txn, &seq, prev);
+
+	al_utc_stamp(stamp, sizeof(stamp), al_wall_ms());
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = audit_put_one(log, txn, &recs[i], seq + 1 + i, prev,
+				   stamp, &canon, &out);
+	if (rc) {
+		if (i > 0)
+			i--;
+		goto out;
+	}
+
+	seq += n;
+	head = json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "hash", prev);
+	rc = head ? store_put_json(txn, STORE_DB_META, AUDIT_META_HEAD,
+				   strlen(AUDIT_META_HEAD), head, 0)
+		  : -ENOMEM;
+	if (rc == 0)
+		rc = audit_maybe_checkpoint(log, txn, seq, prev);
+	if (rc == 0 && first_seq)
+		*first_seq = seq - n + 1;
+out:
+	if (rc && n)
+		al_error("audit", NULL, "cannot append %s entry: %s",
+			 recs[i < n ? i : 0].action ? recs[i < n ? i : 0].action
+						    : "(null)",
+			 al_strerror(rc));
+	for (size_t k = 0; k < n; k++) {
+		json_decref(recs[k].details);
+		recs[k].details = NULL;
+	}
+	json_decref(head);
+	al_buf_free(&canon);
+	al_buf_free(&out);
+	return rc;
+}
+
+int audit_append(struct audit_log *log, struct store_txn *txn,
+		 const char *actor, const char *action, const char *object,
+		 json_t *details, uint64_t *seq_out)
+{
+	struct audit_rec r = { actor, action, object, details };
+
+	return audit_append_recs(log, txn, &r, 1, seq_out);
+}
+
+int audit_commit(struct audit_log *log, struct store_txn *txn)
+{
+	int rc = store_txn_commit(txn);
+
+	if (rc == 0 && atomic_load(&log->cp_dirty))
+		audit_log_sync_anchor(log);
+	return rc;
+}
+
+int audit_append_batch(struct audit_log *log, struct audit_rec *recs,
+		       size_t n, uint64_t *first_seq)
 {
 	struct store_txn *txn = NULL;
-	int rc = store_txn_begin(st, true, &txn);
+	int rc = store_txn_begin(log->st, true, &txn);
 
 	if (rc) {
-		json_decref(details);
+		for (size_t k = 0; k < n; k++)
+			json_decref(recs[k].details);
 		return rc;
 	}
-	rc = audit_append(txn, actor, action, object, details, seq_out);
+	rc = audit_append_recs(log, txn, recs, n, first_seq);
 	if (rc) {
 		store_txn_abort(txn);
 		return rc;
 	}
-	return store_txn_commit(txn);
+	return audit_commit(log, txn);
 }
 
-/* Check one entry against its key and the previous hash. */
-static const char *audit_check_entry(const json_t *e, uint64_t seq,
-				     const char *prev)
+int audit_append_now(struct audit_log *log, const char *actor,
+		     const char *action, const char *object, json_t *details,
+		     uint64_t *seq_out)
 {
-	char hash[AUDIT_HASH_HEX_LEN + 1];
-	const char *why = audit_shape(e);
+	struct audit_rec r = { actor, action, object, details };
 
-	if (why)
-		return why;
-	if ((uint64_t)json_integer_value(json_object_get(e, "seq")) != seq)
-		return "seq member differs from its record key";
-	if (strcmp(json_string_value(json_object_get(e, "prev")), prev) != 0)
-		return "prev does not match the previous entry's hash";
-	if (audit_entry_hash(e, hash) != 0)
-		return "entry has no canonical form";
-	if (strcmp(json_string_value(json_object_get(e, "hash")), hash) != 0)
-		return "hash does not match the entry's contents";
-	return NULL;
+	return audit_append_batch(log, &r, 1, seq_out);
 }
 
-/* Compare the head with the last entry walked (seq last, hash prev). */
-static int audit_verify_head(struct store_txn *txn, uint64_t last,
-			     const char *prev, uint64_t *bad_seq)
-{
-	json_t *head = NULL;
-	json_int_t hseq = 0;
-	int rc = store_get_json(txn, STORE_DB_META, AUDIT_META_HEAD,
-				strlen(AUDIT_META_HEAD), &head);
+struct audit_sink_item {
+	struct audit_sink_item *next;
+	struct audit_rec rec;
+	int rc;
+	bool done;
+};
 
-	if (rc == AL_E_NOTFOUND && last == 0)
-		return 0;
-	if (rc == 0 && audit_is_hash(json_object_get(head, "hash")))
-		hseq = json_integer_value(json_object_get(head, "seq"));
-	if (hseq < 1) {
-		al_warn("audit", NULL, "head in meta is missing or unreadable "
-			"(%s)", al_strerror(rc));
-		*bad_seq = 1;
-		rc = AL_E_CHAIN;
-	} else if ((uint64_t)hseq != last) {
-		al_warn("audit", NULL, "head names seq %lld but the log ends at "
-			"seq %llu", (long long)hseq, (unsigned long long)last);
-		*bad_seq = ((uint64_t)hseq < last ? (uint64_t)hseq : last) + 1;
-		rc = AL_E_CHAIN;
-	} else if (strcmp(json_string_value(json_object_get(head, "hash")),
-			  prev) != 0) {
-		al_warn("audit", NULL, "head hash differs from entry %llu",
-			(unsigned long long)last);
-		*bad_seq = last;
-		rc = AL_E_CHAIN;
-	} else {
-		rc = 0;
-	}
-	json_decref(head);
-	return rc;
-}
-
-int audit_verify(struct store *st, uint64_t *count, uint64_t *bad_seq)
+/* The leader's part: commit everything queued, in one transaction. */
+static void audit_sink_lead(struct audit_sink *s)
 {
-	char prev[AUDIT_HASH_HEX_LEN + 1] = AUDIT_ZERO_HASH;
-	struct store_txn *txn = NULL;
-	struct store_cursor *cur = NULL;
-	const char *why = NULL;
-	uint64_t next = 1;
-	const void *key;
-	size_t keylen;
-	json_t *e;
+	struct audit_sink_item *batch = s->head, *it;
+	struct audit_rec *recs;
+	size_t n = 0, i = 0;
 	int rc;
 
-	*count = 0;
-	*bad_seq = 0;
-	rc = store_txn_begin(st, false, &txn);
-	if (rc == 0)
-		rc = store_cursor_open(txn, STORE_DB_AUDIT, &cur);
+	s->head = s->tail = NULL;
+	s->committing = true;
+	pthread_mutex_unlock(&s->lock);
 
-	while (rc == 0) {
-		rc = store_cursor_next(cur, &key, &keylen, &e);
-		if (rc == AL_E_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc != 0 && rc != AL_E_AUTH && rc != AL_E_PARSE)
-			goto out;
-
-		if (keylen != 8 || audit_key_seq(key) != next)
-			why = "entry missing (gap, or a record key that is not "
-			      "the next seq)";
-		else if (rc)
-			why = "value fails to unseal or parse";
-		else
-			why = audit_check_entry(e, next, prev);
-		if (why) {
-			al_warn("audit", NULL, "chain broken at seq %llu: %s",
-				(unsigned long long)next, why);
-			*bad_seq = next;
-			rc = AL_E_CHAIN;
-			goto out;
-		}
-
-		memcpy(prev, json_string_value(json_object_get(e, "hash")),
-		       sizeof(prev));
-		*count = next++;
+	for (it = batch; it; it = it->next)
+		n++;
+	recs = calloc(n, sizeof(*recs));
+	if (recs) {
+		for (it = batch; it; it = it->next)
+			recs[i++] = it->rec;
+		rc = audit_append_batch(s->log, recs, n, NULL);
+	} else {
+		for (it = batch; it; it = it->next)
+			json_decref(it->rec.details);
+		rc = -ENOMEM;
 	}
-	if (rc == 0)
-		rc = audit_verify_head(txn, next - 1, prev, bad_seq);
-out:
-	store_cursor_close(cur);
-	store_txn_abort(txn);
-	return rc;
+	free(recs);
+
+	pthread_mutex_lock(&s->lock);
+	for (it = batch; it; it = it->next) {
+		it->rc = rc;
+		it->done = true;
+	}
+	s->batches++;
+	s->committing = false;
+	pthread_cond_broadcast(&s->done);
 }
 
 static int audit_sink_emit(void *ctx, const char *action, const char *object,
 			   json_t *details)
 {
 	struct audit_sink *s = ctx;
-	int rc;
+	struct audit_sink_item item = { 0 };
 
 	if (!details)
 		details = json_object();
 	pthread_mutex_lock(&s->lock);
 	if (s->job[0] && json_is_object(details))
 		json_object_set_new(details, "job", json_string(s->job));
-	rc = audit_append_now(s->st, "system", action, object, details, NULL);
+	item.rec = (struct audit_rec){ s->actor, action, object, details };
+	if (s->tail)
+		s->tail->next = &item;
+	else
+		s->head = &item;
+	s->tail = &item;
+
+	while (!item.done) {
+		if (!s->committing)
+			audit_sink_lead(s);
+		else
+			pthread_cond_wait(&s->done, &s->lock);
+	}
 	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return item.rc;
 }
 
-int audit_sink_init(struct audit_sink *s, struct store *st, const char *job)
+int audit_sink_init(struct audit_sink *s, struct audit_log *log,
+		    const char *actor, const char *job)
 {
+	int rc;
+
 	memset(s, 0, sizeof(*s));
-	s->st = st;
+	s->log = log;
+	al_strlcpy(s->actor, actor ? actor : "system", sizeof(s->actor));
 	if (job)
 		al_strlcpy(s->job, job, sizeof(s->job));
-	return -pthread_mutex_init(&s->lock, NULL);
+	rc = pthread_mutex_init(&s->lock, NULL);
+	if (rc)
+		return -rc;
+	rc = pthread_cond_init(&s->done, NULL);
+	if (rc) {
+		pthread_mutex_destroy(&s->lock);
+		return -rc;
+	}
+	return 0;
 }
 
 void audit_sink_set_job(struct audit_sink *s, const char *job)
@@ -460,6 +497,7 @@ void audit_sink_set_job(struct audit_sink *s, const char *job)
 
 void audit_sink_destroy(struct audit_sink *s)
 {
+	pthread_cond_destroy(&s->done);
 	pthread_mutex_destroy(&s->lock);
 }
 

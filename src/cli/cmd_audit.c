@@ -1,88 +1,377 @@
 /*
- * cmd_audit.c - "airlock audit": check the audit log held in the store.
+ * cmd_audit.c - "airlock audit": verify the log in the store, export it,
+ * verify exports offline, take checkpoints, print the public key, show
+ * entries.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "audit/audit.h"
+#include "audit/checkpoint.h"
+#include "audit/export.h"
 #include "base/err.h"
+#include "base/fs.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
 static const char cli_audit_help[] =
-	"usage: airlock audit verify [--json] [--home DIR]\n"
-	"       airlock audit show [--job ID] [--home DIR]\n"
+	"usage: airlock audit verify [--pubkey PEM] [--checkpoint FILE] "
+	"[--json]\n"
+	"       airlock audit export [--out DIR] [--json]\n"
+	"       airlock audit verify-export DIR --pubkey PEM "
+	"[--checkpoint FILE] [--json]\n"
+	"       airlock audit checkpoint [--if-due] [--json]\n"
+	"       airlock audit pubkey [--out FILE]\n"
+	"       airlock audit show [--job ID]\n"
 	"\n"
-	"verify  walk the audit log from its first entry: check every\n"
-	"        entry's seal, hash, link to the previous entry and sequence\n"
-	"        number, and that the recorded head names the last entry.\n"
-	"show    print the entries, oldest first, one JSON object a line\n"
-	"        (non-ASCII and control characters escaped, so the\n"
-	"        output is safe for a terminal); --job ID keeps the entries\n"
-	"        whose details.job is ID. Does not check the chain: run\n"
-	"        verify for that.\n"
+	"verify         check the log in the store (HOME/db): every entry's\n"
+	"               seal, form, hash, link and sequence number, the head,\n"
+	"               every signed checkpoint and the entry it pins, and\n"
+	"               that the store has reached the anchor file and the\n"
+	"               last export (caught: altered, deleted, inserted or\n"
+	"               swapped entries, a re-chained suffix, truncation,\n"
+	"               rollback). It goes on past a problem and reports each\n"
+	"               one by sequence number.\n"
+	"export         write the entries since the last export to\n"
+	"               DIR/NNNNNNNN.jsonl with a signed DIR/NNNNNNNN.digest\n"
+	"               .json (file hash, first and last entry, previous\n"
+	"               digest's hash, a fresh checkpoint). DIR defaults to\n"
+	"               HOME/export. The range is verified before it is signed.\n"
+	"verify-export  check a directory of exports offline with nothing but\n"
+	"               the public key; reports file, line and seq of each\n"
+	"               problem.\n"
+	"checkpoint     sign a checkpoint over the head now (with --if-due:\n"
+	"               only if airlock.conf's audit_checkpoint_entries or\n"
+	"               audit_checkpoint_minutes say one is due) and print it:\n"
+	"               keep it, and give it later as --checkpoint to catch a\n"
+	"               truncated or rolled-back log.\n"
+	"pubkey         print the PEM public key of the audit signing key,\n"
+	"               the one thing an auditor needs.\n"
+	"show           print the entries, oldest first, one JSON object a\n"
+	"               line (non-ASCII and control characters escaped, so\n"
+	"               the output is safe for a terminal); --job ID keeps\n"
+	"               the entries whose details.job is ID. Checks nothing:\n"
+	"               run verify for that.\n"
 	"\n"
 	"options:\n"
-	"  --json   print {\"ok\":..,\"count\":..,\"broken_at\":..} on stdout\n"
-	"  --help   this text\n"
+	"  --pubkey PEM       the auditor's copy of the public key (verify:\n"
+	"                     defaults to the appliance's own key file)\n"
+	"  --checkpoint FILE  a checkpoint or export digest kept from earlier:\n"
+	"                     the log must still contain what it pins\n"
+	"  --out DIR|FILE     where export writes / where pubkey writes\n"
+	"  --json             one JSON document on stdout\n"
+	"  --help             this text\n"
 	"\n"
-	"exit status: 0 the chain is intact, 1 it is broken or cannot be\n"
-	"read, 2 bad usage.\n";
+	"Writing commands (export, checkpoint) refuse a store that is behind\n"
+	"its anchor file or its last export. See docs/audit.md.\n"
+	"exit status: 0 all checks passed, 1 a check failed or the command\n"
+	"could not run, 2 bad usage.\n";
 
-static void cli_audit_json(bool ok, uint64_t count, uint64_t broken,
-			   const char *error)
+struct cli_audit_args {
+	const char *cmd;
+	const char *pubkey;
+	const char *checkpoint;
+	const char *out;
+	const char *dir;
+	bool json;
+	bool if_due;
+};
+
+static void cli_audit_print_json(json_t *o)
 {
-	json_t *o = json_pack("{s:b, s:I, s:o}", "ok", ok, "count",
-			      (json_int_t)count, "broken_at",
-			      broken ? json_integer((json_int_t)broken)
-				     : json_null());
-	char *s;
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
-	if (o && error)
-		json_object_set_new(o, "error", json_string(error));
-	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (s)
 		printf("%s\n", s);
 	free(s);
 	json_decref(o);
 }
 
-static int cli_audit_verify(const char *home, bool json)
+static int cli_audit_fail(const struct cli_audit_args *a, const char *msg)
 {
-	struct store *st = NULL;
-	uint64_t count = 0, bad = 0;
-	char msg[512];
-	int rc = store_open_existing(home, &st);
+	fprintf(stderr, "airlock audit %s: %s\n", a->cmd, msg);
+	if (a->json)
+		cli_audit_print_json(json_pack("{s:b, s:s}", "ok", 0, "error",
+					       msg));
+	return CLI_FAILED;
+}
 
-	if (rc) {
-		snprintf(msg, sizeof(msg), "cannot open the store in %s: %s",
-			 home, al_strerror(rc));
-		goto out;
+static int cli_audit_result(const struct cli_audit_args *a,
+			    struct audit_report *r, int rc)
+{
+	char msg[256];
+
+	if (rc && rc != AL_E_CHAIN) {
+		snprintf(msg, sizeof(msg), "verification stopped: %s",
+			 al_strerror(rc));
+		audit_report_free(r);
+		return cli_audit_fail(a, msg);
 	}
-	rc = audit_verify(st, &count, &bad);
-	if (rc && rc != AL_E_CHAIN)
-		snprintf(msg, sizeof(msg), "cannot read the audit log in %s: "
-			 "%s", home, al_strerror(rc));
-out:
-	store_close(st);
-	if (rc && rc != AL_E_CHAIN)
-		fprintf(stderr, "airlock audit: %s\n", msg);
-	if (json)
-		cli_audit_json(rc == 0, count, bad,
-			       rc && rc != AL_E_CHAIN ? msg : NULL);
-	else if (rc == 0)
-		printf("OK: %llu entries\n", (unsigned long long)count);
-	else if (rc == AL_E_CHAIN)
-		printf("audit chain broken at seq %llu\n",
-		       (unsigned long long)bad);
+	if (a->json)
+		cli_audit_print_json(audit_report_json(r));
+	else
+		audit_report_print(stdout, r);
+	audit_report_free(r);
 	return rc ? CLI_FAILED : CLI_OK;
 }
 
-/* Every entry (of one job) as a line of escaped JSON. */
+/* A checkpoint or digest the auditor kept; NULL on failure (printed). */
+static json_t *cli_audit_held(const struct cli_audit_args *a)
+{
+	struct al_buf b = { 0 };
+	json_t *o = NULL;
+	int rc = al_read_file(a->checkpoint, AUDIT_DIGEST_MAX, &b);
+
+	if (rc == 0)
+		o = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
+	if (!o)
+		fprintf(stderr, "airlock audit %s: %s: not a readable JSON "
+			"checkpoint (%s)\n", a->cmd, a->checkpoint,
+			al_strerror(rc ? rc : AL_E_PARSE));
+	al_buf_free(&b);
+	return o;
+}
+
+static int cli_audit_verify(const struct cli_audit_args *a, const char *home)
+{
+	struct audit_verify_opts o = { .home = home };
+	struct audit_report r = { 0 };
+	struct store *st = NULL;
+	json_t *held = NULL;
+	char msg[512];
+	int rc = 0;
+
+	if (a->pubkey && audit_pubkey_load(a->pubkey, &o.pubkey) != 0)
+		return cli_audit_fail(a, "cannot read the public key");
+	if (a->checkpoint && !(held = cli_audit_held(a))) {
+		audit_pubkey_free(o.pubkey);
+		return CLI_USAGE;
+	}
+	o.checkpoint = held;
+	rc = store_open_existing(home, &st);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "cannot open the store in %s: %s",
+			 home, al_strerror(rc));
+		rc = cli_audit_fail(a, msg);
+		goto out;
+	}
+	rc = cli_audit_result(a, &r, audit_verify_store(st, &o, &r));
+out:
+	store_close(st);
+	json_decref(held);
+	audit_pubkey_free(o.pubkey);
+	return rc;
+}
+
+static int cli_audit_verify_export(const struct cli_audit_args *a)
+{
+	struct audit_pubkey *k = NULL;
+	struct audit_report r = { 0 };
+	json_t *held = NULL;
+	int rc;
+
+	if (audit_pubkey_load(a->pubkey, &k) != 0)
+		return cli_audit_fail(a, "cannot read the public key");
+	if (a->checkpoint && !(held = cli_audit_held(a))) {
+		audit_pubkey_free(k);
+		return CLI_USAGE;
+	}
+	rc = cli_audit_result(a, &r, audit_verify_exports(a->dir, k, held,
+							  &r));
+	json_decref(held);
+	audit_pubkey_free(k);
+	return rc;
+}
+
+/* Open the store and the log for writing (refused when rolled back). */
+static int cli_audit_writer(const struct cli_audit_args *a, const char *home,
+			    struct store **st, struct audit_log **log)
+{
+	struct audit_policy pol;
+	char msg[512], err[512] = "";
+	int rc = audit_policy_load(home, &pol, err, sizeof(err));
+
+	*st = NULL;
+	*log = NULL;
+	if (rc)
+		return cli_audit_fail(a, err);
+	rc = store_open_existing(home, st);
+	if (rc == 0)
+		rc = audit_log_open(*st, home, &pol, log);
+	if (rc == 0)
+		return CLI_OK;
+	snprintf(msg, sizeof(msg), "cannot open the audit log in %s for "
+		 "writing: %s%s", home, al_strerror(rc),
+		 rc == AL_E_ROLLBACK ? " (the log line above names the "
+				       "checkpoint it is behind)" : "");
+	store_close(*st);
+	*st = NULL;
+	return cli_audit_fail(a, msg);
+}
+
+static void cli_audit_actor(char *out, size_t outsz)
+{
+	snprintf(out, outsz, "uid:%u", (unsigned)getuid());
+}
+
+static int cli_audit_export(const struct cli_audit_args *a, const char *home)
+{
+	struct audit_export_info info;
+	struct audit_log *log = NULL;
+	struct store *st = NULL;
+	char actor[32], msg[256];
+	int rc = cli_audit_writer(a, home, &st, &log);
+
+	if (rc)
+		return rc;
+	cli_audit_actor(actor, sizeof(actor));
+	rc = audit_export(log, a->out, actor, &info);
+	audit_log_close(log);
+	store_close(st);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "export failed: %s (the log line "
+			 "above says why)", al_strerror(rc));
+		return cli_audit_fail(a, msg);
+	}
+	if (a->json)
+		cli_audit_print_json(json_pack("{s:b, s:I, s:I, s:I, s:s, s:s}",
+					       "ok", 1, "n", (json_int_t)info.n,
+					       "first", (json_int_t)info.first,
+					       "last", (json_int_t)info.last,
+					       "file", info.file, "digest",
+					       info.digest));
+	else
+		printf("export %llu: seq %llu to %llu in %s and %s\n",
+		       (unsigned long long)info.n,
+		       (unsigned long long)info.first,
+		       (unsigned long long)info.last, info.file, info.digest);
+	return CLI_OK;
+}
+
+static int cli_audit_checkpoint(const struct cli_audit_args *a,
+				const char *home)
+{
+	struct audit_log *log = NULL;
+	struct store *st = NULL;
+	json_t *cp = NULL;
+	bool taken = false;
+	char msg[256];
+	int rc = cli_audit_writer(a, home, &st, &log);
+
+	if (rc)
+		return rc;
+	rc = audit_checkpoint(log, !a->if_due, &taken, &cp);
+	audit_log_close(log);
+	store_close(st);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "cannot take a checkpoint: %s",
+			 al_strerror(rc));
+		return cli_audit_fail(a, msg);
+	}
+	if (a->json)
+		cli_audit_print_json(json_pack("{s:b, s:b, s:o}", "ok", 1,
+					       "taken", taken, "checkpoint",
+					       cp ? cp : json_null()));
+	else if (cp)
+		cli_audit_print_json(cp);
+	else
+		printf("no checkpoint due\n");
+	return CLI_OK;
+}
+
+static int cli_audit_pubkey(const struct cli_audit_args *a, const char *home)
+{
+	struct audit_signer *s = NULL;
+	struct audit_pubkey *k = NULL;
+	struct al_buf pem = { 0 };
+	int rc = audit_signer_load(home, false, &s);
+
+	if (rc == 0)
+		rc = audit_signer_pubkey(s, &k);
+	if (rc == 0)
+		rc = audit_pubkey_pem(k, &pem);
+	audit_signer_free(s);
+	audit_pubkey_free(k);
+	if (rc) {
+		al_buf_free(&pem);
+		return cli_audit_fail(a, rc == AL_E_NOTFOUND
+				      ? "no audit signing key yet (it is made "
+					"with the first entry)"
+				      : "cannot read the audit signing key");
+	}
+	if (a->out) {
+		FILE *f = fopen(a->out, "wx");
+		rc = !f || fwrite(pem.p, 1, pem.len, f) != pem.len;
+		if (f && fclose(f) != 0)
+			rc = 1;
+		if (rc) {
+			al_buf_free(&pem);
+			return cli_audit_fail(a, "cannot create the --out file "
+					      "(it must not exist yet)");
+		}
+	} else {
+		fwrite(pem.p, 1, pem.len, stdout);
+	}
+	al_buf_free(&pem);
+	return CLI_OK;
+}
+
+/* Options; returns CLI_OK or CLI_USAGE (message printed). */
+static int cli_audit_parse(int argc, char **argv, struct cli_audit_args *a)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *o = argv[i];
+		const char **val = !strcmp(o, "--pubkey") ? &a->pubkey
+				   : !strcmp(o, "--checkpoint") ? &a->checkpoint
+				   : !strcmp(o, "--out") ? &a->out : NULL;
+		if (val) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "airlock audit %s: %s needs a "
+					"value\n", a->cmd, o);
+				return CLI_USAGE;
+			}
+			*val = argv[++i];
+		} else if (!strcmp(o, "--json")) {
+			a->json = true;
+		} else if (!strcmp(o, "--if-due")) {
+			a->if_due = true;
+		} else if (o[0] != '-' && !a->dir) {
+			a->dir = o;
+		} else {
+			fprintf(stderr, "airlock audit %s: unexpected argument "
+				"'%s'\n", a->cmd, o);
+			return CLI_USAGE;
+		}
+	}
+	return CLI_OK;
+}
+
+/* Which options each subcommand takes. */
+static bool cli_audit_allowed(const struct cli_audit_args *a)
+{
+	const char *c = a->cmd;
+	bool ve = !strcmp(c, "verify-export");
+
+	if (a->dir && !ve)
+		return false;
+	if (a->pubkey && strcmp(c, "verify") && !ve)
+		return false;
+	if (a->checkpoint && strcmp(c, "verify") && !ve)
+		return false;
+	if (a->out && strcmp(c, "export") && strcmp(c, "pubkey"))
+		return false;
+	if (a->if_due && strcmp(c, "checkpoint"))
+		return false;
+	if (a->json && !strcmp(c, "pubkey"))
+		return false;
+	return !ve || (a->dir && a->pubkey);
+}
+
 static int cli_audit_show(const char *home, const char *job)
 {
 	struct store *st = NULL;
@@ -127,14 +416,22 @@ static int cli_audit_show(const char *home, const char *job)
 
 int cli_audit(int argc, char **argv, const char *home)
 {
-	bool json = false;
+	static const char *const cmds[] = { "verify", "export",
+					    "verify-export", "checkpoint",
+					    "pubkey" };
+	struct cli_audit_args a = { 0 };
+	bool known = false;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") ||
-			  !strcmp(argv[1], "-h"))) {
-		fputs(cli_audit_help, stdout);
-		return CLI_OK;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(cli_audit_help, stdout);
+			return CLI_OK;
+		}
+	if (argc < 2) {
+		fputs(cli_audit_help, stderr);
+		return CLI_USAGE;
 	}
-	if (argc >= 2 && !strcmp(argv[1], "show")) {
+	if (!strcmp(argv[1], "show")) {
 		if (argc == 2)
 			return cli_audit_show(home, NULL);
 		if (argc == 4 && !strcmp(argv[2], "--job"))
@@ -142,27 +439,28 @@ int cli_audit(int argc, char **argv, const char *home)
 		fprintf(stderr, "airlock audit show: expected [--job ID]\n");
 		return CLI_USAGE;
 	}
-	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
-		if (argc < 2)
-			fputs(cli_audit_help, stderr);
-		else
-			fprintf(stderr, "airlock audit: unknown subcommand "
-				"'%s' (see airlock audit --help)\n", argv[1]);
+	for (size_t i = 0; i < AL_ARRAY_LEN(cmds); i++)
+		known = known || !strcmp(argv[1], cmds[i]);
+	if (!known) {
+		fprintf(stderr, "airlock audit: unknown subcommand '%s' (see "
+			"airlock audit --help)\n", argv[1]);
 		return CLI_USAGE;
 	}
-
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") ||
-			   !strcmp(argv[i], "-h")) {
-			fputs(cli_audit_help, stdout);
-			return CLI_OK;
-		} else {
-			fprintf(stderr, "airlock audit verify: unexpected "
-				"argument '%s'\n", argv[i]);
-			return CLI_USAGE;
-		}
+	a.cmd = argv[1];
+	if (cli_audit_parse(argc, argv, &a) != CLI_OK)
+		return CLI_USAGE;
+	if (!cli_audit_allowed(&a)) {
+		fprintf(stderr, "airlock audit %s: wrong options (see airlock "
+			"audit --help)\n", a.cmd);
+		return CLI_USAGE;
 	}
-	return cli_audit_verify(home, json);
+	if (!strcmp(a.cmd, "verify"))
+		return cli_audit_verify(&a, home);
+	if (!strcmp(a.cmd, "verify-export"))
+		return cli_audit_verify_export(&a);
+	if (!strcmp(a.cmd, "export"))
+		return cli_audit_export(&a, home);
+	if (!strcmp(a.cmd, "checkpoint"))
+		return cli_audit_checkpoint(&a, home);
+	return cli_audit_pubkey(&a, home);
 }

@@ -20,7 +20,7 @@ static const struct cli_command cli_commands[] = {
 	{"update", cli_update, "run one update job on a repository"},
 	{"sandbox", cli_sandbox, "run a command in a sandbox"},
 	{"semver", cli_semver, "npm-compatible version and range checks"},
-	{"audit", cli_audit, "verify or show the audit log"},
+	{"audit", cli_audit, "verify, show, export and sign the audit log"},
 	{"keys", cli_keys, "rotate the data key, show the key ring"},
 };
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit/checkpoint.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "sandbox/sandbox.h"
@@ -150,6 +151,8 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		memcpy(c->image_digest, v, n + 1);
 		return 0;
 	}
+	if (!strncmp(k, "audit_", 6))
+		return audit_policy_set(&c->audit, k, v);
 	return AL_E_NOTFOUND;
 }
 
@@ -168,6 +171,10 @@ static const char *config_hint(const char *k)
 		return " (a uid other than 0)";
 	if (!strcmp(k, "cpus"))
 		return " (1 to 1024)";
+	if (!strcmp(k, "audit_checkpoint_entries"))
+		return " (0 to 1000000000; 0 = not by count)";
+	if (!strcmp(k, "audit_checkpoint_minutes"))
+		return " (0 to 10080; 0 = not by time)";
 	if (strstr(k, "timeout"))
 		return " (seconds, 1 to 86400)";
 	if (!strcmp(k, "image"))
@@ -228,6 +235,8 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->pids = 256;
 	c->install_timeout = 900;
 	c->test_timeout = 900;
+	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
+	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 
 	snprintf(path, sizeof(path), "%s/airlock.conf", home);
 	rc = al_read_file(path, CONFIG_MAX_BYTES, &b);

@@ -10,6 +10,10 @@
  *                           the job and its sandboxes write, kernel-capped
  *   install_timeout = SEC   wall-clock limit of an install (900)
  *   test_timeout = SEC      wall-clock limit of a test run (900)
+ *   audit_checkpoint_entries = N   sign a checkpoint every N entries (1000)
+ *   audit_checkpoint_minutes = M   ... and every M minutes (60)
+ *   image = host|DIR       what the sandboxes run on (host)
+ *   image_digest = sha256:HEX  refuse any other image (not pinned)
  *
  * Lines are "key = value"; '#' and ';' start comments; [sections] are
  * accepted and ignored in this version. An unknown key or a bad value is
@@ -20,6 +24,8 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "audit/audit.h"
 
 struct job_config {
 	char registry[512];
@@ -35,6 +41,7 @@ struct job_config {
 	 * digest it must have ("" when not pinned). */
 	char image[1024];
 	char image_digest[80];
+	struct audit_policy audit;
 };
 
 /*

@@ -41,6 +41,9 @@ struct job {
 	const struct job_opts *o;
 	struct job_config cfg;
 	struct store *store;
+	struct audit_log *alog;
+	struct audit_sink sink;  /* group-commits events from all threads */
+	bool sink_up;
 	pthread_mutex_t audit_lock;
 	struct al_event_sink events;
 	char id[24];
@@ -52,6 +55,7 @@ struct job {
 	struct vcs_cred cred;   /* borrows from env_cred and url_cred */
 	struct vcs_cred env_cred;
 	struct vcs_url_cred url_cred;
+	const char *cred_source; /* "environment" or "url", for the log */
 	json_t *record;
 	json_t *stages;
 	int64_t started_ms;
@@ -78,7 +82,7 @@ void job_cancel_from_signal(void)
 
 static void job_actor(char *out, size_t outsz)
 {
-	snprintf(out, outsz, "local:uid=%u", (unsigned)getuid());
+	snprintf(out, outsz, "uid:%u", (unsigned)getuid());
 }
 
 /* The audit sink: every event carries the job id; one writer at a time. */
@@ -86,16 +90,16 @@ static int job_emit(void *ctx, const char *action, const char *object,
 		    json_t *details)
 {
 	struct job *j = ctx;
-	char actor[32];
+	struct al_event_sink sink;
 	int rc;
 
-	if (!details)
-		details = json_object();
-	json_object_set_new(details, "job", json_string(j->id));
-	job_actor(actor, sizeof(actor));
-	pthread_mutex_lock(&j->audit_lock);
-	rc = audit_append_now(j->store, actor, action, object, details, NULL);
-	pthread_mutex_unlock(&j->audit_lock);
+	if (!j->sink_up) {
+		json_decref(details);
+		j->audit_failed = true;
+		return AL_E_STORE;
+	}
+	sink = audit_event_sink(&j->sink);
+	rc = al_event(&sink, action, object, details);
 	if (rc) {
 		/* No operation goes on without its entry (DESIGN.md). */
 		j->audit_failed = true;
@@ -145,13 +149,13 @@ static int job_save(struct job *j, const char *action)
 		rc = store_put_json(txn, STORE_DB_JOBS, j->id, strlen(j->id),
 				    j->record, 0);
 	if (rc == 0)
-		rc = audit_append(txn, actor, action, j->id,
+		rc = audit_append(j->alog, txn, actor, action, j->id,
 				  json_pack("{s:s,s:O}", "job", j->id, "state",
 					    json_object_get(j->record,
 							    "state")),
 				  NULL);
 	if (rc == 0)
-		rc = store_txn_commit(txn);
+		rc = audit_commit(j->alog, txn);
 	else
 		store_txn_abort(txn);
 	pthread_mutex_unlock(&j->audit_lock);
@@ -486,6 +490,11 @@ static int job_clone(struct job *j)
 	char path[4200], err[512];
 	json_t *st = job_stage_begin(j, "clone");
 
+	/* No entry, no operation: the clone waits for its stage entry. */
+	if (j->audit_failed) {
+		job_stage_end(j, st, "failed", "audit log not writable");
+		return AL_E_JOB;
+	}
 	snprintf(path, sizeof(path), "%s/repo", j->ws);
 	int rc = vcs_clone(j->url, &j->cred, path, j->o->branch, err,
 			   sizeof(err));
@@ -664,9 +673,14 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 	snprintf(repo, sizeof(repo), "%s/repo", j->ws);
 	job_commit_message(j, p, s, &msg);
 
-	int rc = vcs_commit_branch(repo, branch, msg.p, paths, 1, "airlock",
-				   "airlock@localhost", commit, err,
-				   sizeof(err));
+	int rc = j->audit_failed ? AL_E_JOB : 0;
+
+	if (rc)
+		snprintf(err, sizeof(err), "audit log not writable");
+	if (rc == 0)
+		rc = vcs_commit_branch(repo, branch, msg.p, paths, 1,
+				       "airlock", "airlock@localhost", commit,
+				       err, sizeof(err));
 	if (rc == 0) {
 		rc = vcs_push(repo, j->url, &j->cred, branch, err,
 			      sizeof(err));
@@ -915,6 +929,8 @@ static int job_repo(struct job *j, char *err, size_t errsz)
 	vcs_cred_from_env(&j->env_cred);
 	rc = vcs_url_split(repo, j->url, sizeof(j->url), &j->url_cred);
 	vcs_cred_pick(&j->cred, &j->env_cred, &j->url_cred);
+	j->cred_source = j->cred.secret == j->env_cred.secret ? "environment"
+							       : "url";
 	if (rc)
 		snprintf(err, errsz, "repository '%s': %s", repo,
 			 al_strerror(rc));
@@ -982,6 +998,19 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 			 al_strerror(rc));
 		return rc;
 	}
+	rc = audit_log_open(j->store, j->o->home, &j->cfg.audit, &j->alog);
+	if (rc == 0) {
+		char actor[32];
+		job_actor(actor, sizeof(actor));
+		rc = audit_sink_init(&j->sink, j->alog, actor, j->id);
+		j->sink_up = rc == 0;
+	}
+	if (rc) {
+		snprintf(err, errsz, "the audit log under %s refuses writing: "
+			 "%s (the log line above says why; no job runs without "
+			 "its entries)", j->o->home, al_strerror(rc));
+		return rc;
+	}
 	snprintf(work, sizeof(work), "%s/work", j->o->home);
 	rc = al_mkdir_p(work, 0700);
 	if (rc == 0)
@@ -1002,6 +1031,30 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot create workspace under %s: %s",
 			 work, al_strerror(rc));
 	return rc;
+}
+
+/*
+ * What the job runs with, in the log: the configuration it read and the
+ * credential it took into use (its source, never its value). The
+ * credential is dropped at the end of the job (token.revoke).
+ */
+static void job_audit_setup(struct job *j)
+{
+	const struct job_config *c = &j->cfg;
+
+	job_emit(j, "config.load", "airlock.conf",
+		 json_pack("{s:s,s:I,s:i,s:i,s:i,s:i,s:I,s:I}", "registry",
+			   c->registry, "memory", (json_int_t)c->memory,
+			   "cpus_milli", (int)c->cpus_milli, "pids",
+			   (int)c->pids, "install_timeout",
+			   (int)c->install_timeout, "test_timeout",
+			   (int)c->test_timeout, "audit_checkpoint_entries",
+			   (json_int_t)c->audit.every_n,
+			   "audit_checkpoint_minutes",
+			   (json_int_t)(c->audit.every_ms / 60000)));
+	if (j->cred.secret)
+		job_emit(j, "token.issue", j->url,
+			 json_pack("{s:s}", "source", j->cred_source));
 }
 
 static json_t *job_new_record(struct job *j)
@@ -1057,6 +1110,7 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 		goto destroy;
 	}
 
+	job_audit_setup(&j);
 	rc = job_clone(&j);
 	if (rc == 0 && !job_stopping(&j))
 		rc = job_plan(&j, &plan, &manifest);
@@ -1074,11 +1128,17 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 
 destroy:
 	job_destroy(&j);
+	if (j.cred.secret)
+		job_emit(&j, "token.revoke", j.url,
+			 json_pack("{s:s}", "source", j.cred_source));
 	job_finish(&j, rc);
 	*record = json_incref(j.record);
 	rc = 0;
 out:
 	job_unlock(&j);
+	if (j.sink_up)
+		audit_sink_destroy(&j.sink);
+	audit_log_close(j.alog);
 	if (j.store)
 		store_close(j.store);
 	vcs_url_cred_wipe(&j.url_cred);

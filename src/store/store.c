@@ -35,6 +35,7 @@ struct store_cursor {
 	MDB_cursor *cur;
 	MDB_cursor_op op;
 	json_t *value;
+	bool past_end; /* a seek found nothing */
 };
 
 static const char *const store_db_names[] = {
@@ -1061,6 +1062,21 @@ out:
 	return rc;
 }
 
+int store_put_sealed(struct store_txn *txn, enum store_db db, const void *key,
+		     size_t keylen, const void *plain, size_t len,
+		     unsigned flags)
+{
+	int rc = store_check_write(db, key, keylen);
+
+	if (rc == 0 && db == STORE_DB_VERSIONS)
+		rc = AL_E_USAGE;
+	if (rc == 0 && len > STORE_VALUE_MAX)
+		rc = AL_E_LIMIT;
+	if (rc == 0)
+		rc = store_seal_put(txn, db, key, keylen, plain, len, flags);
+	return rc;
+}
+
 int store_put_json(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, const json_t *value, unsigned flags)
 {
@@ -1212,7 +1228,8 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 		      size_t *keylen, json_t **value)
 {
 	MDB_val k, v;
-	int mrc = mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int mrc = cur->past_end ? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
 
 	json_decref(cur->value);
 	cur->value = NULL;
@@ -1232,6 +1249,42 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 			      &cur->value);
 	*value = cur->value;
 	return rc;
+}
+
+int store_cursor_next_plain(struct store_cursor *cur, const void **key,
+			    size_t *keylen, struct al_buf *plain)
+{
+	MDB_val k, v;
+	int mrc = cur->past_end ? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int rc;
+
+	plain->len = 0;
+	if (mrc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (mrc)
+		return store_err(mrc, store_db_names[cur->db]);
+	cur->op = MDB_NEXT;
+	*key = k.mv_data;
+	*keylen = k.mv_size;
+	rc = store_unseal_plain(cur->txn, cur->db, k.mv_data, k.mv_size, &v,
+				plain);
+	if (rc)
+		plain->len = 0;
+	return rc;
+}
+
+int store_cursor_seek(struct store_cursor *cur, const void *key,
+		      size_t keylen)
+{
+	MDB_val k = { keylen, (void *)key }, v;
+	int mrc = mdb_cursor_get(cur->cur, &k, &v, MDB_SET_RANGE);
+
+	cur->past_end = mrc == MDB_NOTFOUND;
+	cur->op = MDB_GET_CURRENT;
+	if (mrc && mrc != MDB_NOTFOUND)
+		return store_err(mrc, store_db_names[cur->db]);
+	return 0;
 }
 
 int store_cursor_last(struct store_cursor *cur)
@@ -1255,8 +1308,8 @@ int store_foreach(struct store_txn *txn, enum store_db db,
 		  void *ctx)
 {
 	struct store_cursor *cur = NULL;
-	const void *key;
-	size_t keylen;
+	const void *key = NULL;
+	size_t keylen = 0;
 	json_t *value;
 	int rc = store_cursor_open(txn, db, &cur);
 

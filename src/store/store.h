@@ -208,6 +208,16 @@ int store_get_json(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, json_t **out);
 
 /*
+ * Seal len bytes of JSON text exactly as given (no re-encoding) for slot
+ * (db, key). For writers that must know the stored bytes, such as the
+ * audit log whose hash covers them; plain must be what store_get_json
+ * can parse. Errors as store_put_json.
+ */
+int store_put_sealed(struct store_txn *txn, enum store_db db, const void *key,
+		     size_t keylen, const void *plain, size_t len,
+		     unsigned flags);
+
+/*
  * Unsealed values: see the header comment for which databases use them.
  * The reserved meta keys (keyring, state) are refused (AL_E_USAGE).
  */
@@ -239,6 +249,19 @@ int store_cursor_open(struct store_txn *txn, enum store_db db,
  */
 int store_cursor_next(struct store_cursor *cur, const void **key,
 		      size_t *keylen, json_t **value);
+/*
+ * The same step, but the unsealed bytes go into plain (emptied first)
+ * without being parsed: for verifiers that check the exact bytes. The
+ * caller wipes plain when done. AL_E_AUTH leaves plain empty.
+ */
+int store_cursor_next_plain(struct store_cursor *cur, const void **key,
+			    size_t *keylen, struct al_buf *plain);
+/*
+ * Move so that the next step returns the first record whose key is at
+ * or after key (byte order); AL_E_NOTFOUND then if there is none.
+ */
+int store_cursor_seek(struct store_cursor *cur, const void *key,
+		      size_t keylen);
 /* Move so that the next store_cursor_next returns the last record. */
 int store_cursor_last(struct store_cursor *cur);
 void store_cursor_close(struct store_cursor *cur);

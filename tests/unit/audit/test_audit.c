@@ -27,6 +27,7 @@
 struct fix {
 	char home[64];
 	struct store *st;
+	struct audit_log *log;
 };
 
 static int setup(void **state)
@@ -36,7 +37,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	snprintf(f->home, sizeof(f->home), "/tmp/al-audit-XXXXXX");
-	if (!mkdtemp(f->home) || store_open(f->home, &f->st) != 0)
+	if (!mkdtemp(f->home) || store_open(f->home, &f->st) != 0 ||
+	    audit_log_open(f->st, f->home, NULL, &f->log) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -46,6 +48,7 @@ static int teardown(void **state)
 {
 	struct fix *f = *state;
 
+	audit_log_close(f->log);
 	store_close(f->st);
 	al_rm_tree(f->home);
 	free(f);
@@ -59,7 +62,7 @@ static void append_n(struct fix *f, int n)
 		char obj[32];
 
 		snprintf(obj, sizeof(obj), "job-%03d", i);
-		assert_int_equal(audit_append_now(f->st, "uid:1000",
+		assert_int_equal(audit_append_now(f->log, "uid:1000",
 						  "job.create", obj,
 						  json_pack("{s:i}", "i", i),
 						  &seq), 0);
@@ -126,8 +129,10 @@ static void raw_edit(struct fix *f, uint64_t seq, size_t offset, uint64_t src)
 	uint8_t key[8], skey[8];
 	char path[128], buf[4096];
 
+	audit_log_close(f->log);
 	store_close(f->st);
 	f->st = NULL;
+	f->log = NULL;
 	snprintf(path, sizeof(path), "%s/db", f->home);
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
@@ -149,6 +154,7 @@ static void raw_edit(struct fix *f, uint64_t seq, size_t offset, uint64_t src)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	assert_int_equal(store_open(f->home, &f->st), 0);
+	assert_int_equal(audit_log_open(f->st, f->home, NULL, &f->log), 0);
 }
 
 static void expect_broken(struct fix *f, uint64_t at)
@@ -333,7 +339,7 @@ static void test_truncated(void **state)
 	expect_broken(f, 100);
 
 	/* Appending to a truncated log is refused. */
-	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+	assert_int_equal(audit_append_now(f->log, "system", "x.y", "o", NULL,
 					  NULL), AL_E_CHAIN);
 	expect_broken(f, 100);
 }
@@ -366,7 +372,7 @@ static void test_head_rolled_back(void **state)
 	assert_int_equal(store_txn_commit(txn), 0);
 	assert_int_equal(verify(f, &count, &bad), AL_E_CHAIN);
 	assert_int_equal(bad, 1);
-	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+	assert_int_equal(audit_append_now(f->log, "system", "x.y", "o", NULL,
 					  NULL), AL_E_CHAIN);
 }
 
@@ -380,7 +386,7 @@ static void test_in_caller_txn(void **state)
 	/* An aborted operation leaves neither its record nor its entry. */
 	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
 	assert_int_equal(store_put_raw(txn, STORE_DB_QUEUE, "q", 1, "", 0), 0);
-	assert_int_equal(audit_append(txn, "system", "job.enqueue", "q", NULL,
+	assert_int_equal(audit_append(f->log, txn, "system", "job.enqueue", "q", NULL,
 				      &seq), 0);
 	assert_int_equal(seq, 4);
 	store_txn_abort(txn);
@@ -388,7 +394,7 @@ static void test_in_caller_txn(void **state)
 	assert_int_equal(count, 3);
 
 	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
-	assert_int_equal(audit_append(txn, "system", "job.enqueue", "q", NULL,
+	assert_int_equal(audit_append(f->log, txn, "system", "job.enqueue", "q", NULL,
 				      &seq), 0);
 	assert_int_equal(store_txn_commit(txn), 0);
 	assert_int_equal(seq, 4);
@@ -408,20 +414,20 @@ static void test_bad_input(void **state)
 	for (int i = 0; i < AUDIT_DEPTH_MAX + 2; i++)
 		deep = json_pack("{s:o}", "d", deep);
 
-	assert_int_equal(audit_append_now(f->st, "", "a.b", "o", NULL, NULL),
+	assert_int_equal(audit_append_now(f->log, "", "a.b", "o", NULL, NULL),
 			 AL_E_USAGE);
-	assert_int_equal(audit_append_now(f->st, "system", "a.b", NULL,
+	assert_int_equal(audit_append_now(f->log, "system", "a.b", NULL,
 					  json_object(), NULL), AL_E_USAGE);
-	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o",
+	assert_int_equal(audit_append_now(f->log, "system", "a.b", "o",
 					  json_array(), NULL), AL_E_USAGE);
-	assert_int_equal(audit_append_now(f->st, "system", "a.b", big, NULL,
+	assert_int_equal(audit_append_now(f->log, "system", "a.b", big, NULL,
 					  NULL), AL_E_LIMIT);
-	assert_int_equal(audit_append_now(f->st, "sys\xff", "a.b", "o",
+	assert_int_equal(audit_append_now(f->log, "sys\xff", "a.b", "o",
 					  json_object(), NULL), AL_E_PARSE);
-	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o",
+	assert_int_equal(audit_append_now(f->log, "system", "a.b", "o",
 					  json_pack("{s:f}", "x", 1.5), NULL),
 			 AL_E_PARSE);
-	assert_int_equal(audit_append_now(f->st, "system", "a.b", "o", deep,
+	assert_int_equal(audit_append_now(f->log, "system", "a.b", "o", deep,
 					  NULL), AL_E_LIMIT);
 	/* None of it reached the log. */
 	assert_int_equal(verify(f, &count, &bad), 0);
@@ -451,7 +457,7 @@ static void test_sink_threads(void **state)
 	pthread_t th[4];
 	uint64_t count, bad;
 
-	assert_int_equal(audit_sink_init(&sink, f->st, "job-42"), 0);
+	assert_int_equal(audit_sink_init(&sink, f->log, NULL, "job-42"), 0);
 	for (int i = 0; i < 4; i++) {
 		em[i] = (struct emitter){ audit_event_sink(&sink), 0 };
 		assert_int_equal(pthread_create(&th[i], NULL, emit_thread,
@@ -500,10 +506,14 @@ static void test_processes(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			struct store *st;
+			struct audit_log *log = NULL;
 			int rc = store_open(f->home, &st);
+			if (rc == 0)
+				rc = audit_log_open(st, f->home, NULL, &log);
 			for (int k = 0; rc == 0 && k < 30; k++)
-				rc = audit_append_now(st, "system", "p.append",
+				rc = audit_append_now(log, "system", "p.append",
 						      "child", NULL, NULL);
+			audit_log_close(log);
 			store_close(st);
 			_exit(rc == 0 ? 0 : 1);
 		}
@@ -515,7 +525,7 @@ static void test_processes(void **state)
 	}
 	assert_int_equal(verify(f, &count, &bad), 0);
 	assert_int_equal(count, 91);
-	assert_int_equal(audit_append_now(f->st, "system", "x.y", "o", NULL,
+	assert_int_equal(audit_append_now(f->log, "system", "x.y", "o", NULL,
 					  &count), 0);
 	assert_int_equal(count, 92);
 }

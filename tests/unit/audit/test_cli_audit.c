@@ -81,11 +81,14 @@ static int run(struct fix *f, const char *home, int argc, ...)
 static void make_log(struct fix *f, int n)
 {
 	struct store *st;
+	struct audit_log *log;
 
 	assert_int_equal(store_open(f->home, &st), 0);
+	assert_int_equal(audit_log_open(st, f->home, NULL, &log), 0);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(audit_append_now(st, "system", "test.event",
+		assert_int_equal(audit_append_now(log, "system", "test.event",
 						  "obj", NULL, NULL), 0);
+	audit_log_close(log);
 	store_close(st);
 }
 
@@ -109,14 +112,20 @@ static void test_usage(void **state)
 
 	assert_int_equal(run(f, f->home, 2, "audit", "--help"), CLI_OK);
 	assert_non_null(strstr(f->out, "usage: airlock audit verify"));
-	assert_null(strstr(f->out, "export"));
+	assert_non_null(strstr(f->out, "verify-export DIR --pubkey PEM"));
 	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--help"),
 			 CLI_OK);
 	assert_non_null(strstr(f->out, "usage:"));
 
 	assert_int_equal(run(f, f->home, 1, "audit"), CLI_USAGE);
-	assert_int_equal(run(f, f->home, 2, "audit", "export"), CLI_USAGE);
+	assert_int_equal(run(f, f->home, 2, "audit", "exprt"), CLI_USAGE);
 	assert_int_equal(run(f, f->home, 2, "audit", "verify-export"),
+			 CLI_USAGE);
+	assert_int_equal(run(f, f->home, 3, "audit", "verify-export", "d"),
+			 CLI_USAGE);
+	assert_int_equal(run(f, f->home, 4, "audit", "export", "--pubkey",
+			     "k"), CLI_USAGE);
+	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--if-due"),
 			 CLI_USAGE);
 	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--bogus"),
 			 CLI_USAGE);
@@ -129,11 +138,17 @@ static void test_verify_ok(void **state)
 
 	make_log(f, 5);
 	assert_int_equal(run(f, f->home, 2, "audit", "verify"), CLI_OK);
-	assert_string_equal(f->out, "OK: 5 entries\n");
+	assert_non_null(strstr(f->out, "OK: 5 entries checked, 5 intact, "
+				       "1 checkpoints; 0 problems\n"));
 	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--json"),
 			 CLI_OK);
-	assert_string_equal(f->out,
-			    "{\"broken_at\":null,\"count\":5,\"ok\":true}\n");
+	json_t *o = json_loads(f->out, 0, NULL);
+	assert_non_null(o);
+	assert_true(json_is_true(json_object_get(o, "ok")));
+	assert_true(json_is_null(json_object_get(o, "broken_at")));
+	assert_int_equal(json_integer_value(json_object_get(o, "intact")), 5);
+	assert_int_equal(json_array_size(json_object_get(o, "problems")), 0);
+	json_decref(o);
 }
 
 static void test_verify_broken(void **state)
@@ -143,11 +158,18 @@ static void test_verify_broken(void **state)
 	make_log(f, 5);
 	break_entry(f, 3);
 	assert_int_equal(run(f, f->home, 2, "audit", "verify"), CLI_FAILED);
-	assert_string_equal(f->out, "audit chain broken at seq 3\n");
+	assert_non_null(strstr(f->out, "seq 3: entries 3 to 3 are missing"));
+	assert_non_null(strstr(f->out, "FAILED: 4 entries checked, 4 intact"));
 	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--json"),
 			 CLI_FAILED);
-	assert_string_equal(f->out,
-			    "{\"broken_at\":3,\"count\":2,\"ok\":false}\n");
+	json_t *o = json_loads(f->out, 0, NULL);
+	assert_non_null(o);
+	assert_true(json_is_false(json_object_get(o, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(o, "broken_at")),
+			 3);
+	json_t *p = json_array_get(json_object_get(o, "problems"), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "seq")), 3);
+	json_decref(o);
 }
 
 static void test_verify_no_store(void **state)

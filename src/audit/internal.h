@@ -1,0 +1,116 @@
+/*
+ * internal.h - what the audit module's files share and nothing else
+ * uses: the strict line checker behind every verifier, and the log
+ * handle's layout.
+ */
+#ifndef AL_AUDIT_INTERNAL_H
+#define AL_AUDIT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "audit/audit.h"
+#include "audit/checkpoint.h"
+
+#define AUDIT_ZERO_HASH                                                    \
+	"0000000000000000000000000000000000000000000000000000000000000000"
+
+
+/*
+ * One entry as stored or exported, checked: the bytes must be exactly
+ * the canonical JSON of an entry with its hash (schema/lmdb.md), with
+ * the eight members in their canonical order. On success the fields
+ * are filled and hash_ok tells whether "hash" is the SHA-256 of the
+ * bytes without the hash member. Returns NULL, or the reason the bytes
+ * are not a well-formed entry. Allocates nothing: hostile input costs
+ * one pass and cannot exhaust memory or stack.
+ */
+struct audit_line {
+	uint64_t seq;
+	const char *prev;   /* 64 hex, not terminated */
+	const char *hash;   /* 64 hex, not terminated */
+	bool hash_ok;
+};
+/* SHA-256 fetched once and a context reused per entry (OpenSSL 3 looks
+ * the algorithm up again on every EVP_sha256() init otherwise). */
+struct audit_hasher {
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+};
+int audit_hasher_init(struct audit_hasher *h);
+void audit_hasher_free(struct audit_hasher *h);
+/* SHA-256 of the concatenation of two spans, as lower-case hex. */
+int audit_hasher_hex(struct audit_hasher *h, const void *a, size_t alen,
+		     const void *b, size_t blen,
+		     char hex[AUDIT_HASH_HEX_LEN + 1]);
+const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
+			     struct audit_hasher *h);
+
+struct audit_log {
+	struct store *st;
+	struct audit_signer *signer;
+	struct audit_policy pol;
+	struct audit_hasher hasher;   /* used under the write transaction */
+	char home[4096];
+	/* A checkpoint was written since the anchor file was last brought
+	 * up to date; the anchor is read back from the store after commit,
+	 * so an aborted transaction can never put it ahead of the store. */
+	atomic_bool cp_dirty;
+};
+
+/*
+ * The head (seq, hash) after checking that it names the last entry:
+ * seq 0 and the zero hash for an empty log; AL_E_CHAIN if they disagree.
+ */
+int audit_head(struct store_txn *txn, uint64_t *seq,
+	       char hash[AUDIT_HASH_HEX_LEN + 1]);
+
+/* Append s as a canonical JSON string; AL_E_PARSE if it is not UTF-8. */
+int audit_json_string(struct al_buf *b, const char *s);
+
+/*
+ * A checkpoint held outside the store (anchor file, last export, or the
+ * auditor's): the store must have reached it. Returns 0, or
+ * AL_E_ROLLBACK with the reason in why: the store has no checkpoint n,
+ * or another one, or its entry at the checkpoint's seq is missing or
+ * differs.
+ */
+int audit_check_held(struct store_txn *txn, const struct audit_cp *held,
+		     const char *label, char *why, size_t whysz);
+
+/* The record key's seq, or 0 if it is not 8 bytes. */
+uint64_t audit_key_seq(const void *key, size_t keylen);
+
+/* Reason text for a problem found while walking entries in order. */
+struct audit_walk {
+	struct audit_hasher h;
+	uint64_t next;                        /* seq expected next */
+	bool linked;                          /* prev is known */
+	char prev[AUDIT_HASH_HEX_LEN + 1];    /* hash of seq next-1 */
+};
+/*
+ * Check one entry's bytes found at seq (0 if unknown) against the walk
+ * and advance it; file and line say where, for the report. Returns true
+ * when the entry passed every check.
+ */
+bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
+		     const char *file, uint64_t line, uint64_t keyseq,
+		     const char *p, size_t len, struct audit_line *e);
+
+/*
+ * Refuse what has no single canonical spelling: real numbers and member
+ * names with a NUL; depth capped at AUDIT_DEPTH_MAX from depth.
+ */
+int audit_check_json(const json_t *v, int depth);
+
+/* Write the pending anchor, if any (after a commit). */
+void audit_log_sync_anchor(struct audit_log *log);
+
+/* Parse "YYYY-MM-DDTHH:MM:SS.mmmZ" into ms since the epoch; -1 if bad. */
+int64_t audit_parse_time(const char *s);
+
+#endif

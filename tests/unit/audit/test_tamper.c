@@ -1,0 +1,936 @@
+/*
+ * The tamper suite: each attack on the store or on a directory of
+ * exports must be detected and reported by position (seq, file, line),
+ * without crashing the verifier and without losing the intact entries.
+ * Also the checkpoint policy, export continuity, the refusal to write
+ * on a rolled-back store, and the line checker against jansson.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "audit/checkpoint.h"
+#include "audit/export.h"
+#include "audit/internal.h"
+#include "base/err.h"
+#include "base/fs.h"
+
+struct fix {
+	char home[64];
+	char exp[96];
+	struct store *st;
+	struct audit_log *log;
+	struct audit_pubkey *pk;
+	struct audit_policy pol;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	struct audit_signer *s;
+
+	if (!f)
+		return -1;
+	snprintf(f->home, sizeof(f->home), "/tmp/al-tamper-XXXXXX");
+	if (!mkdtemp(f->home))
+		return -1;
+	snprintf(f->exp, sizeof(f->exp), "%s/export", f->home);
+	f->pol = (struct audit_policy){ 10, 0 };
+	if (store_open(f->home, &f->st) ||
+	    audit_log_open(f->st, f->home, &f->pol, &f->log) ||
+	    audit_signer_load(f->home, false, &s))
+		return -1;
+	audit_signer_pubkey(s, &f->pk);
+	audit_signer_free(s);
+	*state = f;
+	return 0;
+}
+
+static void close_all(struct fix *f)
+{
+	audit_log_close(f->log);
+	store_close(f->st);
+	f->log = NULL;
+	f->st = NULL;
+}
+
+static int reopen(struct fix *f)
+{
+	int rc = store_open(f->home, &f->st);
+
+	return rc ? rc : audit_log_open(f->st, f->home, &f->pol, &f->log);
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	close_all(f);
+	audit_pubkey_free(f->pk);
+	al_rm_tree(f->home);
+	free(f);
+	return 0;
+}
+
+static void append_n(struct fix *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(audit_append_now(f->log, "uid:0", "job.start",
+						  "job-x", json_pack("{s:i}",
+								     "i", i),
+						  NULL), 0);
+}
+
+static bool has_problem(const struct audit_report *r, uint64_t seq,
+			const char *file, uint64_t line, const char *what)
+{
+	for (size_t i = 0; i < r->nkept; i++) {
+		const struct audit_problem *p = &r->problems[i];
+		if ((seq == 0 || p->seq == seq) &&
+		    (!file || !strcmp(p->file, file)) &&
+		    (!line || p->line == line) &&
+		    (!what || strstr(p->what, what)))
+			return true;
+	}
+	return false;
+}
+
+static void dump(const struct audit_report *r)
+{
+	audit_report_print(stderr, r);
+}
+
+static int verify_store(struct fix *f, struct audit_report *r)
+{
+	struct audit_verify_opts o = { .home = f->home, .pubkey = f->pk };
+
+	return audit_verify_store(f->st, &o, r);
+}
+
+/* Raw LMDB access beside the store: what someone holding the files
+ * (and, with reseal, the data key) can do. */
+static void raw_swap(struct fix *f, uint64_t a, uint64_t b)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val ka, kb, va, vb;
+	uint8_t keya[8], keyb[8];
+	char path[128], bufa[4096], bufb[4096];
+
+	close_all(f);
+	snprintf(path, sizeof(path), "%s/db", f->home);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+	audit_key(a, keya);
+	audit_key(b, keyb);
+	ka = (MDB_val){ 8, keya };
+	kb = (MDB_val){ 8, keyb };
+	assert_int_equal(mdb_get(txn, dbi, &ka, &va), 0);
+	assert_int_equal(mdb_get(txn, dbi, &kb, &vb), 0);
+	memcpy(bufa, va.mv_data, va.mv_size);
+	memcpy(bufb, vb.mv_data, vb.mv_size);
+	MDB_val na = { vb.mv_size, bufb }, nb = { va.mv_size, bufa };
+	assert_int_equal(mdb_put(txn, dbi, &ka, &na, 0), 0);
+	assert_int_equal(mdb_put(txn, dbi, &kb, &nb, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(reopen(f), 0);
+}
+
+static json_t *get_entry(struct fix *f, uint64_t seq)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+	json_t *e = NULL;
+
+	audit_key(seq, key);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_get_json(txn, STORE_DB_AUDIT, key, 8, &e), 0);
+	store_txn_abort(txn);
+	return e;
+}
+
+/* Write an entry sealed correctly, as a data-key holder could. */
+static void put_entry(struct store_txn *txn, uint64_t seq, json_t *e)
+{
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	uint8_t key[8];
+
+	assert_int_equal(audit_entry_hash(e, hash), 0);
+	json_object_set_new(e, "hash", json_string(hash));
+	audit_key(seq, key);
+	assert_int_equal(store_put_json(txn, STORE_DB_AUDIT, key, 8, e, 0), 0);
+}
+
+static void put_head(struct store_txn *txn, uint64_t seq, const char *hash)
+{
+	json_t *h = json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "hash",
+			      hash);
+	assert_int_equal(store_put_json(txn, STORE_DB_META, AUDIT_META_HEAD,
+					strlen(AUDIT_META_HEAD), h, 0), 0);
+	json_decref(h);
+}
+
+/* --- the store --- */
+
+static void test_store_intact(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	append_n(f, 35);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.intact, 35);
+	/* One at open (seq 0), then at 10, 20, 30. */
+	assert_int_equal(r.checkpoints, 4);
+	audit_report_free(&r);
+}
+
+static void test_store_swapped(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	append_n(f, 30);
+	raw_swap(f, 12, 13);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	if (!has_problem(&r, 12, NULL, 0, "unseal") ||
+	    !has_problem(&r, 13, NULL, 0, "unseal"))
+		dump(&r);
+	assert_true(has_problem(&r, 12, NULL, 0, "unseal"));
+	assert_true(has_problem(&r, 13, NULL, 0, "unseal"));
+	/* Nothing else lost: 28 entries still check out. */
+	assert_int_equal(r.intact, 28);
+	audit_report_free(&r);
+}
+
+static void test_store_replaced(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	struct audit_report r;
+	json_t *e;
+
+	/* Entry 16 rewritten with the data key and its own hash redone:
+	 * the link from 17 breaks (16 or 17 was altered). */
+	append_n(f, 30);
+	e = get_entry(f, 16);
+	json_object_set_new(e, "action", json_string("job.cancel"));
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	put_entry(txn, 16, e);
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(e);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 17, NULL, 0, "prev does not match"));
+	assert_int_equal(r.nproblems, 1);
+	assert_int_equal(r.intact, 29);
+	audit_report_free(&r);
+}
+
+static void test_store_inserted(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	struct audit_report r;
+	json_t *e;
+
+	/* A forged entry inserted at 16, 16..30 moved up by one and
+	 * sealed again for their new slots, the head moved to 31. */
+	append_n(f, 30);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = 30; s >= 16; s--) {
+		uint8_t key[8];
+		e = get_entry(f, s);
+		audit_key(s + 1, key);
+		assert_int_equal(store_put_json(txn, STORE_DB_AUDIT, key, 8, e,
+						0), 0);
+		if (s == 30)
+			put_head(txn, 31, json_string_value(
+					 json_object_get(e, "hash")));
+		if (s == 16) {
+			json_object_set_new(e, "actor", json_string("uid:666"));
+			put_entry(txn, 16, e);
+		}
+		json_decref(e);
+	}
+	assert_int_equal(store_txn_commit(txn), 0);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	if (!has_problem(&r, 17, NULL, 0, "differs from its record key"))
+		dump(&r);
+	assert_true(has_problem(&r, 17, NULL, 0, "differs from its record key"));
+	assert_true(has_problem(&r, 11, NULL, 0, "entries 11 to 20 were "
+				"rewritten"));
+	audit_report_free(&r);
+}
+
+/*
+ * A suffix rewritten from seq 23 on and re-chained to the end with a
+ * consistent head: the chain looks whole, only the signed checkpoints
+ * (at 30) catch it, and say where the rewrite can have begun.
+ */
+static void test_store_rechained_suffix(void **state)
+{
+	struct fix *f = *state;
+	char prev[AUDIT_HASH_HEX_LEN + 1];
+	struct store_txn *txn;
+	struct audit_report r;
+	json_t *e;
+
+	append_n(f, 30);
+	e = get_entry(f, 22);
+	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+		   sizeof(prev));
+	json_decref(e);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = 23; s <= 30; s++) {
+		e = get_entry(f, s);
+		if (s == 23)
+			json_object_set_new(e, "actor", json_string("uid:666"));
+		json_object_set_new(e, "prev", json_string(prev));
+		put_entry(txn, s, e);
+		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+			   sizeof(prev));
+		json_decref(e);
+	}
+	put_head(txn, 30, prev);
+	assert_int_equal(store_txn_commit(txn), 0);
+
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	if (r.nproblems != 2)
+		dump(&r);
+	assert_true(has_problem(&r, 21, NULL, 0,
+				"entries 21 to 30 were rewritten"));
+	assert_true(has_problem(&r, 30, NULL, 0, "anchor"));
+	assert_int_equal(r.nproblems, 2);
+	audit_report_free(&r);
+}
+
+/* The newest entries removed and the head rewritten to match. */
+static void truncate_to(struct fix *f, uint64_t keep, uint64_t last)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+	json_t *e = get_entry(f, keep);
+
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = keep + 1; s <= last; s++) {
+		audit_key(s, key);
+		assert_int_equal(store_del(txn, STORE_DB_AUDIT, key, 8), 0);
+	}
+	put_head(txn, keep, json_string_value(json_object_get(e, "hash")));
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(e);
+}
+
+static void test_store_truncated(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	append_n(f, 30);
+	truncate_to(f, 25, 30);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 26, NULL, 0, "pins seq 30 but the log "
+				"ends at 25"));
+	assert_int_equal(r.intact, 25);
+	audit_report_free(&r);
+}
+
+/* Truncated and the checkpoints past the cut deleted too: the anchor
+ * file outside the store still holds the newest checkpoint. */
+static void test_store_truncated_with_checkpoints(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	struct audit_report r;
+	uint8_t key[8];
+
+	append_n(f, 30);
+	close_all(f); /* the anchor now holds checkpoint 4 (seq 30) */
+	assert_int_equal(reopen(f), 0);
+	truncate_to(f, 25, 30);
+	audit_key(4, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_del(txn, STORE_DB_CHECKPOINTS, key, 8), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	if (!has_problem(&r, 26, NULL, 0, "rolled back"))
+		dump(&r);
+	assert_true(has_problem(&r, 26, NULL, 0, "rolled back or truncated"));
+	audit_report_free(&r);
+
+	/* And the writer refuses to go on from there. */
+	close_all(f);
+	assert_int_equal(reopen(f), AL_E_ROLLBACK);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	struct al_buf b = { 0 };
+	int rc = al_read_file(from, 1u << 30, &b);
+	FILE *o = rc ? NULL : fopen(to, "w");
+
+	if (o) {
+		rc = fwrite(b.p, 1, b.len, o) == b.len ? 0 : -EIO;
+		fclose(o);
+	}
+	al_buf_free(&b);
+	return o ? rc : -EIO;
+}
+
+/* The whole database replaced by an older copy of itself. */
+static void test_store_rolled_back(void **state)
+{
+	struct fix *f = *state;
+	char db[128], old[128];
+	struct audit_export_info info;
+	struct audit_report r;
+
+	snprintf(db, sizeof(db), "%s/db/data.mdb", f->home);
+	snprintf(old, sizeof(old), "%s/old.mdb", f->home);
+	append_n(f, 12);
+	close_all(f);
+	assert_int_equal(copy_file(db, old), 0);
+	assert_int_equal(reopen(f), 0);
+	append_n(f, 12);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	close_all(f);
+
+	assert_int_equal(copy_file(old, db), 0);
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "anchor"));
+	assert_true(has_problem(&r, 0, NULL, 0, "the last export"));
+	assert_int_equal(r.intact, 12);
+	audit_report_free(&r);
+	assert_int_equal(audit_log_open(f->st, f->home, &f->pol, &f->log),
+			 AL_E_ROLLBACK);
+
+	/* The anchor alone is enough; so is the export alone. */
+	char anchor[128];
+	snprintf(anchor, sizeof(anchor), "%s/" AUDIT_ANCHOR_FILE, f->home);
+	assert_int_equal(unlink(anchor), 0);
+	assert_int_equal(audit_log_open(f->st, f->home, &f->pol, &f->log),
+			 AL_E_ROLLBACK);
+}
+
+static void test_store_wrong_key(void **state)
+{
+	struct fix *f = *state;
+	char key[128];
+
+	/* A replaced signing key would let its holder re-sign the log. */
+	append_n(f, 3);
+	close_all(f);
+	snprintf(key, sizeof(key), "%s/" AUDIT_KEY_FILE, f->home);
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	assert_int_equal(audit_log_open(f->st, f->home, &f->pol, &f->log),
+			 AL_E_AUTH);
+}
+
+static void test_store_replaced_key(void **state)
+{
+	struct fix *f = *state;
+	unsigned char seed[32];
+	char key[128];
+	FILE *o;
+
+	append_n(f, 3);
+	close_all(f);
+	snprintf(key, sizeof(key), "%s/" AUDIT_KEY_FILE, f->home);
+	memset(seed, 0x5a, sizeof(seed));
+	o = fopen(key, "w");
+	assert_non_null(o);
+	assert_int_equal(fwrite(seed, 1, sizeof(seed), o), sizeof(seed));
+	fclose(o);
+	/* The anchor, signed by the old key, would also refuse: remove it
+	 * so that the key id check stands alone. */
+	snprintf(key, sizeof(key), "%s/" AUDIT_ANCHOR_FILE, f->home);
+	assert_int_equal(unlink(key), 0);
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	assert_int_equal(audit_log_open(f->st, f->home, &f->pol, &f->log),
+			 AL_E_AUTH);
+}
+
+/* A checkpoint altered in the store without the signing key. */
+static void test_store_forged_checkpoint(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	struct audit_report r;
+	struct al_buf v = { 0 };
+	uint8_t key[8];
+	json_t *cp;
+
+	append_n(f, 30);
+	audit_key(3, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_get_raw(txn, STORE_DB_CHECKPOINTS, key, 8, &v),
+			 0);
+	cp = json_loadb(v.p, v.len, 0, NULL);
+	json_object_set_new(cp, "seq", json_integer(19));
+	char *text = json_dumps(cp, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_int_equal(store_put_raw(txn, STORE_DB_CHECKPOINTS, key, 8, text,
+				       strlen(text)), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	free(text);
+	json_decref(cp);
+	al_buf_free(&v);
+
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 3: signature "
+				"does not verify"));
+	assert_int_equal(r.intact, 30);
+	audit_report_free(&r);
+}
+
+/* --- checkpoint policy --- */
+
+static void test_policy(void **state)
+{
+	struct audit_policy p = { 100, 60000 };
+	struct audit_cp last = { .n = 3, .seq = 500, .time_ms = 1000000 };
+	char err[256];
+
+	(void)state;
+	assert_true(audit_cp_due(&p, NULL, 0, 0));
+	assert_false(audit_cp_due(&p, &last, 599, 1059999));
+	assert_true(audit_cp_due(&p, &last, 600, 1000000));
+	/* Nothing happened, but time passed: due all the same. */
+	assert_true(audit_cp_due(&p, &last, 500, 1060000));
+	p = (struct audit_policy){ 0, 0 };
+	assert_false(audit_cp_due(&p, &last, 1u << 30, INT64_MAX / 2));
+
+	assert_int_equal(audit_policy_set(&p, "audit_checkpoint_entries",
+					  "250"), 0);
+	assert_int_equal(p.every_n, 250);
+	assert_int_equal(audit_policy_set(&p, "audit_checkpoint_minutes",
+					  "5"), 0);
+	assert_int_equal(p.every_ms, 300000);
+	assert_int_not_equal(audit_policy_set(&p, "audit_checkpoint_minutes",
+					      "-1"), 0);
+	assert_int_equal(audit_policy_set(&p, "audit_bogus", "1"),
+			 AL_E_NOTFOUND);
+	assert_int_equal(audit_policy_load("/nonexistent", &p, err,
+					   sizeof(err)), 0);
+	assert_int_equal(p.every_n, AUDIT_DEFAULT_EVERY_N);
+}
+
+static void test_checkpoint_by_time(void **state)
+{
+	struct fix *f = *state;
+	bool taken = true;
+	struct audit_report r;
+
+	/* Nothing appended: not due by count, and time is off. */
+	assert_int_equal(audit_checkpoint(f->log, false, &taken, NULL), 0);
+	assert_false(taken);
+	close_all(f);
+	f->pol.every_ms = 1;
+	usleep(5000);
+	/* Opening ticks the policy: due by time with nothing new. */
+	assert_int_equal(reopen(f), 0);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.checkpoints, 2);
+	audit_report_free(&r);
+}
+
+/* --- exports --- */
+
+static void export_three(struct fix *f)
+{
+	struct audit_export_info info;
+
+	append_n(f, 7);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	assert_int_equal(info.n, 1);
+	assert_int_equal(info.first, 1);
+	assert_int_equal(info.last, 8); /* 7 and the export's own entry */
+	append_n(f, 5);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	assert_int_equal(info.first, 9);
+	assert_int_equal(info.last, 14);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	assert_int_equal(info.n, 3);
+	assert_int_equal(info.first, 15);
+	assert_int_equal(info.last, 15);
+}
+
+static int verify_exp(struct fix *f, const json_t *held,
+		      struct audit_report *r)
+{
+	return audit_verify_exports(f->exp, f->pk, held, r);
+}
+
+static void path_of(struct fix *f, const char *name, char *out, size_t sz)
+{
+	snprintf(out, sz, "%s/%s", f->exp, name);
+}
+
+/* Rewrite one line of an export file through fn. */
+static void edit_file(struct fix *f, const char *name,
+		      void (*fn)(struct al_buf *b, void *ctx), void *ctx)
+{
+	char path[256];
+	struct al_buf b = { 0 };
+	FILE *o;
+
+	path_of(f, name, path, sizeof(path));
+	assert_int_equal(al_read_file(path, 1 << 20, &b), 0);
+	fn(&b, ctx);
+	o = fopen(path, "w");
+	assert_non_null(o);
+	assert_int_equal(fwrite(b.p, 1, b.len, o), b.len);
+	fclose(o);
+	al_buf_free(&b);
+}
+
+/* Offsets of the lines of b (at most 64). */
+static size_t lines_of(struct al_buf *b, size_t *off)
+{
+	size_t n = 0;
+
+	off[n++] = 0;
+	for (size_t i = 0; i + 1 < b->len && n < 64; i++)
+		if (b->p[i] == '\n')
+			off[n++] = i + 1;
+	return n;
+}
+
+static void flip_line3(struct al_buf *b, void *ctx)
+{
+	size_t off[64];
+
+	lines_of(b, off);
+	b->p[off[2] + 30] ^= 0x04;
+}
+
+static void swap_lines_2_3(struct al_buf *b, void *ctx)
+{
+	size_t off[64], n = lines_of(b, off);
+	struct al_buf o = { 0 };
+
+	assert_true(n >= 4);
+	al_buf_append(&o, b->p, off[1]);
+	al_buf_append(&o, b->p + off[2], off[3] - off[2]);
+	al_buf_append(&o, b->p + off[1], off[2] - off[1]);
+	al_buf_append(&o, b->p + off[3], b->len - off[3]);
+	b->len = 0;
+	al_buf_append(b, o.p, o.len);
+	al_buf_free(&o);
+}
+
+static void delete_line_4(struct al_buf *b, void *ctx)
+{
+	size_t off[64];
+
+	lines_of(b, off);
+	memmove(b->p + off[3], b->p + off[4], b->len - off[4]);
+	b->len -= off[4] - off[3];
+}
+
+static void dup_line_2(struct al_buf *b, void *ctx)
+{
+	size_t off[64];
+	struct al_buf o = { 0 };
+
+	lines_of(b, off);
+	al_buf_append(&o, b->p, off[2]);
+	al_buf_append(&o, b->p + off[1], b->len - off[1]);
+	b->len = 0;
+	al_buf_append(b, o.p, o.len);
+	al_buf_free(&o);
+}
+
+static void test_export_continuity(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	export_three(f);
+	assert_int_equal(verify_exp(f, NULL, &r), 0);
+	assert_int_equal(r.exports, 3);
+	assert_int_equal(r.intact, 15);
+	audit_report_free(&r);
+	/* The exporter checked the store: it matches too. */
+	assert_int_equal(verify_store(f, &r), 0);
+	audit_report_free(&r);
+}
+
+static void test_export_flipped_byte(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	export_three(f);
+	edit_file(f, "00000002.jsonl", flip_line3, NULL);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	if (!has_problem(&r, 11, "00000002.jsonl", 3, NULL))
+		dump(&r);
+	assert_true(has_problem(&r, 11, "00000002.jsonl", 3, NULL));
+	assert_true(has_problem(&r, 0, "00000002.jsonl", 0, "SHA-256"));
+	assert_true(r.intact >= 13);
+	audit_report_free(&r);
+}
+
+static void test_export_swapped_deleted_inserted(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	export_three(f);
+	edit_file(f, "00000001.jsonl", swap_lines_2_3, NULL);
+	edit_file(f, "00000002.jsonl", delete_line_4, NULL);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	if (!has_problem(&r, 2, "00000001.jsonl", 2, "missing"))
+		dump(&r);
+	assert_true(has_problem(&r, 2, "00000001.jsonl", 2, "missing"));
+	assert_true(has_problem(&r, 2, "00000001.jsonl", 3, "again"));
+	assert_true(has_problem(&r, 12, "00000002.jsonl", 4, "missing"));
+	audit_report_free(&r);
+}
+
+static void test_export_inserted(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	export_three(f);
+	edit_file(f, "00000001.jsonl", dup_line_2, NULL);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 2, "00000001.jsonl", 3, "again"));
+	assert_true(has_problem(&r, 0, "00000001.jsonl", 0, "SHA-256"));
+	assert_int_equal(r.intact, 15);
+	audit_report_free(&r);
+}
+
+static void test_export_replaced_by_older(void **state)
+{
+	struct fix *f = *state;
+	char a[256], b[256];
+	struct audit_report r;
+
+	export_three(f);
+	path_of(f, "00000002.jsonl", a, sizeof(a));
+	path_of(f, "00000003.jsonl", b, sizeof(b));
+	assert_int_equal(copy_file(a, b), 0);
+	path_of(f, "00000002.digest.json", a, sizeof(a));
+	path_of(f, "00000003.digest.json", b, sizeof(b));
+	assert_int_equal(copy_file(a, b), 0);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, "00000003.digest.json", 0,
+				"says it is export 2"));
+	assert_true(has_problem(&r, 9, "00000003.jsonl", 1, "again"));
+	audit_report_free(&r);
+}
+
+/* The newest export removed: only the auditor's checkpoint says so. */
+static void test_export_truncated(void **state)
+{
+	struct fix *f = *state;
+	char a[256];
+	struct audit_report r;
+	json_t *held = NULL;
+
+	export_three(f);
+	path_of(f, "00000003.digest.json", a, sizeof(a));
+	held = json_load_file(a, 0, NULL);
+	assert_non_null(held);
+	assert_int_equal(unlink(a), 0);
+	path_of(f, "00000003.jsonl", a, sizeof(a));
+	assert_int_equal(unlink(a), 0);
+
+	assert_int_equal(verify_exp(f, NULL, &r), 0);
+	audit_report_free(&r);
+	assert_int_equal(verify_exp(f, held, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 15, NULL, 0, "exports end at seq 14"));
+	assert_int_equal(r.intact, 14);
+	audit_report_free(&r);
+	json_decref(held);
+}
+
+/* A digest re-signed with another Ed25519 key. */
+static void test_export_resigned(void **state)
+{
+	struct fix *f = *state;
+	char a[256], otherhome[128], sig[AUDIT_SIG_HEX + 1];
+	struct audit_signer *other;
+	struct audit_report r;
+	struct al_buf body = { 0 };
+	json_t *d;
+
+	export_three(f);
+	snprintf(otherhome, sizeof(otherhome), "%s/other", f->home);
+	assert_int_equal(al_mkdir_p(otherhome, 0700), 0);
+	snprintf(a, sizeof(a), "%s/keys", otherhome);
+	assert_int_equal(al_mkdir_p(a, 0700), 0);
+	assert_int_equal(audit_signer_load(otherhome, true, &other), 0);
+
+	path_of(f, "00000002.digest.json", a, sizeof(a));
+	d = json_load_file(a, 0, NULL);
+	json_object_set_new(d, "count", json_integer(5));
+	json_object_set_new(d, "key",
+			    json_string(audit_signer_key_id(other)));
+	assert_int_equal(audit_signed_body(d, &body, NULL), 0);
+	assert_int_equal(audit_sign(other, body.p, body.len, sig), 0);
+	json_object_set_new(d, "sig", json_string(sig));
+	assert_int_equal(json_dump_file(d, a, JSON_COMPACT), 0);
+
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, "00000002.digest.json", 0,
+				"not by the given key"));
+	/* The entries themselves still check out and are counted. */
+	assert_int_equal(r.intact, 15);
+	audit_report_free(&r);
+
+	/* Claiming the right key id does not help either. */
+	json_object_set_new(d, "key", json_string(audit_pubkey_key_id(f->pk)));
+	assert_int_equal(json_dump_file(d, a, JSON_COMPACT), 0);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, "00000002.digest.json", 0,
+				"signature does not verify"));
+	audit_report_free(&r);
+	al_buf_free(&body);
+	json_decref(d);
+	audit_signer_free(other);
+}
+
+/* Export refuses a store behind its last export, and a broken chain. */
+static void test_export_refusals(void **state)
+{
+	struct fix *f = *state;
+	struct audit_export_info info;
+	struct store_txn *txn;
+	json_t *e;
+
+	export_three(f);
+	append_n(f, 3);
+	e = get_entry(f, 17);
+	json_object_set_new(e, "object", json_string("forged"));
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	put_entry(txn, 17, e);
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(e);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info),
+			 AL_E_CHAIN);
+}
+
+/* --- the line checker agrees with jansson --- */
+
+static void test_line_checker(void **state)
+{
+	struct fix *f = *state;
+	struct audit_hasher h;
+	struct audit_line e;
+	const char *strs[] = { "plain", "é\n\"x\"/\x1f\x7f", "\t\b\f\r\\",
+			       "日本", "\xf0\x9f\x98\x80", "" };
+	struct store_txn *txn;
+	struct store_cursor *cur;
+	struct al_buf plain = { 0 };
+	const void *key;
+	size_t keylen;
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+
+	for (size_t i = 0; i < AL_ARRAY_LEN(strs); i++)
+		assert_int_equal(audit_append_now(f->log, strs[0], "a.b",
+				strs[i][0] ? strs[i] : "x",
+				json_pack("{s:s, s:[i,i,b,n], s:{s:s}, s:I}",
+					  strs[i], strs[(i + 1) %
+						AL_ARRAY_LEN(strs)],
+					  "arr", -1, 0, 0, "o", "b\\", strs[i],
+					  "big", (json_int_t)INT64_MIN),
+				NULL), 0);
+	assert_int_equal(audit_hasher_init(&h), 0);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_AUDIT, &cur), 0);
+	while (store_cursor_next_plain(cur, &key, &keylen, &plain) == 0) {
+		json_t *j = json_loadb(plain.p, plain.len, 0, NULL);
+		assert_null(audit_line_check(plain.p, plain.len, &e, &h));
+		assert_true(e.hash_ok);
+		assert_int_equal(audit_entry_hash(j, hash), 0);
+		assert_memory_equal(hash, e.hash, 64);
+		/* Every single-byte change is refused or changes the hash;
+		 * none crashes. */
+		for (size_t k = 0; k < plain.len; k++) {
+			for (int bit = 0; bit < 8; bit += 3) {
+				plain.p[k] ^= (char)(1 << bit);
+				const char *why = audit_line_check(
+					plain.p, plain.len, &e, &h);
+				assert_true(why || !e.hash_ok ||
+					    memcmp(e.hash, hash, 64) != 0);
+				plain.p[k] ^= (char)(1 << bit);
+			}
+		}
+		assert_non_null(audit_line_check(plain.p, plain.len - 1, &e,
+						 &h));
+		json_decref(j);
+	}
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	audit_hasher_free(&h);
+	al_buf_free(&plain);
+
+	/* Not canonical, though jansson would read them. */
+	static const char *const bad[] = {
+		"{\"action\": \"a\"}", "{\"actor\":\"a\",\"action\":\"b\"}",
+		"{\"action\":\"a\",\"actor\":\"b\",\"details\":{\"b\":1,\"a\":2}",
+		"{\"action\":\"a\\u001f\"}", "{\"action\":\"\\/\"}",
+		"{\"action\":\"a\",\"actor\":\"b\",\"details\":{\"x\":01}}",
+		"{\"action\":\"a\",\"actor\":\"b\",\"details\":{\"x\":1.5}}",
+		"{\"action\":\"a\",\"actor\":\"b\",\"details\":{\"x\":-0}}",
+		"{\"action\":\"\xc0\xaf\"}",
+	};
+	assert_int_equal(audit_hasher_init(&h), 0);
+	for (size_t i = 0; i < AL_ARRAY_LEN(bad); i++)
+		assert_non_null(audit_line_check(bad[i], strlen(bad[i]), &e,
+						 &h));
+	audit_hasher_free(&h);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policy),
+		T(test_store_intact),
+		T(test_store_swapped),
+		T(test_store_replaced),
+		T(test_store_inserted),
+		T(test_store_rechained_suffix),
+		T(test_store_truncated),
+		T(test_store_truncated_with_checkpoints),
+		T(test_store_rolled_back),
+		T(test_store_wrong_key),
+		T(test_store_replaced_key),
+		T(test_store_forged_checkpoint),
+		T(test_checkpoint_by_time),
+		T(test_export_continuity),
+		T(test_export_flipped_byte),
+		T(test_export_swapped_deleted_inserted),
+		T(test_export_inserted),
+		T(test_export_replaced_by_older),
+		T(test_export_truncated),
+		T(test_export_resigned),
+		T(test_export_refusals),
+		T(test_line_checker),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
