@@ -108,8 +108,31 @@ static int sbx_mkpath(const char *p, bool dir)
 /* ---- init's steps ---- */
 
 /*
- * Block until the parent has written our id maps and placed us in the
- * cgroups: a payload must never run unconfined, even briefly. EOF means
+ * Move into the sandbox's v1 cgroups before anything else happens here,
+ * so that everything below, and every process forked later, is counted
+ * and limited. The descriptors were opened by the parent (cgroup.c says
+ * why the child moves itself); none of them stays open.
+ */
+static int step_join_cgroups(struct sbx_plan *plan)
+{
+	int rc = 0;
+
+	for (int c = 0; c < SBX_CG_N; c++) {
+		int fd = plan->cg_join[c];
+		if (fd < 0)
+			continue;
+		if (rc == 0 && write(fd, "0", 1) != 1)
+			rc = -errno;
+		close(fd);
+		plan->cg_join[c] = -1;
+	}
+	return rc;
+}
+
+/*
+ * Block until the parent has written our id maps (and, on cgroup v2,
+ * placed us in the cgroup): a payload must never run unconfined, even
+ * briefly. EOF means
  * the parent died, and we must not run without a supervisor.
  */
 static int step_wait_go(struct sbx_plan *plan)
@@ -517,6 +540,7 @@ static int step_exec(struct sbx_plan *plan)
 
 static const struct sbx_step sbx_init_steps[] = {
 	{ "parent-death-signal", step_parent_death },
+	{ "join-cgroups", step_join_cgroups },
 	{ "wait-for-parent", step_wait_go },
 	{ "private-mounts", step_private_mounts },
 	{ "open-sources", step_open_sources },

@@ -707,6 +707,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.err_w = c.err[1];
 	c.ps.plan.status_w = c.status[1];
 	c.ps.plan.out_w = c.out[1];
+	memcpy(c.ps.plan.cg_join, c.cg.join_fd, sizeof(c.ps.plan.cg_join));
 	c.t0 = al_mono_ms();
 	/*
 	 * A raw clone without a new stack behaves like fork, but creates
@@ -731,6 +732,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	sbx_close(&c.err[1]);
 	sbx_close(&c.status[1]);
 	sbx_close(&c.out[1]);
+	sbx_cg_close_join(&c.cg);
 
 	rc = sbx_prepare_child(&c);
 	while (rc == 0 && write(c.go[1], "g", 1) != 1)
