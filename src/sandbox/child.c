@@ -129,22 +129,40 @@ static int step_join_cgroups(struct sbx_plan *plan)
 	return rc;
 }
 
-/*
- * Block until the parent has written our id maps (and, on cgroup v2,
- * placed us in the cgroup): a payload must never run unconfined, even
- * briefly. EOF means
- * the parent died, and we must not run without a supervisor.
- */
-static int step_wait_go(struct sbx_plan *plan)
+/* One byte from the parent; EOF means it died. */
+static int sbx_gate(int fd)
 {
 	char c;
 	ssize_t n;
 
 	do
-		n = read(plan->go_r, &c, 1);
+		n = read(fd, &c, 1);
 	while (n < 0 && errno == EINTR);
-	close(plan->go_r);
 	return n == 1 ? 0 : -EPIPE;
+}
+
+/*
+ * Block until the parent has written our id maps (and, on cgroup v2,
+ * placed us in the cgroup): a payload must never run unconfined, even
+ * briefly. EOF means the parent died, and we must not run without a
+ * supervisor.
+ */
+static int step_wait_go(struct sbx_plan *plan)
+{
+	return sbx_gate(plan->go_r);
+}
+
+/*
+ * The parent sets up the network (loopback, the proxy's socket) while
+ * we build the root; the payload must not start before it is there.
+ */
+static int step_wait_network(struct sbx_plan *plan)
+{
+	int rc = sbx_gate(plan->go_r);
+
+	close(plan->go_r);
+	plan->go_r = -1;
+	return rc;
 }
 
 /*
@@ -558,6 +576,7 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "close-sources", step_close_sources },
 	{ "root-readonly", step_root_readonly },
 	{ "pivot-root", step_pivot_root },
+	{ "wait-for-network", step_wait_network },
 };
 
 static const struct sbx_step sbx_payload_steps[] = {

@@ -86,7 +86,9 @@ struct sbx_plan {
 	const char *workdir;
 	size_t tmp_bytes;
 	struct sock_fprog seccomp;
-	int go_r;     /* parent says "maps written, cgroups joined" */
+	/* One byte when the id maps (and v2 cgroup) are in place, one more
+	 * when the network is; EOF means the parent died. */
+	int go_r;
 	int err_w;    /* "step\terrno" on failure; EOF at exec */
 	int status_w; /* init reports the payload's wait status */
 	int out_w;    /* payload's stdout and stderr */

@@ -587,11 +587,23 @@ static int sbx_pipes(struct sbx_run_ctx *c)
 	return 0;
 }
 
-/* Everything the parent does between clone and release. */
-static int sbx_prepare_child(struct sbx_run_ctx *c)
+/* Tell the child to go on; false if it could not be told. */
+static int sbx_release(struct sbx_run_ctx *c, char what)
+{
+	while (write(c->go[1], &what, 1) != 1)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/*
+ * What the child must wait for before it builds its root: id maps, and
+ * on cgroup v2 the cgroup (on v1 it joins by itself, see cgroup.c).
+ */
+static int sbx_prepare_ids(struct sbx_run_ctx *c)
 {
 	const char *job = c->s.job_id;
-	int lfd = -1, rc;
+	int rc;
 
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
 	rc = c->pidfd < 0 ? -errno : 0;
@@ -605,11 +617,22 @@ static int sbx_prepare_child(struct sbx_run_ctx *c)
 		return rc;
 	}
 	rc = sbx_cg_attach(&c->cg, c->pid);
-	if (rc) {
+	if (rc)
 		al_error(SBX_MOD, job, "step=cgroup-attach %s",
 			 al_strerror(rc));
-		return rc;
-	}
+	return rc;
+}
+
+/*
+ * Loopback and, in registry mode, the proxy: done while the child
+ * builds its root, which needs neither; it waits for them before it
+ * starts the payload.
+ */
+static int sbx_prepare_net(struct sbx_run_ctx *c)
+{
+	const char *job = c->s.job_id;
+	int lfd = -1, rc;
+
 	rc = sbx_net_setup(c->pid, c->s.net == SBX_NET_REGISTRY, &lfd);
 	if (rc) {
 		al_error(SBX_MOD, job, "step=network %s", al_strerror(rc));
@@ -734,9 +757,13 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	sbx_close(&c.out[1]);
 	sbx_cg_close_join(&c.cg);
 
-	rc = sbx_prepare_child(&c);
-	while (rc == 0 && write(c.go[1], "g", 1) != 1)
-		rc = errno == EINTR ? 0 : -errno;
+	rc = sbx_prepare_ids(&c);
+	if (rc == 0)
+		rc = sbx_release(&c, 'g');
+	if (rc == 0)
+		rc = sbx_prepare_net(&c);
+	if (rc == 0)
+		rc = sbx_release(&c, 'n');
 	if (rc) {
 		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
 		goto destroyed;
