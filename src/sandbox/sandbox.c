@@ -678,6 +678,21 @@ static void sbx_report_setup_error(struct sbx_run_ctx *c)
 		 c->s.argv[0]);
 }
 
+/*
+ * A child that failed a step before it was released (joining its v1
+ * cgroups, say) has reported why on the error pipe; the caller's own
+ * failure (the maps of a process that is gone) would hide the reason.
+ */
+static void sbx_report_early(struct sbx_run_ctx *c)
+{
+	struct pollfd p = { c->err[0], POLLIN, 0 };
+
+	if (c->err[0] >= 0 && poll(&p, 1, 0) == 1)
+		sbx_take_error(c);
+	if (c->setup_failed)
+		sbx_report_setup_error(c);
+}
+
 static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
 {
 	if (c->px.running) {
@@ -765,6 +780,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	if (rc == 0)
 		rc = sbx_release(&c, 'n');
 	if (rc) {
+		sbx_report_early(&c);
 		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
 		goto destroyed;
 	}
