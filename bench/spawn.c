@@ -228,7 +228,8 @@ int main(int argc, char **argv)
 {
 	struct opts o = { .n = 50, .warmup = 3,
 			  .on = { true, true, true, true },
-			  .airlock = AL_BENCH_AIRLOCK, .bwrap = "/usr/bin/bwrap" };
+			  .airlock = AL_BENCH_AIRLOCK,
+			  .bwrap = "/usr/bin/bwrap" };
 	double *t[V_N] = { NULL };
 	int rc = 1;
 
