@@ -325,7 +325,7 @@ static int cg_set_limits(const struct sbx_cg *cg, const struct sbx_spec *s)
  * v1: open each controller's "tasks" file for the child to join by
  * itself. Writing another process's pid to cgroup.procs takes the
  * kernel's global thread-group lock for writing, which first waits for
- * an RCU grace period (5 to 8 ms on the development machine, paid by
+ * an RCU grace period (4 to 15 ms on the development machine, paid by
  * every sandbox a daemon starts after a quiet moment); a thread that
  * moves only itself ("0" to tasks) needs no such lock. v1 checks the
  * credentials the file was opened with, so the child can use these
