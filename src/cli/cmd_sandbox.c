@@ -305,11 +305,6 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 	if (c->spec.net == SBX_NET_NONE && c->nallow > 0)
 		return sandbox_usage("--allow only applies to --net "
 				     "registry", NULL);
-	if (sbx_check_host(why, sizeof(why)) != 0) {
-		fprintf(stderr, "airlock sandbox: this host cannot provide "
-			"the sandbox: %s\n", why);
-		return CLI_FAILED;
-	}
 	if (c->spec.image &&
 	    sbx_image_digest(c->spec.image, digest, sizeof(digest), NULL)) {
 		fprintf(stderr, "airlock sandbox: the image %s was refused (the "
@@ -326,6 +321,17 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 	fflush(stdout);
 	sandbox_signals();
 	rc = sbx_run(&c->spec, &r);
+	/*
+	 * sbx_run fails closed at the first control it cannot set up, so
+	 * the host check (which probes namespaces by creating them, a
+	 * millisecond) runs only to explain a failure.
+	 */
+	if (rc && rc != -EINVAL && rc != AL_E_INTERRUPTED &&
+	    sbx_check_host(why, sizeof(why)) != 0) {
+		fprintf(stderr, "airlock sandbox: this host cannot provide "
+			"the sandbox: %s\n", why);
+		return CLI_FAILED;
+	}
 	if (rc) {
 		fprintf(stderr, "airlock sandbox: %s\n", al_strerror(rc));
 		return CLI_FAILED;

@@ -321,12 +321,51 @@ static int cg_set_limits(const struct sbx_cg *cg, const struct sbx_spec *s)
 	return rc;
 }
 
+/*
+ * v1: open each controller's "tasks" file for the child to join by
+ * itself. Writing another process's pid to cgroup.procs takes the
+ * kernel's global thread-group lock for writing, which first waits for
+ * an RCU grace period (4 to 15 ms on the development machine, paid by
+ * every sandbox a daemon starts after a quiet moment); a thread that
+ * moves only itself ("0" to tasks) needs no such lock. v1 checks the
+ * credentials the file was opened with, so the child can use these
+ * although it already sits in its own user namespace. The init of a
+ * sandbox is single-threaded, so moving the thread moves the process.
+ */
+static int cg_open_join(struct sbx_cg *cg, const char *job)
+{
+	char path[PATH_MAX + 16];
+
+	for (int c = 0; c < SBX_CG_N; c++) {
+		snprintf(path, sizeof(path), "%s/tasks", cg->dir[c]);
+		cg->join_fd[c] = open(path, O_WRONLY | O_CLOEXEC);
+		if (cg->join_fd[c] < 0) {
+			int rc = -errno;
+			al_error(SBX_MOD, job, "step=cgroup open %s: %s", path,
+				 al_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void sbx_cg_close_join(struct sbx_cg *cg)
+{
+	for (int c = 0; cg->version == 1 && c < SBX_CG_N; c++) {
+		if (cg->join_fd[c] >= 0)
+			close(cg->join_fd[c]);
+		cg->join_fd[c] = -1;
+	}
+}
+
 int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 {
 	char why[256];
 	int rc;
 
 	memset(cg, 0, sizeof(*cg));
+	for (int c = 0; c < SBX_CG_N; c++)
+		cg->join_fd[c] = -1;
 	rc = sbx_cg_detect(why, sizeof(why));
 	if (rc < 0) {
 		al_error(SBX_MOD, spec->job_id, "step=cgroup %s", why);
@@ -341,6 +380,8 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 				 "step=cgroup setting limits in %s: %s",
 				 cg->dir[0], al_strerror(rc));
 	}
+	if (rc == 0 && cg->version == 1)
+		rc = cg_open_join(cg, spec->job_id);
 	if (rc)
 		sbx_cg_destroy(cg, spec->job_id);
 	return rc;
@@ -350,15 +391,10 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid)
 {
 	char v[32];
 
+	if (cg->version != 2)
+		return 0; /* v1: the child joined through join_fd */
 	snprintf(v, sizeof(v), "%d", (int)pid);
-	for (int c = 0; c < SBX_CG_N; c++) {
-		if (cg->version == 2 && c > 0)
-			break;
-		int rc = cg_write(cg->dir[c], "cgroup.procs", v);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return cg_write(cg->dir[0], "cgroup.procs", v);
 }
 
 /* SIGKILL every pid listed in dir/cgroup.procs; returns how many. */
@@ -428,6 +464,7 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
 {
 	int rc = 0;
 
+	sbx_cg_close_join(cg);
 	for (int c = 0; c < SBX_CG_N; c++) {
 		if (!cg->made[c])
 			continue;

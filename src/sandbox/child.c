@@ -170,19 +170,36 @@ static int sbx_mountpoint(const char *rel, bool dir)
 /* ---- init's steps ---- */
 
 /*
- * Block until the parent has written our id maps and placed us in the
- * cgroups: a payload must never run unconfined, even briefly. EOF means
- * the parent died, and we must not run without a supervisor.
+ * Move into the sandbox's v1 cgroups before anything else happens here,
+ * so that everything below, and every process forked later, is counted
+ * and limited. The descriptors were opened by the parent (cgroup.c says
+ * why the child moves itself); none of them stays open.
  */
-static int step_wait_go(struct sbx_plan *plan)
+static int step_join_cgroups(struct sbx_plan *plan)
+{
+	int rc = 0;
+
+	for (int c = 0; c < SBX_CG_N; c++) {
+		int fd = plan->cg_join[c];
+		if (fd < 0)
+			continue;
+		if (rc == 0 && write(fd, "0", 1) != 1)
+			rc = -errno;
+		close(fd);
+		plan->cg_join[c] = -1;
+	}
+	return rc;
+}
+
+/* One byte from the parent; EOF means it died. */
+static int sbx_gate(int fd)
 {
 	char c;
 	ssize_t n;
 
 	do
-		n = read(plan->go_r, &c, 1);
+		n = read(fd, &c, 1);
 	while (n < 0 && errno == EINTR);
-	close(plan->go_r);
 	return n == 1 ? 0 : -EPIPE;
 }
 
@@ -199,6 +216,30 @@ static int step_wait_go(struct sbx_plan *plan)
 static int step_not_dumpable(struct sbx_plan *plan)
 {
 	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) ? -errno : 0;
+}
+
+/*
+ * Block until the parent has written our id maps (and, on cgroup v2,
+ * placed us in the cgroup): a payload must never run unconfined, even
+ * briefly. EOF means the parent died, and we must not run without a
+ * supervisor.
+ */
+static int step_wait_go(struct sbx_plan *plan)
+{
+	return sbx_gate(plan->go_r);
+}
+
+/*
+ * The parent sets up the network (loopback, the proxy's socket) while
+ * we build the root; the payload must not start before it is there.
+ */
+static int step_wait_network(struct sbx_plan *plan)
+{
+	int rc = sbx_gate(plan->go_r);
+
+	close(plan->go_r);
+	plan->go_r = -1;
+	return rc;
 }
 
 /*
@@ -766,6 +807,7 @@ static int step_exec(struct sbx_plan *plan)
 static const struct sbx_step sbx_init_steps[] = {
 	{ "parent-death-signal", step_parent_death },
 	{ "not-dumpable", step_not_dumpable },
+	{ "join-cgroups", step_join_cgroups },
 	{ "wait-for-parent", step_wait_go },
 	{ "private-mounts", step_private_mounts },
 	{ "open-sources", step_open_sources },
@@ -787,6 +829,7 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "close-sources", step_close_sources },
 	{ "root-readonly", step_root_readonly },
 	{ "pivot-root", step_pivot_root },
+	{ "wait-for-network", step_wait_network },
 };
 
 static const struct sbx_step sbx_payload_steps[] = {

@@ -33,6 +33,10 @@ struct sbx_cg {
 	/* v1: one directory per controller; v2: all three equal. */
 	char dir[SBX_CG_N][1024];
 	bool made[SBX_CG_N];
+	/* v1: each controller's "tasks" file, open for writing, through
+	 * which the child moves itself in (cgroup.c says why); -1 on
+	 * v2 and once closed. */
+	int join_fd[SBX_CG_N];
 };
 
 struct sbx_cg_stats {
@@ -46,8 +50,14 @@ struct sbx_cg_stats {
 int sbx_cg_detect(char *why, size_t whysz);
 /* Make the sandbox's cgroups under the caller's own and set limits. */
 int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec);
-/* Move pid (not yet running the payload) into every cgroup. */
+/*
+ * Move pid (not yet running the payload) into every cgroup. On v1 this
+ * does nothing: the child moves itself through cg->join_fd (cgroup.c
+ * says why) as its first step, before anything else can run.
+ */
 int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid);
+/* Close the join descriptors (the caller's copies); idempotent. */
+void sbx_cg_close_join(struct sbx_cg *cg);
 /* SIGKILL every process in the cgroups (v2 cgroup.kill where present). */
 void sbx_cg_kill(const struct sbx_cg *cg);
 /* Read peak usage and limit-hit counters; missing files leave zeros. */
@@ -95,12 +105,16 @@ struct sbx_plan {
 	size_t shm_bytes;
 	uint64_t fsize;       /* RLIMIT_FSIZE of the payload */
 	struct sock_fprog seccomp;
-	int go_r;     /* parent says "maps written, cgroups joined" */
+	/* One byte when the id maps (and v2 cgroup) are in place, one more
+	 * when the network is; EOF means the parent died. */
+	int go_r;
 	int err_w;    /* "step\terrno" on failure; EOF at exec */
 	int status_w; /* init reports the payload's wait status */
 	int out_w;    /* payload's stdout and stderr */
 	int watch_w;  /* netwatch: where the payload sends its listener;
 		       * -1: no watch */
+	/* v1 cgroups to join ("tasks" files, -1 for none); see cgroup.c. */
+	int cg_join[SBX_CG_N];
 	/* The caller's argv and environment strings, which init (a copy of
 	 * the caller that never execs) wipes from its own memory. */
 	unsigned long arg_start, arg_end, env_start, env_end;

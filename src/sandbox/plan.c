@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,39 @@ static void plan_argv_area(struct sbx_plan *plan)
 			plan->env_end = 0;
 }
 
+/*
+ * The seccomp program, compiled once per process and copied into each
+ * plan: compiling it with libseccomp costs more than the rest of the
+ * plan together, and a daemon starts a sandbox per stage. The program
+ * depends on nothing in the spec; should it ever, the cache needs a key.
+ * A failed build is not cached, so the next sandbox tries again.
+ */
+static pthread_mutex_t sbx_filter_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sock_fprog sbx_filter_cache;
+
+static int plan_seccomp(struct sbx_plan *plan, const char *job)
+{
+	size_t len;
+	int rc = 0;
+
+	pthread_mutex_lock(&sbx_filter_lock);
+	if (!sbx_filter_cache.filter)
+		rc = sbx_seccomp_build(&sbx_filter_cache, job);
+	if (rc == 0) {
+		len = sbx_filter_cache.len * sizeof(struct sock_filter);
+		plan->seccomp.filter = malloc(len);
+		if (plan->seccomp.filter) {
+			memcpy(plan->seccomp.filter, sbx_filter_cache.filter,
+			       len);
+			plan->seccomp.len = sbx_filter_cache.len;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&sbx_filter_lock);
+	return rc;
+}
+
 int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 {
 	int rc;
@@ -341,7 +375,7 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	if (rc == 0)
 		rc = plan_env(ps, s);
 	if (rc == 0)
-		rc = sbx_seccomp_build(&ps->plan.seccomp, s->job_id);
+		rc = plan_seccomp(&ps->plan, s->job_id);
 	if (rc)
 		sbx_plan_free(ps);
 	return rc;

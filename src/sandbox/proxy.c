@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,6 +425,19 @@ static int sbx_resolve(struct sbx_proxy *px, const char *host,
 	return -EACCES;
 }
 
+/*
+ * The relay passes each chunk on as it arrives, so a small one (a TLS
+ * record, a request line) held back by Nagle's algorithm until the peer
+ * acknowledges the previous one costs a round trip, or a delayed-ACK
+ * timeout, per exchange. npm's own sockets set TCP_NODELAY too.
+ */
+static void sbx_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* Connect from the daemon's namespace, with a timeout, to the first
  * address that answers (internal ones skipped unless literal). */
 static int sbx_dial(struct sbx_proxy *px, const struct addrinfo *res,
@@ -454,8 +468,10 @@ static int sbx_dial(struct sbx_proxy *px, const struct addrinfo *res,
 			fd = -1;
 		}
 	}
-	if (fd >= 0)
+	if (fd >= 0) {
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		sbx_nodelay(fd);
+	}
 	return fd >= 0 ? fd : -ECONNREFUSED;
 }
 
@@ -680,6 +696,7 @@ static void sbx_accept_one(struct sbx_proxy *px)
 
 	if (cfd < 0)
 		return;
+	sbx_nodelay(cfd);
 	sbx_reap_conns(px, false);
 	for (unsigned i = 0; i < px->nconns && !c; i++)
 		if (!px->conns[i].used)

@@ -660,11 +660,23 @@ static int sbx_pipes(struct sbx_run_ctx *c)
 	return 0;
 }
 
-/* Everything the parent does between clone and release. */
-static int sbx_prepare_child(struct sbx_run_ctx *c)
+/* Tell the child to go on; false if it could not be told. */
+static int sbx_release(struct sbx_run_ctx *c, char what)
+{
+	while (write(c->go[1], &what, 1) != 1)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/*
+ * What the child must wait for before it builds its root: id maps, and
+ * on cgroup v2 the cgroup (on v1 it joins by itself, see cgroup.c).
+ */
+static int sbx_prepare_ids(struct sbx_run_ctx *c)
 {
 	const char *job = c->s.job_id;
-	int lfd = -1, rc;
+	int rc;
 
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
 	rc = c->pidfd < 0 ? -errno : 0;
@@ -678,11 +690,22 @@ static int sbx_prepare_child(struct sbx_run_ctx *c)
 		return rc;
 	}
 	rc = sbx_cg_attach(&c->cg, c->pid);
-	if (rc) {
+	if (rc)
 		al_error(SBX_MOD, job, "step=cgroup-attach %s",
 			 al_strerror(rc));
-		return rc;
-	}
+	return rc;
+}
+
+/*
+ * Loopback and, in registry mode, the proxy: done while the child
+ * builds its root, which needs neither; it waits for them before it
+ * starts the payload.
+ */
+static int sbx_prepare_net(struct sbx_run_ctx *c)
+{
+	const char *job = c->s.job_id;
+	int lfd = -1, rc;
+
 	rc = sbx_net_setup(c->pid, c->s.net == SBX_NET_REGISTRY, &lfd);
 	if (rc) {
 		al_error(SBX_MOD, job, "step=network %s", al_strerror(rc));
@@ -731,6 +754,21 @@ static void sbx_report_setup_error(struct sbx_run_ctx *c)
 		 "step=%s failed inside the sandbox: %s (command %s)",
 		 c->errmsg, err ? strerror(err) : "unknown error",
 		 c->s.argv[0]);
+}
+
+/*
+ * A child that failed a step before it was released (joining its v1
+ * cgroups, say) has reported why on the error pipe; the caller's own
+ * failure (the maps of a process that is gone) would hide the reason.
+ */
+static void sbx_report_early(struct sbx_run_ctx *c)
+{
+	struct pollfd p = { c->err[0], POLLIN, 0 };
+
+	if (c->err[0] >= 0 && poll(&p, 1, 0) == 1)
+		sbx_take_error(c);
+	if (c->setup_failed)
+		sbx_report_setup_error(c);
 }
 
 static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
@@ -790,6 +828,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.status_w = c.status[1];
 	c.ps.plan.out_w = c.out[1];
 	c.ps.plan.watch_w = c.watch[1];
+	memcpy(c.ps.plan.cg_join, c.cg.join_fd, sizeof(c.ps.plan.cg_join));
 	c.t0 = al_mono_ms();
 	/*
 	 * A raw clone without a new stack behaves like fork, but creates
@@ -816,11 +855,17 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	sbx_close(&c.status[1]);
 	sbx_close(&c.out[1]);
 	sbx_close(&c.watch[1]);
+	sbx_cg_close_join(&c.cg);
 
-	rc = sbx_prepare_child(&c);
-	while (rc == 0 && write(c.go[1], "g", 1) != 1)
-		rc = errno == EINTR ? 0 : -errno;
+	rc = sbx_prepare_ids(&c);
+	if (rc == 0)
+		rc = sbx_release(&c, 'g');
+	if (rc == 0)
+		rc = sbx_prepare_net(&c);
+	if (rc == 0)
+		rc = sbx_release(&c, 'n');
 	if (rc) {
+		sbx_report_early(&c);
 		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
 		goto destroyed;
 	}
