@@ -7,6 +7,9 @@
 
 #include <jansson.h>
 
+#include <unistd.h>
+
+#include "audit/audit.h"
 #include "base/err.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -48,17 +51,40 @@ static int cli_keys_progress(void *ctx, uint64_t done, uint64_t total)
 	return 0;
 }
 
+/*
+ * A rotation is an operation like any other: its start is in the audit
+ * log before a key changes (a log that cannot take the entry refuses the
+ * rotation), its end with the key it made current.
+ */
+static int cli_keys_audit(struct audit_log *log, const char *action,
+			  json_t *details)
+{
+	char actor[32];
+
+	snprintf(actor, sizeof(actor), "uid:%u", (unsigned)getuid());
+	return audit_append_now(log, actor, action, "data-key", details, NULL);
+}
+
 static int cli_keys_rotate(const char *home, unsigned batch)
 {
 	struct store_opts o = { .create = false, .resume = false };
 	struct store *st = NULL;
-	char id[SEAL_KEY_ID_HEX];
+	struct audit_log *log = NULL;
+	char id[SEAL_KEY_ID_HEX], from[SEAL_KEY_ID_HEX];
 	uint64_t failed = 0;
 	bool resuming = false;
 	int rc = store_open_opts(home, &o, &st);
 
 	if (rc == 0)
+		rc = audit_log_open(st, home, NULL, &log);
+	if (rc == 0)
 		rc = store_keys_rotating(st, &resuming);
+	if (rc == 0) {
+		store_key_id_hex(st, from);
+		rc = cli_keys_audit(log, "keys.rotate.start",
+				    json_pack("{s:s, s:b}", "from", from,
+					      "resuming", resuming));
+	}
 	if (rc == 0 && resuming)
 		fprintf(stderr, "airlock keys: finishing an interrupted "
 			"rotation (no new key is made)\n");
@@ -71,12 +97,18 @@ static int cli_keys_rotate(const char *home, unsigned batch)
 					   &failed);
 	if (rc == 0) {
 		store_key_id_hex(st, id);
+		rc = cli_keys_audit(log, "keys.rotate.done",
+				    json_pack("{s:s, s:I}", "key", id,
+					      "unopened", (json_int_t)failed));
+	}
+	if (rc == 0) {
 		printf("current key %s; every value sealed under it", id);
 		if (failed)
 			printf(" except %llu that did not open (see the log)",
 			       (unsigned long long)failed);
 		printf("\n");
 	}
+	audit_log_close(log);
 	store_close(st);
 	if (rc)
 		fprintf(stderr, "airlock keys rotate: %s (the log line above "
