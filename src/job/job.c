@@ -504,6 +504,7 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 {
 	char err[512] = "";
 	struct al_buf text = {0};
+	struct npm_registry_opts ro = { .url = j->cfg.registry };
 	int dfd = -1, rc;
 	json_t *st = job_stage_begin(j, "plan");
 
@@ -519,8 +520,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 				 : "");
 		goto out;
 	}
-	rc = npm_plan_project(j->cfg.registry, text.p, text.len,
-			      j->o->policy, plan, manifest, err, sizeof(err));
+	rc = npm_plan_project(&ro, text.p, text.len, j->o->policy, plan,
+			      manifest, err, sizeof(err));
 	if (rc || job_cancel_requested)
 		goto out;
 	json_object_set_new(j->record, "plan", npm_plan_json(plan));
