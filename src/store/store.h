@@ -50,7 +50,8 @@
 	X(STORE_DB_QUEUE, "queue")                                             \
 	X(STORE_DB_REPOS, "repos")                                             \
 	X(STORE_DB_AUDIT, "audit")                                             \
-	X(STORE_DB_CHECKPOINTS, "checkpoints")
+	X(STORE_DB_CHECKPOINTS, "checkpoints")                                 \
+	X(STORE_DB_REGCACHE, "registry_cache")
 
 enum store_db {
 #define STORE_X_ENUM(e, name) e,
