@@ -537,7 +537,7 @@ static void test_hostile_registry(void **state)
 		{ "hugenocl", AL_E_LIMIT, "larger than 1048576 bytes" },
 		{ "bomb", AL_E_LIMIT, "larger than 1048576 bytes" },
 		{ "deep", AL_E_PARSE, "not JSON" },
-		{ "drip", AL_E_REGISTRY, "timed out" },
+		{ "drip", AL_E_REGISTRY, "timed out: Operation timed out" },
 		{ "ratelimit", 0, NULL },
 		{ "flaky", 0, NULL },
 		{ "down", AL_E_REGISTRY, "HTTP status 503 after 4 attempts" },
@@ -592,7 +592,7 @@ static void test_hostile_registry(void **state)
 static void test_hostile_stall(void **state)
 {
 	static const struct want w[] = {
-		{ "drip", AL_E_REGISTRY, "too slow" },
+		{ "drip", AL_E_REGISTRY, "timed out: Operation too slow" },
 		{ "good", 0, NULL },
 	};
 	const char *names[] = { "drip", "good" };
