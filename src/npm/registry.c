@@ -596,6 +596,30 @@ static void rg_redirect(struct rg_batch *b, struct rg_req *r)
 	free(org);
 }
 
+/*
+ * The cached copy did not parse (it was kept by an older airlock, or the
+ * store gave back something else): forget it and ask again, this time
+ * without If-None-Match.
+ */
+static void rg_uncache(struct rg_req *r)
+{
+	struct npm_packument *p = r->p;
+	char *name = p->name;
+	unsigned attempts = p->attempts;
+
+	al_warn("npm", NULL, "registry cached copy unusable package=%s "
+		"reason=\"%s\"", p->name, p->errmsg);
+	p->name = NULL;
+	npm_packument_free(p);
+	p->name = name;
+	p->attempts = attempts;
+	free(r->etag);
+	r->etag = NULL;
+	al_buf_free(&r->cached);
+	r->state = RG_WAIT;
+	r->due_ms = 0;
+}
+
 static void rg_http(struct rg_batch *b, struct rg_req *r)
 {
 	struct npm_packument *p = r->p;
@@ -610,6 +634,8 @@ static void rg_http(struct rg_batch *b, struct rg_req *r)
 		p->from_cache = true;
 		npm_packument_parse(p, r->cached.p ? r->cached.p : "",
 				    r->cached.len);
+		if (p->err)
+			rg_uncache(r);
 	} else if (st == 301 || st == 302 || st == 303 || st == 307 ||
 		   st == 308) {
 		rg_redirect(b, r);

@@ -772,6 +772,21 @@ static void test_etag_revalidation(void **state)
 	assert_false(pk[0].from_cache);
 	assert_int_equal(h->cond_hits, 1);
 	npm_packuments_free(pk, 1);
+
+	/* A cached copy that no longer parses is dropped and fetched anew,
+	 * and the fresh answer replaces it. */
+	free(mc.etag[0]);
+	mc.etag[0] = strdup("\"v1\"");
+	mc.body[0].len = 0;
+	assert_int_equal(al_buf_puts(&mc.body[0], "{\"broken"), 0);
+	assert_int_equal(npm_registry_fetch(&o, names, 1, pk), 0);
+	check_good(&pk[0], "etag");
+	assert_false(pk[0].from_cache);
+	assert_int_equal(pk[0].http_status, 200);
+	assert_int_equal(h->cond_hits, 2);
+	assert_true(mc.body[0].len > 20);
+	assert_memory_equal(mc.body[0].p, "{\"name\":\"etag\"", 14);
+	npm_packuments_free(pk, 1);
 	mc_free(&mc);
 }
 
