@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "job/config.h"
+#include "job/regcache.h"
 #include "job/score.h"
 #include "job/testout.h"
 #include "npm/manifest.h"
@@ -528,6 +529,9 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 {
 	char err[512] = "";
 	struct al_buf text = {0};
+	struct npm_registry_cache cache;
+	struct npm_registry_opts ro = { .url = j->cfg.registry,
+					.cache = &cache };
 	int dfd = -1, rc;
 	json_t *st = job_stage_begin(j, "plan");
 
@@ -543,8 +547,9 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 				 : "");
 		goto out;
 	}
-	rc = npm_plan_project(j->cfg.registry, text.p, text.len,
-			      j->o->policy, plan, manifest, err, sizeof(err));
+	job_regcache(j->store, &cache);
+	rc = npm_plan_project(&ro, text.p, text.len, j->o->policy, plan,
+			      manifest, err, sizeof(err));
 	if (rc || job_cancel_requested)
 		goto out;
 	json_object_set_new(j->record, "plan", npm_plan_json(plan));

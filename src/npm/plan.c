@@ -477,12 +477,11 @@ static int pl_rewrite(const char *manifest, size_t len,
 	return rc;
 }
 
-int npm_plan_project(const char *registry_url, const char *manifest,
+int npm_plan_project(const struct npm_registry_opts *ro, const char *manifest,
 		     size_t len, enum npm_policy policy,
 		     struct npm_plan *plan, struct al_buf *new_manifest,
 		     char *err, size_t errsz)
 {
-	struct npm_registry_opts o = { .url = registry_url };
 	struct npm_manifest m = { 0 };
 	struct npm_packument *pk = NULL;
 	const char **names = NULL;
@@ -501,9 +500,9 @@ int npm_plan_project(const char *registry_url, const char *manifest,
 	pk = calloc(n + 1, sizeof(*pk));
 	if (!pk)
 		goto out;
-	rc = npm_registry_fetch(&o, names, n, pk);
+	rc = npm_registry_fetch(ro, names, n, pk);
 	if (rc) {
-		snprintf(err, errsz, "registry %s: %s", registry_url,
+		snprintf(err, errsz, "registry %s: %s", ro->url,
 			 al_strerror(rc));
 		goto out;
 	}

@@ -115,14 +115,15 @@ int npm_plan_build(const struct npm_manifest *m,
 
 /*
  * The whole step: parse manifest (len bytes), fetch every rewritable
- * dependency's packument from registry_url in parallel, plan, and when
+ * dependency's packument from the registry ro describes (its url and
+ * the client's limits, cache and retries) in parallel, plan, and when
  * there are updates write the rewritten manifest into new_manifest (left
  * untouched when there are none). Returns 0, or the manifest's parse
  * error (AL_E_PARSE, AL_E_LIMIT), AL_E_USAGE for a bad registry URL,
  * -ENOMEM, with a message in err. Registry failures of single packages
  * are skips, not errors.
  */
-int npm_plan_project(const char *registry_url, const char *manifest,
+int npm_plan_project(const struct npm_registry_opts *ro, const char *manifest,
 		     size_t len, enum npm_policy policy,
 		     struct npm_plan *plan, struct al_buf *new_manifest,
 		     char *err, size_t errsz);

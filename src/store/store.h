@@ -82,7 +82,8 @@
 	X(STORE_DB_REPOS, "repos")                                             \
 	X(STORE_DB_AUDIT, "audit")                                             \
 	X(STORE_DB_CHECKPOINTS, "checkpoints")                                 \
-	X(STORE_DB_VERSIONS, "versions")
+	X(STORE_DB_VERSIONS, "versions")                                       \
+	X(STORE_DB_REGCACHE, "registry_cache")
 
 enum store_db {
 #define STORE_X_ENUM(e, name) e,
