@@ -216,7 +216,8 @@ static void test_none_reaches_nothing_and_records(void **state)
 	const char *args[] = { "direct", t[0], t[1], t[2], t[3], t[4], t[5],
 			       "tcp:203.0.113.5:443", "udp:198.51.100.1:53",
 			       "udpmsg:[2001:db8::1]:53",
-			       "thread:192.0.2.77:22", NULL };
+			       "thread:192.0.2.77:22",
+			       "tcp24:[2001:db8::24]:443", NULL };
 
 	attack_spec(&s);
 	s.events = &sink;
@@ -234,15 +235,18 @@ static void test_none_reaches_nothing_and_records(void **state)
 	assert_true(attempted(&r, "[2001:db8::1]:53"));
 	assert_true(attempted(&r, "[::ffff:203.0.113.9]:80"));
 	assert_true(attempted(&r, "192.0.2.77:22"));
-	assert_int_equal(r.n_net_attempts, 6);
-	assert_int_equal(r.net_attempts_total, 6);
+	/* The kernel takes a 24-byte IPv6 address (RFC 2133, no scope
+	 * id): it must not pass as "too short to be outside". */
+	assert_true(attempted(&r, "[2001:db8::24]:443"));
+	assert_int_equal(r.n_net_attempts, 7);
+	assert_int_equal(r.net_attempts_total, 7);
 	assert_non_null(strstr(ev.log, "net.refused 203.0.113.5:443 "
 				       "job=attack"));
 	/* The sandbox's own loopback is not "outside": not recorded. */
 	assert_non_null(strstr(r.output, "refused tcp:127.0.0.1:"));
 	json_t *j = sbx_result_json(&r);
 	assert_int_equal(json_array_size(json_object_get(j, "net_attempts")),
-			 6);
+			 7);
 	json_decref(j);
 	sbx_result_free(&r);
 
