@@ -122,6 +122,15 @@ struct sbx_proxy_conn {
 	struct sbx_proxy *px;
 };
 
+/* One distinct decision of the proxy and how often it was made. */
+struct sbx_proxy_kind {
+	bool ok;
+	char object[300];
+	char method[16];
+	char why[128];
+	unsigned n;
+};
+
 struct sbx_proxy {
 	int lfd;
 	int stop[2];
@@ -131,6 +140,10 @@ struct sbx_proxy {
 	const char *job;
 	const struct al_event_sink *events;
 	atomic_uint allowed, denied;
+	pthread_mutex_t mu;           /* guards kinds, nkinds, over */
+	struct sbx_proxy_kind *kinds; /* SBX_PROXY_KINDS_MAX slots */
+	unsigned nkinds;
+	unsigned over[2]; /* decisions past the distinct cap: deny, allow */
 	atomic_uint_fast64_t bytes;
 	uint64_t max_bytes;
 	int idle_ms;
