@@ -21,6 +21,12 @@
 #define SBX_RLIMIT_NOFILE 8192
 #define SBX_RLIMIT_MEMLOCK (64u << 10)
 #define SBX_RLIMIT_SIGPENDING 1024
+/* inotify per sandbox (child.c, step inotify-limits): node and test
+ * runners use one instance per process that watches, one watch per path */
+#define SBX_INOTIFY_INSTANCES 32
+#define SBX_INOTIFY_WATCHES 16384
+#define SBX_STR_(x) #x
+#define SBX_STR(x) SBX_STR_(x)
 /* Size of the sandbox's /dev/shm tmpfs. */
 #define SBX_SHM_BYTES (64u << 20)
 
