@@ -536,6 +536,45 @@ static int step_proc(struct sbx_plan *plan)
 }
 
 /*
+ * inotify instances and watches are counted per user, and the kernel
+ * also charges them, level by level, to the user that created each user
+ * namespace: for every sandbox that is the daemon's uid 0, whose
+ * host-wide limit (fs.inotify.max_user_instances, 128 by default) the
+ * host's own services share. A sandbox's namespace starts with no limit
+ * of its own, so one payload could take all of root's instances and
+ * break inotify for the host and for other jobs. Its own limit, set
+ * while init still holds CAP_SYS_RESOURCE in the namespace and before
+ * /proc/sys turns read-only, caps its share.
+ */
+static int write_small(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	int rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	close(fd);
+	return rc;
+}
+
+static int step_inotify_limits(struct sbx_plan *plan)
+{
+	static const char inst[] = SBX_STR(SBX_INOTIFY_INSTANCES) "\n";
+	static const char watches[] = SBX_STR(SBX_INOTIFY_WATCHES) "\n";
+	int rc;
+
+	(void)plan;
+	rc = write_small(NEWROOT "/proc/sys/user/max_inotify_instances",
+			 inst, sizeof(inst) - 1);
+	if (rc == 0)
+		rc = write_small(NEWROOT "/proc/sys/user/max_inotify_watches",
+				 watches, sizeof(watches) - 1);
+	return rc;
+}
+
+/*
  * proc files that describe the host rather than the sandbox, or act on
  * it, are covered with the sandbox's /dev/null (reads are empty, writes
  * vanish), as container runtimes do. Most are already root-only; masking
@@ -825,6 +864,7 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "dev-shm", step_shm },
 	{ "binds", step_binds },
 	{ "proc", step_proc },
+	{ "inotify-limits", step_inotify_limits },
 	{ "proc-masks", step_proc_masks },
 	{ "close-sources", step_close_sources },
 	{ "root-readonly", step_root_readonly },

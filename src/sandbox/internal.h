@@ -21,6 +21,12 @@
 #define SBX_RLIMIT_NOFILE 8192
 #define SBX_RLIMIT_MEMLOCK (64u << 10)
 #define SBX_RLIMIT_SIGPENDING 1024
+/* inotify per sandbox (child.c, step inotify-limits): node and test
+ * runners use one instance per process that watches, one watch per path */
+#define SBX_INOTIFY_INSTANCES 32
+#define SBX_INOTIFY_WATCHES 16384
+#define SBX_STR_(x) #x
+#define SBX_STR(x) SBX_STR_(x)
 /* Size of the sandbox's /dev/shm tmpfs. */
 #define SBX_SHM_BYTES (64u << 20)
 
@@ -136,6 +142,15 @@ struct sbx_proxy_conn {
 	struct sbx_proxy *px;
 };
 
+/* One distinct decision of the proxy and how often it was made. */
+struct sbx_proxy_kind {
+	bool ok;
+	char object[300];
+	char method[16];
+	char why[128];
+	unsigned n;
+};
+
 struct sbx_proxy {
 	int lfd;
 	int stop[2];
@@ -145,6 +160,10 @@ struct sbx_proxy {
 	const char *job;
 	const struct al_event_sink *events;
 	atomic_uint allowed, denied;
+	pthread_mutex_t mu;           /* guards kinds, nkinds, over */
+	struct sbx_proxy_kind *kinds; /* SBX_PROXY_KINDS_MAX slots */
+	unsigned nkinds;
+	unsigned over[2]; /* decisions past the distinct cap: deny, allow */
 	atomic_uint_fast64_t bytes;
 	uint64_t max_bytes;
 	int idle_ms;

@@ -53,6 +53,7 @@
 #endif
 
 #define SBX_MMSG_MAX 16 /* sendmmsg entries looked at per call */
+#define SBX_SIN6_LEN_MIN 24 /* SIN6_LEN_RFC2133 in the kernel */
 
 #define LD_ABS(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
@@ -163,7 +164,10 @@ static bool sbx_local(const struct sockaddr_storage *ss, socklen_t len)
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const void *)ss;
 		const struct in6_addr *i = &a->sin6_addr;
-		if (len < sizeof(*a))
+		/* The kernel takes 24 bytes (RFC 2133, without the scope
+		 * id) as a whole IPv6 address; shorter is EINVAL. ss was
+		 * zeroed, so the missing scope id reads as 0. */
+		if (len < SBX_SIN6_LEN_MIN)
 			return true;
 		if (IN6_IS_ADDR_V4MAPPED(i))
 			return i->s6_addr[12] == 127 ||

@@ -578,22 +578,90 @@ static void sbx_object(const struct sbx_req *rq, char *out, size_t outsz)
 		 v6 ? "]" : "", rq->port);
 }
 
-static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
-		      bool ok, const char *why)
+/*
+ * Count one decision, and make it an event (and a log line) only while
+ * its kind is under SBX_PROXY_EACH_MAX: a payload can open thousands of
+ * connections a second, and every event is a sealed audit entry on the
+ * host's disk, outside the job's caps. What is not recorded one by one
+ * is summed up by sbx_proxy_summary.
+ */
+static int sbx_note(struct sbx_proxy *px, bool ok, const char *object,
+		    const char *method, const char *why)
 {
-	char object[300];
-	json_t *d = json_pack("{s:s?, s:s, s:s?}", "job", px->job, "method",
-			      rq->method, "reason", why);
+	struct sbx_proxy_kind *k = NULL;
+	bool record = false;
 
-	sbx_object(rq, object, sizeof(object));
 	atomic_fetch_add(ok ? &px->allowed : &px->denied, 1);
+	pthread_mutex_lock(&px->mu);
+	for (unsigned i = 0; i < px->nkinds && !k; i++) {
+		struct sbx_proxy_kind *e = &px->kinds[i];
+		if (e->ok == ok && !strcmp(e->object, object) &&
+		    !strcmp(e->why, why ? why : ""))
+			k = e;
+	}
+	if (!k && px->nkinds < SBX_PROXY_KINDS_MAX) {
+		k = &px->kinds[px->nkinds++];
+		k->ok = ok;
+		al_strlcpy(k->object, object, sizeof(k->object));
+		al_strlcpy(k->method, method ? method : "", sizeof(k->method));
+		al_strlcpy(k->why, why ? why : "", sizeof(k->why));
+	}
+	if (k)
+		record = ++k->n <= SBX_PROXY_EACH_MAX;
+	else
+		px->over[ok ? 1 : 0]++;
+	pthread_mutex_unlock(&px->mu);
+	if (!record)
+		return 0;
 	if (ok)
 		al_debug(SBX_MOD, px->job, "proxy allow %s", object);
 	else
 		al_warn(SBX_MOD, px->job, "proxy deny %s: %s", object,
 			why ? why : "refused");
 	return al_event(px->events, ok ? "proxy.allow" : "proxy.deny", object,
-			d);
+			json_pack("{s:s?, s:s?, s:s?}", "job", px->job,
+				  "method", method, "reason", why));
+}
+
+/* One event for each kind past its limit, with how many were not
+ * recorded one by one; one more for kinds past the distinct cap. */
+static void sbx_proxy_summary(struct sbx_proxy *px)
+{
+	for (unsigned i = 0; i < px->nkinds; i++) {
+		const struct sbx_proxy_kind *k = &px->kinds[i];
+		if (k->n <= SBX_PROXY_EACH_MAX)
+			continue;
+		unsigned more = k->n - SBX_PROXY_EACH_MAX;
+		al_warn(SBX_MOD, px->job, "proxy %s %s: %u more times",
+			k->ok ? "allowed" : "denied", k->object, more);
+		al_event(px->events, k->ok ? "proxy.allow" : "proxy.deny",
+			 k->object,
+			 json_pack("{s:s?, s:s?, s:s?, s:i}", "job", px->job,
+				   "method", k->method[0] ? k->method : NULL,
+				   "reason", k->why[0] ? k->why : NULL,
+				   "repeats", (json_int_t)more));
+	}
+	for (int ok = 0; ok < 2; ok++) {
+		if (!px->over[ok])
+			continue;
+		al_warn(SBX_MOD, px->job, "proxy %s %u requests to other "
+			"destinations", ok ? "allowed" : "denied",
+			px->over[ok]);
+		al_event(px->events, ok ? "proxy.allow" : "proxy.deny", "other",
+			 json_pack("{s:s?, s:s, s:i}", "job", px->job,
+				   "reason", "more distinct destinations than "
+				   "recorded one by one", "repeats",
+				   (json_int_t)px->over[ok]));
+	}
+}
+
+static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
+		      bool ok, const char *why)
+{
+	char object[300];
+
+	sbx_object(rq, object, sizeof(object));
+	return sbx_note(px, ok, object, rq->method, why);
 }
 
 static void sbx_serve(struct sbx_proxy *px, int cfd)
@@ -612,9 +680,7 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	if (hlen < 0)
 		goto out;
 	if (sbx_parse_request(buf, &rq)) {
-		atomic_fetch_add(&px->denied, 1);
-		al_event(px->events, "proxy.deny", "malformed",
-			 json_pack("{s:s?}", "job", px->job));
+		sbx_note(px, false, "malformed", NULL, NULL);
 		sbx_reply(cfd, 400, "Bad Request",
 			  "airlock: malformed request");
 		goto out;
@@ -705,11 +771,7 @@ static void sbx_accept_one(struct sbx_proxy *px)
 		char why[80];
 		snprintf(why, sizeof(why), "more than %u connections at once",
 			 px->nconns);
-		atomic_fetch_add(&px->denied, 1);
-		al_warn(SBX_MOD, px->job, "proxy deny connection: %s", why);
-		al_event(px->events, "proxy.deny", "connection",
-			 json_pack("{s:s?, s:s}", "job", px->job, "reason",
-				   why));
+		sbx_note(px, false, "connection", NULL, why);
 		sbx_reply(cfd, 503, "Service Unavailable",
 			  "airlock: too many connections");
 		close(cfd);
@@ -760,8 +822,10 @@ int sbx_proxy_start(struct sbx_proxy *px, int lfd,
 	px->idle_ms = (int)spec->proxy_idle_s * 1000;
 	px->nconns = spec->proxy_max_conns;
 	px->stop[0] = px->stop[1] = -1;
+	pthread_mutex_init(&px->mu, NULL);
 	px->conns = calloc(px->nconns, sizeof(*px->conns));
-	if (!px->conns) {
+	px->kinds = calloc(SBX_PROXY_KINDS_MAX, sizeof(*px->kinds));
+	if (!px->conns || !px->kinds) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -780,6 +844,9 @@ fail:
 			close(px->stop[i]);
 	free(px->conns);
 	px->conns = NULL;
+	free(px->kinds);
+	px->kinds = NULL;
+	pthread_mutex_destroy(&px->mu);
 	close(lfd);
 	px->lfd = -1;
 	return rc;
@@ -793,11 +860,15 @@ void sbx_proxy_stop(struct sbx_proxy *px)
 	if (write(px->stop[1], "x", 1) < 0)
 		al_error(SBX_MOD, px->job, "proxy stop: %s", strerror(errno));
 	pthread_join(px->th, NULL);
+	sbx_proxy_summary(px);
 	close(px->stop[0]);
 	close(px->stop[1]);
 	close(px->lfd);
 	px->lfd = -1;
 	free(px->conns);
 	px->conns = NULL;
+	free(px->kinds);
+	px->kinds = NULL;
+	pthread_mutex_destroy(&px->mu);
 	px->running = false;
 }

@@ -41,6 +41,16 @@
  * port cannot collide.
  */
 #define SBX_PROXY_PORT 3128
+/*
+ * The proxy's record per sandbox: each distinct decision (allow or deny,
+ * host:port, reason) gets an event for its first SBX_PROXY_EACH_MAX
+ * occurrences, at most SBX_PROXY_KINDS_MAX distinct ones; the rest are
+ * counted and summed up in one event each when the proxy stops. A payload
+ * that loops on refused requests cannot grow the audit log without end.
+ */
+#define SBX_PROXY_EACH_MAX 32
+#define SBX_PROXY_KINDS_MAX 64
+
 /* Defaults of the proxy's limits (struct sbx_spec). */
 #define SBX_PROXY_DEFAULT_CONNS 64
 #define SBX_PROXY_MAX_CONNS 1024

@@ -4,6 +4,9 @@
  *   network direct TARGET...
  *     Connect straight to each TARGET, bypassing any proxy:
  *       tcp:ADDR:PORT      TCP connect (ADDR IPv4, or [IPv6])
+ *       tcp24:[V6]:PORT    the same with the 24-byte IPv6 address of
+ *                          RFC 2133 (no scope id), which the kernel
+ *                          accepts
  *       udp:ADDR:PORT      a datagram with sendto
  *       udpmsg:ADDR:PORT   a datagram with sendmsg and an address
  *       thread:ADDR:PORT   TCP connect from a second thread
@@ -65,7 +68,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss,
 	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
 }
 
-static int tcp_connect(const char *target)
+static int tcp_connect(const char *target, int short6)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -73,6 +76,8 @@ static int tcp_connect(const char *target)
 
 	if (parse_addr(target, &ss, &len))
 		return errno = EINVAL, -1;
+	if (short6 && ss.ss_family == AF_INET6)
+		len = 24; /* SIN6_LEN_RFC2133 */
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
@@ -113,7 +118,7 @@ static void *thread_main(void *arg)
 {
 	struct thread_try *t = arg;
 
-	t->rc = tcp_connect(t->target);
+	t->rc = tcp_connect(t->target, 0);
 	t->err = errno;
 	return NULL;
 }
@@ -144,7 +149,9 @@ static void direct(const char *arg)
 	size_t kind = colon ? (size_t)(colon - arg) : 0;
 
 	if (!strncmp(arg, "tcp", kind) && kind == 3) {
-		ATTACK_EXPECT_FAIL(arg, tcp_connect(what));
+		ATTACK_EXPECT_FAIL(arg, tcp_connect(what, 0));
+	} else if (!strncmp(arg, "tcp24", kind) && kind == 5) {
+		ATTACK_EXPECT_FAIL(arg, tcp_connect(what, 1));
 	} else if (!strncmp(arg, "udp", kind) && kind == 3) {
 		ATTACK_EXPECT_FAIL(arg, udp_send(what, 0));
 	} else if (!strncmp(arg, "udpmsg", kind) && kind == 6) {

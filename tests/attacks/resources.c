@@ -12,6 +12,11 @@
  *                            past RLIMIT_FSIZE; refused on EFBIG
  *   resources memory         allocate and touch memory until killed
  *                            (memory cgroup: the test expects "oom")
+ *   resources inotify:DIR    make inotify instances until refused,
+ *                            print "inotify instances N", create
+ *                            DIR/ready and hold them until DIR/go
+ *                            appears (the test looks at the host's
+ *                            own inotify meanwhile)
  *
  * Fork bombs, timeouts with double forks and output floods are made by
  * test_sandbox.c and test_attack_resources.c with the shell.
@@ -23,6 +28,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -114,6 +120,25 @@ static int memory(void)
 	return attack_exit();
 }
 
+static int inotify_hold(const char *dir)
+{
+	char ready[256], go[256];
+	int n = 0;
+
+	while (n < 100000 && inotify_init1(IN_CLOEXEC) >= 0)
+		n++;
+	printf("inotify instances %d\n", n);
+	fflush(stdout);
+	snprintf(ready, sizeof(ready), "%s/ready", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	int fd = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 1200 && access(go, F_OK) != 0; i++)
+		usleep(50000);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *a = argc > 1 ? argv[1] : "";
@@ -128,5 +153,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(a, "memory"))
 		return memory();
+	if (!strncmp(a, "inotify:", 8))
+		return inotify_hold(a + 8);
 	return 2;
 }

@@ -216,7 +216,8 @@ static void test_none_reaches_nothing_and_records(void **state)
 	const char *args[] = { "direct", t[0], t[1], t[2], t[3], t[4], t[5],
 			       "tcp:203.0.113.5:443", "udp:198.51.100.1:53",
 			       "udpmsg:[2001:db8::1]:53",
-			       "thread:192.0.2.77:22", NULL };
+			       "thread:192.0.2.77:22",
+			       "tcp24:[2001:db8::24]:443", NULL };
 
 	attack_spec(&s);
 	s.events = &sink;
@@ -234,15 +235,18 @@ static void test_none_reaches_nothing_and_records(void **state)
 	assert_true(attempted(&r, "[2001:db8::1]:53"));
 	assert_true(attempted(&r, "[::ffff:203.0.113.9]:80"));
 	assert_true(attempted(&r, "192.0.2.77:22"));
-	assert_int_equal(r.n_net_attempts, 6);
-	assert_int_equal(r.net_attempts_total, 6);
+	/* The kernel takes a 24-byte IPv6 address (RFC 2133, no scope
+	 * id): it must not pass as "too short to be outside". */
+	assert_true(attempted(&r, "[2001:db8::24]:443"));
+	assert_int_equal(r.n_net_attempts, 7);
+	assert_int_equal(r.net_attempts_total, 7);
 	assert_non_null(strstr(ev.log, "net.refused 203.0.113.5:443 "
 				       "job=attack"));
 	/* The sandbox's own loopback is not "outside": not recorded. */
 	assert_non_null(strstr(r.output, "refused tcp:127.0.0.1:"));
 	json_t *j = sbx_result_json(&r);
 	assert_int_equal(json_array_size(json_object_get(j, "net_attempts")),
-			 6);
+			 7);
 	json_decref(j);
 	sbx_result_free(&r);
 
@@ -709,6 +713,64 @@ static void test_proxy_byte_budget(void **state)
 	blob_stop(&b);
 }
 
+/* Counts proxy.deny events; keeps the repeats of evil.test and "other". */
+struct tally {
+	pthread_mutex_t mu;
+	unsigned deny;
+	long long evil_repeats, other_repeats;
+};
+
+static int tally(void *ctx, const char *action, const char *object,
+		 json_t *details)
+{
+	struct tally *t = ctx;
+	json_t *rep = json_object_get(details, "repeats");
+
+	pthread_mutex_lock(&t->mu);
+	if (!strcmp(action, "proxy.deny")) {
+		t->deny++;
+		if (rep && !strcmp(object, "evil.test:443"))
+			t->evil_repeats = json_integer_value(rep);
+		if (rep && !strcmp(object, "other"))
+			t->other_repeats = json_integer_value(rep);
+	}
+	pthread_mutex_unlock(&t->mu);
+	json_decref(details);
+	return 0;
+}
+
+/* A payload looping on refused requests (one name, then many names)
+ * leaves a bounded number of audit events, each a sealed entry on the
+ * host's disk; the rest are counted in summary events and the result. */
+static void test_proxy_record_is_bounded(void **state)
+{
+	struct tally t = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct al_event_sink sink = { tally, &t };
+	const char *allow[] = { "127.0.0.1:1", NULL };
+	const char *script =
+		"ask() { exec 3<>/dev/tcp/127.0.0.1/3128; "
+		"printf 'CONNECT %s HTTP/1.1\r\n\r\n' \"$1\" >&3; "
+		"head -c 12 <&3 >/dev/null; exec 3<&-; }; "
+		"for i in $(seq 300); do ask evil.test:443; done; "
+		"for i in $(seq 100); do ask d$i.test:443; done; echo done";
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	attack_spec(&s);
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	s.events = &sink;
+	run_bash(&s, script, &r);
+	assert_non_null(strstr(r.output, "done"));
+	assert_int_equal(r.proxy_denied, 400);
+	/* 32 of evil.test, 63 other names once each, two summaries. */
+	assert_int_equal(t.deny, SBX_PROXY_EACH_MAX + SBX_PROXY_KINDS_MAX -
+					 1 + 2);
+	assert_int_equal(t.evil_repeats, 300 - SBX_PROXY_EACH_MAX);
+	assert_int_equal(t.other_repeats, 100 - (SBX_PROXY_KINDS_MAX - 1));
+	sbx_result_free(&r);
+}
+
 static void test_proxy_idle_cut(void **state)
 {
 	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -751,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_connection_limit),
 		cmocka_unit_test(test_proxy_byte_budget),
 		cmocka_unit_test(test_proxy_idle_cut),
+		cmocka_unit_test(test_proxy_record_is_bounded),
 	};
 
 	if (geteuid() != 0 || !getenv("AL_ATTACKS_DIR")) {

@@ -16,11 +16,14 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "attack_run.h"
 #include "base/fs.h"
 #include "base/util.h"
+#include "sandbox/internal.h"
 #include "sandbox/sandbox.h"
 
 static void host_unchanged(const struct attack_host *h)
@@ -222,6 +226,68 @@ static void test_memory_bomb_kills_only_itself(void **state)
 }
 
 /* 10 GiB to stdout: all counted, only the cap kept. */
+struct inotify_peer {
+	const char *dir;
+	int host_errno; /* 0: the host could still make an instance */
+};
+
+/* Wait for the payload to hold all it can, then try on the host. */
+static void *inotify_peer_main(void *arg)
+{
+	struct inotify_peer *p = arg;
+	char ready[512], go[512];
+
+	snprintf(ready, sizeof(ready), "%s/ready", p->dir);
+	snprintf(go, sizeof(go), "%s/go", p->dir);
+	p->host_errno = ETIMEDOUT;
+	for (int i = 0; i < 1200 && access(ready, F_OK) != 0; i++)
+		usleep(50000);
+	if (access(ready, F_OK) == 0) {
+		int fd = inotify_init1(IN_CLOEXEC);
+		p->host_errno = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	int g = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (g >= 0)
+		close(g);
+	return NULL;
+}
+
+/*
+ * inotify instances are charged to the user that made the sandbox's
+ * user namespace too, the daemon's root, whose host-wide limit the
+ * host's services share: a payload must get only its own share, and
+ * root must still be able to make instances while it holds them.
+ */
+static void test_inotify_share_is_capped(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	char *dir = make_dir(SBX_DEFAULT_UID);
+	char arg[512];
+	struct sbx_bind binds[] = { { dir, "/work", true } };
+	struct inotify_peer peer = { dir, 0 };
+	pthread_t th;
+
+	attack_spec(&s);
+	s.binds = binds;
+	s.nbinds = 1;
+	snprintf(arg, sizeof(arg), "inotify:/work");
+	assert_int_equal(pthread_create(&th, NULL, inotify_peer_main, &peer),
+			 0);
+	assert_int_equal(attack_run(&s, "resources", arg, &r), 0);
+	pthread_join(th, NULL);
+	printf("%s", r.output);
+	const char *p = r.output ? strstr(r.output, "inotify instances ")
+				 : NULL;
+	assert_non_null(p);
+	long n = strtol(p + 18, NULL, 10);
+	assert_true(n > 0 && n <= SBX_INOTIFY_INSTANCES);
+	assert_int_equal(peer.host_errno, 0);
+	sbx_result_free(&r);
+}
+
 static void test_stdout_flood_is_cut(void **state)
 {
 	struct attack_host host;
@@ -253,6 +319,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_memory_bomb_kills_only_itself,
 					  witness_cleanup),
 		cmocka_unit_test(test_stdout_flood_is_cut),
+		cmocka_unit_test(test_inotify_share_is_capped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
