@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -919,6 +921,72 @@ static int sbx_read_long(const char *path, long *v)
 	return rc;
 }
 
+/*
+ * Kernel interfaces the setup steps rely on, each probed harmlessly: a
+ * kernel without one would fail that step at every run, so say which at
+ * once (and refuse), rather than let jobs fail one by one.
+ */
+static int probe_openat2(void)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS };
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how));
+
+	return fd < 0 ? -errno : close(fd);
+}
+
+static int probe_close_range(void)
+{
+	/* An empty range above every descriptor: closes nothing. */
+	return syscall(SYS_close_range, ~0U - 1, ~0U - 1, 0) ? -errno : 0;
+}
+
+static int probe_pidfd(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	/* pidfd_getfd with a descriptor we do not have: EBADF, not ENOSYS. */
+	if (syscall(SYS_pidfd_getfd, fd, -1, 0) < 0 && errno == ENOSYS)
+		rc = -ENOSYS;
+	close(fd);
+	return rc;
+}
+
+static int probe_new_mount_api(void)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	/* Invalid on purpose: EINVAL or EFAULT says the call exists. */
+	if (syscall(SYS_mount_setattr, -1, "", 0, NULL, 0) < 0 &&
+	    errno == ENOSYS)
+		return -ENOSYS;
+	return 0;
+}
+
+static int probe_seccomp_notify(void)
+{
+	struct seccomp_notif_sizes sz;
+
+	return syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) ? -errno
+								      : 0;
+}
+
+static const struct {
+	const char *what;
+	int (*probe)(void);
+} sbx_kernel_needs[] = {
+	{ "openat2 with RESOLVE_NO_SYMLINKS (Linux 5.6)", probe_openat2 },
+	{ "close_range (Linux 5.9)", probe_close_range },
+	{ "pidfd_open and pidfd_getfd (Linux 5.6)", probe_pidfd },
+	{ "open_tree and mount_setattr (Linux 5.12)", probe_new_mount_api },
+	{ "seccomp user notification (Linux 5.0)", probe_seccomp_notify },
+};
+
 /* Can the kernel give us every namespace at once? Try it. */
 static int sbx_try_namespaces(void)
 {
@@ -960,6 +1028,14 @@ int sbx_check_host(char *why, size_t whysz)
 		snprintf(why, whysz, "seccomp is not available: %s",
 			 strerror(errno));
 		return 1;
+	}
+	for (size_t i = 0; i < AL_ARRAY_LEN(sbx_kernel_needs); i++) {
+		rc = sbx_kernel_needs[i].probe();
+		if (rc) {
+			snprintf(why, whysz, "the kernel lacks %s: %s",
+				 sbx_kernel_needs[i].what, strerror(-rc));
+			return 1;
+		}
 	}
 	if (sbx_cg_detect(why, whysz) < 0)
 		return 1;

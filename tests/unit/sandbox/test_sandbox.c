@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <seccomp.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -303,6 +306,54 @@ static void test_host_check(void **state)
 
 	assert_int_equal(sbx_check_host(why, sizeof(why)), 0);
 	assert_string_equal(why, "");
+}
+
+/*
+ * A kernel without one of the interfaces the setup relies on, simulated
+ * in a child by a seccomp filter answering ENOSYS for it: the host check
+ * must refuse and name it, so no job runs on a host that would fail (or
+ * run weaker) at that step.
+ */
+static void expect_refused_without(const char *call, const char *named)
+{
+	char why[256] = "";
+	int p[2], st;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		int rc = !ctx ||
+			 seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+					  seccomp_syscall_resolve_name(call),
+					  0) ||
+			 seccomp_load(ctx);
+		if (rc == 0 && sbx_check_host(why, sizeof(why)) == 0)
+			snprintf(why, sizeof(why), "accepted");
+		if (write(p[1], why, strlen(why)) < 0)
+			_exit(2);
+		_exit(rc ? 1 : 0);
+	}
+	close(p[1]);
+	ssize_t n = read(p[0], why, sizeof(why) - 1);
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	why[n > 0 ? n : 0] = '\0';
+	if (!strstr(why, named))
+		fail_msg("without %s: \"%s\", expected it to name %s", call,
+			 why, named);
+}
+
+static void test_host_check_names_missing_kernel_interfaces(void **state)
+{
+	expect_refused_without("openat2", "openat2");
+	expect_refused_without("close_range", "close_range");
+	expect_refused_without("pidfd_getfd", "pidfd_getfd");
+	expect_refused_without("mount_setattr", "mount_setattr");
+	expect_refused_without("seccomp", "seccomp");
 }
 
 static void test_identity_and_capabilities(void **state)
@@ -854,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_kill_names),
 		cmocka_unit_test(test_allow_list_matching),
 		cmocka_unit_test(test_host_check),
+		cmocka_unit_test(test_host_check_names_missing_kernel_interfaces),
 		cmocka_unit_test(test_identity_and_capabilities),
 		cmocka_unit_test(test_pid_namespace),
 		cmocka_unit_test(test_environment_is_only_the_spec),
