@@ -493,11 +493,19 @@ int audit_verify_store(struct store *st, const struct audit_verify_opts *o,
 	    audit_signer_pubkey(s, &own) == 0)
 		pk = own;
 	audit_signer_free(s);
-	if (!pk)
+	rc = verify_run(st, pk, o, true, r);
+	/*
+	 * Without a key, checkpoints were checked for form only. A log that
+	 * has none (made before checkpoints existed, and never exported)
+	 * has nothing a key could check.
+	 */
+	if (!pk && r->checkpoints + r->exports > 0) {
 		audit_report_add(r, NULL, 0, 0, "no public key: checkpoint "
 				 "signatures cannot be checked (give --pubkey, "
 				 "or restore the signing key)");
-	rc = verify_run(st, pk, o, true, r);
+		if (rc == 0)
+			rc = AL_E_CHAIN;
+	}
 	audit_pubkey_free(own);
 	return rc;
 }
