@@ -19,6 +19,7 @@
 
 #include "audit/internal.h"
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/fs.h"
 #include "base/log.h"
 
@@ -656,20 +657,9 @@ int64_t audit_parse_time(const char *s)
 int audit_anchor_read(const char *home, json_t **out)
 {
 	char path[PATH_MAX];
-	struct al_buf b = { 0 };
-	int rc;
 
-	*out = NULL;
 	snprintf(path, sizeof(path), "%s/" AUDIT_ANCHOR_FILE, home);
-	rc = al_read_file(path, 64 * 1024, &b);
-	if (rc == -ENOENT)
-		rc = AL_E_NOTFOUND;
-	if (rc == 0) {
-		*out = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
-		rc = *out ? 0 : AL_E_PARSE;
-	}
-	al_buf_free(&b);
-	return rc;
+	return al_json_load_file(path, 64 * 1024, out);
 }
 
 int audit_anchor_write(const char *home, const json_t *cp)

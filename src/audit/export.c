@@ -18,6 +18,7 @@
 
 #include "audit/internal.h"
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/fs.h"
 #include "base/log.h"
 
@@ -172,21 +173,10 @@ static int export_scan(const char *dir, uint64_t *max_digest,
 static int read_digest(const char *dir, uint64_t n, json_t **out)
 {
 	char path[PATH_MAX], name[64];
-	struct al_buf b = { 0 };
-	int rc;
 
-	*out = NULL;
 	export_name(name, sizeof(name), n, true);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	rc = al_read_file(path, AUDIT_DIGEST_MAX, &b);
-	if (rc == -ENOENT)
-		rc = AL_E_NOTFOUND;
-	if (rc == 0) {
-		*out = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
-		rc = *out ? 0 : AL_E_PARSE;
-	}
-	al_buf_free(&b);
-	return rc;
+	return al_json_load_file(path, AUDIT_DIGEST_MAX, out);
 }
 
 int audit_export_last(const char *dir, const struct audit_pubkey *k,

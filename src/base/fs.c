@@ -247,6 +247,27 @@ static int al_rm_scan(int fd, dev_t dev, char **sub)
 }
 
 /*
+ * Go up from directory cur to "..", which must be the directory (dev,
+ * ino) we came down from: if the tree was rearranged under us (a
+ * directory renamed or swapped for a link), stop rather than walk on
+ * somewhere else. *up is a new descriptor on success.
+ */
+static int fs_climb(int cur, dev_t dev, ino_t ino, int *up)
+{
+	struct stat st;
+	int fd = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || st.st_dev != dev || st.st_ino != ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	*up = fd;
+	return 0;
+}
+
+/*
  * Remove the tree below dirfd/name, depth first, holding at most three
  * descriptors whatever the depth: sandboxed code can nest directories
  * far deeper than the descriptor limit, and a tree that cannot be
@@ -323,16 +344,11 @@ static int al_rm_dir(int dirfd, const char *name, dev_t dev)
 					rc = -errno;
 				goto out;
 			}
-			int up = openat(cur, "..", O_RDONLY | O_DIRECTORY |
-							   O_CLOEXEC);
-			if (up < 0 || fstat(up, &st) < 0 ||
-			    st.st_dev != stack[depth - 2].dev ||
-			    st.st_ino != stack[depth - 2].ino) {
-				rc = up < 0 ? -errno : -ESTALE;
-				if (up >= 0)
-					close(up);
+			int up;
+			rc = fs_climb(cur, stack[depth - 2].dev,
+				      stack[depth - 2].ino, &up);
+			if (rc)
 				goto out;
-			}
 			close(cur);
 			cur = up;
 			depth--;
@@ -580,16 +596,11 @@ int al_chown_tree(const char *path, uid_t uid, gid_t gid, char *bad,
 		while (stack[depth - 1].next == stack[depth - 1].nsubs) {
 			if (depth == 1)
 				goto out;
-			int up = openat(cur, "..", O_RDONLY | O_DIRECTORY |
-							   O_CLOEXEC);
-			if (up < 0 || fstat(up, &st) < 0 ||
-			    st.st_dev != stack[depth - 2].dev ||
-			    st.st_ino != stack[depth - 2].ino) {
-				rc = up < 0 ? -errno : -ESTALE;
-				if (up >= 0)
-					close(up);
+			int up;
+			rc = fs_climb(cur, stack[depth - 2].dev,
+				      stack[depth - 2].ino, &up);
+			if (rc)
 				goto out;
-			}
 			close(cur);
 			cur = up;
 			al_chown_frame_free(&stack[--depth]);

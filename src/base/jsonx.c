@@ -1,8 +1,10 @@
 #include "base/jsonx.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/util.h"
 
 json_t *al_json_bytes(const char *p, size_t len)
@@ -26,4 +28,20 @@ json_t *al_json_bytes(const char *p, size_t len)
 json_t *al_json_text(const char *s, size_t max)
 {
 	return s ? al_json_bytes(s, strnlen(s, max)) : json_string("");
+}
+
+int al_json_load_file(const char *path, size_t max, json_t **out)
+{
+	struct al_buf b = { 0 };
+	int rc = al_read_file(path, max, &b);
+
+	*out = NULL;
+	if (rc == -ENOENT)
+		rc = AL_E_NOTFOUND;
+	if (rc == 0) {
+		*out = json_loadb(b.p, b.len, JSON_REJECT_DUPLICATES, NULL);
+		rc = *out ? 0 : AL_E_PARSE;
+	}
+	al_buf_free(&b);
+	return rc;
 }
