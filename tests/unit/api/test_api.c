@@ -2,8 +2,8 @@
  * The control API's contract: replies and ids, errors with codes, caller
  * identity from SO_PEERCRED, who may assert an SSH key, one audit entry
  * per call in the real audit log (and no reply when it cannot be
- * written), event subscriptions, and the socket's life on the file
- * system (mode, group, stale and live sockets, unsafe paths).
+ * written), event subscriptions, and the socket on disk: its mode and
+ * group, stale and live sockets, unsafe paths.
  */
 #include <fcntl.h>
 #include <grp.h>
