@@ -3,8 +3,9 @@
  * passed and failed, and the names of the failing ones.
  *
  * Understands TAP (tape, node --test, tap), node's spec reporter,
- * mocha and jest (testout.c lists the forms). Output is hostile data: names are bounded, sanitised for
- * terminals, and at most TESTOUT_MAX_NAMES are kept.
+ * mocha and jest (testout.c lists the forms). Output is hostile data:
+ * names are bounded, sanitised for terminals, and at most
+ * TESTOUT_MAX_NAMES are kept.
  */
 #ifndef AL_JOB_TESTOUT_H
 #define AL_JOB_TESTOUT_H
