@@ -29,6 +29,11 @@ static const char cli_update_help[] =
 	"                   (default \"npm test\")\n"
 	"  --json           print the job record as JSON instead of a summary\n"
 	"\n"
+	"When the updates fail together and the baseline passed, they are\n"
+	"tried apart (isolate_budget in airlock.conf, default 1800 s): the\n"
+	"report names the culprits and the others are proposed without them.\n"
+	"The confidence score and its factors are explained in docs/score.md.\n"
+	"\n"
 	"Credentials: AIRLOCK_GIT_TOKEN (and AIRLOCK_GIT_USER, default\n"
 	"x-access-token), or user:token@ in the URL. They stay in this\n"
 	"process and never enter a sandbox or the job record.\n"
@@ -118,6 +123,43 @@ static void cli_print_stages(json_t *rec)
 	}
 }
 
+/* Culprits named by trying the updates apart, and what is left. */
+static void cli_print_isolation(json_t *iso)
+{
+	size_t i, k;
+	json_t *c, *name;
+
+	if (!json_is_object(iso))
+		return;
+	json_array_foreach(json_object_get(iso, "culprits"), i, c) {
+		printf("  culprit: ");
+		cli_put(cli_str(c, "name"), 0);
+		printf(" ");
+		cli_put(cli_str(c, "to"), 0);
+		printf(" (%s)\n", cli_str(c, "reason"));
+		json_t *tests = json_object_get(json_object_get(c, "trial"),
+						"tests");
+		json_array_foreach(json_object_get(tests, "failing"), k, name) {
+			printf("    failing test: ");
+			cli_put(json_string_value(name), 0);
+			printf("\n");
+		}
+	}
+	json_array_foreach(json_object_get(iso, "unresolved"), i, name) {
+		printf("  not told apart: ");
+		cli_put(json_string_value(name), 0);
+		printf("\n");
+	}
+	if (json_array_size(json_object_get(iso, "proposed"))) {
+		printf("  still proposed (passed without the culprits):");
+		json_array_foreach(json_object_get(iso, "proposed"), i, name) {
+			printf(" ");
+			cli_put(json_string_value(name), 0);
+		}
+		printf("\n");
+	}
+}
+
 static void cli_print_report(json_t *report)
 {
 	size_t i, k;
@@ -128,6 +170,7 @@ static void cli_print_report(json_t *report)
 		return;
 	}
 	printf("\nFailure report\n");
+	cli_print_isolation(json_object_get(report, "isolation"));
 	json_array_foreach(json_object_get(report, "failures"), i, f) {
 		printf("  stage %s failed: ", cli_str(f, "stage"));
 		cli_put(cli_str(f, "reason"), 0);
@@ -183,10 +226,14 @@ static void cli_print_summary(json_t *rec)
 		printf("\nConfidence: %lld (%s)\n",
 		       json_integer_value(json_object_get(score, "value")),
 		       cli_str(score, "level"));
-		json_array_foreach(json_object_get(score, "factors"), i, f)
-			printf("  %+4lld  %s\n",
+		json_array_foreach(json_object_get(score, "factors"), i, f) {
+			printf("  %+4lld  %-22s ",
 			       json_integer_value(json_object_get(f, "effect")),
-			       cli_str(f, "detail"));
+			       cli_str(f, "name"));
+			/* Built from registry data: made inert again. */
+			cli_put(cli_str(f, "detail"), 0);
+			printf("\n");
+		}
 	}
 	cli_print_report(json_object_get(rec, "report"));
 	if (json_is_object(prop))

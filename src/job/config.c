@@ -131,6 +131,8 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 		return config_u32_min(v, 1, 86400, &c->install_timeout);
 	if (!strcmp(k, "test_timeout"))
 		return config_u32_min(v, 1, 86400, &c->test_timeout);
+	if (!strcmp(k, "isolate_budget"))
+		return config_u32(v, 7 * 86400, &c->isolate_budget);
 	if (!strcmp(k, "image")) {
 		if (!strcmp(v, "host")) {
 			c->image[0] = '\0';
@@ -235,6 +237,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->pids = 256;
 	c->install_timeout = 900;
 	c->test_timeout = 900;
+	c->isolate_budget = 1800;
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 

@@ -10,6 +10,8 @@
  *                           the job and its sandboxes write, kernel-capped
  *   install_timeout = SEC   wall-clock limit of an install (900)
  *   test_timeout = SEC      wall-clock limit of a test run (900)
+ *   isolate_budget = SEC    time for trying failed updates apart (1800;
+ *                           0 = never)
  *   audit_checkpoint_entries = N   sign a checkpoint every N entries (1000)
  *   audit_checkpoint_minutes = M   ... and every M minutes (60)
  *   image = host|DIR       what the sandboxes run on (host)
@@ -37,6 +39,7 @@ struct job_config {
 	unsigned pids;
 	unsigned install_timeout;
 	unsigned test_timeout;
+	unsigned isolate_budget;
 	/* "" for the host's own system, else an image directory; and the
 	 * digest it must have ("" when not pinned). */
 	char image[1024];

@@ -21,8 +21,10 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "job/config.h"
+#include "job/history.h"
 #include "job/regcache.h"
 #include "job/score.h"
+#include "job/signals.h"
 #include "job/testout.h"
 #include "npm/manifest.h"
 #include "npm/registry.h"
@@ -63,6 +65,10 @@ struct job {
 	int64_t npm_ms;         /* time spent inside sandboxes */
 	struct score_input sin;
 	json_t *failure;        /* the failing stages, for the report */
+	json_t *isolation;      /* culprits and what is proposed */
+	struct npm_plan proposed; /* after isolation: the updates that
+				   * passed (shallow copies of the plan's) */
+	struct job_signals sig; /* registry facts for the score */
 	pthread_t reaper;       /* removes the baseline tree early */
 	bool reaping;
 	char reap_path[4200];
@@ -242,7 +248,11 @@ static void job_sbx_reason(const struct job *j, int rc,
 		snprintf(out, n, "exit code %d", r->exit_code);
 }
 
-/* The tail of a stage's output, from a line start, safe for terminals. */
+/*
+ * The tail of a stage's output, from a line start, safe for terminals:
+ * escape sequences are removed (so colours do not leave "[31m" behind)
+ * and every other control character is replaced.
+ */
 static json_t *job_excerpt(const struct sbx_result *r)
 {
 	const char *p = r->output ? r->output : "";
@@ -257,7 +267,14 @@ static json_t *job_excerpt(const struct sbx_result *r)
 			p = nl + 1;
 		}
 	}
-	return al_json_bytes(p, len);
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return json_string("");
+	memcpy(copy, p, len);
+	len = testout_strip_controls(copy, len);
+	json_t *v = al_json_bytes(copy, len);
+	free(copy);
+	return v;
 }
 
 static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
@@ -650,6 +667,13 @@ static int job_prepare_trees(struct job *j, const struct al_buf *manifest,
 	return rc;
 }
 
+/* The updates proposed: the isolated subset, else the whole plan. */
+static const struct npm_plan *job_proposed(const struct job *j,
+					   const struct npm_plan *p)
+{
+	return j->proposed.updates ? &j->proposed : p;
+}
+
 static void job_commit_message(struct job *j, const struct npm_plan *p,
 			       const struct score *s, struct al_buf *msg)
 {
@@ -661,6 +685,20 @@ static void job_commit_message(struct job *j, const struct npm_plan *p,
 			      u->from, u->to, npm_bump_name(u->bump),
 			      npm_section_name(u->section));
 	}
+	json_t *culprits = json_object_get(j->isolation, "culprits"), *c;
+	size_t i;
+	if (j->proposed.updates && json_array_size(culprits))
+		al_buf_printf(msg, "\nLeft out, they broke the build or "
+			      "tests when tried apart:\n");
+	json_array_foreach(culprits, i, c)
+		if (j->proposed.updates)
+			al_buf_printf(msg, "- %s %s: %s\n",
+				      json_string_value(json_object_get(c,
+								"name")),
+				      json_string_value(json_object_get(c,
+								"to")),
+				      json_string_value(json_object_get(c,
+								"reason")));
 	al_buf_printf(msg, "\nConfidence: %d (%s)\nairlock job: %s\n",
 		      s->value, s->level, j->id);
 }
@@ -676,7 +714,7 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 	al_utc_date(date, sizeof(date), j->started_ms);
 	snprintf(branch, sizeof(branch), "airlock/%s-%s", date, j->short_id);
 	snprintf(repo, sizeof(repo), "%s/repo", j->ws);
-	job_commit_message(j, p, s, &msg);
+	job_commit_message(j, job_proposed(j, p), s, &msg);
 
 	int rc = j->audit_failed ? AL_E_JOB : 0;
 
@@ -704,15 +742,535 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 	return rc;
 }
 
-static void job_count_bumps(struct job *j, const struct npm_plan *p)
+/*
+ * Culprit isolation (DESIGN.md, "Failure report"). When the group of
+ * updates fails where the baseline passed, updates are tried apart, each
+ * trial a fresh local clone with only some of the ranges raised,
+ * installed and tested like the update tree, and the halves that fail
+ * are split again until single updates are named. The updates that
+ * passed apart are tried together once more and, when that passes, are
+ * what is proposed. Everything stops when the next trial would not fit
+ * in isolate_budget (airlock.conf); what was not told apart by then is
+ * "unresolved" and not proposed.
+ */
+enum iso_mark {
+	ISO_UNTRIED = 0,
+	ISO_CLEAN,      /* passed in a trial without the culprits */
+	ISO_CULPRIT,    /* failed alone */
+	ISO_TOGETHER,   /* each half passed, the set failed: an interaction */
+	ISO_UNRESOLVED, /* the budget ran out first */
+};
+
+struct job_iso {
+	struct job *j;
+	const struct npm_plan *p;
+	const struct al_buf *orig; /* package.json as the repository has it */
+	int64_t t0, budget_ms, cost_ms;
+	unsigned seq;
+	enum iso_mark *mark;
+	json_t **why;      /* per update: the trial that named it a culprit */
+	json_t *trials;    /* stage "isolate" -> "trials" */
+	enum score_outcome v_install, v_test; /* the final, verifying trial */
+	long v_ran;
+};
+
+/* The trial's tree and the manifest with only set[0..n) raised. */
+static int job_trial_tree(struct job_iso *x, const size_t *set, size_t n,
+			  const char *name, char *why, size_t whysz)
 {
-	for (size_t i = 0; i < p->nupdates; i++) {
-		switch (p->updates[i].bump) {
-		case NPM_BUMP_MAJOR: j->sin.n_major++; break;
-		case NPM_BUMP_MINOR: j->sin.n_minor++; break;
-		default: j->sin.n_patch++; break;
-		}
+	struct job *j = x->j;
+	struct npm_edit *e = calloc(n + 1, sizeof(*e));
+	struct al_buf text = {0};
+	char src[4200], dst[4200], err[512];
+	int dfd = -1, rc = e ? 0 : -ENOMEM;
+
+	for (size_t i = 0; e && i < n; i++) {
+		const struct npm_update *u = &x->p->updates[set[i]];
+		e[i] = (struct npm_edit){u->section, u->name, u->to};
 	}
+	if (rc == 0)
+		rc = npm_manifest_rewrite(x->orig->p, x->orig->len, e, n, &text,
+					  err, sizeof(err));
+	if (rc)
+		snprintf(why, whysz, "package.json for the trial: %s",
+			 rc == -ENOMEM ? "out of memory" : err);
+	snprintf(src, sizeof(src), "%s/repo", j->ws);
+	snprintf(dst, sizeof(dst), "%s/%s", j->ws, name);
+	if (rc == 0) {
+		rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
+		if (rc)
+			snprintf(why, whysz, "local clone %s: %s", name, err);
+	}
+	if (rc == 0) {
+		dfd = job_ws_open(j, name);
+		rc = dfd < 0 ? dfd
+			     : al_write_beneath(dfd, "package.json", text.p,
+						text.len);
+		if (rc)
+			snprintf(why, whysz, "writing %s/package.json: %s",
+				 name, al_strerror(rc));
+	}
+	if (rc == 0) {
+		rc = al_chown_tree(dst, j->cfg.sandbox_uid, j->cfg.sandbox_gid,
+				   err, sizeof(err));
+		if (rc)
+			snprintf(why, whysz, "changing the owner of %s/%s: %s",
+				 name, err, al_strerror(rc));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	al_buf_free(&text);
+	free(e);
+	return rc;
+}
+
+/* Names of the updates in set, for the record. */
+static json_t *job_iso_names(const struct job_iso *x, const size_t *set,
+			     size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a,
+				      json_string(x->p->updates[set[i]].name));
+	return a;
+}
+
+/*
+ * Install and test set[0..n) alone. 1 when it failed, 0 when it passed,
+ * -1 when it was not run (no time left, the job is stopping, or the
+ * trial could not be set up).
+ */
+static int job_iso_try(struct job_iso *x, const size_t *set, size_t n)
+{
+	/* The same commands as the update tree (job_run_tree). */
+	static const char *const install_argv[] = {
+		"npm", "install", "--no-audit", "--no-fund", NULL};
+	struct job *j = x->j;
+	const char *test_cmd = j->o->test_cmd ? j->o->test_cmd : "npm test";
+	const char *const test_argv[] = {"/bin/sh", "-c", test_cmd, NULL};
+	char name[32], tree[4200], why[512] = "";
+	struct sbx_result r = {0};
+	struct testout t = {.ran = -1};
+	enum score_outcome inst = SCORE_NOT_RUN, test = SCORE_NOT_RUN;
+	int64_t t0 = al_mono_ms();
+	int rc;
+
+	if (job_stopping(j) || j->sandbox_failed ||
+	    t0 - x->t0 + x->cost_ms > x->budget_ms)
+		return -1;
+	snprintf(name, sizeof(name), "trial-%u", ++x->seq);
+	snprintf(tree, sizeof(tree), "%s/%s", j->ws, name);
+	job_progress(j, "isolate: trial %u with %zu of %zu updates", x->seq,
+		     n, x->p->nupdates);
+	rc = job_trial_tree(x, set, n, name, why, sizeof(why));
+	if (rc == 0) {
+		rc = job_sandbox(j, tree, SBX_NET_REGISTRY, install_argv,
+				 j->cfg.install_timeout, &r);
+		bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
+			  r.kill == SBX_KILL_NONE;
+		inst = ok ? SCORE_PASSED : SCORE_FAILED;
+		if (!ok)
+			job_sbx_reason(j, rc, &r, why, sizeof(why));
+		sbx_result_free(&r);
+		memset(&r, 0, sizeof(r));
+	}
+	if (rc == 0 && inst == SCORE_PASSED && !job_stopping(j)) {
+		rc = job_sandbox(j, tree, SBX_NET_NONE, test_argv,
+				 j->cfg.test_timeout, &r);
+		testout_parse(r.output ? r.output : "", r.output_len, &t);
+		bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
+			  r.kill == SBX_KILL_NONE;
+		test = ok ? SCORE_PASSED : SCORE_FAILED;
+		if (!ok)
+			job_sbx_reason(j, rc, &r, why, sizeof(why));
+		sbx_result_free(&r);
+	}
+	/* A trial tree goes at once: the next one needs the room. */
+	int rm = al_rm_tree(tree);
+	if (rm && rm != -ENOENT)
+		al_warn("job", j->id, "removing %s: %s", name,
+			al_strerror(rm));
+	int64_t ms = al_mono_ms() - t0;
+	x->cost_ms = ms;
+	/* A trial that could not be set up or was cut short tells nothing
+	 * about the updates. */
+	bool told = rc == 0 && !job_stopping(j) &&
+		    (inst == SCORE_FAILED || test != SCORE_NOT_RUN);
+	bool failed = inst == SCORE_FAILED || test == SCORE_FAILED;
+	json_t *tr = json_pack("{s:i,s:o,s:s,s:I}", "trial", (int)x->seq,
+			       "updates", job_iso_names(x, set, n), "result",
+			       !told ? "not run" : failed ? "failed" : "passed",
+			       "duration_ms", (json_int_t)ms);
+	if (why[0])
+		json_object_set_new(tr, "reason", al_json_text(why, 512));
+	if (t.known)
+		json_object_set_new(tr, "tests", testout_json(&t));
+	json_array_append_new(x->trials, tr);
+	job_emit(j, "isolate.trial", j->id,
+		 json_pack("{s:i,s:i,s:s}", "trial", (int)x->seq, "updates",
+			   (int)n, "result",
+			   !told ? "not run" : failed ? "failed" : "passed"));
+	if (!told)
+		return -1;
+	x->v_install = inst;
+	x->v_test = test;
+	x->v_ran = t.known ? t.ran : -1;
+	if (failed && n == 1) {
+		json_decref(x->why[set[0]]);
+		x->why[set[0]] = json_pack("{s:s,s:o}", "stage",
+					   inst == SCORE_FAILED ? "install"
+								: "test",
+					   "reason", al_json_text(why, 512));
+		if (t.known && x->why[set[0]])
+			json_object_set_new(x->why[set[0]], "tests",
+					    testout_json(&t));
+	}
+	return failed ? 1 : 0;
+}
+
+static void job_iso_mark(struct job_iso *x, const size_t *set, size_t n,
+			 enum iso_mark m)
+{
+	for (size_t i = 0; i < n; i++)
+		x->mark[set[i]] = m;
+}
+
+/* set[0..n) is known to fail: name the updates that make it fail. */
+static void job_iso_split(struct job_iso *x, size_t *set, size_t n)
+{
+	size_t h = n / 2;
+	int fa, fb;
+
+	if (n == 1) {
+		x->mark[set[0]] = ISO_CULPRIT;
+		return;
+	}
+	fa = job_iso_try(x, set, h);
+	if (fa < 0) {
+		job_iso_mark(x, set, n, ISO_UNRESOLVED);
+		return;
+	}
+	if (fa)
+		job_iso_split(x, set, h);
+	else
+		job_iso_mark(x, set, h, ISO_CLEAN);
+	fb = job_iso_try(x, set + h, n - h);
+	if (fb < 0) {
+		job_iso_mark(x, set + h, n - h, ISO_UNRESOLVED);
+		return;
+	}
+	if (fb)
+		job_iso_split(x, set + h, n - h);
+	else
+		job_iso_mark(x, set + h, n - h, ISO_CLEAN);
+	/* Both halves pass alone and fail together: no single culprit. */
+	if (!fa && !fb)
+		job_iso_mark(x, set, n, ISO_TOGETHER);
+}
+
+/* The report's isolation part, and the proposed subset in j->proposed. */
+static void job_iso_report(struct job_iso *x, const size_t *clean,
+			   size_t nclean, bool verified)
+{
+	static const char *const reasons[] = {
+		[ISO_CULPRIT] = "fails alone",
+		[ISO_TOGETHER] = "fails only together with the others marked "
+				 "so; each half passed alone",
+		[ISO_UNRESOLVED] = "not told apart within isolate_budget",
+	};
+	struct job *j = x->j;
+	json_t *culprits = json_array(), *unresolved = json_array();
+
+	for (size_t i = 0; i < x->p->nupdates; i++) {
+		const struct npm_update *u = &x->p->updates[i];
+		enum iso_mark m = x->mark[i];
+		if (m == ISO_UNRESOLVED || m == ISO_UNTRIED) {
+			json_array_append_new(unresolved, json_string(u->name));
+			continue;
+		}
+		if (m != ISO_CULPRIT && m != ISO_TOGETHER)
+			continue;
+		json_t *c = json_pack("{s:s,s:s,s:s}", "name", u->name, "to",
+				      u->version, "reason", reasons[m]);
+		if (x->why[i])
+			json_object_set(c, "trial", x->why[i]);
+		json_array_append_new(culprits, c);
+		al_info("job", j->id, "culprit: %s %s", u->name, u->version);
+	}
+	json_t *rep = json_pack("{s:s,s:i,s:o,s:o,s:o}", "result",
+				verified ? "isolated" : "not isolated",
+				"trials", (int)x->seq, "culprits", culprits,
+				"unresolved", unresolved, "proposed",
+				verified ? job_iso_names(x, clean, nclean)
+					 : json_array());
+	json_decref(j->isolation);
+	j->isolation = rep;
+}
+
+/*
+ * Run the isolation when the update failed and the baseline passed.
+ * On success j->proposed holds the updates that still make a branch,
+ * repo/package.json has only their ranges raised, and j->sin the
+ * verifying trial's outcome.
+ */
+static void job_isolate(struct job *j, const struct npm_plan *p,
+			const struct al_buf *orig, int64_t group_ms)
+{
+	struct job_iso x = {.j = j, .p = p, .orig = orig};
+	size_t n = p->nupdates, nclean = 0;
+	size_t *set = calloc(n + 1, sizeof(*set));
+	size_t *clean = calloc(n + 1, sizeof(*clean));
+	bool verified = false;
+	json_t *st;
+
+	x.mark = calloc(n + 1, sizeof(*x.mark));
+	x.why = calloc(n + 1, sizeof(*x.why));
+	if (!set || !clean || !x.mark || !x.why)
+		goto out;
+	if (n == 1) {
+		/* The only update is the culprit; the failure above says
+		 * how it failed. */
+		x.mark[0] = ISO_CULPRIT;
+		job_iso_report(&x, NULL, 0, false);
+		json_object_set_new(j->isolation, "result",
+				    json_string("single update"));
+		goto out;
+	}
+	st = job_stage_begin(j, "isolate");
+	x.trials = json_array();
+	json_object_set_new(st, "trials", json_incref(x.trials));
+	x.t0 = al_mono_ms();
+	x.budget_ms = (int64_t)j->cfg.isolate_budget * 1000;
+	x.cost_ms = group_ms;
+	for (size_t i = 0; i < n; i++)
+		set[i] = i;
+	job_iso_split(&x, set, n);
+	for (size_t i = 0; i < n; i++)
+		if (x.mark[i] == ISO_CLEAN)
+			clean[nclean++] = i;
+	/* What passed in parts must pass together before it is proposed;
+	 * a trial of exactly this set that passed already says so. */
+	if (nclean) {
+		json_t *names = job_iso_names(&x, clean, nclean), *tr;
+		size_t k;
+		json_array_foreach(x.trials, k, tr) {
+			const char *res = json_string_value(
+				json_object_get(tr, "result"));
+			if (!verified && res && !strcmp(res, "passed") &&
+			    json_equal(json_object_get(tr, "updates"),
+				       names)) {
+				json_t *ran = json_object_get(
+					json_object_get(tr, "tests"), "ran");
+				verified = true;
+				x.v_install = x.v_test = SCORE_PASSED;
+				x.v_ran = json_is_integer(ran)
+						  ? (long)json_integer_value(ran)
+						  : -1;
+			}
+		}
+		json_decref(names);
+		if (!verified)
+			verified = job_iso_try(&x, clean, nclean) == 0;
+	}
+	if (verified) {
+		int dfd = job_ws_open(j, "repo");
+		char err[512];
+		struct al_buf text = {0};
+		struct npm_edit *e = calloc(nclean + 1, sizeof(*e));
+		int rc = e ? 0 : -ENOMEM;
+		for (size_t i = 0; e && i < nclean; i++) {
+			const struct npm_update *u = &p->updates[clean[i]];
+			e[i] = (struct npm_edit){u->section, u->name, u->to};
+		}
+		if (rc == 0)
+			rc = npm_manifest_rewrite(orig->p, orig->len, e, nclean,
+						  &text, err, sizeof(err));
+		if (rc == 0)
+			rc = dfd < 0 ? dfd
+				     : al_write_beneath(dfd, "package.json",
+							text.p, text.len);
+		if (dfd >= 0)
+			close(dfd);
+		al_buf_free(&text);
+		free(e);
+		verified = rc == 0;
+	}
+	if (verified) {
+		j->proposed.updates = calloc(nclean, sizeof(*p->updates));
+		for (size_t i = 0; j->proposed.updates && i < nclean; i++)
+			j->proposed.updates[j->proposed.nupdates++] =
+				p->updates[clean[i]];
+		verified = j->proposed.updates != NULL;
+	}
+	if (verified) {
+		j->sin.install = x.v_install;
+		j->sin.test = x.v_test;
+		j->sin.tests_ran = x.v_ran;
+	}
+	job_iso_report(&x, clean, nclean, verified);
+	job_stage_end(j, st, verified ? "passed" : "failed",
+		      verified ? NULL
+			       : "no part of the updates passed that could "
+				 "be proposed");
+out:
+	for (size_t i = 0; x.why && i < n; i++)
+		json_decref(x.why[i]);
+	json_decref(x.trials);
+	free(x.why);
+	free(x.mark);
+	free(set);
+	free(clean);
+}
+
+/* Whether update i of p is in the proposal. */
+static bool job_is_proposed(const struct job *j, const struct npm_plan *p,
+			    size_t i)
+{
+	const struct npm_plan *q = job_proposed(j, p);
+
+	for (size_t k = 0; k < q->nupdates; k++)
+		if (q->updates[k].name == p->updates[i].name)
+			return true;
+	return false;
+}
+
+/*
+ * The score stage: the registry's signals for every update, this
+ * appliance's history of each, and the score of what is proposed. The
+ * score goes into the record with every factor and the facts behind it.
+ */
+static void job_score(struct job *j, const struct npm_plan *p,
+		      struct score *s)
+{
+	struct npm_registry_cache cache;
+	struct npm_registry_opts ro = {.url = j->cfg.registry,
+				       .cache = &cache};
+	struct store_txn *txn = NULL;
+	struct score_update *mine = calloc(p->nupdates + 1, sizeof(*mine));
+	const char **left = calloc(p->nupdates + 1, sizeof(*left));
+	size_t nmine = 0, nleft = 0;
+	json_t *st = job_stage_begin(j, "score"), *facts = json_array();
+	int rc;
+
+	job_regcache(j->store, &cache);
+	rc = job_signals_fetch(&ro, p, al_wall_ms(), &j->sig);
+	if (rc == 0 && store_txn_begin(j->store, false, &txn) == 0) {
+		for (size_t i = 0; i < j->sig.n; i++) {
+			struct job_history_seen h;
+			struct score_update *u = &j->sig.u[i];
+			if (!u->to || job_history_get(txn, u->name, u->to,
+						      j->url, &h))
+				continue;
+			u->hist_passed = h.passed;
+			u->hist_failed = h.failed;
+			u->hist_other_repos = h.other_repos;
+		}
+		store_txn_abort(txn);
+	}
+	for (size_t i = 0; rc == 0 && mine && left && i < j->sig.n; i++) {
+		if (job_is_proposed(j, p, i))
+			mine[nmine++] = j->sig.u[i];
+		else
+			left[nleft++] = p->updates[i].name;
+	}
+	j->sin.updates = mine;
+	j->sin.nupdates = nmine;
+	j->sin.left_out = left;
+	j->sin.nleft_out = nleft;
+	score_compute(&j->sin, s);
+	for (size_t i = 0; i < nmine; i++)
+		json_array_append_new(facts, job_signals_json(&mine[i]));
+	json_t *sj = score_json(s);
+	json_object_set_new(sj, "updates", facts);
+	json_object_set_new(j->record, "score", sj);
+	job_emit(j, "score", j->id,
+		 json_pack("{s:i,s:s}", "value", s->value, "level",
+			   s->level));
+	j->sin.updates = NULL;
+	j->sin.left_out = NULL;
+	free(mine);
+	free(left);
+	job_stage_end(j, st, rc ? "failed" : "passed",
+		      rc ? "out of memory" : NULL);
+}
+
+/*
+ * Remember how each update fared, for later jobs' scores: only where
+ * the outcome is the update's own (the baseline passed; a group that
+ * failed counts only for the culprits isolation named and the updates
+ * proposed after it). One transaction with its audit entry.
+ */
+static void job_history_record(struct job *j, const struct npm_plan *p)
+{
+	bool base_ok = j->sin.base_install == SCORE_PASSED &&
+		       j->sin.base_test == SCORE_PASSED;
+	bool passed = j->sin.install == SCORE_PASSED &&
+		      j->sin.test == SCORE_PASSED;
+	json_t *culprits = json_object_get(j->isolation, "culprits");
+	struct store_txn *txn = NULL;
+	char actor[32];
+	int rc, n = 0;
+
+	if (!base_ok || job_stopping(j) || j->sandbox_failed ||
+	    (!passed && !json_array_size(culprits)))
+		return;
+	job_actor(actor, sizeof(actor));
+	pthread_mutex_lock(&j->audit_lock);
+	rc = store_txn_begin(j->store, true, &txn);
+	for (size_t i = 0; rc == 0 && i < p->nupdates; i++) {
+		const struct npm_update *u = &p->updates[i];
+		const char *result = NULL, *why;
+		json_t *c;
+		size_t k;
+
+		if (passed && job_is_proposed(j, p, i))
+			result = "passed";
+		json_array_foreach(culprits, k, c) {
+			why = json_string_value(json_object_get(c, "reason"));
+			/* An interaction blames no single update. */
+			if (!strcmp(json_string_value(json_object_get(c,
+						"name")), u->name) &&
+			    why && !strncmp(why, "fails alone", 11))
+				result = "failed";
+		}
+		if (!result)
+			continue;
+		rc = job_history_add(txn, u->name, j->sig.n > i
+						 ? j->sig.u[i].from : NULL,
+				     u->version, j->url, j->id, result,
+				     al_wall_ms());
+		n++;
+	}
+	if (rc == 0)
+		rc = audit_append(j->alog, txn, actor, "history.record", j->id,
+				  json_pack("{s:s,s:i}", "job", j->id,
+					    "updates", n),
+				  NULL);
+	if (rc == 0)
+		rc = audit_commit(j->alog, txn);
+	else
+		store_txn_abort(txn);
+	pthread_mutex_unlock(&j->audit_lock);
+	if (rc)
+		al_warn("job", j->id, "cannot record the update history: %s",
+			al_strerror(rc));
+}
+
+/* package.json as the repository has it, before the plan's rewrite. */
+static int job_read_original(struct job *j, struct al_buf *out, char *why,
+			     size_t whysz)
+{
+	int dfd = job_ws_open(j, "repo");
+	int rc = dfd < 0 ? dfd
+			 : al_read_beneath(dfd, "package.json",
+					   JOB_MANIFEST_MAX, out);
+
+	if (dfd >= 0)
+		close(dfd);
+	if (rc)
+		snprintf(why, whysz, "package.json: %s", al_strerror(rc));
+	return rc;
 }
 
 /* The sandboxed part and the score, once there is something to update. */
@@ -720,10 +1278,14 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 			const struct al_buf *manifest, struct score *s)
 {
 	char tree[4200], why[1024];
-	int rc = job_prepare_trees(j, manifest, why, sizeof(why));
+	struct al_buf orig = {0};
+	int rc = job_read_original(j, &orig, why, sizeof(why));
 
+	if (rc == 0)
+		rc = job_prepare_trees(j, manifest, why, sizeof(why));
 	if (rc) {
 		job_note_failure(j, "prepare", why, NULL, NULL);
+		al_buf_free(&orig);
 		return rc;
 	}
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
@@ -731,16 +1293,24 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
 	job_reap_early(j, "baseline");
 	if (!job_stopping(j)) {
+		int64_t t0 = al_mono_ms();
 		snprintf(tree, sizeof(tree), "%s/update", j->ws);
 		job_run_tree(j, "", tree, &j->sin.install, &j->sin.test,
 			     &j->sin.tests_ran);
+		/* Culprits can be told only against a passing baseline. */
+		if ((j->sin.install == SCORE_FAILED ||
+		     j->sin.test == SCORE_FAILED) &&
+		    j->sin.base_install == SCORE_PASSED &&
+		    j->sin.base_test == SCORE_PASSED && !job_stopping(j) &&
+		    !j->sandbox_failed &&
+		    (j->cfg.isolate_budget > 0 || p->nupdates == 1))
+			job_isolate(j, p, &orig, al_mono_ms() - t0);
 	}
-	job_count_bumps(j, p);
-	score_compute(&j->sin, s);
-	json_object_set_new(j->record, "score", score_json(s));
-	job_emit(j, "score", j->id,
-		 json_pack("{s:i,s:s}", "value", s->value, "level",
-			   s->level));
+	al_buf_free(&orig);
+	if (job_stopping(j))
+		return 0;
+	job_score(j, p, s);
+	job_history_record(j, p);
 	return 0;
 }
 
@@ -773,10 +1343,13 @@ static void job_finish(struct job *j, int rc)
 		json_pack("{s:I,s:I,s:I}", "total_ms", (json_int_t)total,
 			  "sandbox_ms", (json_int_t)j->npm_ms, "overhead_ms",
 			  (json_int_t)(total - j->npm_ms)));
+	json_t *report = j->failure || j->isolation ? json_object() : NULL;
+	if (j->failure)
+		json_object_set(report, "failures", j->failure);
+	if (j->isolation)
+		json_object_set(report, "isolation", j->isolation);
 	json_object_set_new(j->record, "report",
-			    j->failure ? json_pack("{s:O}", "failures",
-						   j->failure)
-				       : json_null());
+			    report ? report : json_null());
 	job_save(j, "job.end");
 	al_info("job", j->id, "job ended state=%s total_ms=%lld", state,
 		(long long)total);
@@ -1154,6 +1727,9 @@ out:
 	json_decref(j.record);
 	json_decref(j.stages);
 	json_decref(j.failure);
+	json_decref(j.isolation);
+	free(j.proposed.updates);
+	job_signals_free(&j.sig);
 	pthread_mutex_destroy(&j.audit_lock);
 	return rc;
 }

@@ -105,8 +105,11 @@ void npm_packument_free(struct npm_packument *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nversions; i++)
+	for (size_t i = 0; i < p->nversions; i++) {
 		free(p->versions[i].version);
+		free(p->versions[i].publisher);
+		free(p->versions[i].maintainers);
+	}
 	for (size_t i = 0; i < p->ntags; i++) {
 		free(p->tags[i].tag);
 		free(p->tags[i].version);
@@ -154,6 +157,63 @@ static bool rg_has_install_scripts(json_t *doc)
 		if (json_is_string(json_object_get(scripts, hooks[i])))
 			return true;
 	return false;
+}
+
+/* A person's name from {"name": text} (or a bare text, an old form). */
+static const char *rg_person(json_t *who)
+{
+	const char *s = json_is_string(who)
+				? json_string_value(who)
+				: json_string_value(json_object_get(who, "name"));
+
+	return s && *s ? s : NULL;
+}
+
+static int rg_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The maintainer names of a version document, sorted and unique, joined
+ * by ", ", cut at NPM_REGISTRY_MAX_PEOPLE bytes; NULL when there are
+ * none. Names only: e-mail addresses are nobody's business here.
+ */
+static char *rg_maintainers(json_t *list)
+{
+	const char **names;
+	struct al_buf b = { 0 };
+	size_t n = 0, i;
+	json_t *m;
+
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return NULL;
+	names = calloc(json_array_size(list), sizeof(*names));
+	if (!names)
+		return NULL;
+	json_array_foreach(list, i, m)
+		if (rg_person(m))
+			names[n++] = rg_person(m);
+	qsort(names, n, sizeof(*names), rg_strcmp);
+	for (i = 0; i < n; i++) {
+		if (i && !strcmp(names[i], names[i - 1]))
+			continue;
+		if (b.len + strlen(names[i]) + 2 > NPM_REGISTRY_MAX_PEOPLE - 5) {
+			al_buf_printf(&b, ", ...");
+			break;
+		}
+		al_buf_printf(&b, "%s%s", b.len ? ", " : "", names[i]);
+	}
+	free(names);
+	return b.p;
+}
+
+/* The publisher's name, cut to NPM_REGISTRY_MAX_PEOPLE - 1 bytes. */
+static char *rg_publisher(json_t *doc)
+{
+	const char *s = rg_person(json_object_get(doc, "_npmUser"));
+
+	return s ? strndup(s, NPM_REGISTRY_MAX_PEOPLE - 1) : NULL;
 }
 
 /*
@@ -232,6 +292,11 @@ static int rg_versions(struct npm_packument *p, json_t *versions,
 		v->deprecated = json_is_string(dep) &&
 				json_string_length(dep) > 0;
 		v->published_ms = rg_time_ms(json_object_get(times, key));
+		/* Who published: absent from abbreviated documents; an
+		 * allocation failure here only loses the signal. */
+		v->publisher = rg_publisher(doc);
+		v->maintainers = rg_maintainers(
+			json_object_get(doc, "maintainers"));
 		p->nversions++;
 	}
 	return 0;

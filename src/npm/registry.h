@@ -36,6 +36,7 @@
 #define NPM_REGISTRY_MAX_TAGS 1000
 #define NPM_REGISTRY_MAX_FIELD 256       /* a version or dist-tag string */
 #define NPM_NAME_MAX 214
+#define NPM_REGISTRY_MAX_PEOPLE 512   /* publisher, maintainer list */
 
 /*
  * A cache of registry answers for ETag revalidation, provided by the
@@ -91,6 +92,14 @@ struct npm_pkg_version {
 	bool deprecated;          /* a non-empty "deprecated" message */
 	int64_t published_ms;     /* "time" entry, ms since the epoch;
 				   * 0 when the answer gave none */
+	/*
+	 * Who published it, from full documents only (NULL otherwise):
+	 * "_npmUser"."name", and the names in "maintainers", sorted,
+	 * unique and joined by ", ". Each at most NPM_REGISTRY_MAX_PEOPLE
+	 * bytes: a longer list is cut at a name's end and ends in ", ...".
+	 */
+	char *publisher;
+	char *maintainers;
 };
 
 struct npm_dist_tag {

@@ -83,7 +83,8 @@
 	X(STORE_DB_AUDIT, "audit")                                             \
 	X(STORE_DB_CHECKPOINTS, "checkpoints")                                 \
 	X(STORE_DB_VERSIONS, "versions")                                       \
-	X(STORE_DB_REGCACHE, "registry_cache")
+	X(STORE_DB_REGCACHE, "registry_cache")                                 \
+	X(STORE_DB_HISTORY, "update_history")
 
 enum store_db {
 #define STORE_X_ENUM(e, name) e,

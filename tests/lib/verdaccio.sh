@@ -8,6 +8,8 @@
 #   VERDACCIO_PID     the server's pid, the only process verdaccio_stop ends
 # Packages under the @airlock-test scope are local only and may be
 # published without authentication; everything else is proxied.
+# verdaccio_publish_fixtures publishes tests/fixtures/registry/* under that
+# scope (tests/run calls it after every start, so they are always fresh).
 
 VERDACCIO_VERSION=6.8.0
 
@@ -103,6 +105,16 @@ verdaccio_start() {
 	cat "$dir/stdout.log" >&2
 	verdaccio_stop
 	return 1
+}
+
+# verdaccio_publish_fixtures DIR FIXTURES: publish the fixture packages
+# (tests/lib/registry-fixtures.js says how) into the Verdaccio started
+# with verdaccio_start DIR.
+verdaccio_publish_fixtures() {
+	local dir=$1 fixtures=$2
+
+	node "$(dirname "${BASH_SOURCE[0]}")/registry-fixtures.js" \
+		"$AL_TEST_REGISTRY" "$dir/storage" "$fixtures"
 }
 
 verdaccio_stop() {

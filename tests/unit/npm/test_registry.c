@@ -641,6 +641,55 @@ static void test_hostile_big_fields(void **state)
 	npm_packuments_free(pk, 3);
 }
 
+/* Who published each version, from a full document: names only, sorted
+ * and unique, bounded; odd shapes give nothing rather than an error. */
+static void test_people_fields(void **state)
+{
+	static char long_list[8192];
+	struct npm_packument p = { 0 };
+	const struct npm_pkg_version *v;
+	size_t off = 0;
+	const char doc[] =
+		"{\"name\":\"pp\",\"versions\":{"
+		"\"1.0.0\":{\"_npmUser\":{\"name\":\"alice\",\"email\":\"a@x\"},"
+		"\"maintainers\":[{\"name\":\"zed\"},{\"name\":\"alice\"},"
+		"\"bob\",{\"name\":\"alice\"},{\"email\":\"only@x\"},7]},"
+		"\"1.1.0\":{\"_npmUser\":\"mallory\",\"maintainers\":{}},"
+		"\"1.2.0\":{\"_npmUser\":{\"name\":5},\"maintainers\":[]}}}";
+
+	p.name = strdup("pp");
+	npm_packument_parse(&p, doc, sizeof(doc) - 1);
+	assert_int_equal(p.err, 0);
+	v = npm_packument_version(&p, "1.0.0");
+	assert_string_equal(v->publisher, "alice");
+	assert_string_equal(v->maintainers, "alice, bob, zed");
+	v = npm_packument_version(&p, "1.1.0");
+	assert_string_equal(v->publisher, "mallory");
+	assert_null(v->maintainers);
+	v = npm_packument_version(&p, "1.2.0");
+	assert_null(v->publisher);
+	assert_null(v->maintainers);
+	npm_packument_free(&p);
+
+	/* 300 maintainers: the list stops at a name's end, under the cap. */
+	off = (size_t)snprintf(long_list, sizeof(long_list),
+			       "{\"name\":\"pp\",\"versions\":{\"1.0.0\":{"
+			       "\"maintainers\":[");
+	for (int i = 0; i < 300; i++)
+		off += (size_t)snprintf(long_list + off, sizeof(long_list) - off,
+					"%s{\"name\":\"m%03d\"}", i ? "," : "",
+					i);
+	snprintf(long_list + off, sizeof(long_list) - off, "]}}}");
+	p.name = strdup("pp");
+	npm_packument_parse(&p, long_list, strlen(long_list));
+	assert_int_equal(p.err, 0);
+	v = npm_packument_version(&p, "1.0.0");
+	assert_true(strlen(v->maintainers) < NPM_REGISTRY_MAX_PEOPLE);
+	assert_int_equal(strncmp(v->maintainers, "m000, m001", 10), 0);
+	assert_non_null(strstr(v->maintainers, ", ..."));
+	npm_packument_free(&p);
+}
+
 static void *cancel_later(void *arg)
 {
 	usleep(300000);
@@ -932,6 +981,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_packages),
 		cmocka_unit_test(test_bad_names_and_urls),
+		cmocka_unit_test(test_people_fields),
 		cmocka_unit_test_setup_teardown(test_hostile_registry,
 						h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_stall,
