@@ -344,7 +344,7 @@ static int al_rm_dir(int dirfd, const char *name, dev_t dev)
 					rc = -errno;
 				goto out;
 			}
-			int up;
+			int up = -1;
 			rc = fs_climb(cur, stack[depth - 2].dev,
 				      stack[depth - 2].ino, &up);
 			if (rc)
@@ -596,7 +596,7 @@ int al_chown_tree(const char *path, uid_t uid, gid_t gid, char *bad,
 		while (stack[depth - 1].next == stack[depth - 1].nsubs) {
 			if (depth == 1)
 				goto out;
-			int up;
+			int up = -1;
 			rc = fs_climb(cur, stack[depth - 2].dev,
 				      stack[depth - 2].ino, &up);
 			if (rc)

@@ -146,7 +146,7 @@ static int mf_put_utf8(struct al_buf *b, unsigned cp)
 /* \uXXXX, with a surrogate pair joined; NUL is refused (C strings). */
 static int mf_uescape(struct mf *p, struct al_buf *dec)
 {
-	unsigned cp, lo;
+	unsigned cp = 0, lo = 0;
 	int rc = mf_hex4(p, &cp);
 
 	if (rc)
