@@ -81,20 +81,41 @@ static void cli_print_updates(json_t *plan)
 
 	printf("\nUpdates (%zu)\n", json_array_size(ups));
 	json_array_foreach(ups, i, u) {
+		bool lock = !strcmp(cli_str(u, "kind"), "lockfile-only");
+
 		printf("  ");
 		cli_put(cli_str(u, "name"), 28);
 		printf(" ");
-		cli_put(cli_str(u, "from"), 12);
+		/* A lockfile-only update moves the locked version, not the
+		 * range: show the versions. */
+		cli_put(lock ? cli_str(u, "locked") : cli_str(u, "from"), 12);
 		printf(" \xe2\x86\x92 ");
-		cli_put(cli_str(u, "to"), 12);
-		printf(" %-6s %s\n", cli_str(u, "bump"), cli_str(u, "section"));
+		cli_put(lock ? cli_str(u, "version") : cli_str(u, "to"), 12);
+		printf(" %-6s %-13s ", cli_str(u, "bump"), cli_str(u, "kind"));
+		cli_put(cli_str(u, "section"), 0);
+		if (strcmp(cli_str(u, "file"), "package.json")) {
+			printf(" in ");
+			cli_put(cli_str(u, "file"), 0);
+		}
+		printf("\n");
+		if (json_object_get(u, "note")) {
+			printf("    note: ");
+			cli_put(cli_str(u, "note"), 0);
+			printf("\n");
+		}
+	}
+	json_array_foreach(json_object_get(plan, "notes"), i, u) {
+		printf("  note: ");
+		cli_put(json_string_value(u), 0);
+		printf("\n");
 	}
 	if (json_array_size(skips) == 0)
 		return;
 	printf("\nSkipped (%zu)\n", json_array_size(skips));
 	json_array_foreach(skips, i, u) {
 		printf("  ");
-		cli_put(cli_str(u, "name"), 28);
+		cli_put(cli_str(u, json_object_get(u, "path") ? "path"
+							       : "name"), 28);
 		printf(" ");
 		cli_put(cli_str(u, "spec"), 20);
 		printf(" ");

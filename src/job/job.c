@@ -26,13 +26,14 @@
 #include "job/score.h"
 #include "job/signals.h"
 #include "job/testout.h"
+#include "npm/lockfile.h"
 #include "npm/manifest.h"
+#include "npm/plan.h"
 #include "npm/registry.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
 #include "vcs/vcs.h"
 
-#define JOB_MANIFEST_MAX (16u << 20)
 #define JOB_EXCERPT_BYTES 4096
 #define JOB_SANDBOX_HOME "/home/airlock"
 #define JOB_SANDBOX_TREE "/work"
@@ -76,6 +77,8 @@ struct job {
 	atomic_bool audit_failed; /* an entry could not be written: stop;
 				   * set from proxy threads too */
 	bool sandbox_failed;    /* a sandbox could not be set up */
+	bool lock_failed;       /* the lockfile refresh failed: the tree
+				 * holds no lockfile worth proposing */
 	int lock_fd;            /* flock on HOME/work/<id>.lock while alive */
 };
 
@@ -361,6 +364,60 @@ static void job_note_failure(struct job *j, const char *stage,
 	json_array_append_new(j->failure, f);
 }
 
+/* npm's error code in its output ("npm error code ERESOLVE"), or "". */
+static void job_npm_code(const struct sbx_result *r, char *out, size_t n)
+{
+	static const char key[] = "npm error code ";
+	const char *p = r->output, *end = p ? p + r->output_len : NULL;
+
+	out[0] = '\0';
+	while (p && p < end) {
+		const char *hit = memmem(p, (size_t)(end - p), key,
+					 sizeof(key) - 1);
+		size_t len;
+
+		if (!hit)
+			break;
+		hit += sizeof(key) - 1;
+		len = strspn(hit, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+		if (len && len < n && hit + len <= end) {
+			memcpy(out, hit, len);
+			out[len] = '\0';
+			return;
+		}
+		p = hit;
+	}
+}
+
+static const char *job_npm_code_words(const char *code)
+{
+	if (!strcmp(code, "ERESOLVE"))
+		return "peer dependency conflict: the update needs a peer "
+		       "range it does not fit (nothing is forced)";
+	if (!strcmp(code, "ETARGET"))
+		return "no matching version: a dependency names a version "
+		       "that was never published (candidate broken)";
+	if (!strcmp(code, "E404"))
+		return "a package is not in the registry";
+	return "npm failed";
+}
+
+/* An npm failure's reason gets npm's error code in words, so that the
+ * report says "peer dependency conflict" rather than "exit code 1". */
+static void job_npm_why(int rc, const struct sbx_result *r, char *why,
+			size_t n)
+{
+	char code[32];
+	size_t len = strlen(why);
+
+	if (rc || !r->exit_code || r->signal || r->kill != SBX_KILL_NONE)
+		return;
+	job_npm_code(r, code, sizeof(code));
+	if (code[0])
+		snprintf(why + len, n - len, ": npm %s (%s)", code,
+			 job_npm_code_words(code));
+}
+
 /* A line every JOB_TICK_S while a long stage runs, so a person watching
  * knows it is not stuck. */
 #define JOB_TICK_S 30
@@ -446,6 +503,7 @@ static enum score_outcome job_sandbox_stage(struct job *j, const char *name,
 	bool ok = rc == 0 && r.exit_code == 0 && r.signal == 0 &&
 		  r.kill == SBX_KILL_NONE;
 	job_sbx_reason(j, rc, &r, why, sizeof(why));
+	job_npm_why(rc, &r, why, sizeof(why));
 	if (!ok)
 		job_note_failure(j, name, why, &r, ran ? &t : NULL);
 	job_stage_end(j, st, ok ? "passed" : "failed", ok ? NULL : why);
@@ -458,11 +516,17 @@ static enum score_outcome job_sandbox_stage(struct job *j, const char *name,
  * tree. Outcomes go to *inst and *test, the test count to *ran.
  */
 static void job_run_tree(struct job *j, const char *label, const char *tree,
-			 enum score_outcome *inst, enum score_outcome *test,
-			 long *ran)
+			 bool ci, enum score_outcome *inst,
+			 enum score_outcome *test, long *ran)
 {
-	static const char *const install_argv[] = {
+	/* After a lockfile refresh the update installs with npm ci: it
+	 * fails when the lockfile does not match package.json, so a lock
+	 * that the next install would reject is never proposed. */
+	static const char *const ci_argv[] = {
+		"npm", "ci", "--no-audit", "--no-fund", NULL};
+	static const char *const npm_install_argv[] = {
 		"npm", "install", "--no-audit", "--no-fund", NULL};
+	const char *const *install_argv = ci ? ci_argv : npm_install_argv;
 	const char *test_cmd = j->o->test_cmd ? j->o->test_cmd : "npm test";
 	const char *const test_argv[] = {"/bin/sh", "-c", test_cmd, NULL};
 	char name[64];
@@ -540,12 +604,30 @@ static int job_ws_open(struct job *j, const char *name)
 	return fd;
 }
 
-/* Read the manifest from the daemon-only clone and plan the updates. */
+/* The plan in the record: updates, skips, lockfile and notes. */
+static json_t *job_plan_json(const struct npm_plan *plan,
+			     const struct npm_project *pj)
+{
+	json_t *o = npm_plan_json(plan), *notes = json_array();
+
+	for (size_t i = 0; i < pj->nnotes; i++)
+		json_array_append_new(notes, al_json_text(pj->notes[i], 1024));
+	json_object_set_new(o, "notes", notes);
+	json_object_set_new(o, "lockfile",
+			    pj->has_lock
+				    ? json_pack("{s:s,s:i}", "path",
+						NPM_LOCK_NAME, "version",
+						pj->lock.version)
+				    : json_null());
+	return o;
+}
+
+/* Read the project (package.json, workspaces, lockfile) from the
+ * daemon-only clone and plan the updates. */
 static int job_plan(struct job *j, struct npm_plan *plan,
-		    struct al_buf *manifest)
+		    struct npm_project *pj)
 {
 	char err[512] = "";
-	struct al_buf text = {0};
 	struct npm_registry_cache cache;
 	struct npm_registry_opts ro = { .url = j->cfg.registry,
 					.cache = &cache };
@@ -553,23 +635,17 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	json_t *st = job_stage_begin(j, "plan");
 
 	dfd = job_ws_open(j, "repo");
-	rc = dfd < 0 ? dfd
-		     : al_read_beneath(dfd, "package.json", JOB_MANIFEST_MAX,
-				       &text);
-	if (rc) {
-		snprintf(err, sizeof(err), "package.json: %s%s",
-			 al_strerror(rc),
-			 rc == -ELOOP || rc == -EXDEV || rc == -EINVAL
-				 ? " (a symlink is refused)"
-				 : "");
+	rc = dfd < 0 ? dfd : npm_project_load(dfd, pj, err, sizeof(err));
+	if (dfd < 0)
+		snprintf(err, sizeof(err), "repo: %s", al_strerror(rc));
+	if (rc)
 		goto out;
-	}
 	job_regcache(j->store, &cache);
-	rc = npm_plan_project(&ro, text.p, text.len, j->o->policy, plan,
-			      manifest, err, sizeof(err));
+	rc = npm_plan_workspace(&ro, pj, j->o->policy, plan, err,
+				sizeof(err));
 	if (rc || job_cancel_requested)
 		goto out;
-	json_object_set_new(j->record, "plan", npm_plan_json(plan));
+	json_object_set_new(j->record, "plan", job_plan_json(plan, pj));
 	if (plan->nregistry_errors && plan->nupdates == 0) {
 		/* Silence from the registry is not "up to date". */
 		snprintf(err, sizeof(err), "the registry could not tell about "
@@ -580,8 +656,9 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 		goto out;
 	}
 	job_emit(j, "plan", "package.json",
-		 json_pack("{s:i,s:i}", "updates", (int)plan->nupdates,
-			   "skipped", (int)plan->nskips));
+		 json_pack("{s:i,s:i,s:i,s:b}", "updates", (int)plan->nupdates,
+			   "skipped", (int)plan->nskips, "files",
+			   (int)pj->nfiles, "lockfile", pj->has_lock));
 out:
 	if (rc)
 		job_note_failure(j, "plan", err, NULL, NULL);
@@ -591,7 +668,6 @@ out:
 		      rc ? err : NULL);
 	if (dfd >= 0)
 		close(dfd);
-	al_buf_free(&text);
 	return rc;
 }
 
@@ -620,7 +696,7 @@ static void job_reap_early(struct job *j, const char *name)
  * clone, so sandboxed code cannot plant hooks or config in the repository
  * that later talks to the remote with the token.
  */
-static int job_prepare_trees(struct job *j, const struct al_buf *manifest,
+static int job_prepare_trees(struct job *j, const struct npm_project *pj,
 			     char *why, size_t whysz)
 {
 	const char *const trees[] = {"baseline", "update", "npm-home"};
@@ -635,17 +711,30 @@ static int job_prepare_trees(struct job *j, const struct al_buf *manifest,
 			snprintf(why, whysz, "local clone %s: %s", trees[i],
 				 err);
 	}
+	/* Every rewritten package.json (the root's, workspace members'),
+	 * written beneath the tree: never through a link. */
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
 		const char *tree = i ? "update" : "repo";
 		int dfd = job_ws_open(j, tree);
-		rc = dfd < 0 ? dfd
-			     : al_write_beneath(dfd, "package.json",
-						manifest->p, manifest->len);
+
+		for (size_t f = 0; dfd >= 0 && rc == 0 && f < pj->nfiles;
+		     f++) {
+			const struct npm_project_file *pf = &pj->files[f];
+
+			if (!pf->changed)
+				continue;
+			rc = al_write_beneath(dfd, pf->path, pf->out.p,
+					      pf->out.len);
+			if (rc)
+				snprintf(why, whysz, "writing %s/%s: %s", tree,
+					 pf->path, al_strerror(rc));
+		}
+		if (dfd < 0) {
+			rc = dfd;
+			snprintf(why, whysz, "%s: %s", tree, al_strerror(rc));
+		}
 		if (dfd >= 0)
 			close(dfd);
-		if (rc)
-			snprintf(why, whysz, "writing %s/package.json: %s",
-				 tree, al_strerror(rc));
 	}
 	snprintf(dst, sizeof(dst), "%s/npm-home", j->ws);
 	if (rc == 0 && mkdir(dst, 0700) < 0) {
@@ -681,9 +770,22 @@ static void job_commit_message(struct job *j, const struct npm_plan *p,
 		      p->nupdates == 1 ? "y" : "ies");
 	for (size_t i = 0; i < p->nupdates; i++) {
 		const struct npm_update *u = &p->updates[i];
-		al_buf_printf(msg, "- %s: %s -> %s (%s, %s)\n", u->name,
-			      u->from, u->to, npm_bump_name(u->bump),
-			      npm_section_name(u->section));
+		if (u->kind == NPM_KIND_LOCKFILE)
+			al_buf_printf(msg, "- %s: %s -> %s in %s (lockfile "
+				      "only, %s, %s)\n", u->name,
+				      u->locked ? u->locked : "?", u->version,
+				      NPM_LOCK_NAME, npm_bump_name(u->bump),
+				      u->file);
+		else
+			al_buf_printf(msg, "- %s: %s -> %s (%s, %s, %s%s%s)\n",
+				      u->name, u->from, u->to,
+				      npm_bump_name(u->bump),
+				      npm_section_name(u->section), u->file,
+				      u->kind == NPM_KIND_WIDEN ? ", widened"
+								: "",
+				      u->note ? "; " : "");
+		if (u->note)
+			al_buf_printf(msg, "  note: %s\n", u->note);
 	}
 	json_t *culprits = json_object_get(j->isolation, "culprits"), *c;
 	size_t i;
@@ -704,9 +806,10 @@ static void job_commit_message(struct job *j, const struct npm_plan *p,
 }
 
 static int job_propose(struct job *j, const struct npm_plan *p,
-		       const struct score *s)
+		       const struct npm_project *pj, const struct score *s)
 {
-	const char *const paths[] = {"package.json"};
+	const char **paths = calloc(pj->nfiles + 2, sizeof(*paths));
+	size_t npaths = 0;
 	char date[16], branch[64], repo[4200], commit[41] = "", err[512];
 	struct al_buf msg = {0};
 	json_t *st = job_stage_begin(j, "propose");
@@ -716,12 +819,21 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 	snprintf(repo, sizeof(repo), "%s/repo", j->ws);
 	job_commit_message(j, job_proposed(j, p), s, &msg);
 
-	int rc = j->audit_failed ? AL_E_JOB : 0;
+	/* What is committed: the rewritten package.json files and the
+	 * refreshed lockfile, nothing else of the tree. */
+	for (size_t i = 0; paths && i < pj->nfiles; i++)
+		if (pj->files[i].changed)
+			paths[npaths++] = pj->files[i].path;
+	if (paths && pj->has_lock)
+		paths[npaths++] = NPM_LOCK_NAME;
+
+	int rc = j->audit_failed ? AL_E_JOB : paths ? 0 : -ENOMEM;
 
 	if (rc)
-		snprintf(err, sizeof(err), "audit log not writable");
+		snprintf(err, sizeof(err), "%s", j->audit_failed
+			 ? "audit log not writable" : "out of memory");
 	if (rc == 0)
-		rc = vcs_commit_branch(repo, branch, msg.p, paths, 1,
+		rc = vcs_commit_branch(repo, branch, msg.p, paths, npaths,
 				       "airlock", "airlock@localhost", commit,
 				       err, sizeof(err));
 	if (rc == 0) {
@@ -739,6 +851,7 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 		job_note_failure(j, "propose", err, NULL, NULL);
 	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
 	al_buf_free(&msg);
+	free(paths);
 	return rc;
 }
 
@@ -786,7 +899,7 @@ static int job_trial_tree(struct job_iso *x, const size_t *set, size_t n,
 
 	for (size_t i = 0; e && i < n; i++) {
 		const struct npm_update *u = &x->p->updates[set[i]];
-		e[i] = (struct npm_edit){u->section, u->name, u->to};
+		e[i] = (struct npm_edit){u->section, u->name, u->to, NULL};
 	}
 	if (rc == 0)
 		rc = npm_manifest_rewrite(x->orig->p, x->orig->len, e, n, &text,
@@ -1009,6 +1122,22 @@ static void job_iso_report(struct job_iso *x, const size_t *clean,
 }
 
 /*
+ * Trials rewrite the root package.json's ranges: isolation applies when
+ * every update is such a range (not a workspace member's, an override's
+ * or a lockfile-only move).
+ */
+static bool job_iso_applies(const struct npm_plan *p)
+{
+	for (size_t i = 0; i < p->nupdates; i++) {
+		const struct npm_update *u = &p->updates[i];
+		if (u->kind == NPM_KIND_LOCKFILE || u->path ||
+		    strcmp(u->file, "package.json"))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Run the isolation when the update failed and the baseline passed.
  * On success j->proposed holds the updates that still make a branch,
  * repo/package.json has only their ranges raised, and j->sin the
@@ -1081,7 +1210,7 @@ static void job_isolate(struct job *j, const struct npm_plan *p,
 		int rc = e ? 0 : -ENOMEM;
 		for (size_t i = 0; e && i < nclean; i++) {
 			const struct npm_update *u = &p->updates[clean[i]];
-			e[i] = (struct npm_edit){u->section, u->name, u->to};
+			e[i] = (struct npm_edit){u->section, u->name, u->to, NULL};
 		}
 		if (rc == 0)
 			rc = npm_manifest_rewrite(orig->p, orig->len, e, nclean,
@@ -1264,7 +1393,7 @@ static int job_read_original(struct job *j, struct al_buf *out, char *why,
 	int dfd = job_ws_open(j, "repo");
 	int rc = dfd < 0 ? dfd
 			 : al_read_beneath(dfd, "package.json",
-					   JOB_MANIFEST_MAX, out);
+					   NPM_MANIFEST_MAX_SIZE, out);
 
 	if (dfd >= 0)
 		close(dfd);
@@ -1273,36 +1402,216 @@ static int job_read_original(struct job *j, struct al_buf *out, char *why,
 	return rc;
 }
 
+/* The lockfile the refresh wrote, checked against the plan, and copied
+ * into the clone that is committed. */
+static int job_lock_take(struct job *j, const struct npm_plan *p,
+			 const struct npm_project *pj, char *why, size_t n)
+{
+	struct al_buf text = {0};
+	struct npm_lock lk = {0};
+	char err[512];
+	int dfd = job_ws_open(j, "update"), rc;
+
+	/* Written by npm in the sandbox: read it beneath the tree, never
+	 * through a link it may have planted, and bounded. */
+	rc = dfd < 0 ? dfd
+		     : al_read_beneath(dfd, NPM_LOCK_NAME, NPM_LOCK_MAX_SIZE,
+				       &text);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc) {
+		snprintf(why, n, "%s after the refresh: %s%s", NPM_LOCK_NAME,
+			 al_strerror(rc), rc == -ELOOP || rc == -EXDEV
+			 ? " (a symlink is refused)" : "");
+		goto out;
+	}
+	rc = npm_lock_parse(text.p, text.len, &lk, err, sizeof(err));
+	if (rc) {
+		snprintf(why, n, "after the refresh: %s", err);
+		goto out;
+	}
+	if (lk.version != pj->lock.version) {
+		snprintf(why, n, "npm changed lockfileVersion %d to %d",
+			 pj->lock.version, lk.version);
+		rc = AL_E_JOB;
+		goto out;
+	}
+	for (size_t i = 0; i < p->nupdates && rc == 0; i++) {
+		const struct npm_update *u = &p->updates[i];
+		const char *dir = "";
+		const char *got;
+
+		if (u->kind == NPM_KIND_WIDEN || u->path)
+			continue;
+		for (size_t f = 0; f < pj->nfiles; f++)
+			if (!strcmp(pj->files[f].path, u->file))
+				dir = pj->files[f].dir;
+		got = npm_lock_version_of(&lk, dir, u->name);
+		if (!got || strcmp(got, u->version)) {
+			snprintf(why, n, "%s locks %s at %s, the plan chose "
+				 "%s", NPM_LOCK_NAME, u->name,
+				 got ? got : "nothing", u->version);
+			rc = AL_E_JOB;
+		}
+	}
+	dfd = rc ? -1 : job_ws_open(j, "repo");
+	if (rc == 0)
+		rc = dfd < 0 ? dfd
+			     : al_write_beneath(dfd, NPM_LOCK_NAME, text.p,
+						text.len);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc && !why[0])
+		snprintf(why, n, "writing repo/%s: %s", NPM_LOCK_NAME,
+			 al_strerror(rc));
+out:
+	npm_lock_free(&lk);
+	al_buf_free(&text);
+	return rc;
+}
+
+/* One npm run of the lockfile refresh; 0 when it passed. */
+static int job_lock_run(struct job *j, const char *tree,
+			const char *const *argv, char *why, size_t n,
+			struct sbx_result *r)
+{
+	int rc = job_sandbox(j, tree, SBX_NET_REGISTRY, argv,
+			     j->cfg.install_timeout, r);
+	bool ok = rc == 0 && r->exit_code == 0 && r->signal == 0 &&
+		  r->kill == SBX_KILL_NONE;
+
+	if (ok)
+		return 0;
+	job_sbx_reason(j, rc, r, why, n);
+	snprintf(why + strlen(why), n - strlen(why), " (npm %s)", argv[1]);
+	job_npm_why(rc, r, why, n);
+	return rc ? rc : AL_E_JOB;
+}
+
+/*
+ * Refresh package-lock.json in the update tree, in a registry-only
+ * sandbox with scripts off (--package-lock-only runs none anyway; the
+ * flag says so twice): first for the rewritten package.json files, then
+ * `npm update NAME` for the lockfile-only updates of each file. The
+ * lockfile keeps its version. Returns the stage's outcome.
+ */
+static enum score_outcome job_lockfile(struct job *j, const struct npm_plan *p,
+				       const struct npm_project *pj)
+{
+	char tree[4200], why[1024] = "", lv[32];
+	struct sbx_result r = {0};
+	struct al_buf ws = {0};
+	const char **argv = calloc(p->nupdates + 12, sizeof(*argv));
+	bool changed = false;
+	int rc = argv ? 0 : -ENOMEM;
+	json_t *st = job_stage_begin(j, "lockfile");
+
+	snprintf(tree, sizeof(tree), "%s/update", j->ws);
+	snprintf(lv, sizeof(lv), "--lockfile-version=%d", pj->lock.version);
+	for (size_t f = 0; f < pj->nfiles; f++)
+		changed |= pj->files[f].changed;
+	if (rc == 0 && changed) {
+		const char *const inst[] = {"npm", "install",
+			"--package-lock-only", "--ignore-scripts", "--no-audit",
+			"--no-fund", lv, NULL};
+		rc = job_lock_run(j, tree, inst, why, sizeof(why), &r);
+	}
+	for (size_t f = 0; rc == 0 && f < pj->nfiles; f++) {
+		size_t a = 0, names = 0;
+
+		argv[a++] = "npm";
+		argv[a++] = "update";
+		argv[a++] = "--package-lock-only";
+		argv[a++] = "--ignore-scripts";
+		argv[a++] = "--no-audit";
+		argv[a++] = "--no-fund";
+		argv[a++] = lv;
+		ws.len = 0;
+		if (pj->files[f].dir[0]) {
+			al_buf_printf(&ws, "--workspace=%s", pj->files[f].dir);
+			argv[a++] = ws.p;
+		}
+		for (size_t i = 0; i < p->nupdates; i++) {
+			const struct npm_update *u = &p->updates[i];
+			/* A name reaches npm's argv only when it is a
+			 * package name: never an option. */
+			if (u->kind != NPM_KIND_LOCKFILE ||
+			    strcmp(u->file, pj->files[f].path) ||
+			    !npm_name_valid(u->name) || u->name[0] == '-')
+				continue;
+			argv[a++] = u->name;
+			names++;
+		}
+		argv[a] = NULL;
+		if (!names)
+			continue;
+		sbx_result_free(&r);
+		memset(&r, 0, sizeof(r));
+		rc = job_lock_run(j, tree, argv, why, sizeof(why), &r);
+	}
+	if (rc == 0)
+		rc = job_lock_take(j, p, pj, why, sizeof(why));
+	if (rc && !why[0])
+		snprintf(why, sizeof(why), "%s", al_strerror(rc));
+	if (r.output || r.exit_code || r.signal)
+		json_object_set_new(st, "sandbox", sbx_result_json(&r));
+	if (rc)
+		job_note_failure(j, "lockfile", why, r.output ? &r : NULL,
+				 NULL);
+	job_emit(j, "lockfile.refresh", NPM_LOCK_NAME,
+		 json_pack("{s:s,s:i}", "result", rc ? "failed" : "ok",
+			   "version", pj->lock.version));
+	job_stage_end(j, st, rc ? "failed" : "passed", rc ? why : NULL);
+	sbx_result_free(&r);
+	al_buf_free(&ws);
+	free(argv);
+	return rc ? SCORE_FAILED : SCORE_PASSED;
+}
+
 /* The sandboxed part and the score, once there is something to update. */
 static int job_evaluate(struct job *j, const struct npm_plan *p,
-			const struct al_buf *manifest, struct score *s)
+			const struct npm_project *pj, struct score *s)
 {
 	char tree[4200], why[1024];
 	struct al_buf orig = {0};
 	int rc = job_read_original(j, &orig, why, sizeof(why));
 
 	if (rc == 0)
-		rc = job_prepare_trees(j, manifest, why, sizeof(why));
+		rc = job_prepare_trees(j, pj, why, sizeof(why));
 	if (rc) {
 		job_note_failure(j, "prepare", why, NULL, NULL);
 		al_buf_free(&orig);
 		return rc;
 	}
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
-	job_run_tree(j, "baseline-", tree, &j->sin.base_install,
+	job_run_tree(j, "baseline-", tree, false, &j->sin.base_install,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
 	job_reap_early(j, "baseline");
-	if (!job_stopping(j)) {
+	/* A project with a lockfile gets it refreshed before the update
+	 * installs; one without gets none created. */
+	if (!job_stopping(j) && pj->has_lock &&
+	    job_lockfile(j, p, pj) != SCORE_PASSED) {
+		j->lock_failed = true;
+		j->sin.install = SCORE_FAILED;
+		job_stage_skip(j, "install", "lockfile refresh failed");
+		job_stage_skip(j, "test", "lockfile refresh failed");
+	} else if (!job_stopping(j)) {
 		int64_t t0 = al_mono_ms();
 		snprintf(tree, sizeof(tree), "%s/update", j->ws);
-		job_run_tree(j, "", tree, &j->sin.install, &j->sin.test,
-			     &j->sin.tests_ran);
-		/* Culprits can be told only against a passing baseline. */
+		job_run_tree(j, "", tree, pj->has_lock, &j->sin.install,
+			     &j->sin.test, &j->sin.tests_ran);
+		/* npm ci refused the refreshed lockfile (edge case 25: npm
+		 * can write one its next install rejects): nothing worth
+		 * proposing. */
+		if (pj->has_lock && j->sin.install == SCORE_FAILED)
+			j->lock_failed = true;
+		/* Culprits can be told only against a passing baseline, and
+		 * trials rewrite the root manifest only. */
 		if ((j->sin.install == SCORE_FAILED ||
-		     j->sin.test == SCORE_FAILED) &&
+		     j->sin.test == SCORE_FAILED) && !j->lock_failed &&
 		    j->sin.base_install == SCORE_PASSED &&
 		    j->sin.base_test == SCORE_PASSED && !job_stopping(j) &&
-		    !j->sandbox_failed &&
+		    !j->sandbox_failed && job_iso_applies(p) &&
 		    (j->cfg.isolate_budget > 0 || p->nupdates == 1))
 			job_isolate(j, p, &orig, al_mono_ms() - t0);
 	}
@@ -1656,7 +1965,7 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 {
 	struct job j = {.o = o, .lock_fd = -1};
 	struct npm_plan plan = {0};
-	struct al_buf manifest = {0};
+	struct npm_project proj = {0};
 	struct score s = {0};
 	bool vcs_up = false;
 	int rc;
@@ -1691,15 +2000,15 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 	job_audit_setup(&j);
 	rc = job_clone(&j);
 	if (rc == 0 && !job_stopping(&j))
-		rc = job_plan(&j, &plan, &manifest);
+		rc = job_plan(&j, &plan, &proj);
 	if (rc == 0 && !job_stopping(&j) && plan.nupdates == 0)
 		job_progress(&j, "nothing to update");
 	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
-		rc = job_evaluate(&j, &plan, &manifest, &s);
+		rc = job_evaluate(&j, &plan, &proj, &s);
 	/* Nothing is proposed that was not really installed and tested. */
 	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0 &&
-	    !j.sandbox_failed)
-		rc = job_propose(&j, &plan, &s);
+	    !j.sandbox_failed && !j.lock_failed)
+		rc = job_propose(&j, &plan, &proj, &s);
 	if (rc == 0 && j.audit_failed)
 		job_note_failure(&j, "audit", "the audit log could not be "
 				 "written; the job stopped", NULL, NULL);
@@ -1723,7 +2032,7 @@ out:
 	if (vcs_up)
 		vcs_shutdown();
 	npm_plan_free(&plan);
-	al_buf_free(&manifest);
+	npm_project_free(&proj);
 	json_decref(j.record);
 	json_decref(j.stages);
 	json_decref(j.failure);

@@ -49,6 +49,7 @@ struct mf {
 	struct npm_manifest *m;
 	size_t cap;
 	bool seen[NPM_SEC__COUNT];
+	bool seen_top[4]; /* name, workspaces, bundle..., allowScripts */
 	char *err;
 	size_t errsz;
 };
@@ -355,8 +356,13 @@ static int mf_array(struct mf *p, int depth)
 	}
 }
 
-/* Record one dependency whose value literal starts at pos. */
-static int mf_dep(struct mf *p, enum npm_section sec, struct al_buf *key)
+/*
+ * Record one dependency whose value literal starts at pos. For overrides,
+ * name is the package the key names and path the key chain (both
+ * malloc'd and taken over, also on error); key is then unused.
+ */
+static int mf_dep(struct mf *p, enum npm_section sec, struct al_buf *key,
+		  char *name, char *path)
 {
 	struct npm_manifest *m = p->m;
 	struct al_buf val = { 0 };
@@ -364,17 +370,31 @@ static int mf_dep(struct mf *p, enum npm_section sec, struct al_buf *key)
 	size_t start = p->pos;
 	int rc;
 
-	for (size_t i = 0; i < m->ndeps; i++)
-		if (m->deps[i].section == sec &&
-		    !strcmp(m->deps[i].name, key->p))
-			return mf_fail(p, AL_E_PARSE, "duplicate %s key",
-				       npm_section_name(sec));
-	if (p->pos >= p->len || p->s[p->pos] != '"')
-		return mf_fail(p, AL_E_PARSE, "%s: a spec must be a string",
-			       npm_section_name(sec));
-	if (m->ndeps >= NPM_MANIFEST_MAX_DEPS)
-		return mf_fail(p, AL_E_LIMIT, "more than %d dependencies",
-			       NPM_MANIFEST_MAX_DEPS);
+	if (!name) {
+		name = key->p;
+		memset(key, 0, sizeof(*key));
+	}
+	for (size_t i = 0; i < m->ndeps; i++) {
+		const struct npm_dep *o = &m->deps[i];
+
+		if (o->section == sec &&
+		    (path ? o->path && !strcmp(o->path, path)
+			  : !strcmp(o->name, name))) {
+			rc = mf_fail(p, AL_E_PARSE, "duplicate %s key",
+				     npm_section_name(sec));
+			goto out;
+		}
+	}
+	if (p->pos >= p->len || p->s[p->pos] != '"') {
+		rc = mf_fail(p, AL_E_PARSE, "%s: a spec must be a string",
+			     npm_section_name(sec));
+		goto out;
+	}
+	if (m->ndeps >= NPM_MANIFEST_MAX_DEPS) {
+		rc = mf_fail(p, AL_E_LIMIT, "more than %d dependencies",
+			     NPM_MANIFEST_MAX_DEPS);
+		goto out;
+	}
 	rc = mf_string(p, &val);
 	if (rc)
 		goto out;
@@ -390,16 +410,259 @@ static int mf_dep(struct mf *p, enum npm_section sec, struct al_buf *key)
 	}
 	d = &m->deps[m->ndeps++];
 	d->section = sec;
-	d->name = key->p;
+	d->name = name;
+	d->path = path;
 	d->spec = val.p;
 	d->off = start;
 	d->len = p->pos - start;
-	memset(key, 0, sizeof(*key));
+	name = path = NULL;
 	memset(&val, 0, sizeof(val));
 	rc = 0;
 out:
+	free(name);
+	free(path);
 	al_buf_free(&val);
 	return rc;
+}
+
+/* The package an overrides key names: "pkg@range" -> "pkg", "." ->
+ * the enclosing package. */
+static char *mf_override_name(const char *key, const char *parent)
+{
+	const char *at;
+
+	if (!strcmp(key, ".") && parent)
+		return strdup(parent);
+	at = strchr(key[0] == '@' ? key + 1 : key, '@');
+	return at ? strndup(key, (size_t)(at - key)) : strdup(key);
+}
+
+static int mf_member_key(struct mf *p, struct al_buf *key);
+
+/*
+ * An overrides object at pos: a string value overrides the package its
+ * key names, an object value overrides packages below it (npm's nested
+ * form). parent is the package the enclosing key names (NULL at the
+ * top), prefix the key chain so far.
+ */
+static int mf_overrides(struct mf *p, int depth, const char *prefix,
+			const char *parent)
+{
+	int rc;
+
+	if (depth > NPM_MANIFEST_MAX_DEPTH)
+		return mf_fail(p, AL_E_LIMIT, "nested deeper than %d",
+			       NPM_MANIFEST_MAX_DEPTH);
+	p->pos++;
+	mf_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == '}') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		struct al_buf key = { 0 }, path = { 0 };
+		char *name = NULL;
+
+		rc = mf_member_key(p, &key);
+		if (rc == 0)
+			rc = al_buf_printf(&path, "%s%s%s", prefix ? prefix : "",
+					   prefix ? " > " : "", key.p);
+		if (rc == 0) {
+			name = mf_override_name(key.p, parent);
+			rc = name ? 0 : -ENOMEM;
+		}
+		if (rc == 0 && p->pos < p->len && p->s[p->pos] == '{') {
+			rc = mf_overrides(p, depth + 1, path.p, name);
+		} else if (rc == 0) {
+			rc = mf_dep(p, NPM_SEC_OVERRIDES, &key, name, path.p);
+			name = NULL;
+			memset(&path, 0, sizeof(path));
+		}
+		free(name);
+		al_buf_free(&key);
+		al_buf_free(&path);
+		if (rc)
+			return rc;
+		mf_ws(p);
+		if (p->pos >= p->len)
+			return mf_fail(p, AL_E_PARSE, "unterminated object");
+		if (p->s[p->pos++] == '}')
+			return 0;
+		if (p->s[p->pos - 1] != ',')
+			return mf_fail(p, AL_E_PARSE, "expected , or }");
+	}
+}
+
+/* Append a decoded string to a list, bounded like dependencies. */
+static int mf_list_add(struct mf *p, char ***list, size_t *n,
+		       struct al_buf *s)
+{
+	void *nl;
+
+	if (*n >= NPM_MANIFEST_MAX_DEPS)
+		return mf_fail(p, AL_E_LIMIT, "more than %d entries",
+			       NPM_MANIFEST_MAX_DEPS);
+	nl = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!nl)
+		return -ENOMEM;
+	*list = nl;
+	(*list)[(*n)++] = s->p;
+	memset(s, 0, sizeof(*s));
+	return 0;
+}
+
+/* An array of strings at pos into list (what = the member, for errors). */
+static int mf_string_array(struct mf *p, const char *what, char ***list,
+			   size_t *n)
+{
+	int rc;
+
+	if (p->pos >= p->len || p->s[p->pos] != '[')
+		return mf_fail(p, AL_E_PARSE, "%s is not an array", what);
+	p->pos++;
+	mf_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == ']') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		struct al_buf s = { 0 };
+
+		mf_ws(p);
+		if (p->pos >= p->len || p->s[p->pos] != '"')
+			return mf_fail(p, AL_E_PARSE, "%s: an entry is not a "
+				       "string", what);
+		rc = mf_string(p, &s);
+		if (rc == 0)
+			rc = mf_list_add(p, list, n, &s);
+		al_buf_free(&s);
+		if (rc)
+			return rc;
+		mf_ws(p);
+		if (p->pos >= p->len)
+			return mf_fail(p, AL_E_PARSE, "unterminated array");
+		if (p->s[p->pos++] == ']')
+			return 0;
+		if (p->s[p->pos - 1] != ',')
+			return mf_fail(p, AL_E_PARSE, "expected , or ]");
+	}
+}
+
+/* "workspaces": an array, or an object whose "packages" is one. */
+static int mf_workspaces(struct mf *p, int depth)
+{
+	struct npm_manifest *m = p->m;
+	int rc;
+
+	if (p->pos < p->len && p->s[p->pos] == '[')
+		return mf_string_array(p, "workspaces", &m->workspaces,
+				       &m->nworkspaces);
+	if (p->pos >= p->len || p->s[p->pos] != '{')
+		return mf_fail(p, AL_E_PARSE, "workspaces is neither an "
+			       "array nor an object");
+	p->pos++;
+	mf_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == '}') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		struct al_buf key = { 0 };
+
+		rc = mf_member_key(p, &key);
+		if (rc == 0 && !strcmp(key.p, "packages"))
+			rc = mf_string_array(p, "workspaces.packages",
+					     &m->workspaces, &m->nworkspaces);
+		else if (rc == 0)
+			rc = mf_value(p, depth);
+		al_buf_free(&key);
+		if (rc)
+			return rc;
+		mf_ws(p);
+		if (p->pos >= p->len)
+			return mf_fail(p, AL_E_PARSE, "unterminated object");
+		if (p->s[p->pos++] == '}')
+			return 0;
+		if (p->s[p->pos - 1] != ',')
+			return mf_fail(p, AL_E_PARSE, "expected , or }");
+	}
+}
+
+/* "allowScripts": only its keys matter (pins such as "pkg@1.2.3"). */
+static int mf_allow_scripts(struct mf *p, int depth)
+{
+	struct npm_manifest *m = p->m;
+	int rc;
+
+	if (p->pos >= p->len || p->s[p->pos] != '{')
+		return mf_value(p, depth);
+	p->pos++;
+	mf_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == '}') {
+		p->pos++;
+		return 0;
+	}
+	for (;;) {
+		struct al_buf key = { 0 };
+
+		rc = mf_member_key(p, &key);
+		if (rc == 0)
+			rc = mf_value(p, depth);
+		if (rc == 0)
+			rc = mf_list_add(p, &m->allow_scripts,
+					 &m->nallow_scripts, &key);
+		al_buf_free(&key);
+		if (rc)
+			return rc;
+		mf_ws(p);
+		if (p->pos >= p->len)
+			return mf_fail(p, AL_E_PARSE, "unterminated object");
+		if (p->s[p->pos++] == '}')
+			return 0;
+		if (p->s[p->pos - 1] != ',')
+			return mf_fail(p, AL_E_PARSE, "expected , or }");
+	}
+}
+
+/* The top-level members besides sections that the plan reads; a second
+ * copy of one is refused, like a second section. */
+static int mf_top_other(struct mf *p, int depth, const char *key)
+{
+	static const char *const names[] = { "name", "workspaces",
+					     "bundleDependencies",
+					     "allowScripts" };
+	struct npm_manifest *m = p->m;
+	const char *k = strcmp(key, "bundledDependencies") ? key
+			: "bundleDependencies";
+	size_t i;
+
+	for (i = 0; i < AL_ARRAY_LEN(names); i++)
+		if (!strcmp(k, names[i]))
+			break;
+	if (i == AL_ARRAY_LEN(names))
+		return mf_value(p, depth);
+	if (p->seen_top[i])
+		return mf_fail(p, AL_E_PARSE, "duplicate %s", key);
+	p->seen_top[i] = true;
+	if (i == 0 && p->pos < p->len && p->s[p->pos] == '"') {
+		struct al_buf s = { 0 };
+		int rc = mf_string(p, &s);
+
+		if (rc == 0)
+			m->name = s.p;
+		else
+			al_buf_free(&s);
+		return rc;
+	}
+	if (i == 1)
+		return mf_workspaces(p, depth + 1);
+	if (i == 2 && p->pos < p->len && p->s[p->pos] == '[')
+		return mf_string_array(p, key, &m->bundled, &m->nbundled);
+	if (i == 2 && p->pos < p->len && p->s[p->pos] == 't')
+		m->bundle_all = true;
+	if (i == 3)
+		return mf_allow_scripts(p, depth + 1);
+	return mf_value(p, depth);
 }
 
 /* A top-level member: a dependency section or anything else. */
@@ -408,7 +671,7 @@ static int mf_top_member(struct mf *p, int depth, struct al_buf *key)
 	enum npm_section sec;
 
 	if (npm_section_parse(key->p, &sec) != 0)
-		return mf_value(p, depth);
+		return mf_top_other(p, depth, key->p);
 	if (p->seen[sec])
 		return mf_fail(p, AL_E_PARSE, "duplicate %s",
 			       npm_section_name(sec));
@@ -416,7 +679,28 @@ static int mf_top_member(struct mf *p, int depth, struct al_buf *key)
 	if (p->pos >= p->len || p->s[p->pos] != '{')
 		return mf_fail(p, AL_E_PARSE, "%s is not an object",
 			       npm_section_name(sec));
+	if (sec == NPM_SEC_OVERRIDES)
+		return mf_overrides(p, depth + 1, NULL, NULL);
 	return mf_object(p, depth + 1, MF_SECTION, sec);
+}
+
+/* A member's key into key (decoded), and past the ':' and space. */
+static int mf_member_key(struct mf *p, struct al_buf *key)
+{
+	int rc;
+
+	mf_ws(p);
+	if (p->pos >= p->len || p->s[p->pos] != '"')
+		return mf_fail(p, AL_E_PARSE, "expected a string key");
+	rc = mf_string(p, key);
+	if (rc)
+		return rc;
+	mf_ws(p);
+	if (p->pos >= p->len || p->s[p->pos] != ':')
+		return mf_fail(p, AL_E_PARSE, "expected :");
+	p->pos++;
+	mf_ws(p);
+	return 0;
 }
 
 static int mf_member(struct mf *p, int depth, enum mf_role role,
@@ -442,7 +726,7 @@ static int mf_member(struct mf *p, int depth, enum mf_role role,
 	if (role == MF_TOP)
 		rc = mf_top_member(p, depth, &key);
 	else if (role == MF_SECTION)
-		rc = mf_dep(p, sec, &key);
+		rc = mf_dep(p, sec, &key, NULL, NULL);
 	else
 		rc = mf_value(p, depth);
 out:
@@ -484,11 +768,21 @@ void npm_manifest_free(struct npm_manifest *m)
 		return;
 	for (size_t i = 0; i < m->ndeps; i++) {
 		free(m->deps[i].name);
+		free(m->deps[i].path);
 		free(m->deps[i].spec);
 	}
 	free(m->deps);
-	m->deps = NULL;
-	m->ndeps = 0;
+	for (size_t i = 0; i < m->nworkspaces; i++)
+		free(m->workspaces[i]);
+	free(m->workspaces);
+	for (size_t i = 0; i < m->nbundled; i++)
+		free(m->bundled[i]);
+	free(m->bundled);
+	for (size_t i = 0; i < m->nallow_scripts; i++)
+		free(m->allow_scripts[i]);
+	free(m->allow_scripts);
+	free(m->name);
+	memset(m, 0, sizeof(*m));
 }
 
 int npm_manifest_parse(const char *text, size_t len, struct npm_manifest *m,
@@ -560,11 +854,15 @@ static int mf_match(const struct npm_manifest *m, const struct npm_edit *e,
 		hit[i] = NULL;
 		for (size_t j = 0; j < m->ndeps && !hit[i]; j++)
 			if (m->deps[j].section == e[i].section &&
-			    !strcmp(m->deps[j].name, e[i].name))
+			    !strcmp(m->deps[j].name, e[i].name) &&
+			    (!e[i].path ? !m->deps[j].path
+					: m->deps[j].path &&
+					  !strcmp(m->deps[j].path, e[i].path)))
 				hit[i] = &m->deps[j];
 		if (!hit[i]) {
 			snprintf(err, errsz, "package.json: %s has no %s",
-				 npm_section_name(e[i].section), e[i].name);
+				 npm_section_name(e[i].section),
+				 e[i].path ? e[i].path : e[i].name);
 			return AL_E_NOTFOUND;
 		}
 		for (size_t k = 0; k < i; k++) {

@@ -13,6 +13,7 @@
 #ifndef AL_NPM_MANIFEST_H
 #define AL_NPM_MANIFEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/util.h"
@@ -25,7 +26,9 @@
 #define NPM_SECTION_TABLE(X)                                               \
 	X(NPM_SEC_DEPS, "dependencies")                                        \
 	X(NPM_SEC_DEV, "devDependencies")                                      \
-	X(NPM_SEC_OPTIONAL, "optionalDependencies")
+	X(NPM_SEC_OPTIONAL, "optionalDependencies")                             \
+	X(NPM_SEC_PEER, "peerDependencies")                                    \
+	X(NPM_SEC_OVERRIDES, "overrides")
 
 enum npm_section {
 #define NPM_X_SEC(e, key) e,
@@ -39,18 +42,35 @@ const char *npm_section_name(enum npm_section sec);
 /* The section named by key; AL_E_NOTFOUND when it is not one. */
 int npm_section_parse(const char *key, enum npm_section *out);
 
+/*
+ * One spec. In "overrides", values nest: {"a": {"b": "1.0.0"}} overrides
+ * b below a. There, name is the package the innermost key names (its
+ * "@range" dropped; "." names the enclosing package) and path is every
+ * key from the section down, joined by " > " ("a > b"); path is NULL in
+ * the other sections.
+ */
 struct npm_dep {
 	enum npm_section section;
 	char *name; /* the key, escapes decoded (UTF-8) */
+	char *path; /* overrides only, see above */
 	char *spec; /* the value, escapes decoded (UTF-8) */
 	size_t off; /* offset of the value literal's opening quote */
 	size_t len; /* length of the literal, both quotes included */
 };
 
-/* Dependencies in file order. Owned; free with npm_manifest_free. */
+/* Dependencies in file order, and the top-level members the plan needs.
+ * Owned; free with npm_manifest_free. */
 struct npm_manifest {
 	struct npm_dep *deps;
 	size_t ndeps;
+	char *name;         /* "name", when a string; else NULL */
+	char **workspaces;  /* "workspaces": [..] or {"packages": [..]} */
+	size_t nworkspaces;
+	char **bundled;     /* "bundleDependencies" (or "bundledDependencies") */
+	size_t nbundled;
+	bool bundle_all;    /* "bundleDependencies": true */
+	char **allow_scripts; /* keys of "allowScripts" ("sharp@0.33.0") */
+	size_t nallow_scripts;
 };
 
 /*
@@ -65,11 +85,13 @@ int npm_manifest_parse(const char *text, size_t len, struct npm_manifest *m,
 		       char *err, size_t errsz);
 void npm_manifest_free(struct npm_manifest *m);
 
-/* Replace the spec of name in section with spec (plain UTF-8 text). */
+/* Replace the spec of name in section (at path, for overrides) with
+ * spec (plain UTF-8 text). */
 struct npm_edit {
 	enum npm_section section;
 	const char *name;
 	const char *spec;
+	const char *path; /* NULL outside overrides */
 };
 
 /*

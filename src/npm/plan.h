@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "base/util.h"
+#include "npm/lockfile.h"
 #include "npm/manifest.h"
 #include "npm/registry.h"
 
@@ -57,8 +58,32 @@ int npm_policy_parse(const char *word, enum npm_policy *out);
 const char *npm_policy_name(enum npm_policy policy);
 const char *npm_bump_name(enum npm_bump bump);
 
+/*
+ * What an update changes: "range" rewrites the spec in package.json,
+ * "widen" appends " || ^NEW" to a peer range (support is added, never
+ * dropped), "lockfile-only" leaves package.json alone because the new
+ * version is already in range; only the lockfile moves.
+ */
+#define NPM_KIND_TABLE(X)                                                  \
+	X(NPM_KIND_RANGE, "range")                                             \
+	X(NPM_KIND_WIDEN, "widen")                                             \
+	X(NPM_KIND_LOCKFILE, "lockfile-only")
+
+enum npm_update_kind {
+#define NPM_X_KIND(e, word) e,
+	NPM_KIND_TABLE(NPM_X_KIND)
+#undef NPM_X_KIND
+};
+
+const char *npm_kind_name(enum npm_update_kind kind);
+
 struct npm_update {
 	enum npm_section section;
+	enum npm_update_kind kind;
+	char *file;    /* "package.json", "packages/a/package.json" */
+	char *path;    /* overrides: the key chain; else NULL */
+	char *locked;  /* the version the lockfile had; NULL without one */
+	char *note;    /* something the reviewer must know; NULL if none */
 	char *name;
 	char *from;    /* the spec as written */
 	char *to;      /* the new spec, same operator */
@@ -69,6 +94,8 @@ struct npm_update {
 
 struct npm_skip {
 	enum npm_section section;
+	char *file;
+	char *path; /* overrides: the key chain; else NULL */
 	char *name;
 	char *spec;
 	char *reason;
@@ -104,6 +131,40 @@ const char *npm_spec_classify(const char *spec, const char **op,
 int npm_spec_alias(const char *spec, char *name, size_t namesz,
 		   size_t *range_off);
 
+/* One package.json of a project: the root or a workspace member. */
+struct npm_project_file {
+	char *path;          /* relative to the repository root */
+	char *dir;           /* its directory: "" or "packages/a" */
+	struct al_buf text;  /* as read */
+	struct npm_manifest m;
+	struct al_buf out;   /* rewritten; valid when changed */
+	bool changed;
+};
+
+/* Everything the plan reads from a checkout. */
+struct npm_project {
+	struct npm_project_file *files; /* [0] is the root package.json */
+	size_t nfiles;
+	bool has_lock;
+	struct npm_lock lock;
+	char **notes;        /* workspace patterns not followed, and why */
+	size_t nnotes;
+};
+
+#define NPM_PROJECT_MAX_FILES 512
+
+/*
+ * Read the project beneath repo_dfd, never through a symlink (see
+ * docs/update-job.md, "Workspace paths"): package.json, the package.json
+ * of every workspace its "workspaces" names (a directory, or every
+ * directory in one: "DIR/" then a star; other patterns become notes),
+ * and package-lock.json when there is one.
+ * Returns 0 or an error with a message in err naming the file.
+ */
+int npm_project_load(int repo_dfd, struct npm_project *pj, char *err,
+		     size_t errsz);
+void npm_project_free(struct npm_project *pj);
+
 /*
  * Plan from a parsed manifest and the packuments of its dependencies
  * (pk[0..npk), looked up by name; a name without one is a skip).
@@ -112,6 +173,17 @@ int npm_spec_alias(const char *spec, char *name, size_t namesz,
 int npm_plan_build(const struct npm_manifest *m,
 		   const struct npm_packument *pk, size_t npk,
 		   enum npm_policy policy, struct npm_plan *plan);
+
+/*
+ * One file of a project, appended to plan (not reset): file and dir name
+ * it, lock (NULL without one) gives the locked versions, members are the
+ * workspace members' names. Returns 0 or -ENOMEM.
+ */
+int npm_plan_build_file(const struct npm_manifest *m, const char *file,
+			const char *dir, const struct npm_lock *lock,
+			const char *const *members, size_t nmembers,
+			const struct npm_packument *pk, size_t npk,
+			enum npm_policy policy, struct npm_plan *plan);
 
 /*
  * The whole step: parse manifest (len bytes), fetch every rewritable
@@ -128,8 +200,20 @@ int npm_plan_project(const struct npm_registry_opts *ro, const char *manifest,
 		     struct npm_plan *plan, struct al_buf *new_manifest,
 		     char *err, size_t errsz);
 
-/* {"updates":[{section,name,from,to,bump,version,install_scripts}],
- *  "skipped":[{section,name,spec,reason}]}; NULL on allocation failure. */
+/*
+ * The same for a whole project (npm_project_load): every file is planned,
+ * names that are workspace members are never asked of the registry, and
+ * with a lockfile an in-range newer version is a lockfile-only update.
+ * Each changed file's new bytes go to its out, with changed set.
+ */
+int npm_plan_workspace(const struct npm_registry_opts *ro,
+		       struct npm_project *pj, enum npm_policy policy,
+		       struct npm_plan *plan, char *err, size_t errsz);
+
+/* {"updates":[{file,section,name,from,to,kind,bump,version,
+ *  install_scripts[,path][,locked][,note]}],
+ *  "skipped":[{file,section,name,spec,reason[,path]}]}; NULL on
+ *  allocation failure. */
 json_t *npm_plan_json(const struct npm_plan *plan);
 
 void npm_plan_free(struct npm_plan *plan);

@@ -52,3 +52,44 @@ it_no_workspace() {
 	left=$(find "$it_home/work" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 	[ "$left" -eq 0 ] || fail "workspace left behind: $(ls "$it_home/work")"
 }
+
+# it_npm_publish NAME VERSION [EXTRA-JSON]: publish a package with no
+# files but package.json to the test registry (@airlock-test/ names only:
+# Verdaccio keeps that scope local, so no uplink is involved). EXTRA-JSON
+# is merged into package.json (e.g. '"peerDependencies":{...}'). A
+# version that is already there is left alone.
+it_npm_publish() {
+	local name=$1 version=$2 extra=${3:-} dir
+	local host=${AL_TEST_REGISTRY#http:}
+	dir=$(mktemp -d "$it_tmp/pkg.XXXXXX")
+	printf '{"name":"%s","version":"%s"%s}\n' "$name" "$version" \
+		"${extra:+,$extra}" > "$dir/package.json"
+	if npm view --registry "$AL_TEST_REGISTRY" "$name@$version" version \
+		2>/dev/null | grep -q .; then
+		return 0
+	fi
+	(cd "$dir" && npm publish --registry "$AL_TEST_REGISTRY" \
+		"--$host:_authToken=anonymous" --loglevel=error >/dev/null) ||
+		fail "cannot publish $name@$version"
+}
+
+# it_lock DIR VERSION: write DIR/package-lock.json with this machine's npm
+# (lockfileVersion VERSION) against the test registry.
+it_lock() {
+	(cd "$1" && npm install --package-lock-only --ignore-scripts \
+		--registry "$AL_TEST_REGISTRY" --lockfile-version="$2" \
+		--no-audit --no-fund --loglevel=error >/dev/null) ||
+		fail "npm could not lock $1"
+}
+
+# it_job NAME [ARGS...]: run airlock update on repository NAME (already
+# published); the record goes to NAME.json, the log to NAME.log; prints
+# the exit status.
+it_job() {
+	local name=$1 rc=0
+	shift
+	"$AIRLOCK_BIN" --home "$it_home" update "$GIT_SERVER_URL/$name.git" \
+		--test-cmd "node -e 0" --json "$@" > "$it_tmp/$name.json" \
+		2> "$it_tmp/$name.log" || rc=$?
+	echo "$rc"
+}

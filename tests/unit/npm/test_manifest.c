@@ -55,8 +55,8 @@ static void golden(const char *base, const struct npm_edit *e, size_t n)
 static void test_crlf(void **state)
 {
 	const struct npm_edit e[] = {
-		{ NPM_SEC_DEV, "mocha", "10.2.0" },
-		{ NPM_SEC_DEPS, "left-pad", "^1.3.0" },
+		{ NPM_SEC_DEV, "mocha", "10.2.0", NULL },
+		{ NPM_SEC_DEPS, "left-pad", "^1.3.0", NULL },
 	};
 
 	golden("crlf", e, 2);
@@ -65,8 +65,8 @@ static void test_crlf(void **state)
 static void test_tabs_no_final_newline(void **state)
 {
 	const struct npm_edit e[] = {
-		{ NPM_SEC_DEPS, "lodash", "=4.17.21" },
-		{ NPM_SEC_OPTIONAL, "fsevents", "~2.3.3" },
+		{ NPM_SEC_DEPS, "lodash", "=4.17.21", NULL },
+		{ NPM_SEC_OPTIONAL, "fsevents", "~2.3.3", NULL },
 	};
 
 	golden("tabs", e, 2);
@@ -74,7 +74,7 @@ static void test_tabs_no_final_newline(void **state)
 
 static void test_bom_unicode(void **state)
 {
-	const struct npm_edit e[] = { { NPM_SEC_DEPS, "debug", "^2.6.10" } };
+	const struct npm_edit e[] = { { NPM_SEC_DEPS, "debug", "^2.6.10", NULL } };
 
 	golden("bom", e, 1);
 }
@@ -82,9 +82,9 @@ static void test_bom_unicode(void **state)
 static void test_escaped_keys(void **state)
 {
 	const struct npm_edit e[] = {
-		{ NPM_SEC_DEPS, "Abc", "^1.5.0" },
-		{ NPM_SEC_DEPS, "caf\xc3\xa9", "2.0.0" },
-		{ NPM_SEC_DEPS, "tab\tname", "~0.1.5" },
+		{ NPM_SEC_DEPS, "Abc", "^1.5.0", NULL },
+		{ NPM_SEC_DEPS, "caf\xc3\xa9", "2.0.0", NULL },
+		{ NPM_SEC_DEPS, "tab\tname", "~0.1.5", NULL },
 	};
 
 	golden("escaped", e, 3);
@@ -121,7 +121,7 @@ static void test_parse_offsets(void **state)
 static void test_escaping_new_spec(void **state)
 {
 	const char *in = "{\"dependencies\":{\"a\":\"1.0.0\"}}";
-	const struct npm_edit e[] = { { NPM_SEC_DEPS, "a", "x\"\\\n" } };
+	const struct npm_edit e[] = { { NPM_SEC_DEPS, "a", "x\"\\\n", NULL } };
 	struct npm_manifest m;
 	struct al_buf out = { 0 };
 	char err[256];
@@ -141,7 +141,7 @@ static void test_escaping_new_spec(void **state)
 static void expect_refused(const char *text, size_t len, int want,
 			   const char *why)
 {
-	const struct npm_edit e[] = { { NPM_SEC_DEPS, "a", "^2.0.0" } };
+	const struct npm_edit e[] = { { NPM_SEC_DEPS, "a", "^2.0.0", NULL } };
 	struct al_buf out = { 0 };
 	struct npm_manifest m;
 	char err[256] = "";
@@ -234,9 +234,9 @@ static void test_huge(void **state)
 static void test_missing_edit(void **state)
 {
 	const char *in = "{\"dependencies\":{\"a\":\"1.0.0\"}}";
-	const struct npm_edit e1[] = { { NPM_SEC_DEV, "a", "2.0.0" } };
-	const struct npm_edit e2[] = { { NPM_SEC_DEPS, "a", "2.0.0" },
-				       { NPM_SEC_DEPS, "a", "3.0.0" } };
+	const struct npm_edit e1[] = { { NPM_SEC_DEV, "a", "2.0.0", NULL } };
+	const struct npm_edit e2[] = { { NPM_SEC_DEPS, "a", "2.0.0", NULL },
+				       { NPM_SEC_DEPS, "a", "3.0.0", NULL } };
 	struct al_buf out = { 0 };
 	char err[256];
 
