@@ -7,7 +7,7 @@
  *   lib    sbx_run() in this process, every control on: what the daemon
  *          pays per stage
  *   cli    `airlock sandbox run -- /bin/true`: the same plus starting the
- *          airlock program (dynamic linking, option parsing, host check)
+ *          airlock program (exec, option parsing) and its exit
  *   bwrap  bubblewrap with every namespace, a fresh /proc, /dev, /tmp and
  *          a read-only view of /
  *   plain  fork and exec, no sandbox

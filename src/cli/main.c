@@ -1,27 +1,51 @@
 /*
  * main.c - the airlock command line: global options, then one subcommand.
+ *
+ * Built twice (CMakeLists.txt). `airlock` holds only `sandbox` and
+ * `semver`, linked with little and mostly statically, so that starting
+ * it costs about what starting /bin/true does: `sandbox run` is the
+ * command that starts sandboxes one after another. For every other
+ * command it becomes `airlock-core`, the program beside it that holds
+ * them all (AL_CLI_CORE defined), with the same pid and arguments.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "cli/cli.h"
 
 #define CLI_DEFAULT_HOME "/var/lib/airlock"
+#define CLI_CORE_NAME "airlock-core"
+
+/* A command that only airlock-core carries: NULL in `airlock`. */
+#ifdef AL_CLI_CORE
+#define CLI_IN_CORE(fn) fn
+#else
+#define CLI_IN_CORE(fn) NULL
+#endif
+
+extern char **environ;
 
 struct cli_command {
 	const char *name;
+	/* NULL: run by airlock-core (cli_exec_core) */
 	int (*run)(int argc, char **argv, const char *home);
 	const char *summary;
 };
 
 static const struct cli_command cli_commands[] = {
-	{"update", cli_update, "run one update job on a repository"},
+	{"update", CLI_IN_CORE(cli_update),
+	 "run one update job on a repository"},
 	{"sandbox", cli_sandbox, "run a command in a sandbox"},
 	{"semver", cli_semver, "npm-compatible version and range checks"},
-	{"audit", cli_audit, "verify, show, export and sign the audit log"},
-	{"keys", cli_keys, "rotate the data key, show the key ring"},
+	{"audit", CLI_IN_CORE(cli_audit),
+	 "verify, show, export and sign the audit log"},
+	{"keys", CLI_IN_CORE(cli_keys),
+	 "rotate the data key, show the key ring"},
 };
 
 static void cli_usage(FILE *f)
@@ -46,17 +70,19 @@ static void cli_usage(FILE *f)
 }
 
 /*
- * Take --home out of argv wherever it stands before "--", so every
- * command accepts it in any position. Returns the new argc, or -1.
+ * Copy argv to args (argc + 1 slots) without --home wherever it stands
+ * before "--", so every command accepts it in any position; argv stays
+ * as it was, for airlock-core. Returns the new argc, or -1.
  */
-static int cli_take_home(int argc, char **argv, const char **home)
+static int cli_take_home(int argc, char **argv, char **args,
+			 const char **home)
 {
 	int out = 0;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			while (i < argc)
-				argv[out++] = argv[i++];
+				args[out++] = argv[i++];
 			break;
 		}
 		if (!strcmp(argv[i], "--home")) {
@@ -69,20 +95,56 @@ static int cli_take_home(int argc, char **argv, const char **home)
 			*home = argv[i] + 7;
 			continue;
 		}
-		argv[out++] = argv[i];
+		args[out++] = argv[i];
 	}
-	argv[out] = NULL;
+	args[out] = NULL;
 	return out;
 }
 
-int main(int argc, char **argv)
+/*
+ * Become airlock-core, found in the directory of this program's own file
+ * (/proc/self/exe, not $PATH or argv[0], which the caller chooses), with
+ * the arguments exactly as given: it parses --home and the command again,
+ * and as the same process keeps the pid, the signal dispositions, the
+ * terminal and the exit status the caller waits for. Returns only on
+ * failure, with the exit status.
+ */
+static int cli_exec_core(char **argv, const char *cmd)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	char *slash;
+	size_t len;
+
+	if (n < 0) {
+		fprintf(stderr, "airlock: cannot find %s: /proc/self/exe: %s\n",
+			CLI_CORE_NAME, strerror(errno));
+		return CLI_FAILED;
+	}
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	len = slash ? (size_t)(slash - path) + 1 : 0;
+	if (len + sizeof(CLI_CORE_NAME) > sizeof(path)) {
+		fprintf(stderr, "airlock: cannot find %s: path too long\n",
+			CLI_CORE_NAME);
+		return CLI_FAILED;
+	}
+	memcpy(path + len, CLI_CORE_NAME, sizeof(CLI_CORE_NAME));
+	execve(path, argv, environ);
+	fprintf(stderr,
+		"airlock: cannot run %s: %s (the '%s' command is in that "
+		"program, installed beside airlock)\n",
+		path, strerror(errno), cmd);
+	return CLI_FAILED;
+}
+
+static int cli_main(int argc, char **argv, char **args)
 {
 	const char *home = getenv("AIRLOCK_HOME");
 
 	if (!home || !*home)
 		home = CLI_DEFAULT_HOME;
-	argc = cli_take_home(argc - 1, argv + 1, &home);
-	argv++;
+	argc = cli_take_home(argc - 1, argv + 1, args, &home);
 	if (argc < 0 || !*home) {
 		fprintf(stderr, "airlock: --home needs a directory\n");
 		return CLI_USAGE;
@@ -91,20 +153,38 @@ int main(int argc, char **argv)
 		cli_usage(stderr);
 		return CLI_USAGE;
 	}
-	if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") ||
-	    !strcmp(argv[0], "help")) {
+	if (!strcmp(args[0], "--help") || !strcmp(args[0], "-h") ||
+	    !strcmp(args[0], "help")) {
 		cli_usage(stdout);
 		return CLI_OK;
 	}
-	if (!strcmp(argv[0], "--version")) {
+	if (!strcmp(args[0], "--version")) {
 		printf("airlock %s\n", AL_VERSION);
 		return CLI_OK;
 	}
 	for (size_t i = 0; i < sizeof(cli_commands) / sizeof(*cli_commands);
-	     i++)
-		if (!strcmp(argv[0], cli_commands[i].name))
-			return cli_commands[i].run(argc, argv, home);
+	     i++) {
+		if (strcmp(args[0], cli_commands[i].name))
+			continue;
+		if (!cli_commands[i].run)
+			return cli_exec_core(argv, args[0]);
+		return cli_commands[i].run(argc, args, home);
+	}
 	fprintf(stderr, "airlock: unknown command '%s' (see airlock --help)\n",
-		argv[0]);
+		args[0]);
 	return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	int rc;
+
+	if (!args) {
+		fprintf(stderr, "airlock: out of memory\n");
+		return CLI_FAILED;
+	}
+	rc = cli_main(argc, argv, args);
+	free(args);
+	return rc;
 }

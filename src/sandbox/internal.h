@@ -132,6 +132,10 @@ __attribute__((noreturn)) void sbx_child_main(struct sbx_plan *plan);
 /* Build the seccomp program; caller frees prog->filter. */
 int sbx_seccomp_build(struct sock_fprog *prog, const char *job);
 
+/* That program, built when airlock was built (gen/seccomp_gen.c). */
+extern const struct sock_filter sbx_seccomp_prog[];
+extern const unsigned short sbx_seccomp_prog_len;
+
 /* ---- egress proxy (proxy.c) ---- */
 
 struct sbx_proxy_conn {

@@ -304,8 +304,8 @@ static void sbx_answer(struct sbx_netwatch *nw, struct seccomp_notif *req,
 	ioctl(nw->listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
 }
 
-/* Wait for fd or the stop pipe; true when fd is ready (or hung up). */
-static bool sbx_watch_wait(struct sbx_netwatch *nw, int fd)
+/* Wait for fd or the stop pipe: fd's poll events, 0 when told to stop. */
+static short sbx_watch_wait(struct sbx_netwatch *nw, int fd)
 {
 	for (;;) {
 		struct pollfd p[2] = { { fd, POLLIN, 0 },
@@ -313,7 +313,7 @@ static bool sbx_watch_wait(struct sbx_netwatch *nw, int fd)
 		int n = poll(p, 2, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		return n > 0 && !p[1].revents;
+		return n > 0 && !p[1].revents ? p[0].revents : 0;
 	}
 }
 
@@ -379,8 +379,11 @@ static void *sbx_watch_main(void *arg)
 	}
 	/* Taken even when we cannot serve it: the payload waits for us. */
 	nw->listener = sbx_watch_receive(nw);
+	/* Without POLLIN the listener hung up: every process under the
+	 * filter is gone, and each receive would fail with ENOENT at once,
+	 * a busy loop until the caller's teardown told us to stop. */
 	while (req && resp && nw->listener >= 0 &&
-	       sbx_watch_wait(nw, nw->listener)) {
+	       (sbx_watch_wait(nw, nw->listener) & POLLIN)) {
 		memset(req, 0, reqsz);
 		if (ioctl(nw->listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
 			/* ENOENT: the target died before we read it. Other

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,36 +320,22 @@ static void plan_argv_area(struct sbx_plan *plan)
 }
 
 /*
- * The seccomp program, compiled once per process and copied into each
- * plan: compiling it with libseccomp costs more than the rest of the
- * plan together, and a daemon starts a sandbox per stage. The program
- * depends on nothing in the spec; should it ever, the cache needs a key.
- * A failed build is not cached, so the next sandbox tries again.
+ * The seccomp program, copied into each plan. libseccomp compiled it when
+ * airlock was built (gen/seccomp_gen.c): compiling it here cost more than
+ * the rest of the plan together, and every `airlock sandbox run` paid it.
+ * It depends on nothing in the spec; should it ever, it must be built
+ * here again.
  */
-static pthread_mutex_t sbx_filter_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sock_fprog sbx_filter_cache;
-
-static int plan_seccomp(struct sbx_plan *plan, const char *job)
+static int plan_seccomp(struct sbx_plan *plan)
 {
-	size_t len;
-	int rc = 0;
+	size_t len = sbx_seccomp_prog_len * sizeof(struct sock_filter);
 
-	pthread_mutex_lock(&sbx_filter_lock);
-	if (!sbx_filter_cache.filter)
-		rc = sbx_seccomp_build(&sbx_filter_cache, job);
-	if (rc == 0) {
-		len = sbx_filter_cache.len * sizeof(struct sock_filter);
-		plan->seccomp.filter = malloc(len);
-		if (plan->seccomp.filter) {
-			memcpy(plan->seccomp.filter, sbx_filter_cache.filter,
-			       len);
-			plan->seccomp.len = sbx_filter_cache.len;
-		} else {
-			rc = -ENOMEM;
-		}
-	}
-	pthread_mutex_unlock(&sbx_filter_lock);
-	return rc;
+	plan->seccomp.filter = malloc(len);
+	if (!plan->seccomp.filter)
+		return -ENOMEM;
+	memcpy(plan->seccomp.filter, sbx_seccomp_prog, len);
+	plan->seccomp.len = sbx_seccomp_prog_len;
+	return 0;
 }
 
 int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
@@ -375,7 +360,7 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	if (rc == 0)
 		rc = plan_env(ps, s);
 	if (rc == 0)
-		rc = plan_seccomp(&ps->plan, s->job_id);
+		rc = plan_seccomp(&ps->plan);
 	if (rc)
 		sbx_plan_free(ps);
 	return rc;

@@ -16,7 +16,7 @@ struct sbx_plan_store {
 /*
  * Validate the spec's binds and environment and prepare the plan.
  * spec must already carry its defaults. Logs and returns -EINVAL on a
- * bad spec, -ENOMEM, or AL_E_SANDBOX if seccomp cannot be built.
+ * bad spec, or -ENOMEM.
  */
 int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *spec);
 void sbx_plan_free(struct sbx_plan_store *ps);

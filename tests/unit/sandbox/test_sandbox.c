@@ -880,6 +880,24 @@ static void test_kill_names(void **state)
 }
 
 /* A payload killed by a signal it did not handle. */
+/*
+ * The program every sandbox loads was compiled when airlock was built
+ * (gen/seccomp_gen.c); it must be the one seccomp.c builds, instruction
+ * for instruction, so that a stale or altered copy cannot stand in for
+ * the filter that the attack tests and docs/sandbox.md describe.
+ */
+static void test_builtin_seccomp_program_is_current(void **state)
+{
+	struct sock_fprog prog = { 0 };
+
+	(void)state;
+	assert_int_equal(sbx_seccomp_build(&prog, NULL), 0);
+	assert_int_equal(prog.len, sbx_seccomp_prog_len);
+	assert_memory_equal(prog.filter, sbx_seccomp_prog,
+			    prog.len * sizeof(struct sock_filter));
+	free(prog.filter);
+}
+
 static void test_signal_is_reported(void **state)
 {
 	struct sbx_spec s;
@@ -903,6 +921,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_names),
+		cmocka_unit_test(test_builtin_seccomp_program_is_current),
 		cmocka_unit_test(test_allow_list_matching),
 		cmocka_unit_test(test_host_check),
 		cmocka_unit_test(test_host_check_names_missing_kernel_interfaces),
