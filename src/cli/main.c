@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,28 @@ static int cli_exec_core(char **argv, const char *cmd)
 	return CLI_FAILED;
 }
 
+/*
+ * `sandbox run --image DIR` hashes the image (libcrypto), which only
+ * airlock-core carries: airlock itself stays free of libcrypto, which
+ * would otherwise have to be linked into it statically (a security fix
+ * in the library would then need a rebuild of airlock).
+ */
+static bool cli_needs_core(int argc, char **args)
+{
+#ifdef AL_CLI_CORE
+	(void)argc;
+	(void)args;
+	return false;
+#else
+	if (strcmp(args[0], "sandbox"))
+		return false;
+	for (int i = 1; i < argc && strcmp(args[i], "--"); i++)
+		if (!strcmp(args[i], "--image"))
+			return true;
+	return false;
+#endif
+}
+
 static int cli_main(int argc, char **argv, char **args)
 {
 	const char *home = getenv("AIRLOCK_HOME");
@@ -166,7 +189,7 @@ static int cli_main(int argc, char **argv, char **args)
 	     i++) {
 		if (strcmp(args[0], cli_commands[i].name))
 			continue;
-		if (!cli_commands[i].run)
+		if (!cli_commands[i].run || cli_needs_core(argc, args))
 			return cli_exec_core(argv, args[0]);
 		return cli_commands[i].run(argc, args, home);
 	}
