@@ -221,6 +221,9 @@ static int request_check(const struct sched_request *rq)
 	if (rq->policy && strcmp(rq->policy, "patch") &&
 	    strcmp(rq->policy, "minor") && strcmp(rq->policy, "major"))
 		return AL_E_USAGE;
+	if (rq->trigger && strcmp(rq->trigger, "api") &&
+	    strcmp(rq->trigger, "schedule") && strcmp(rq->trigger, "retry"))
+		return AL_E_USAGE;
 	if (url_has_userinfo(rq->repo))
 		return AL_E_UNSAFE;
 	return 0;

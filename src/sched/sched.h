@@ -40,7 +40,9 @@
  * audit_commit) before returning. Passing one transaction to many
  * operations is group commit: they share one durable commit. On an
  * error with a caller's txn, the caller must abort it (the operation
- * may have written part of its change). The usual store rules apply: a
+ * may have written part of its change), except after AL_E_NOTFOUND,
+ * AL_E_STALE and AL_E_USAGE, which are found before anything is
+ * written. The usual store rules apply: a
  * thread holding a write transaction must not call an operation with
  * NULL. struct sched holds no mutable state; any thread may use it.
  */
@@ -159,7 +161,7 @@ struct sched_request {
  * receives the job's id (SCHED_ID_LEN + 1 bytes); *joined (may be NULL)
  * says which happened. Audit: job.enqueue or job.join.
  * Errors: AL_E_USAGE (empty or over-long repo, control characters,
- * priority over 255, unknown policy), AL_E_UNSAFE (credentials in the
+ * priority over 255, unknown policy or trigger), AL_E_UNSAFE (credentials in the
  * URL: records and the log must never hold them), store and audit
  * errors.
  */
