@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,7 +82,84 @@ static int config_u32_min(const char *v, unsigned min, uint64_t max,
 	return rc ? rc : *out < min ? -ERANGE : 0;
 }
 
-static int config_set(struct job_config *c, const char *k, const char *v)
+/*
+ * "URL [TZ=ZONE] SPEC": checked here so that a typo is an error naming
+ * the line, not a schedule that never fires. why gets the reason.
+ */
+static int config_schedule(struct job_config *c, const char *v,
+			   unsigned line, char *why, size_t whysz)
+{
+	struct job_schedule *e;
+	struct sched_cron cron;
+	size_t n = strcspn(v, " \t");
+	const char *spec = v + n;
+	char err[200];
+	int rc;
+
+	if (c->nschedules == JOB_SCHEDULES_MAX)
+		return -E2BIG;
+	void *p = realloc(c->schedules, (c->nschedules + 1) * sizeof(*e));
+	if (!p)
+		return -ENOMEM;
+	c->schedules = p;
+	e = memset(&c->schedules[c->nschedules], 0, sizeof(*e));
+	e->line = line;
+	if (n == 0 || n > SCHED_REPO_MAX) {
+		snprintf(why, whysz, "a repository URL first");
+		return -EINVAL;
+	}
+	memcpy(e->repo, v, n);
+	/* Credentials in a URL would be logged and recorded; a schedule
+	 * takes them from the daemon's environment instead. */
+	const char *host = strstr(e->repo, "://");
+	if (host && strchr(host, '@') &&
+	    strchr(host, '@') < host + 3 + strcspn(host + 3, "/?#")) {
+		snprintf(why, whysz, "no credentials in the URL");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->nschedules; i++)
+		if (!strcmp(c->schedules[i].repo, e->repo)) {
+			snprintf(why, whysz, "%s already has a schedule on "
+				 "line %u", e->repo, c->schedules[i].line);
+			return -EEXIST;
+		}
+	while (*spec == ' ' || *spec == '\t')
+		spec++;
+	if (!strncmp(spec, "TZ=", 3)) {
+		size_t z = strcspn(spec + 3, " \t");
+		if (z == 0 || z > SCHED_TZ_NAME_MAX) {
+			snprintf(why, whysz, "TZ= needs a zone name");
+			return -EINVAL;
+		}
+		memcpy(e->tz, spec + 3, z);
+		for (spec += 3 + z; *spec == ' ' || *spec == '\t'; spec++)
+			;
+	}
+	if ((rc = sched_cron_parse(spec, &cron, err, sizeof(err)))) {
+		snprintf(why, whysz, "schedule '%s': %s", spec, err);
+		return rc;
+	}
+	al_strlcpy(e->spec, spec, sizeof(e->spec));
+	c->nschedules++;
+	return 0;
+}
+
+/* A zone name must name a zone of the system's tzdata. */
+static int config_zone(const char *name, char *why, size_t whysz)
+{
+	struct sched_tz *z = NULL;
+	int rc = sched_tz_load(NULL, name, &z);
+
+	sched_tz_free(z);
+	if (rc)
+		snprintf(why, whysz, "time zone '%s': %s", name,
+			 rc == AL_E_NOTFOUND ? "not in the system's tzdata"
+					     : al_strerror(rc));
+	return rc;
+}
+
+static int config_set(struct job_config *c, const char *k, const char *v,
+		      unsigned line, char *why, size_t whysz)
 {
 	if (!strcmp(k, "registry")) {
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
@@ -155,6 +233,21 @@ static int config_set(struct job_config *c, const char *k, const char *v)
 	}
 	if (!strncmp(k, "audit_", 6))
 		return audit_policy_set(&c->audit, k, v);
+	if (!strcmp(k, "workers")) {
+		if (!strcmp(v, "auto")) {
+			c->workers = 0;
+			return 0;
+		}
+		return config_u32_min(v, 1, SCHED_WORKERS_MAX, &c->workers);
+	}
+	if (!strcmp(k, "schedule"))
+		return config_schedule(c, v, line, why, whysz);
+	if (!strcmp(k, "schedule_tz")) {
+		int rc = config_zone(v, why, whysz);
+		if (rc == 0)
+			al_strlcpy(c->schedule_tz, v, sizeof(c->schedule_tz));
+		return rc ? -EINVAL : 0; /* not "unknown key" */
+	}
 	return AL_E_NOTFOUND;
 }
 
@@ -184,6 +277,14 @@ static const char *config_hint(const char *k)
 	if (!strcmp(k, "image_digest"))
 		return " (sha256: and 64 lowercase hex digits, as a job record "
 		       "shows it)";
+	if (!strcmp(k, "workers"))
+		return " (auto, or 1 to 256)";
+	if (!strcmp(k, "schedule"))
+		return " (URL [TZ=Zone] then a cron expression such as "
+		       "'0 2 * * *' or words such as 'weekly mon 06:00')";
+	if (!strcmp(k, "schedule_tz"))
+		return " (a zone of the system's tzdata, e.g. Europe/Berlin, "
+		       "or UTC)";
 	return "";
 }
 
@@ -209,15 +310,37 @@ static int config_parse(struct job_config *c, char *text, const char *path,
 		}
 		*eq = '\0';
 		char *k = config_trim(s), *v = config_trim(eq + 1);
-		int rc = config_set(c, k, v);
+		char why[512] = "";
+		int rc = config_set(c, k, v, lineno, why, sizeof(why));
 		if (rc) {
-			snprintf(err, errsz, "%s:%u: %s '%s'%s", path, lineno,
+			snprintf(err, errsz, "%s:%u: %s '%s'%s%s%s", path,
+				 lineno,
 				 rc == AL_E_NOTFOUND ? "unknown key"
 						     : "bad value for",
-				 k, config_hint(k));
+				 k, config_hint(k), *why ? ": " : "", why);
 			return AL_E_PARSE;
 		}
 	}
+	return 0;
+}
+
+void job_config_free(struct job_config *c)
+{
+	free(c->schedules);
+	c->schedules = NULL;
+	c->nschedules = 0;
+}
+
+int job_config_schedules(const struct job_config *c,
+			 struct sched_schedule **out)
+{
+	*out = calloc(c->nschedules ? c->nschedules : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nschedules; i++)
+		(*out)[i] = (struct sched_schedule){c->schedules[i].repo,
+						    c->schedules[i].spec,
+						    c->schedules[i].tz};
 	return 0;
 }
 
@@ -241,6 +364,8 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 
+	al_strlcpy(c->schedule_tz, "UTC", sizeof(c->schedule_tz));
+
 	snprintf(path, sizeof(path), "%s/airlock.conf", home);
 	rc = al_read_file(path, CONFIG_MAX_BYTES, &b);
 	if (rc == -ENOENT) {
@@ -253,6 +378,18 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 				  errsz);
 		if (rc)
 			goto out;
+	}
+	for (size_t i = 0; i < c->nschedules; i++) {
+		struct job_schedule *e = &c->schedules[i];
+		char why[256];
+		if (!e->tz[0]) {
+			al_strlcpy(e->tz, c->schedule_tz, sizeof(e->tz));
+		} else if ((rc = config_zone(e->tz, why, sizeof(why)))) {
+			snprintf(err, errsz, "%s:%u: bad value for 'schedule':"
+				 " %s", path, e->line, why);
+			rc = AL_E_PARSE;
+			goto out;
+		}
 	}
 
 	if (!c->registry[0]) {

@@ -16,6 +16,13 @@
  *   audit_checkpoint_minutes = M   ... and every M minutes (60)
  *   image = host|DIR       what the sandboxes run on (host)
  *   image_digest = sha256:HEX  refuse any other image (not pinned)
+ *   workers = auto|N       jobs the daemon runs at once (auto: as many
+ *                          sandboxes as the CPUs and memory hold at the
+ *                          cpus and memory limits above)
+ *   schedule_tz = ZONE     zone of schedules without their own (UTC)
+ *   schedule = URL [TZ=ZONE] SPEC   run an update of URL on SPEC, a cron
+ *                          expression or "weekly mon 06:00" (sched/cron.h);
+ *                          one line per repository, repeatable
  *
  * Lines are "key = value"; '#' and ';' start comments; [sections] are
  * accepted and ignored in this version. An unknown key or a bad value is
@@ -28,6 +35,18 @@
 #include <sys/types.h>
 
 #include "audit/audit.h"
+#include "sched/cron.h"
+#include "sched/sched.h"
+#include "sched/tz.h"
+
+/* One schedule line; tz is "" until schedule_tz fills it in. */
+struct job_schedule {
+	char repo[SCHED_REPO_MAX + 1];
+	char spec[SCHED_CRON_SPEC_MAX + 1];
+	char tz[SCHED_TZ_NAME_MAX + 1];
+	unsigned line;
+};
+#define JOB_SCHEDULES_MAX 4096
 
 struct job_config {
 	char registry[512];
@@ -45,14 +64,29 @@ struct job_config {
 	char image[1024];
 	char image_digest[80];
 	struct audit_policy audit;
+	unsigned workers;       /* 0 = auto: sched_host_workers() */
+	char schedule_tz[SCHED_TZ_NAME_MAX + 1];
+	struct job_schedule *schedules;
+	size_t nschedules;
 };
 
 /*
  * Defaults, then HOME/airlock.conf if it exists. When no registry is
  * configured, asks npm. Returns 0, or an error with a message in err.
+ * Every schedule's spec and zone are checked here (the zone's file must
+ * exist in the system's tzdata), so a daemon never starts with one it
+ * cannot run. Free with job_config_free, also after an error.
  */
 int job_config_load(const char *home, struct job_config *c, char *err,
 		    size_t errsz);
+void job_config_free(struct job_config *c);
+
+/*
+ * The schedules as sched_opts wants them, into out (nschedules
+ * entries, owned by the caller; its strings borrow from c).
+ */
+int job_config_schedules(const struct job_config *c,
+			 struct sched_schedule **out);
 
 /* Run `npm config get registry` (no shell) and store the URL. */
 int job_npm_registry(char *out, size_t outsz);

@@ -2026,6 +2026,7 @@ out:
 	if (j.sink_up)
 		audit_sink_destroy(&j.sink);
 	audit_log_close(j.alog);
+	job_config_free(&j.cfg);
 	if (j.store)
 		store_close(j.store);
 	vcs_url_cred_wipe(&j.url_cred);

@@ -1,0 +1,317 @@
+/*
+ * sched.h - the job queue: states, leases, retries, schedules.
+ *
+ * A job moves queued -> running (leased to a worker) -> succeeded |
+ * failed | cancelled; while running, the worker reports its stage. Every
+ * change is one LMDB write transaction that also carries its audit entry
+ * (audit_append), so nothing lives only in memory and no change happens
+ * without the log saying so: a daemon that dies at any point finds on
+ * restart exactly the state of the last commit, and sched_recover puts
+ * the jobs it was running back in the queue.
+ *
+ * Where it lives (schema/lmdb.md, "Scheduler"):
+ *   jobs    the sealed job record; the scheduler owns its members
+ *           "state", "finished_ms" and "sched" (priority, due time,
+ *           attempt, lease holder, stage, cancel request, reason)
+ *   queue   a raw index: 'Q' entries in lease order (priority, due
+ *           time, job id) and 'L' entries (job id -> lease expiry)
+ *   repos   per repository (blinded URL key), member "sched": the job
+ *           queued for it, the job running for it, the last schedule
+ *           tick that fired
+ *
+ * Rules it keeps:
+ *   - Lease order: higher priority first, then earlier due time, then
+ *     job id (creation time). A job whose due time is in the future (a
+ *     retry backing off, a request for later) is not leased before it.
+ *   - One active job per repository: a request for a repository that
+ *     already has a queued job joins it (same id, priority raised to the
+ *     higher of the two, due time the earlier); a queued job is not
+ *     leased while another job of its repository runs.
+ *   - A lease expires unless the worker heartbeats. An expired lease (a
+ *     dead worker), and every lease at start-up (a dead daemon), puts the
+ *     job back in the queue with its attempt count raised and a due time
+ *     backed off exponentially with jitter, or fails it with the reason
+ *     once max_attempts leases were used.
+ *   - Schedules fire once when due; slots missed while the appliance
+ *     was down fire once, at the first tick, not once per slot.
+ *
+ * Transactions: every operation takes txn, the caller's write
+ * transaction, or NULL to run in one of its own that it commits (with
+ * audit_commit) before returning. Passing one transaction to many
+ * operations is group commit: they share one durable commit. On an
+ * error with a caller's txn, the caller must abort it (the operation
+ * may have written part of its change), except after AL_E_NOTFOUND,
+ * AL_E_STALE and AL_E_USAGE, which are found before anything is
+ * written. The usual store rules apply: a
+ * thread holding a write transaction must not call an operation with
+ * NULL. struct sched holds no mutable state; any thread may use it.
+ */
+#ifndef AL_SCHED_SCHED_H
+#define AL_SCHED_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "audit/audit.h"
+#include "store/store.h"
+
+/* X(enum, name): job states, as records and the control API spell them. */
+#define SCHED_STATE_TABLE(X)                                               \
+	X(SCHED_QUEUED, "queued")                                              \
+	X(SCHED_RUNNING, "running")                                            \
+	X(SCHED_SUCCEEDED, "succeeded")                                        \
+	X(SCHED_FAILED, "failed")                                              \
+	X(SCHED_CANCELLED, "cancelled")
+
+enum sched_state {
+#define SCHED_X_ENUM(e, name) e,
+	SCHED_STATE_TABLE(SCHED_X_ENUM)
+#undef SCHED_X_ENUM
+	SCHED_STATE__COUNT
+};
+
+/* The state's name; NULL out of range. */
+const char *sched_state_name(enum sched_state st);
+/* The state named name, or -1. */
+int sched_state_parse(const char *name);
+
+/* 12 hex digits of the creation time in ms, 8 random hex digits. */
+#define SCHED_ID_LEN 20
+#define SCHED_REPO_MAX 2047   /* bytes of a repository URL */
+#define SCHED_WORKER_MAX 64   /* bytes of a worker name */
+#define SCHED_REASON_MAX 1024 /* bytes of a failure reason kept */
+
+/* Priorities: 0..255, higher leases first. */
+#define SCHED_PRIO_NORMAL 100    /* a request through the control API */
+#define SCHED_PRIO_SCHEDULED 50  /* a schedule firing */
+
+/* Defaults of struct sched_opts. */
+#define SCHED_DEFAULT_ATTEMPTS 3
+#define SCHED_DEFAULT_LEASE_MS 60000
+#define SCHED_DEFAULT_BACKOFF_MS 30000
+#define SCHED_DEFAULT_BACKOFF_MAX_MS 3600000
+
+/*
+ * Where time and chance come from. now_ms is the wall clock in ms since
+ * the epoch; random gives jitter. Tests inject both; NULL members mean
+ * al_wall_ms and the kernel's CSPRNG.
+ */
+struct sched_clock {
+	int64_t (*now_ms)(void *ctx);
+	uint64_t (*random)(void *ctx);
+	void *ctx;
+};
+
+/* One schedule line of airlock.conf: a repository, a spec, a zone. */
+struct sched_schedule {
+	const char *repo;
+	const char *spec; /* cron.h */
+	const char *tz;   /* "Europe/Berlin"; NULL = "UTC" */
+};
+
+struct sched_opts {
+	const struct sched_clock *clock; /* NULL: real clock */
+	const char *tzdir;      /* NULL: $TZDIR, else /usr/share/zoneinfo */
+	unsigned max_attempts;  /* leases a job may use; 0 = default */
+	int64_t lease_ms;       /* a lease lasts this long past a heartbeat */
+	int64_t backoff_ms;     /* first retry delay (before jitter) */
+	int64_t backoff_max_ms; /* cap on the delay */
+	const struct sched_schedule *schedules;
+	size_t nschedules;
+};
+
+struct sched;
+
+/*
+ * A scheduler over the store of log (audit_log_store). Copies o; parses
+ * every schedule and loads its zone. Returns 0, AL_E_PARSE with a
+ * message logged (naming the repository and the column) for a bad spec,
+ * AL_E_NOTFOUND or AL_E_USAGE for a bad zone, AL_E_USAGE for a bad
+ * option, or -ENOMEM.
+ */
+int sched_open(struct audit_log *log, const struct sched_opts *o,
+	       struct sched **out);
+void sched_close(struct sched *s);
+
+/* The clock's now, in ms since the epoch. */
+int64_t sched_now(const struct sched *s);
+
+/* Begin a write transaction for group commit; end it with sched_commit
+ * (or store_txn_abort). */
+int sched_begin(struct sched *s, struct store_txn **txn);
+int sched_commit(struct sched *s, struct store_txn *txn);
+
+/* What to run: a repository and how. */
+struct sched_request {
+	const char *repo;     /* URL or path without credentials */
+	const char *branch;   /* NULL: the remote's HEAD */
+	const char *policy;   /* "patch", "minor", "major"; NULL = minor */
+	const char *test_cmd; /* NULL = "npm test" */
+	unsigned priority;    /* 0..255 */
+	int64_t due_ms;       /* not before; 0 = now */
+	const char *trigger;  /* "api", "schedule", "retry"; NULL = "api" */
+	const char *actor;    /* audit actor; NULL = "system" */
+};
+
+/*
+ * Queue a job for rq->repo, or join the job already queued for it. id
+ * receives the job's id (SCHED_ID_LEN + 1 bytes); *joined (may be NULL)
+ * says which happened. Audit: job.enqueue or job.join.
+ * Errors: AL_E_USAGE (empty or over-long repo, control characters,
+ * priority over 255, unknown policy or trigger), AL_E_UNSAFE (credentials in the
+ * URL: records and the log must never hold them), store and audit
+ * errors.
+ */
+int sched_enqueue(struct sched *s, struct store_txn *txn,
+		  const struct sched_request *rq, char *id, bool *joined);
+
+/* A job handed to a worker. record is a new reference (caller frees). */
+struct sched_lease {
+	char id[SCHED_ID_LEN + 1];
+	unsigned attempt; /* 1 on the first lease; the lease's token */
+	int64_t expires_ms;
+	json_t *record;
+};
+
+/*
+ * Lease the next job that may run now to worker (a name for records
+ * and the log, e.g. "worker-3" or a pid). Returns 0, or AL_E_NOTFOUND
+ * when nothing is due. Audit: job.lease.
+ */
+int sched_lease(struct sched *s, struct store_txn *txn, const char *worker,
+		struct sched_lease *out);
+
+/*
+ * The worker holding lease attempt of job id is alive: push the expiry
+ * to now + lease_ms, and record stage if it is not NULL and differs
+ * from the recorded one (audit job.stage; a plain heartbeat writes only
+ * the raw lease entry and no audit entry). *cancel (may be NULL) is set
+ * when a cancel was requested: the worker should stop and complete
+ * with SCHED_OUT_CANCELLED. Returns 0, AL_E_NOTFOUND (no such job),
+ * AL_E_STALE (the job is not running under this attempt: the lease
+ * expired and was requeued or given to another worker).
+ */
+int sched_heartbeat(struct sched *s, struct store_txn *txn, const char *id,
+		    unsigned attempt, const char *stage, int64_t *expires_ms,
+		    bool *cancel);
+
+/* How a worker's run ended. */
+enum sched_outcome {
+	SCHED_OUT_SUCCEEDED,
+	SCHED_OUT_FAILED,    /* final: the job ran and failed */
+	SCHED_OUT_CANCELLED,
+	SCHED_OUT_RETRY,     /* transient: requeue with backoff if allowed */
+};
+
+/*
+ * End the lease attempt of job id with outcome; reason (may be NULL)
+ * is kept, cut to SCHED_REASON_MAX bytes. *state_out (may be NULL) is
+ * the state the job ended in (SCHED_RETRY gives queued, or failed once
+ * attempts are used up). Audit: job.finish or job.requeue. Errors:
+ * AL_E_NOTFOUND, AL_E_STALE (as sched_heartbeat), AL_E_USAGE.
+ */
+int sched_complete(struct sched *s, struct store_txn *txn, const char *id,
+		   unsigned attempt, enum sched_outcome outcome,
+		   const char *reason, enum sched_state *state_out);
+
+/*
+ * Cancel job id on behalf of actor. A queued job is cancelled at once;
+ * a running one is marked, its worker learns it at its next heartbeat
+ * (and if the worker is gone, the expired lease ends as cancelled).
+ * Audit: job.cancel. Errors: AL_E_NOTFOUND, AL_E_USAGE (already
+ * finished).
+ */
+int sched_cancel(struct sched *s, struct store_txn *txn, const char *id,
+		 const char *actor);
+
+/*
+ * Queue a failed or cancelled job again as a new job (same repository,
+ * branch, policy and test command; "retry_of" names the old one), or
+ * join the job already queued for its repository. new_id receives the
+ * id. Errors: AL_E_NOTFOUND, AL_E_USAGE (not failed or cancelled).
+ */
+int sched_retry(struct sched *s, struct store_txn *txn, const char *id,
+		const char *actor, char *new_id);
+
+/*
+ * Recovery. With all false, end every lease that expired by now (dead
+ * workers; call periodically); with all true, every lease (at daemon
+ * start-up, when no worker of the previous daemon can still be alive).
+ * Each such job is requeued (attempt raised, backed off) or failed once
+ * its attempts are used up, or cancelled if a cancel was requested.
+ * *count (may be NULL) is how many leases were ended. Audit:
+ * job.requeue or job.finish, with the reason.
+ */
+int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
+			  unsigned *count);
+
+/*
+ * Schedules: for every configured schedule whose next slot after its
+ * last tick is at or before now, enqueue a job (trigger "schedule",
+ * priority SCHED_PRIO_SCHEDULED) and record now as its last tick, so
+ * that however many slots were missed, one job runs. A schedule seen
+ * for the first time only records now (it fires at its next slot).
+ * *fired (may be NULL; new reference) is an array of
+ * {"repo","id","joined","slot_ms"}. Audit: schedule.start on first
+ * sight, schedule.fire and job.enqueue or job.join when due.
+ */
+int sched_tick(struct sched *s, struct store_txn *txn, json_t **fired);
+
+/*
+ * When the daemon should look again: the earliest of the next schedule
+ * slot, the due time of the first queued job that is not yet due, and
+ * the earliest lease expiry. INT64_MAX when there is none. Read-only.
+ */
+int sched_next_wakeup(struct sched *s, int64_t *at_ms);
+
+/*
+ * Jobs as summaries {"id","repo","state","priority","due_ms","attempt",
+ * "stage","created_ms","finished_ms","reason","lease_expires_ms"} into
+ * *out (new array). state < 0: every job, oldest first, the last limit
+ * of them; SCHED_QUEUED: in lease order; SCHED_RUNNING: running jobs;
+ * other states: those jobs, oldest first, the last limit. limit 0
+ * means no limit.
+ */
+int sched_list(struct sched *s, int state, size_t limit, json_t **out);
+
+/*
+ * The record of job id (new reference), with "lease_expires_ms" added
+ * while it runs. AL_E_NOTFOUND, or the store's unseal errors.
+ */
+int sched_show(struct sched *s, const char *id, json_t **out);
+
+/*
+ * Store a worker's version of the record of job id, which it holds
+ * under lease attempt: every member the scheduler owns ("state",
+ * "finished_ms", "sched", "id", "repo") is kept from the stored record,
+ * the rest is the worker's. AL_E_STALE if the lease is no longer the
+ * worker's. Audit: action (e.g. "job.save") with the job id.
+ */
+int sched_save_record(struct sched *s, struct store_txn *txn, const char *id,
+		      unsigned attempt, const json_t *record,
+		      const char *action);
+
+/*
+ * The backoff before attempt number attempt + 1, after attempt leases
+ * failed: d = min(backoff_ms * 2^(attempt - 1), backoff_max_ms), then
+ * "equal jitter": d/2 plus a random part in [0, d/2].
+ */
+int64_t sched_backoff_ms(const struct sched *s, unsigned attempt);
+
+/*
+ * How many workers fit a machine: the CPUs (ncpu, each 1000 milli-CPUs)
+ * and the memory (mem_bytes, less SCHED_RESERVE_BYTES for the daemon
+ * and the system) divided by one sandbox's limits, the smaller of the
+ * two, at least 1 and at most SCHED_WORKERS_MAX. sched_host_workers
+ * asks sysconf for ncpu and the physical memory.
+ */
+#define SCHED_WORKERS_MAX 256
+#define SCHED_RESERVE_BYTES ((uint64_t)512 << 20)
+unsigned sched_default_workers(unsigned ncpu, uint64_t mem_bytes,
+			       unsigned cpus_milli, uint64_t memory);
+unsigned sched_host_workers(unsigned cpus_milli, uint64_t memory);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * airlock.conf keys of the scheduler: workers, schedule_tz, schedule.
+ * Good lines load; every bad one is an error that names the line and
+ * says what was wrong (the cron column, the zone, the duplicate).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "base/fs.h"
+#include "job/config.h"
+
+static char home[64];
+
+static int load(const char *text, struct job_config *c, char *err,
+		size_t errsz)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(home, sizeof(home), "/tmp/al-conf-XXXXXX");
+	assert_non_null(mkdtemp(home));
+	snprintf(path, sizeof(path), "%s/airlock.conf", home);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	/* A registry of our own, so that npm is not asked. */
+	fprintf(f, "registry = http://127.0.0.1:9/\n%s", text);
+	fclose(f);
+	err[0] = '\0';
+	int rc = job_config_load(home, c, err, errsz);
+	al_rm_tree(home);
+	return rc;
+}
+
+static void test_good(void **state)
+{
+	struct job_config c;
+	char err[512];
+	struct sched_schedule *s = NULL;
+
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.nschedules, 0);
+	assert_string_equal(c.schedule_tz, "UTC");
+	job_config_free(&c);
+
+	assert_int_equal(
+		load("workers = 3\n"
+		     "schedule = https://git.test/acme/a.git weekly mon 06:00\n"
+		     "schedule = /srv/git/b.git TZ=America/New_York "
+		     "0 2 * * 1-5\n"
+		     "schedule_tz = Europe/Berlin\n",
+		     &c, err, sizeof(err)), 0);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.nschedules, 2);
+	assert_string_equal(c.schedules[0].repo, "https://git.test/acme/a.git");
+	assert_string_equal(c.schedules[0].spec, "weekly mon 06:00");
+	assert_string_equal(c.schedules[0].tz, "Europe/Berlin");
+	assert_string_equal(c.schedules[1].repo, "/srv/git/b.git");
+	assert_string_equal(c.schedules[1].spec, "0 2 * * 1-5");
+	assert_string_equal(c.schedules[1].tz, "America/New_York");
+	assert_int_equal(job_config_schedules(&c, &s), 0);
+	assert_string_equal(s[1].tz, "America/New_York");
+	free(s);
+	job_config_free(&c);
+
+	assert_int_equal(load("workers = auto\n", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.workers, 0);
+	job_config_free(&c);
+}
+
+static void bad(const char *line, const char *want)
+{
+	struct job_config c;
+	char err[512];
+
+	assert_int_equal(load(line, &c, err, sizeof(err)), AL_E_PARSE);
+	job_config_free(&c);
+	if (!strstr(err, want))
+		fail_msg("'%s': got '%s', want '%s'", line, err, want);
+}
+
+static void test_bad(void **state)
+{
+	bad("workers = 0\n", ":2: bad value for 'workers' (auto, or 1 to 256)");
+	bad("workers = 257\n", "'workers'");
+	bad("workers = many\n", "'workers'");
+	bad("schedule = https://git.test/a.git 0 0 * * mnn\n",
+	    ":2: bad value for 'schedule' (URL [TZ=Zone] then a cron "
+	    "expression such as '0 2 * * *' or words such as 'weekly mon "
+	    "06:00'): schedule '0 0 * * mnn': column 9: 'mnn' is not a day "
+	    "of week");
+	bad("schedule = https://git.test/a.git\n", "column 1: empty schedule");
+	bad("schedule = https://git.test/a.git TZ=Mars/Olympus @daily\n",
+	    ":2: bad value for 'schedule': time zone 'Mars/Olympus': not in "
+	    "the system's tzdata");
+	bad("schedule = https://git.test/a.git TZ=../../etc/passwd @daily\n",
+	    "time zone '../../etc/passwd': bad usage");
+	bad("schedule_tz = Europe/Berln\n",
+	    ":2: bad value for 'schedule_tz' (a zone of the system's tzdata");
+	bad("schedule = https://bot:tok@git.test/a.git @daily\n",
+	    "no credentials in the URL");
+	bad("schedule = /srv/a.git @daily\nschedule = /srv/a.git @weekly\n",
+	    ":3: bad value for 'schedule'");
+	bad("schedule = /srv/a.git @daily\nschedule = /srv/a.git @weekly\n",
+	    "/srv/a.git already has a schedule on line 2");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

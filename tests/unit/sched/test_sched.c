@@ -1,0 +1,724 @@
+/*
+ * The scheduler over a real store and audit log, with an injected clock
+ * and jitter: lease order, joining requests, one active job per
+ * repository, heartbeats and lease expiry, backoff, recovery after a
+ * daemon that died (a child process that leases and exits), cancel and
+ * retry, every change carrying its audit entry in the same transaction,
+ * credentials refused, and schedules across Europe/Berlin's clock
+ * changes and a down-time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit/audit.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "sched/sched.h"
+
+struct fake {
+	int64_t now;
+	uint64_t rnd;
+};
+
+static int64_t fake_now(void *ctx)
+{
+	return ((struct fake *)ctx)->now;
+}
+
+static uint64_t fake_rand(void *ctx)
+{
+	return ((struct fake *)ctx)->rnd++;
+}
+
+struct fix {
+	char home[64];
+	struct store *st;
+	struct audit_log *log;
+	struct sched *s;
+	struct fake clk;
+	struct sched_clock clock;
+	struct sched_opts o;
+};
+
+static int64_t utc(const char *s)
+{
+	struct tm tm = {0};
+
+	if (!strptime(s, "%Y-%m-%dT%H:%M", &tm))
+		abort();
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+static void open_sched(struct fix *f)
+{
+	assert_int_equal(sched_open(f->log, &f->o, &f->s), 0);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->home, sizeof(f->home), "/tmp/al-sched-XXXXXX");
+	if (!mkdtemp(f->home) || store_open(f->home, &f->st) ||
+	    audit_log_open(f->st, f->home, NULL, &f->log))
+		return -1;
+	f->clk.now = utc("2026-06-01T12:00");
+	f->clock = (struct sched_clock){fake_now, fake_rand, &f->clk};
+	f->o = (struct sched_opts){.clock = &f->clock, .max_attempts = 3,
+				   .lease_ms = 1000, .backoff_ms = 1000,
+				   .backoff_max_ms = 8000};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	sched_close(f->s);
+	audit_log_close(f->log);
+	store_close(f->st);
+	al_rm_tree(f->home);
+	free(f);
+	return 0;
+}
+
+static void enqueue(struct fix *f, const char *repo, unsigned prio,
+		    int64_t due, char *id, bool *joined)
+{
+	struct sched_request rq = {.repo = repo, .priority = prio,
+				   .due_ms = due};
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, joined), 0);
+}
+
+static void lease(struct fix *f, struct sched_lease *l)
+{
+	assert_int_equal(sched_lease(f->s, NULL, "w1", l), 0);
+	json_decref(l->record);
+	l->record = NULL;
+}
+
+static void no_lease(struct fix *f)
+{
+	struct sched_lease l;
+	assert_int_equal(sched_lease(f->s, NULL, "w1", &l), AL_E_NOTFOUND);
+}
+
+static json_t *show(struct fix *f, const char *id)
+{
+	json_t *rec = NULL;
+	assert_int_equal(sched_show(f->s, id, &rec), 0);
+	return rec;
+}
+
+static void assert_state(struct fix *f, const char *id, const char *want)
+{
+	json_t *rec = show(f, id);
+	assert_string_equal(json_string_value(json_object_get(rec, "state")),
+			    want);
+	json_decref(rec);
+}
+
+static int64_t sched_int(struct fix *f, const char *id, const char *key)
+{
+	json_t *rec = show(f, id);
+	int64_t v = json_integer_value(
+		json_object_get(json_object_get(rec, "sched"), key));
+	json_decref(rec);
+	return v;
+}
+
+static uint64_t audit_count(struct fix *f)
+{
+	uint64_t n = 0, bad = 0;
+	assert_int_equal(audit_verify(f->st, &n, &bad), 0);
+	return n;
+}
+
+/* The action of the last audit entry. */
+static char *last_action(struct fix *f)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+	json_t *e;
+	static char buf[64];
+
+	audit_key(audit_count(f), key);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_get_json(txn, STORE_DB_AUDIT, key, 8, &e), 0);
+	snprintf(buf, sizeof(buf), "%s",
+		 json_string_value(json_object_get(e, "action")));
+	json_decref(e);
+	store_txn_abort(txn);
+	return buf;
+}
+
+static void test_order(void **state)
+{
+	struct fix *f = *state;
+	char a[21], b[21], c[21], d[21], e[21];
+	struct sched_lease l;
+	int64_t t0 = f->clk.now;
+
+	open_sched(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "repo-b", 200, 0, b, NULL);
+	enqueue(f, "repo-c", 100, t0 - 5000, c, NULL); /* due earlier */
+	enqueue(f, "repo-d", 250, t0 + 60000, d, NULL); /* not yet due */
+	f->clk.now += 1;
+	enqueue(f, "repo-e", 100, t0, e, NULL); /* same due as a, later id */
+
+	lease(f, &l);
+	assert_string_equal(l.id, b);
+	assert_int_equal(l.attempt, 1);
+	assert_int_equal(l.expires_ms, f->clk.now + 1000);
+	lease(f, &l);
+	assert_string_equal(l.id, c);
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	lease(f, &l);
+	assert_string_equal(l.id, e);
+	no_lease(f);
+
+	int64_t wake;
+	assert_int_equal(sched_next_wakeup(f->s, &wake), 0);
+	assert_int_equal(wake, f->clk.now + 1000); /* the leases end */
+	f->clk.now = t0 + 60000;
+	lease(f, &l);
+	assert_string_equal(l.id, d);
+
+	json_t *list = NULL;
+	assert_int_equal(sched_list(f->s, SCHED_RUNNING, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 5);
+	json_decref(list);
+}
+
+static void test_join_and_one_per_repo(void **state)
+{
+	struct fix *f = *state;
+	char a[21], a2[21], a3[21], b[21];
+	bool joined = true;
+	struct sched_lease l;
+
+	open_sched(f);
+	enqueue(f, "https://git.test/acme/a.git", 10, 0, a, &joined);
+	assert_false(joined);
+	enqueue(f, "https://git.test/acme/b.git", 50, 0, b, NULL);
+	/* A second request joins, raising the priority above b's. */
+	enqueue(f, "https://git.test/acme/a.git", 90, 0, a2, &joined);
+	assert_true(joined);
+	assert_string_equal(a, a2);
+	assert_string_equal(last_action(f), "job.join");
+	assert_int_equal(sched_int(f, a, "priority"), 90);
+	assert_int_equal(sched_int(f, a, "requests"), 2);
+
+	json_t *list = NULL;
+	assert_int_equal(sched_list(f->s, SCHED_QUEUED, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(list, 0), "id")), a);
+	json_decref(list);
+
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	/* Running: a new request makes a new queued job, which waits. */
+	enqueue(f, "https://git.test/acme/a.git", 255, 0, a3, &joined);
+	assert_false(joined);
+	assert_string_not_equal(a3, a);
+	lease(f, &l);
+	assert_string_equal(l.id, b);
+	no_lease(f);
+	assert_int_equal(sched_complete(f->s, NULL, a, 1, SCHED_OUT_SUCCEEDED,
+					NULL, NULL), 0);
+	assert_string_equal(last_action(f), "job.finish");
+	assert_state(f, a, "succeeded");
+	lease(f, &l);
+	assert_string_equal(l.id, a3);
+}
+
+static void test_expiry_backoff(void **state)
+{
+	struct fix *f = *state;
+	char a[21];
+	struct sched_lease l;
+	unsigned n = 9;
+	bool cancel = true;
+	int64_t exp;
+
+	f->clk.rnd = 0; /* jitter: the fixed half only */
+	open_sched(f);
+	enqueue(f, "repo-x", 100, 0, a, NULL);
+	lease(f, &l);
+
+	/* Heartbeats keep the lease. */
+	f->clk.now += 800;
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, "clone", &exp,
+					 &cancel), 0);
+	assert_false(cancel);
+	assert_int_equal(exp, f->clk.now + 1000);
+	assert_string_equal(last_action(f), "job.stage");
+	uint64_t before = audit_count(f);
+	f->clk.now += 800;
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, "clone", NULL,
+					 NULL), 0);
+	assert_int_equal(audit_count(f), before); /* no stage change */
+	f->clk.now += 800;
+	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* The worker stops: expired, requeued, backed off 1000/2. */
+	f->clk.now += 1001;
+	f->clk.rnd = 0;
+	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(last_action(f), "job.requeue");
+	assert_state(f, a, "queued");
+	assert_int_equal(sched_int(f, a, "due_ms"), f->clk.now + 500);
+	/* The old worker's lease is gone. */
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, NULL, NULL, NULL),
+			 AL_E_STALE);
+	assert_int_equal(sched_complete(f->s, NULL, a, 1, SCHED_OUT_SUCCEEDED,
+					NULL, NULL), AL_E_STALE);
+	no_lease(f);
+	f->clk.now += 500;
+	lease(f, &l);
+	assert_int_equal(l.attempt, 2);
+
+	/* A transient failure retries with twice the delay. */
+	f->clk.rnd = 0;
+	enum sched_state st;
+	assert_int_equal(sched_complete(f->s, NULL, a, 2, SCHED_OUT_RETRY,
+					"registry unreachable", &st), 0);
+	assert_int_equal(st, SCHED_QUEUED);
+	assert_int_equal(sched_int(f, a, "due_ms"), f->clk.now + 1000);
+	f->clk.now += 1000;
+	lease(f, &l);
+	assert_int_equal(l.attempt, 3);
+
+	/* The third lease expires: attempts are used up. */
+	f->clk.now += 1001;
+	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
+	assert_state(f, a, "failed");
+	json_t *rec = show(f, a);
+	const char *why = json_string_value(
+		json_object_get(json_object_get(rec, "sched"), "reason"));
+	assert_non_null(strstr(why, "lease expired"));
+	assert_non_null(strstr(why, "3 of 3 attempts used"));
+	assert_non_null(json_object_get(rec, "finished_ms"));
+	json_decref(rec);
+	no_lease(f);
+}
+
+static void test_backoff_jitter(void **state)
+{
+	struct fix *f = *state;
+
+	open_sched(f);
+	f->clk.rnd = 0;
+	assert_int_equal(sched_backoff_ms(f->s, 1), 500);
+	f->clk.rnd = 500; /* r % 501 = 500: the top of the range */
+	assert_int_equal(sched_backoff_ms(f->s, 1), 1000);
+	f->clk.rnd = 1001; /* attempt 2: d = 2000, 1001 % 1001 = 0 */
+	assert_int_equal(sched_backoff_ms(f->s, 2), 1000);
+	f->clk.rnd = 0;
+	assert_int_equal(sched_backoff_ms(f->s, 4), 4000);
+	/* Capped at backoff_max_ms (8000) from attempt 4 on. */
+	f->clk.rnd = 4000;
+	assert_int_equal(sched_backoff_ms(f->s, 5), 8000);
+	f->clk.rnd = 4000;
+	assert_int_equal(sched_backoff_ms(f->s, 60), 8000);
+	/* Jitter spreads: two draws differ. */
+	f->clk.rnd = 7;
+	int64_t x = sched_backoff_ms(f->s, 3);
+	int64_t y = sched_backoff_ms(f->s, 3);
+	assert_true(x != y && x >= 2000 && x <= 4000 && y >= 2000);
+}
+
+/*
+ * A daemon that dies holding leases: a child opens the home, leases two
+ * jobs and exits without a word. The parent's recovery at start-up
+ * requeues both before their leases would have expired.
+ */
+static void test_daemon_death(void **state)
+{
+	struct fix *f = *state;
+	char a[21], b[21];
+	unsigned n = 0;
+
+	open_sched(f);
+	enqueue(f, "repo-1", 100, 0, a, NULL);
+	enqueue(f, "repo-2", 100, 0, b, NULL);
+	sched_close(f->s);
+	f->s = NULL;
+
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *st;
+		struct audit_log *log;
+		struct sched *s;
+		struct sched_lease l;
+		int bad = store_open(f->home, &st) ||
+			  audit_log_open(st, f->home, NULL, &log) ||
+			  sched_open(log, &f->o, &s) ||
+			  sched_lease(s, NULL, "w1", &l) ||
+			  sched_lease(s, NULL, "w2", &l);
+		_exit(bad ? 1 : 0); /* no close, no complete: a crash */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	open_sched(f);
+	assert_state(f, a, "running");
+	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
+	assert_int_equal(n, 0); /* not expired yet by the clock */
+	assert_int_equal(sched_requeue_expired(f->s, NULL, true, &n), 0);
+	assert_int_equal(n, 2);
+	assert_state(f, a, "queued");
+	assert_state(f, b, "queued");
+	assert_int_equal(sched_int(f, a, "attempt"), 1);
+	json_t *rec = show(f, b);
+	json_t *why = json_object_get(json_object_get(rec, "sched"), "reason");
+	assert_non_null(strstr(json_string_value(why), "daemon stopped"));
+	json_decref(rec);
+	f->clk.now += 10000;
+	struct sched_lease l;
+	lease(f, &l);
+	assert_int_equal(l.attempt, 2);
+}
+
+static void test_cancel_retry(void **state)
+{
+	struct fix *f = *state;
+	char a[21], b[21], r[21], r2[21];
+	struct sched_lease l;
+	bool cancel = false;
+
+	open_sched(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "repo-b", 90, 0, b, NULL);
+	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:1000"), 0);
+	assert_state(f, b, "cancelled");
+	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:1000"), AL_E_USAGE);
+
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	no_lease(f); /* b is gone from the queue */
+	assert_int_equal(sched_cancel(f->s, NULL, a, "uid:1000"), 0);
+	assert_state(f, a, "running");
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, NULL, NULL,
+					 &cancel), 0);
+	assert_true(cancel);
+	assert_int_equal(sched_complete(f->s, NULL, a, 1, SCHED_OUT_RETRY,
+					"stopped", NULL), 0);
+	assert_state(f, a, "cancelled"); /* a cancel is never retried */
+
+	assert_int_equal(sched_retry(f->s, NULL, a, "uid:1000", r), 0);
+	assert_string_not_equal(r, a);
+	json_t *rec = show(f, r);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(rec, "sched"), "retry_of")),
+			    a);
+	json_decref(rec);
+	/* A retry of b joins the job r? No: another repository. A second
+	 * retry of a joins r. */
+	assert_int_equal(sched_retry(f->s, NULL, a, "uid:1000", r2), 0);
+	assert_string_equal(r2, r);
+	assert_int_equal(sched_retry(f->s, NULL, r, "uid:1000", r2),
+			 AL_E_USAGE);
+	assert_int_equal(sched_cancel(f->s, NULL, "00000000000000000000",
+				      NULL), AL_E_NOTFOUND);
+	assert_int_equal(sched_cancel(f->s, NULL, "../x", NULL),
+			 AL_E_NOTFOUND);
+}
+
+/*
+ * No state change without its audit entry: an entry the log refuses
+ * (an actor over AUDIT_NAME_MAX) must leave the job as it was.
+ */
+static void test_audit_atomic(void **state)
+{
+	struct fix *f = *state;
+	char a[21], actor[400];
+	uint64_t n0;
+
+	open_sched(f);
+	n0 = audit_count(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	assert_int_equal(audit_count(f), n0 + 1);
+	assert_string_equal(last_action(f), "job.enqueue");
+
+	memset(actor, 'x', sizeof(actor) - 1);
+	actor[sizeof(actor) - 1] = '\0';
+	assert_int_equal(sched_cancel(f->s, NULL, a, actor), AL_E_LIMIT);
+	assert_state(f, a, "queued");
+	assert_int_equal(audit_count(f), n0 + 1);
+	struct sched_request rq = {.repo = "repo-z", .actor = actor};
+	char z[21];
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, z, NULL), AL_E_LIMIT);
+	json_t *list = NULL;
+	assert_int_equal(sched_list(f->s, -1, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+
+	/* Group commit: three changes, one transaction, three entries. */
+	struct store_txn *txn;
+	struct sched_lease l;
+	assert_int_equal(sched_begin(f->s, &txn), 0);
+	assert_int_equal(sched_lease(f->s, txn, "w1", &l), 0);
+	json_decref(l.record);
+	assert_int_equal(sched_complete(f->s, txn, a, 1, SCHED_OUT_FAILED,
+					"tests failed", NULL), 0);
+	rq = (struct sched_request){.repo = "repo-b"};
+	assert_int_equal(sched_enqueue(f->s, txn, &rq, z, NULL), 0);
+	assert_int_equal(sched_commit(f->s, txn), 0);
+	assert_int_equal(audit_count(f), n0 + 4);
+	assert_state(f, a, "failed");
+}
+
+static void test_credentials_refused(void **state)
+{
+	struct fix *f = *state;
+	struct sched_request rq = {
+		.repo = "https://bot:ghp_secret@git.test/acme/a.git"};
+	char id[21];
+	json_t *list = NULL;
+
+	open_sched(f);
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL),
+			 AL_E_UNSAFE);
+	rq.repo = "repo\nwith-newline";
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
+	rq.repo = "";
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
+	rq.repo = "repo-a";
+	rq.priority = 256;
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
+	assert_int_equal(sched_list(f->s, -1, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	/* An @ in the path is no userinfo. */
+	rq.repo = "https://git.test/acme/a@b.git";
+	rq.priority = 1;
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), 0);
+}
+
+static void test_save_record(void **state)
+{
+	struct fix *f = *state;
+	char a[21];
+	struct sched_lease l;
+
+	open_sched(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	assert_int_equal(sched_lease(f->s, NULL, "w1", &l), 0);
+	json_object_set_new(l.record, "state", json_string("succeeded"));
+	json_object_set_new(l.record, "repo", json_string("elsewhere"));
+	json_object_set_new(l.record, "plan", json_pack("{s:[]}", "updates"));
+	assert_int_equal(sched_save_record(f->s, NULL, a, 1, l.record,
+					   "job.save"), 0);
+	json_t *rec = show(f, a);
+	assert_string_equal(json_string_value(json_object_get(rec, "state")),
+			    "running");
+	assert_string_equal(json_string_value(json_object_get(rec, "repo")),
+			    "repo-a");
+	assert_non_null(json_object_get(rec, "plan"));
+	assert_non_null(json_object_get(rec, "lease_expires_ms"));
+	json_decref(rec);
+	assert_int_equal(sched_save_record(f->s, NULL, a, 2, l.record,
+					   "job.save"), AL_E_STALE);
+	json_decref(l.record);
+}
+
+static unsigned fired(struct fix *f)
+{
+	json_t *arr = NULL;
+	assert_int_equal(sched_tick(f->s, NULL, &arr), 0);
+	unsigned n = (unsigned)json_array_size(arr);
+	json_decref(arr);
+	return n;
+}
+
+static void finish_all(struct fix *f)
+{
+	struct sched_lease l;
+
+	while (sched_lease(f->s, NULL, "w", &l) == 0) {
+		assert_int_equal(sched_complete(f->s, NULL, l.id, l.attempt,
+						SCHED_OUT_SUCCEEDED, NULL,
+						NULL), 0);
+		json_decref(l.record);
+	}
+}
+
+/*
+ * "0 2 * * *" in Europe/Berlin around the spring-forward night, then a
+ * week of down-time: the missed slots fire once.
+ */
+static void test_schedule_dst_downtime(void **state)
+{
+	struct fix *f = *state;
+	struct sched_schedule sch[] = {
+		{"https://git.test/acme/nightly.git", "0 2 * * *",
+		 "Europe/Berlin"},
+		{"https://git.test/acme/weekly.git", "weekly sun 02:30",
+		 "Europe/Berlin"},
+	};
+	int64_t wake;
+
+	f->o.schedules = sch;
+	f->o.nschedules = 2;
+	f->clk.now = utc("2026-03-28T12:00");
+	open_sched(f);
+	assert_int_equal(fired(f), 0); /* first sight records now only */
+	assert_string_equal(last_action(f), "schedule.start");
+	assert_int_equal(sched_next_wakeup(f->s, &wake), 0);
+	assert_int_equal(wake, utc("2026-03-29T01:00"));
+
+	f->clk.now = utc("2026-03-29T00:59");
+	assert_int_equal(fired(f), 0);
+	/* 02:00 and 02:30 do not exist this night: both run at the
+	 * change, 03:00 CEST. */
+	f->clk.now = utc("2026-03-29T01:00");
+	assert_int_equal(fired(f), 2);
+	assert_int_equal(fired(f), 0);
+	finish_all(f);
+	f->clk.now = utc("2026-03-30T00:00"); /* 02:00 CEST */
+	assert_int_equal(fired(f), 1);
+	finish_all(f);
+
+	/* Down for a week and a half: seven nightly and one weekly slot
+	 * missed, one job each. The state survives a restart. */
+	sched_close(f->s);
+	f->clk.now = utc("2026-04-08T09:00");
+	open_sched(f);
+	json_t *arr = NULL;
+	assert_int_equal(sched_tick(f->s, NULL, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	int64_t slot = json_integer_value(
+		json_object_get(json_array_get(arr, 0), "slot_ms"));
+	assert_int_equal(slot, utc("2026-03-31T00:00"));
+	json_decref(arr);
+	assert_int_equal(fired(f), 0);
+	json_t *list = NULL;
+	assert_int_equal(sched_list(f->s, SCHED_QUEUED, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(list, 0), "priority")),
+			 SCHED_PRIO_SCHEDULED);
+	json_decref(list);
+
+	/* Due again while the last one still waits: it joins. */
+	f->clk.now = utc("2026-04-09T00:00");
+	assert_int_equal(sched_tick(f->s, NULL, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	assert_true(json_is_true(json_object_get(json_array_get(arr, 0),
+						 "joined")));
+	json_decref(arr);
+}
+
+/* "weekly sun 02:30" when clocks go back: once, at the first 02:30. */
+static void test_schedule_fall_back(void **state)
+{
+	struct fix *f = *state;
+	struct sched_schedule sch[] = {
+		{"repo-w", "weekly sun 02:30", "Europe/Berlin"},
+	};
+
+	f->o.schedules = sch;
+	f->o.nschedules = 1;
+	f->clk.now = utc("2026-10-24T12:00");
+	open_sched(f);
+	assert_int_equal(fired(f), 0);
+	f->clk.now = utc("2026-10-25T00:29");
+	assert_int_equal(fired(f), 0);
+	f->clk.now = utc("2026-10-25T00:30"); /* 02:30 CEST */
+	assert_int_equal(fired(f), 1);
+	finish_all(f);
+	f->clk.now = utc("2026-10-25T01:30"); /* 02:30 CET, again */
+	assert_int_equal(fired(f), 0);
+	f->clk.now = utc("2026-11-01T01:29");
+	assert_int_equal(fired(f), 0);
+	f->clk.now = utc("2026-11-01T01:30");
+	assert_int_equal(fired(f), 1);
+}
+
+static void test_open_refuses(void **state)
+{
+	struct fix *f = *state;
+	struct sched_schedule bad_spec[] = {{"repo", "0 0 * * mnn", NULL}};
+	struct sched_schedule bad_tz[] = {{"repo", "@daily", "../../etc"}};
+	struct sched_schedule no_tz[] = {{"repo", "@daily", "Mars/Olympus"}};
+	struct sched_schedule cred[] = {{"http://u:p@h/r", "@daily", NULL}};
+	struct sched *s = NULL;
+
+	f->o.nschedules = 1;
+	f->o.schedules = bad_spec;
+	assert_int_equal(sched_open(f->log, &f->o, &s), AL_E_PARSE);
+	f->o.schedules = bad_tz;
+	assert_int_equal(sched_open(f->log, &f->o, &s), AL_E_USAGE);
+	f->o.schedules = no_tz;
+	assert_int_equal(sched_open(f->log, &f->o, &s), AL_E_NOTFOUND);
+	f->o.schedules = cred;
+	assert_int_equal(sched_open(f->log, &f->o, &s), AL_E_UNSAFE);
+	assert_null(s);
+}
+
+static void test_default_workers(void **state)
+{
+	const uint64_t M = 1 << 20, G = 1 << 30;
+
+	assert_int_equal(sched_default_workers(2, 4 * G, 1000, 512 * M), 2);
+	assert_int_equal(sched_default_workers(16, 2 * G, 1000, 512 * M), 3);
+	assert_int_equal(sched_default_workers(2, 4 * G, 500, 512 * M), 4);
+	assert_int_equal(sched_default_workers(1, 256 * M, 1000, 512 * M), 1);
+	assert_int_equal(sched_default_workers(1024, 4096 * G, 1000, 64 * M),
+			 SCHED_WORKERS_MAX);
+	assert_true(sched_host_workers(1000, 512 * M) >= 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_and_one_per_repo,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_backoff, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_jitter, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_death, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_retry, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_audit_atomic, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_credentials_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_record, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_schedule_dst_downtime,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schedule_fall_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses, setup,
+						teardown),
+		cmocka_unit_test(test_default_workers),
+	};
+	al_log_set_level(AL_LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
