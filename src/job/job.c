@@ -927,7 +927,7 @@ static int job_trial_tree(struct job_iso *x, const size_t *set, size_t n,
 		rc = al_chown_tree(dst, j->cfg.sandbox_uid, j->cfg.sandbox_gid,
 				   err, sizeof(err));
 		if (rc)
-			snprintf(why, whysz, "changing the owner of %s/%s: %s",
+			snprintf(why, whysz, "changing the owner of %s/%.300s: %s",
 				 name, err, al_strerror(rc));
 	}
 	if (dfd >= 0)
