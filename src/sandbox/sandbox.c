@@ -646,9 +646,16 @@ static int sbx_defaults(const struct sbx_spec *in, struct sbx_spec *s)
 	return 0;
 }
 
+/*
+ * The go channel is a socket pair, not a pipe: a child that failed a
+ * step has closed its end, and a write to a pipe without a reader would
+ * raise SIGPIPE in the caller (whose default kills it); send() with
+ * MSG_NOSIGNAL just fails with EPIPE.
+ */
 static int sbx_pipes(struct sbx_run_ctx *c)
 {
-	if (pipe2(c->go, O_CLOEXEC) || pipe2(c->err, O_CLOEXEC) ||
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->go) ||
+	    pipe2(c->err, O_CLOEXEC) ||
 	    pipe2(c->status, O_CLOEXEC) || pipe2(c->out, O_CLOEXEC) ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->watch))
 		return -errno;
@@ -665,7 +672,7 @@ static int sbx_pipes(struct sbx_run_ctx *c)
 /* Tell the child to go on; false if it could not be told. */
 static int sbx_release(struct sbx_run_ctx *c, char what)
 {
-	while (write(c->go[1], &what, 1) != 1)
+	while (send(c->go[1], &what, 1, MSG_NOSIGNAL) != 1)
 		if (errno != EINTR)
 			return -errno;
 	return 0;

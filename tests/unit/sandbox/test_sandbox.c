@@ -825,6 +825,53 @@ static void test_cancel_tears_down(void **state)
 	assert_no_cgroups_left();
 }
 
+/*
+ * A child that fails a setup step closes its end of the channel the
+ * parent releases it through; the parent's next release must fail
+ * quietly, not raise SIGPIPE, whose default would kill the caller (an
+ * update job) outright. The step fails fast here (a writable bind whose
+ * nested destination is a symlink the payload could have planted), so
+ * the race is lost often; the runs happen in a child process that keeps
+ * SIGPIPE's default action, as a job's process does.
+ */
+static void test_early_failure_does_not_kill_the_caller(void **state)
+{
+	char ws[] = "/tmp/airlock-early-XXXXXX", link[64];
+	int st;
+
+	assert_non_null(mkdtemp(ws));
+	assert_int_equal(chown(ws, SBX_DEFAULT_UID, SBX_DEFAULT_GID), 0);
+	snprintf(link, sizeof(link), "%s/evil", ws);
+	assert_int_equal(symlink("/var/empty-airlock", link), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[] = { "/bin/true", NULL };
+		struct sbx_bind b[] = { { ws, "/work", true },
+					{ "/usr/share", "/work/evil/x", false } };
+		struct sbx_spec sp;
+		struct sbx_result r;
+		signal(SIGPIPE, SIG_DFL);
+		for (int i = 0; i < 40; i++) {
+			spec_init(&sp, argv);
+			sp.binds = b;
+			sp.nbinds = 2;
+			if (sbx_run(&sp, &r) == 0) {
+				sbx_result_free(&r);
+				_exit(3); /* the nested bind must be refused */
+			}
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	unlink(link);
+	rmdir(ws);
+	if (WIFSIGNALED(st))
+		fail_msg("the caller was killed by signal %d", WTERMSIG(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* Hostile or malformed specs are refused before anything is created. */
 static void test_bad_specs_are_refused(void **state)
 {
@@ -942,6 +989,7 @@ int main(void)
 		cmocka_unit_test(test_registry_proxy_concurrent),
 		cmocka_unit_test(test_cancel_tears_down),
 		cmocka_unit_test(test_bad_specs_are_refused),
+		cmocka_unit_test(test_early_failure_does_not_kill_the_caller),
 	};
 
 	if (geteuid() != 0) {
