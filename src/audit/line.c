@@ -412,7 +412,12 @@ shape:
 
 int audit_json_string(struct al_buf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	return audit_json_stringn(b, s, strlen(s));
+}
+
+int audit_json_stringn(struct al_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	const unsigned char *run = p;
 	static const char esc[] = "\"\"\\\\\bb\ff\nn\rr\tt";
 	int rc = al_buf_append(b, "\"", 1);
