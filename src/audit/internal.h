@@ -47,6 +47,9 @@ void audit_hasher_free(struct audit_hasher *h);
 int audit_hasher_hex(struct audit_hasher *h, const void *a, size_t alen,
 		     const void *b, size_t blen,
 		     char hex[AUDIT_HASH_HEX_LEN + 1]);
+/* The same as 32 raw bytes. */
+int audit_hasher_bin(struct audit_hasher *h, const void *a, size_t alen,
+		     const void *b, size_t blen, uint8_t dig[32]);
 const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 			     struct audit_hasher *h);
 

@@ -277,6 +277,57 @@ static void test_encoder_matches_jansson(void **state)
 	al_buf_free(&b);
 }
 
+/* The line checker takes hashes in lower-case hex only, and finds a
+ * hash that does not match. */
+static void test_line_hex(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct al_buf plain = { 0 };
+	struct audit_hasher h;
+	struct audit_line e;
+	const void *key;
+	size_t keylen;
+	char *line, *hp, *pp;
+
+	append_n(f, 2);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_AUDIT, &cur), 0);
+	assert_int_equal(store_cursor_next_plain(cur, &key, &keylen, &plain),
+			 0);
+	assert_int_equal(store_cursor_next_plain(cur, &key, &keylen, &plain),
+			 0);
+	line = strndup(plain.p, plain.len);
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	assert_int_equal(audit_hasher_init(&h), 0);
+	assert_null(audit_line_check(line, strlen(line), &e, &h));
+	assert_true(e.hash_ok);
+	assert_int_equal(e.seq, 2);
+
+	hp = strstr(line, "\"hash\":\"") + 8;
+	pp = strstr(line, "\"prev\":\"") + 8;
+	for (int i = 0; i < 64; i++) {
+		char keep = hp[i], up = keep >= 'a' ? keep - 32 : 'g';
+		hp[i] = up;
+		assert_non_null(audit_line_check(line, strlen(line), &e, &h));
+		hp[i] = keep == '0' ? '1' : '0';
+		assert_null(audit_line_check(line, strlen(line), &e, &h));
+		assert_false(e.hash_ok);
+		hp[i] = keep;
+		keep = pp[i];
+		pp[i] = keep >= 'a' ? keep - 32 : '/';
+		assert_non_null(audit_line_check(line, strlen(line), &e, &h));
+		pp[i] = keep;
+	}
+	assert_null(audit_line_check(line, strlen(line), &e, &h));
+	assert_true(e.hash_ok);
+	audit_hasher_free(&h);
+	free(line);
+	al_buf_free(&plain);
+}
+
 static void test_append_and_verify(void **state)
 {
 	struct fix *f = *state;
@@ -613,6 +664,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_canonical),
 		T(test_append_and_verify),
+		T(test_line_hex),
 		T(test_encoder_matches_jansson),
 		T(test_flipped_byte),
 		T(test_flipped_header_byte),
