@@ -30,7 +30,9 @@ awk -v out="$scratch/out.txt" '
 		while ((getline l < out) > 0) {
 			split(l, f, " ")
 			if (f[1] == "export_bytes") bytes = f[2]
-			if (f[1] == "verify_export") { rate = f[2]; n = f[4] }
+			if (f[1] == "verify_export" && f[3] == "entries/s") {
+				rate = f[2]; n = f[4]
+			}
 		}
 		gsub(/[(]/, "", n)
 	}
