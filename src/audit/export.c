@@ -778,9 +778,10 @@ int audit_verify_export_files(const char *const *paths, size_t npaths,
 		const char *slash = strrchr(paths[i], '/');
 		const char *base = slash ? slash + 1 : paths[i];
 		size_t dlen = slash ? (size_t)(slash - paths[i]) : 0;
-		uint64_t n = strlen(base) >= 8 ? export_parse_name(base, &digest)
-					       : 0;
+		uint64_t n = 0;
 
+		if (strlen(base) >= 8)
+			n = export_parse_name(base, &digest);
 		if (!n || dlen >= sizeof(cur)) {
 			al_error("audit", NULL, "%s: not an export file "
 				 "(NNNNNNNN.jsonl or NNNNNNNN.digest.json)",

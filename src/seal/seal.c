@@ -328,6 +328,7 @@ struct seal_ctx {
 	EVP_CIPHER_CTX *enc;    /* key schedule done once */
 	EVP_CIPHER_CTX *dec;    /* keyed on the first open */
 	struct seal_pool *pool; /* NULL: one getrandom per nonce */
+	bool pool_tried;        /* made on the first seal, not for opens */
 };
 
 static struct seal_pool *seal_pool_new(void)
@@ -347,10 +348,15 @@ static struct seal_pool *seal_pool_new(void)
 
 static int seal_nonce(struct seal_ctx *c, uint8_t nonce[SEAL_NONCE_LEN])
 {
-	struct seal_pool *pl = c ? c->pool : NULL;
+	struct seal_pool *pl;
 	size_t usable;
 	int rc;
 
+	if (c && !c->pool_tried) {
+		c->pool = seal_pool_new();
+		c->pool_tried = true;
+	}
+	pl = c ? c->pool : NULL;
 	if (!pl)
 		return al_random(nonce, SEAL_NONCE_LEN);
 	if (pl->len - pl->pos < SEAL_NONCE_LEN) {
@@ -385,7 +391,6 @@ int seal_ctx_new(const struct seal_key *key, struct seal_ctx **out)
 				SEAL_NONCE_LEN, NULL) != 1 ||
 	    EVP_EncryptInit_ex(c->enc, NULL, NULL, c->key.key, NULL) != 1)
 		goto out;
-	c->pool = seal_pool_new();
 	rc = 0;
 out:
 	if (rc)
