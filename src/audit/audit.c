@@ -5,6 +5,7 @@
 #include "audit/audit.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,13 +530,23 @@ struct audit_sink_item {
 /* The leader's part: commit everything queued, in one transaction. */
 static void audit_sink_lead(struct audit_sink *s)
 {
-	struct audit_sink_item *batch = s->head, *it;
+	struct audit_sink_item *batch, *it;
 	struct audit_rec *recs;
 	size_t n = 0, i = 0;
 	int rc;
 
-	s->head = s->tail = NULL;
+	/*
+	 * The emitters of the last commit were just woken and are about to
+	 * queue their next entries: yielding once before taking the queue
+	 * lets them join this commit instead of waiting for the next one
+	 * (about a microsecond against the commit's fsyncs).
+	 */
 	s->committing = true;
+	pthread_mutex_unlock(&s->lock);
+	sched_yield();
+	pthread_mutex_lock(&s->lock);
+	batch = s->head;
+	s->head = s->tail = NULL;
 	pthread_mutex_unlock(&s->lock);
 
 	for (it = batch; it; it = it->next)
