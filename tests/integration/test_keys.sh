@@ -88,7 +88,7 @@ if (old.values !== 0 || s.keys.length !== 2) throw new Error(JSON.stringify(s.ke
 # Two starts (the killed run, the resumed one) and one end, naming the key.
 [ "$(grep -c '"action":"keys.rotate.start"' entries.jsonl)" -eq 2 ] ||
 	fail "rotation starts are not in the audit log"
-cur=$(node -p "$(status_json).keys.find(k => k.current).id")
+cur=$(node -p "($(status_json)).keys.find(k => k.current).id")
 grep '"action":"keys.rotate.done"' entries.jsonl | grep -q "\"key\":\"$cur\"" ||
 	fail "the rotation's end and its key are not in the audit log"
 pass "rotation killed half-way resumed: every value under the new key, audit log intact"
