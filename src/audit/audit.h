@@ -106,7 +106,8 @@ struct store *audit_log_store(struct audit_log *log);
  * means {}); it must be an object. On success *seq_out (if not NULL) is
  * the new entry's seq. Returns 0 or:
  *   AL_E_USAGE  empty actor/action/object, details not an object
- *   AL_E_PARSE  a string is not UTF-8, or details holds a real number
+ *   AL_E_PARSE  a string is not UTF-8 or holds a NUL, or details holds a
+ *               real number
  *   AL_E_LIMIT  a field or the entry is over its limit
  *   AL_E_CHAIN  the head in meta does not match the last entry
  *   AL_E_AUTH   the head or last entry fails to unseal

@@ -497,18 +497,44 @@ struct vx {
 	bool prev_ok;
 	struct audit_cp held;
 	bool have_held, held_seen;
+	EVP_MD_CTX *fh;  /* the file hash, reused per file */
+	EVP_MD *md;
 };
 
+/*
+ * The file's SHA-256 is computed in the same pass as the lines: every
+ * 64 KiB of lines checked is fed to the file hash while it is still in
+ * the cache, so each byte is read from memory once.
+ */
+#define VX_FILE_CHUNK (64 * 1024)
+
+struct vx_file_sum {
+	EVP_MD_CTX *ctx;   /* NULL: no digest to compare with */
+	const char *done;  /* bytes before this are in the hash */
+	bool failed;
+};
+
+static void vx_sum_to(struct vx_file_sum *fs, const char *upto)
+{
+	if (!fs->ctx || upto <= fs->done)
+		return;
+	if (EVP_DigestUpdate(fs->ctx, fs->done, (size_t)(upto - fs->done)) != 1)
+		fs->failed = true;
+	fs->done = upto;
+}
+
 /* Walk one export file's lines; first/last/count for the digest. */
-static int vx_lines(struct vx *v, const char *name, const char *p,
-		    size_t len, uint64_t *count, uint64_t *first,
-		    char *first_hash, uint64_t *last, char *last_hash)
+static void vx_lines(struct vx *v, const char *name, const char *p,
+		     size_t len, struct vx_file_sum *fs, uint64_t *count,
+		     uint64_t *first, char *first_hash, uint64_t *last,
+		     char *last_hash)
 {
 	const char *end = p + len;
 	uint64_t line = 0;
 	struct audit_line e;
 
 	*count = *first = *last = 0;
+	fs->done = p;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -534,8 +560,10 @@ static int vx_lines(struct vx *v, const char *name, const char *p,
 						 (unsigned long long)v->held.n);
 		}
 		p += n + (nl ? 1 : 0);
+		if (p - fs->done >= VX_FILE_CHUNK)
+			vx_sum_to(fs, p);
 	}
-	return 0;
+	vx_sum_to(fs, end);
 }
 
 /* Map and check one export's entries file against its digest. */
@@ -543,7 +571,10 @@ static void vx_file(struct vx *v, uint64_t n, const struct digest *d)
 {
 	char name[64], path[PATH_MAX], hex[AUDIT_HASH_HEX_LEN + 1];
 	char fh[AUDIT_HASH_HEX_LEN + 1] = "", lh[AUDIT_HASH_HEX_LEN + 1] = "";
+	struct vx_file_sum fs = { 0 };
 	uint64_t count, first, last;
+	unsigned char dig[32];
+	unsigned dn = 0;
 	struct stat st;
 	void *map = NULL;
 	int fd;
@@ -568,23 +599,26 @@ static void vx_file(struct vx *v, uint64_t n, const struct digest *d)
 				 strerror(errno));
 		return;
 	}
+	if (map)
+		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
 	if (d) {
-		struct audit_hasher h = { 0 };
-		if (audit_hasher_init(&h) == 0 &&
-		    audit_hasher_hex(&h, map ? map : "", (size_t)st.st_size,
-				     NULL, 0, hex) == 0 &&
-		    (strcmp(hex, d->sha256) || (uint64_t)st.st_size != d->bytes))
-			audit_report_add(v->r, name, 0, 0, "file differs from "
-					 "what its signed digest names (SHA-256 "
-					 "or size): lines below say where");
-		audit_hasher_free(&h);
+		fs.ctx = v->fh;
+		fs.failed = EVP_DigestInit_ex(fs.ctx, v->md, NULL) != 1;
 	}
-	vx_lines(v, name, map, (size_t)st.st_size, &count, &first, fh, &last,
-		 lh);
+	vx_lines(v, name, map ? map : "", (size_t)st.st_size, &fs, &count,
+		 &first, fh, &last, lh);
 	if (map)
 		munmap(map, (size_t)st.st_size);
 	if (!d)
 		return;
+	if (!fs.failed && EVP_DigestFinal_ex(fs.ctx, dig, &dn) == 1 && dn == 32)
+		al_hex(hex, dig, 32);
+	else
+		snprintf(hex, sizeof(hex), "%s", "(SHA-256 failed)");
+	if (strcmp(hex, d->sha256) || (uint64_t)st.st_size != d->bytes)
+		audit_report_add(v->r, name, 0, 0, "file differs from what its "
+				 "signed digest names (SHA-256 or size): lines "
+				 "below say where");
 	if (count != d->count || first != d->first_seq ||
 	    strcmp(fh, d->first_hash))
 		audit_report_add(v->r, name, 1, d->first_seq, "first entry or "
@@ -643,24 +677,27 @@ static bool vx_digest(struct vx *v, uint64_t n, struct digest *d)
 	return true;
 }
 
-int audit_verify_exports(const char *dir, const struct audit_pubkey *k,
-			 const json_t *held, struct audit_report *r)
+/* Exports from..to of dir, in order; see audit_verify_exports. */
+static int vx_run(const char *dir, uint64_t from, uint64_t to,
+		  const struct audit_pubkey *k, const json_t *held,
+		  struct audit_report *r)
 {
 	struct vx v = { .dir = dir, .k = k, .r = r };
-	uint64_t maxd, maxn;
 	char why[512];
-	int rc = export_scan(dir, &maxd, &maxn);
+	int rc = audit_hasher_init(&v.w.h);
 
-	memset(r, 0, sizeof(*r));
-	if (rc) {
-		al_error("audit", NULL, "%s: %s", dir, al_strerror(rc));
-		return rc;
-	}
-	rc = audit_hasher_init(&v.w.h);
 	if (rc)
 		return rc;
-	v.w.next = 1;
-	v.w.linked = true;
+	v.md = v.w.h.md;
+	v.fh = EVP_MD_CTX_new();
+	if (!v.fh) {
+		audit_hasher_free(&v.w.h);
+		return -ENOMEM;
+	}
+	/* A run that starts after export 1 has no link to check its first
+	 * entry against: the walk starts at whatever that entry says. */
+	v.w.next = from == 1 ? 1 : 0;
+	v.w.linked = from == 1;
 	memcpy(v.w.prev, AUDIT_ZERO_HASH, sizeof(v.w.prev));
 	if (held) {
 		const json_t *cp = json_object_get(held, "checkpoint");
@@ -673,12 +710,14 @@ int audit_verify_exports(const char *dir, const struct audit_pubkey *k,
 		v.held_seen = v.held.seq == 0;
 		rc = 0;
 	}
-	if (maxn == 0)
+	if (to == 0)
 		audit_report_add(r, NULL, 0, 0, "%s holds no exports", dir);
 
-	for (uint64_t n = 1; n <= maxn; n++) {
+	for (uint64_t n = from; n && n <= to; n++) {
 		struct digest d = { 0 };
 		bool ok = vx_digest(&v, n, &d);
+		if (ok && v.w.next == 0)
+			v.w.next = d.first_seq;
 		vx_file(&v, n, ok ? &d : NULL);
 		r->exports++;
 		v.prev = d;
@@ -697,6 +736,65 @@ int audit_verify_exports(const char *dir, const struct audit_pubkey *k,
 				 "checkpoint is %llu, older than your %llu",
 				 (unsigned long long)v.prev.cp.n,
 				 (unsigned long long)v.held.n);
+	EVP_MD_CTX_free(v.fh);
 	audit_hasher_free(&v.w.h);
 	return r->nproblems ? AL_E_CHAIN : 0;
+}
+
+int audit_verify_exports(const char *dir, const struct audit_pubkey *k,
+			 const json_t *held, struct audit_report *r)
+{
+	uint64_t maxd, maxn;
+	int rc = export_scan(dir, &maxd, &maxn);
+
+	memset(r, 0, sizeof(*r));
+	if (rc) {
+		al_error("audit", NULL, "%s: %s", dir, al_strerror(rc));
+		return rc;
+	}
+	return vx_run(dir, 1, maxn, k, held, r);
+}
+
+int audit_verify_export_files(const char *const *paths, size_t npaths,
+			      const struct audit_pubkey *k,
+			      const json_t *held, struct audit_report *r)
+{
+	char dir[PATH_MAX] = "", cur[PATH_MAX];
+	uint64_t from = 0, to = 0;
+	bool digest;
+
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < npaths; i++) {
+		const char *slash = strrchr(paths[i], '/');
+		const char *base = slash ? slash + 1 : paths[i];
+		size_t dlen = slash ? (size_t)(slash - paths[i]) : 0;
+		uint64_t n = 0;
+
+		if (strlen(base) >= 8)
+			n = export_parse_name(base, &digest);
+		if (!n || dlen >= sizeof(cur)) {
+			al_error("audit", NULL, "%s: not an export file "
+				 "(NNNNNNNN.jsonl or NNNNNNNN.digest.json)",
+				 paths[i]);
+			return AL_E_USAGE;
+		}
+		if (!slash)
+			snprintf(cur, sizeof(cur), ".");
+		else if (dlen == 0)
+			snprintf(cur, sizeof(cur), "/");
+		else
+			snprintf(cur, sizeof(cur), "%.*s", (int)dlen, paths[i]);
+		if (i && strcmp(cur, dir)) {
+			al_error("audit", NULL, "%s: every export file must be "
+				 "in one directory (the first is in %s)",
+				 paths[i], dir);
+			return AL_E_USAGE;
+		}
+		memcpy(dir, cur, sizeof(dir));
+		from = !from || n < from ? n : from;
+		to = n > to ? n : to;
+	}
+	if (!npaths)
+		return AL_E_USAGE;
+	return vx_run(dir, from, to, k, held, r);
 }

@@ -71,4 +71,18 @@ int audit_export_last(const char *dir, const struct audit_pubkey *k,
 int audit_verify_exports(const char *dir, const struct audit_pubkey *k,
 			 const json_t *held, struct audit_report *r);
 
+/*
+ * The same for a run of exports named by their files (NNNNNNNN.jsonl or
+ * NNNNNNNN.digest.json, either or both, in one directory): every export
+ * from the lowest number named to the highest is verified, so one named
+ * in between that is missing is reported. A run that starts after
+ * export 1 is checked from its first entry on; its link to the export
+ * before it cannot be checked (the auditor's checkpoint still binds
+ * it). AL_E_USAGE (logged) when a name is not an export file's or the
+ * files are in different directories.
+ */
+int audit_verify_export_files(const char *const *paths, size_t npaths,
+			      const struct audit_pubkey *k,
+			      const json_t *held, struct audit_report *r);
+
 #endif

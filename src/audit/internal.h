@@ -47,6 +47,9 @@ void audit_hasher_free(struct audit_hasher *h);
 int audit_hasher_hex(struct audit_hasher *h, const void *a, size_t alen,
 		     const void *b, size_t blen,
 		     char hex[AUDIT_HASH_HEX_LEN + 1]);
+/* The same as 32 raw bytes. */
+int audit_hasher_bin(struct audit_hasher *h, const void *a, size_t alen,
+		     const void *b, size_t blen, uint8_t dig[32]);
 const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 			     struct audit_hasher *h);
 
@@ -71,6 +74,17 @@ int audit_head(struct store_txn *txn, uint64_t *seq,
 
 /* Append s as a canonical JSON string; AL_E_PARSE if it is not UTF-8. */
 int audit_json_string(struct al_buf *b, const char *s);
+/* The same for len bytes that may hold NUL (written as \u0000). */
+int audit_json_stringn(struct al_buf *b, const char *s, size_t len);
+/*
+ * Append v's canonical JSON (schema/lmdb.md: compact, members sorted by
+ * the bytes of their names), checking on the way what has no canonical
+ * spelling: AL_E_PARSE for a real number, a NUL in a member name or a
+ * string value, or a string that is not UTF-8, AL_E_LIMIT nested deeper than
+ * AUDIT_DEPTH_MAX counting from depth. Gives the bytes jansson's
+ * JSON_COMPACT | JSON_SORT_KEYS gives for every value it accepts.
+ */
+int audit_json_value(struct al_buf *b, const json_t *v, int depth);
 
 /*
  * A checkpoint held outside the store (anchor file, last export, or the

@@ -26,6 +26,26 @@ struct scan {
 	const char *why;
 };
 
+/*
+ * Byte classes, so that the common case costs one lookup per byte:
+ * sc_plain marks bytes that stand for themselves inside a string
+ * (printable ASCII but '"' and '\\'); sc_hexv gives the value of a
+ * lower-case hex digit and -1 for anything else.
+ */
+#define SC_R4(v) v, v, v, v
+#define SC_R16(v) SC_R4(v), SC_R4(v), SC_R4(v), SC_R4(v)
+static const unsigned char sc_plain[256] = {
+	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+static const signed char sc_hexv[256] = {
+	SC_R16(-1), SC_R16(-1), SC_R16(-1),
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
+	SC_R16(-1), SC_R16(-1),
+	-1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	SC_R16(-1), SC_R16(-1), SC_R16(-1), SC_R16(-1), SC_R16(-1),
+	SC_R16(-1), SC_R16(-1), SC_R16(-1), SC_R16(-1),
+};
+
 static bool sc_fail(struct scan *s, const char *why)
 {
 	if (!s->why)
@@ -100,8 +120,10 @@ static bool sc_string(struct scan *s, const unsigned char **start,
 		return sc_fail(s, "expected a string");
 	while (p < s->end && *p != '"') {
 		/* Most bytes are printable ASCII: step over them first. */
-		if (*p >= 0x20 && *p < 0x80 && *p != '\\') {
+		if (sc_plain[*p]) {
 			p++;
+			while (p < s->end && sc_plain[*p])
+				p++;
 			continue;
 		}
 		if (*p == '\\') {
@@ -281,19 +303,25 @@ static bool sc_value(struct scan *s, int depth)
 	}
 }
 
-/* A string of exactly 64 lower-case hex digits. */
-static bool sc_hex64(struct scan *s, const char **out)
+/* A string of exactly 64 lower-case hex digits; their 32 bytes into
+ * bin when it is not NULL. */
+static bool sc_hex64(struct scan *s, const char **out, uint8_t *bin)
 {
 	const unsigned char *p = s->p;
+	int bad = 0;
 
 	if (s->end - p < AUDIT_HASH_HEX_LEN + 2 || p[0] != '"' ||
 	    p[AUDIT_HASH_HEX_LEN + 1] != '"')
 		return sc_fail(s, "prev or hash is not 64 lower-case hex digits");
-	for (int i = 1; i <= AUDIT_HASH_HEX_LEN; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') ||
-		      (p[i] >= 'a' && p[i] <= 'f')))
-			return sc_fail(s, "prev or hash is not 64 lower-case "
-					  "hex digits");
+	for (int i = 0; i < AUDIT_HASH_HEX_LEN / 2; i++) {
+		int hi = sc_hexv[p[1 + 2 * i]], lo = sc_hexv[p[2 + 2 * i]];
+		bad |= hi | lo;
+		if (bin)
+			bin[i] = (uint8_t)((hi & 15) << 4 | (lo & 15));
+	}
+	if (bad < 0)
+		return sc_fail(s, "prev or hash is not 64 lower-case hex "
+				  "digits");
 	*out = (const char *)p + 1;
 	s->p = p + AUDIT_HASH_HEX_LEN + 2;
 	return true;
@@ -365,12 +393,25 @@ int audit_hasher_hex(struct audit_hasher *h, const void *a, size_t alen,
 	return 0;
 }
 
+int audit_hasher_bin(struct audit_hasher *h, const void *a, size_t alen,
+		     const void *b, size_t blen, uint8_t dig[32])
+{
+	unsigned n = 0;
+
+	if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1 ||
+	    EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
+	    (blen && EVP_DigestUpdate(h->ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(h->ctx, dig, &n) != 1 || n != 32)
+		return AL_E_CRYPTO;
+	return 0;
+}
+
 const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 			     struct audit_hasher *h)
 {
 	struct scan s = { (const unsigned char *)p,
 			  (const unsigned char *)p + len, NULL };
-	char hex[AUDIT_HASH_HEX_LEN + 1];
+	uint8_t want[32], got[32];
 	const char *cut, *resume;
 	bool neg = false;
 
@@ -387,11 +428,11 @@ const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 		return s.why;
 
 	cut = (const char *)s.p;
-	if (!sc_lit(&s, ",\"hash\":") || !sc_hex64(&s, &e->hash))
+	if (!sc_lit(&s, ",\"hash\":") || !sc_hex64(&s, &e->hash, want))
 		goto shape;
 	resume = (const char *)s.p;
 	if (!sc_lit(&s, ",\"object\":") || !sc_text(&s, AUDIT_OBJECT_MAX) ||
-	    !sc_lit(&s, ",\"prev\":") || !sc_hex64(&s, &e->prev) ||
+	    !sc_lit(&s, ",\"prev\":") || !sc_hex64(&s, &e->prev, NULL) ||
 	    !sc_lit(&s, ",\"seq\":") || !sc_integer(&s, &neg, &e->seq))
 		goto shape;
 	if (neg || e->seq == 0)
@@ -400,10 +441,10 @@ const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 		goto shape;
 	if (s.p != s.end)
 		return "bytes after the entry";
-	if (audit_hasher_hex(h, p, (size_t)(cut - p), resume,
-			     (size_t)(p + len - resume), hex))
+	if (audit_hasher_bin(h, p, (size_t)(cut - p), resume,
+			     (size_t)(p + len - resume), got))
 		return "SHA-256 failed";
-	e->hash_ok = memcmp(hex, e->hash, AUDIT_HASH_HEX_LEN) == 0;
+	e->hash_ok = memcmp(got, want, sizeof(got)) == 0;
 	return NULL;
 shape:
 	return s.why ? s.why
@@ -412,7 +453,12 @@ shape:
 
 int audit_json_string(struct al_buf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	return audit_json_stringn(b, s, strlen(s));
+}
+
+int audit_json_stringn(struct al_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	const unsigned char *run = p;
 	static const char esc[] = "\"\"\\\\\bb\ff\nn\rr\tt";
 	int rc = al_buf_append(b, "\"", 1);

@@ -118,10 +118,14 @@ bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
 	const char *why = audit_line_check(p, len, e, &w->h);
 
 	r->entries++;
+	/* next 0: a walk that starts wherever its first entry says. */
+	if (!why && w->next == 0)
+		w->next = e->seq;
 	if (why) {
 		audit_report_add(r, file, line, keyseq ? keyseq : w->next,
 				 "%s", why);
-		w->next = (keyseq ? keyseq : w->next) + 1;
+		if (keyseq || w->next)
+			w->next = (keyseq ? keyseq : w->next) + 1;
 		w->linked = false;
 		return false;
 	}

@@ -208,7 +208,7 @@ void al_hex(char *out, const void *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int al_buf_reserve(struct al_buf *b, size_t extra)
+int al_buf_reserve(struct al_buf *b, size_t extra)
 {
 	if (extra > SIZE_MAX / 2 - b->len)
 		return -ENOMEM;

@@ -56,6 +56,8 @@ struct al_buf {
 	size_t cap;
 };
 
+/* Room for extra more bytes (and the NUL) without changing len. */
+int al_buf_reserve(struct al_buf *b, size_t extra);
 int al_buf_append(struct al_buf *b, const void *data, size_t len);
 int al_buf_puts(struct al_buf *b, const char *s);
 int al_buf_printf(struct al_buf *b, const char *fmt, ...)

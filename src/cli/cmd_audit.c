@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -23,7 +24,7 @@ static const char cli_audit_help[] =
 	"usage: airlock audit verify [--pubkey PEM] [--checkpoint FILE] "
 	"[--json]\n"
 	"       airlock audit export [--out DIR] [--json]\n"
-	"       airlock audit verify-export DIR --pubkey PEM "
+	"       airlock audit verify-export DIR|FILE... --pubkey PEM "
 	"[--checkpoint FILE] [--json]\n"
 	"       airlock audit checkpoint [--if-due] [--json]\n"
 	"       airlock audit pubkey [--out FILE]\n"
@@ -42,9 +43,11 @@ static const char cli_audit_help[] =
 	"               .json (file hash, first and last entry, previous\n"
 	"               digest's hash, a fresh checkpoint). DIR defaults to\n"
 	"               HOME/export. The range is verified before it is signed.\n"
-	"verify-export  check a directory of exports offline with nothing but\n"
-	"               the public key; reports file, line and seq of each\n"
-	"               problem.\n"
+	"verify-export  check exports offline with nothing but the public key:\n"
+	"               a directory (every export from 00000001 on), or export\n"
+	"               files (NNNNNNNN.jsonl or .digest.json, one directory):\n"
+	"               every export from the lowest number named to the\n"
+	"               highest. Reports file, line and seq of each problem.\n"
 	"checkpoint     sign a checkpoint over the head now (with --if-due:\n"
 	"               only if airlock.conf's audit_checkpoint_entries or\n"
 	"               audit_checkpoint_minutes say one is due) and print it:\n"
@@ -77,7 +80,9 @@ struct cli_audit_args {
 	const char *pubkey;
 	const char *checkpoint;
 	const char *out;
-	const char *dir;
+	const char *dir;       /* the first operand */
+	const char **operands; /* verify-export: all of them */
+	size_t noperands;
 	bool json;
 	bool if_due;
 };
@@ -168,11 +173,40 @@ out:
 	return rc;
 }
 
+/*
+ * verify-export's operands: one directory, or export files only. *dir
+ * is true for a directory. CLI_USAGE (printed) for a mix, or for an
+ * operand that is neither.
+ */
+static int cli_audit_operands(const struct cli_audit_args *a, bool *dir)
+{
+	struct stat st;
+
+	*dir = false;
+	for (size_t i = 0; i < a->noperands; i++) {
+		if (stat(a->operands[i], &st) < 0) {
+			fprintf(stderr, "airlock audit verify-export: %s: %s\n",
+				a->operands[i], strerror(errno));
+			return CLI_USAGE;
+		}
+		if (S_ISDIR(st.st_mode) && a->noperands == 1) {
+			*dir = true;
+		} else if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, "airlock audit verify-export: %s: give "
+				"one directory, or export files\n",
+				a->operands[i]);
+			return CLI_USAGE;
+		}
+	}
+	return CLI_OK;
+}
+
 static int cli_audit_verify_export(const struct cli_audit_args *a)
 {
 	struct audit_pubkey *k = NULL;
 	struct audit_report r = { 0 };
 	json_t *held = NULL;
+	bool dir = false;
 	int rc;
 
 	if (audit_pubkey_load(a->pubkey, &k) != 0)
@@ -181,8 +215,21 @@ static int cli_audit_verify_export(const struct cli_audit_args *a)
 		audit_pubkey_free(k);
 		return CLI_USAGE;
 	}
-	rc = cli_audit_result(a, &r, audit_verify_exports(a->dir, k, held,
-							  &r));
+	rc = cli_audit_operands(a, &dir);
+	if (rc == CLI_OK && dir)
+		rc = audit_verify_exports(a->dir, k, held, &r);
+	else if (rc == CLI_OK)
+		rc = audit_verify_export_files(a->operands, a->noperands, k,
+					       held, &r);
+	else
+		rc = AL_E_USAGE;
+	/* A name that is not an export file's is bad usage (logged). */
+	if (rc == AL_E_USAGE) {
+		audit_report_free(&r);
+		rc = CLI_USAGE;
+	} else {
+		rc = cli_audit_result(a, &r, rc);
+	}
 	json_decref(held);
 	audit_pubkey_free(k);
 	return rc;
@@ -340,6 +387,9 @@ static int cli_audit_parse(int argc, char **argv, struct cli_audit_args *a)
 			a->json = true;
 		} else if (!strcmp(o, "--if-due")) {
 			a->if_due = true;
+		} else if (o[0] != '-' && !strcmp(a->cmd, "verify-export")) {
+			a->operands[a->noperands++] = o;
+			a->dir = a->operands[0];
 		} else if (o[0] != '-' && !a->dir) {
 			a->dir = o;
 		} else {
@@ -414,6 +464,8 @@ static int cli_audit_show(const char *home, const char *job)
 	return rc ? CLI_FAILED : CLI_OK;
 }
 
+static int cli_audit_run(const struct cli_audit_args *a, const char *home);
+
 int cli_audit(int argc, char **argv, const char *home)
 {
 	static const char *const cmds[] = { "verify", "export",
@@ -421,6 +473,7 @@ int cli_audit(int argc, char **argv, const char *home)
 					    "pubkey" };
 	struct cli_audit_args a = { 0 };
 	bool known = false;
+	int rc;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -447,20 +500,30 @@ int cli_audit(int argc, char **argv, const char *home)
 		return CLI_USAGE;
 	}
 	a.cmd = argv[1];
-	if (cli_audit_parse(argc, argv, &a) != CLI_OK)
-		return CLI_USAGE;
-	if (!cli_audit_allowed(&a)) {
+	a.operands = calloc((size_t)argc, sizeof(*a.operands));
+	if (!a.operands)
+		return CLI_FAILED;
+	rc = cli_audit_parse(argc, argv, &a);
+	if (rc == CLI_OK)
+		rc = cli_audit_run(&a, home);
+	free(a.operands);
+	return rc;
+}
+
+static int cli_audit_run(const struct cli_audit_args *a, const char *home)
+{
+	if (!cli_audit_allowed(a)) {
 		fprintf(stderr, "airlock audit %s: wrong options (see airlock "
-			"audit --help)\n", a.cmd);
+			"audit --help)\n", a->cmd);
 		return CLI_USAGE;
 	}
-	if (!strcmp(a.cmd, "verify"))
-		return cli_audit_verify(&a, home);
-	if (!strcmp(a.cmd, "verify-export"))
-		return cli_audit_verify_export(&a);
-	if (!strcmp(a.cmd, "export"))
-		return cli_audit_export(&a, home);
-	if (!strcmp(a.cmd, "checkpoint"))
-		return cli_audit_checkpoint(&a, home);
-	return cli_audit_pubkey(&a, home);
+	if (!strcmp(a->cmd, "verify"))
+		return cli_audit_verify(a, home);
+	if (!strcmp(a->cmd, "verify-export"))
+		return cli_audit_verify_export(a);
+	if (!strcmp(a->cmd, "export"))
+		return cli_audit_export(a, home);
+	if (!strcmp(a->cmd, "checkpoint"))
+		return cli_audit_checkpoint(a, home);
+	return cli_audit_pubkey(a, home);
 }

@@ -10,13 +10,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "base/err.h"
 #include "base/fs.h"
@@ -294,21 +299,6 @@ static int seal_check_args(const char *db, size_t rkeylen, size_t len)
 	return 0;
 }
 
-/* Grow out to exactly len bytes of scratch space. */
-static int seal_buf_size(struct al_buf *out, size_t len)
-{
-	out->len = 0;
-	while (out->len < len) {
-		static const uint8_t zero[256];
-		size_t n = len - out->len < sizeof(zero) ? len - out->len
-							 : sizeof(zero);
-		int rc = al_buf_append(out, zero, n);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 static void seal_buf_wipe(struct al_buf *out)
 {
 	if (out->p) {
@@ -317,37 +307,160 @@ static void seal_buf_wipe(struct al_buf *out)
 	}
 }
 
-int seal_value(const struct seal_key *key, const char *db, const void *rkey,
-	       size_t rkeylen, uint64_t version, const void *pt, size_t ptlen,
-	       struct al_buf *out)
+/*
+ * Nonces drawn from the kernel's CSPRNG in blocks, so that sealing many
+ * values costs one getrandom(2) per block instead of one per value. Each
+ * 12-byte slice is handed out once and the position only moves forward.
+ * The page is marked MADV_WIPEONFORK: a child forked while a pool is
+ * live finds it empty and draws its own, so parent and child can never
+ * seal with the same nonce under the same key.
+ */
+#define SEAL_POOL_PAGE 4096
+struct seal_pool {
+	uint32_t pos;
+	uint32_t len;
+	uint8_t bytes[SEAL_POOL_PAGE - 2 * sizeof(uint32_t)];
+};
+
+struct seal_ctx {
+	struct seal_key key;
+	EVP_CIPHER *aes;        /* fetched once */
+	EVP_CIPHER_CTX *enc;    /* key schedule done once */
+	EVP_CIPHER_CTX *dec;    /* keyed on the first open */
+	struct seal_pool *pool; /* NULL: one getrandom per nonce */
+	bool pool_tried;        /* made on the first seal, not for opens */
+};
+
+static struct seal_pool *seal_pool_new(void)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
+	void *p = mmap(NULL, SEAL_POOL_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Without wipe-on-fork a pool is not safe: draw per value. */
+	if (madvise(p, SEAL_POOL_PAGE, MADV_WIPEONFORK) != 0) {
+		munmap(p, SEAL_POOL_PAGE);
+		return NULL;
+	}
+	return p;
+}
+
+static int seal_nonce(struct seal_ctx *c, uint8_t nonce[SEAL_NONCE_LEN])
+{
+	struct seal_pool *pl;
+	size_t usable;
+	int rc;
+
+	if (c && !c->pool_tried) {
+		c->pool = seal_pool_new();
+		c->pool_tried = true;
+	}
+	pl = c ? c->pool : NULL;
+	if (!pl)
+		return al_random(nonce, SEAL_NONCE_LEN);
+	if (pl->len - pl->pos < SEAL_NONCE_LEN) {
+		usable = sizeof(pl->bytes) / SEAL_NONCE_LEN * SEAL_NONCE_LEN;
+		pl->pos = pl->len = 0;
+		rc = al_random(pl->bytes, usable);
+		if (rc)
+			return rc;
+		pl->len = (uint32_t)usable;
+	}
+	memcpy(nonce, pl->bytes + pl->pos, SEAL_NONCE_LEN);
+	/* Spent bytes are cleared so nothing can hand them out again. */
+	memset(pl->bytes + pl->pos, 0, SEAL_NONCE_LEN);
+	pl->pos += SEAL_NONCE_LEN;
+	return 0;
+}
+
+int seal_ctx_new(const struct seal_key *key, struct seal_ctx **out)
+{
+	struct seal_ctx *c = calloc(1, sizeof(*c));
+	int rc = AL_E_CRYPTO;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->key = *key;
+	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	c->enc = EVP_CIPHER_CTX_new();
+	if (!c->aes || !c->enc ||
+	    EVP_EncryptInit_ex(c->enc, c->aes, NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c->enc, EVP_CTRL_GCM_SET_IVLEN,
+				SEAL_NONCE_LEN, NULL) != 1 ||
+	    EVP_EncryptInit_ex(c->enc, NULL, NULL, c->key.key, NULL) != 1)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		seal_ctx_free(c);
+	else
+		*out = c;
+	return rc;
+}
+
+void seal_ctx_free(struct seal_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_CIPHER_CTX_free(c->enc);
+	EVP_CIPHER_CTX_free(c->dec);
+	EVP_CIPHER_free(c->aes);
+	if (c->pool)
+		munmap(c->pool, SEAL_POOL_PAGE);
+	seal_key_wipe(&c->key);
+	free(c);
+}
+
+const uint8_t *seal_ctx_id(const struct seal_ctx *c)
+{
+	return c->key.id;
+}
+
+/*
+ * Seal with a cipher context that already holds the key (c) or a fresh
+ * one (key): only the nonce is new per value.
+ */
+static int seal_enc(struct seal_ctx *c, const struct seal_key *key,
+		    const char *db, const void *rkey, size_t rkeylen,
+		    uint64_t version, const void *pt, size_t ptlen,
+		    struct al_buf *out)
+{
+	EVP_CIPHER_CTX *ctx = c ? c->enc : NULL;
 	uint8_t *p, *nonce;
 	int outl;
 	int rc = seal_check_args(db, rkeylen, ptlen);
 
+	out->len = 0;
+	if (rc == 0)
+		rc = al_buf_reserve(out, ptlen + SEAL_OVERHEAD);
 	if (rc)
 		goto out;
-	rc = seal_buf_size(out, ptlen + SEAL_OVERHEAD);
-	if (rc)
-		goto out;
+	if (c)
+		key = &c->key;
 	p = (uint8_t *)out->p;
 	p[0] = SEAL_VERSION;
 	memcpy(p + 1, key->id, SEAL_KEY_ID_LEN);
 	seal_be64(p + 1 + SEAL_KEY_ID_LEN, version);
 	nonce = p + SEAL_HEADER_LEN - SEAL_NONCE_LEN;
-	rc = al_random(nonce, SEAL_NONCE_LEN);
+	rc = seal_nonce(c, nonce);
 	if (rc)
 		goto out;
 
 	rc = AL_E_CRYPTO;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx ||
-	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
-				NULL) != 1 ||
-	    EVP_EncryptInit_ex(ctx, NULL, NULL, key->key, nonce) != 1)
+	if (!c) {
+		ctx = EVP_CIPHER_CTX_new();
+		if (!ctx ||
+		    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL,
+				       NULL) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN,
+					SEAL_NONCE_LEN, NULL) != 1 ||
+		    EVP_EncryptInit_ex(ctx, NULL, NULL, key->key, nonce) != 1)
+			goto out;
+	} else if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) {
 		goto out;
+	}
 	rc = seal_aad(ctx, true, p, db, rkey, rkeylen);
 	if (rc)
 		goto out;
@@ -360,12 +473,29 @@ int seal_value(const struct seal_key *key, const char *db, const void *rkey,
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN,
 				p + SEAL_HEADER_LEN + ptlen) != 1)
 		goto out;
+	out->len = ptlen + SEAL_OVERHEAD;
+	out->p[out->len] = '\0';
 	rc = 0;
 out:
-	EVP_CIPHER_CTX_free(ctx);
+	if (!c)
+		EVP_CIPHER_CTX_free(ctx);
 	if (rc)
 		seal_buf_wipe(out);
 	return rc;
+}
+
+int seal_value(const struct seal_key *key, const char *db, const void *rkey,
+	       size_t rkeylen, uint64_t version, const void *pt, size_t ptlen,
+	       struct al_buf *out)
+{
+	return seal_enc(NULL, key, db, rkey, rkeylen, version, pt, ptlen, out);
+}
+
+int seal_ctx_seal(struct seal_ctx *c, const char *db, const void *rkey,
+		  size_t rkeylen, uint64_t version, const void *pt,
+		  size_t ptlen, struct al_buf *out)
+{
+	return seal_enc(c, NULL, db, rkey, rkeylen, version, pt, ptlen, out);
 }
 
 int seal_peek(const void *sealed, size_t len, struct seal_header *h)
@@ -383,11 +513,36 @@ int seal_peek(const void *sealed, size_t len, struct seal_header *h)
 	return 0;
 }
 
+/* A decryption context for key: c's (keyed once), or a fresh one. */
+static EVP_CIPHER_CTX *seal_dec_ctx(struct seal_ctx *c,
+				    const struct seal_key *key,
+				    const uint8_t *nonce)
+{
+	EVP_CIPHER_CTX *ctx = c ? c->dec : NULL;
+
+	if (ctx)
+		return EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1
+			       ? ctx : NULL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx ||
+	    EVP_DecryptInit_ex(ctx, c ? c->aes : EVP_aes_256_gcm(), NULL,
+			       NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
+				NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->key, nonce) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	if (c)
+		c->dec = ctx;
+	return ctx;
+}
+
 /* Open a value of the given format; the header was checked by peek. */
-static int seal_open_fmt(const struct seal_key *key, uint8_t format,
-			 const char *db, const void *rkey, size_t rkeylen,
-			 const void *sealed, size_t len, struct al_buf *out,
-			 uint64_t *version)
+static int seal_open_fmt(struct seal_ctx *c, const struct seal_key *key,
+			 uint8_t format, const char *db, const void *rkey,
+			 size_t rkeylen, const void *sealed, size_t len,
+			 struct al_buf *out, uint64_t *version)
 {
 	const uint8_t *p = sealed;
 	EVP_CIPHER_CTX *ctx = NULL;
@@ -397,6 +552,9 @@ static int seal_open_fmt(const struct seal_key *key, uint8_t format,
 	int outl;
 	int rc = seal_peek(sealed, len, &h);
 
+	if (c)
+		key = &c->key;
+	out->len = 0;
 	if (rc == 0 && h.format != format)
 		rc = AL_E_PARSE;
 	if (rc == 0)
@@ -408,18 +566,13 @@ static int seal_open_fmt(const struct seal_key *key, uint8_t format,
 		rc = AL_E_AUTH;
 		goto out;
 	}
-	rc = seal_buf_size(out, ctlen + 1);
+	rc = al_buf_reserve(out, ctlen + 1);
 	if (rc)
 		goto out;
 
 	rc = AL_E_CRYPTO;
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
-				NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->key,
-			       p + hlen - SEAL_NONCE_LEN) != 1)
+	ctx = seal_dec_ctx(c, key, p + hlen - SEAL_NONCE_LEN);
+	if (!ctx)
 		goto out;
 	rc = seal_aad(ctx, false, p, db, rkey, rkeylen);
 	if (rc)
@@ -438,10 +591,12 @@ static int seal_open_fmt(const struct seal_key *key, uint8_t format,
 		     ? 0
 		     : AL_E_AUTH;
 	out->len = ctlen;
+	out->p[ctlen] = '\0';
 	if (rc == 0 && version)
 		*version = h.version;
 out:
-	EVP_CIPHER_CTX_free(ctx);
+	if (!c)
+		EVP_CIPHER_CTX_free(ctx);
 	if (rc && out->p) {
 		seal_buf_wipe(out);
 		out->p[0] = '\0';
@@ -453,16 +608,24 @@ int seal_open(const struct seal_key *key, const char *db, const void *rkey,
 	      size_t rkeylen, const void *sealed, size_t len,
 	      struct al_buf *out, uint64_t *version)
 {
-	return seal_open_fmt(key, SEAL_VERSION, db, rkey, rkeylen, sealed, len,
-			     out, version);
+	return seal_open_fmt(NULL, key, SEAL_VERSION, db, rkey, rkeylen,
+			     sealed, len, out, version);
+}
+
+int seal_ctx_open(struct seal_ctx *c, const char *db, const void *rkey,
+		  size_t rkeylen, const void *sealed, size_t len,
+		  struct al_buf *out, uint64_t *version)
+{
+	return seal_open_fmt(c, NULL, SEAL_VERSION, db, rkey, rkeylen, sealed,
+			     len, out, version);
 }
 
 int seal_open_v1(const struct seal_key *key, const char *db,
 		 const void *rkey, size_t rkeylen, const void *sealed,
 		 size_t len, struct al_buf *out)
 {
-	return seal_open_fmt(key, SEAL_VERSION_V1, db, rkey, rkeylen, sealed,
-			     len, out, NULL);
+	return seal_open_fmt(NULL, key, SEAL_VERSION_V1, db, rkey, rkeylen,
+			     sealed, len, out, NULL);
 }
 
 int seal_hmac(const uint8_t key[SEAL_KEY_LEN], const void *data, size_t len,
@@ -472,6 +635,65 @@ int seal_hmac(const uint8_t key[SEAL_KEY_LEN], const void *data, size_t len,
 
 	if (!HMAC(EVP_sha256(), key, SEAL_KEY_LEN, data, len, mac, &maclen) ||
 	    maclen != 32)
+		return AL_E_CRYPTO;
+	return 0;
+}
+
+struct seal_mac {
+	uint8_t key[SEAL_KEY_LEN];
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+};
+
+int seal_mac_new(const uint8_t key[SEAL_KEY_LEN], struct seal_mac **out)
+{
+	struct seal_mac *m = calloc(1, sizeof(*m));
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						 (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	memcpy(m->key, key, SEAL_KEY_LEN);
+	m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	m->ctx = m->mac ? EVP_MAC_CTX_new(m->mac) : NULL;
+	if (!m->ctx || EVP_MAC_init(m->ctx, m->key, SEAL_KEY_LEN,
+				    params) != 1) {
+		seal_mac_free(m);
+		return AL_E_CRYPTO;
+	}
+	*out = m;
+	return 0;
+}
+
+void seal_mac_free(struct seal_mac *m)
+{
+	if (!m)
+		return;
+	EVP_MAC_CTX_free(m->ctx);
+	EVP_MAC_free(m->mac);
+	explicit_bzero(m->key, sizeof(m->key));
+	free(m);
+}
+
+bool seal_mac_has_key(const struct seal_mac *m,
+		      const uint8_t key[SEAL_KEY_LEN])
+{
+	return CRYPTO_memcmp(m->key, key, SEAL_KEY_LEN) == 0;
+}
+
+int seal_mac_run(struct seal_mac *m, const void *data, size_t len,
+		 uint8_t mac[32])
+{
+	size_t n = 0;
+
+	/* A NULL key restarts from the pads computed by seal_mac_new. */
+	if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(m->ctx, data, len) != 1 ||
+	    EVP_MAC_final(m->ctx, mac, &n, 32) != 1 || n != 32)
 		return AL_E_CRYPTO;
 	return 0;
 }

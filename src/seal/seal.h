@@ -135,6 +135,31 @@ int seal_open(const struct seal_key *key, const char *db, const void *rkey,
 	      size_t rkeylen, const void *sealed, size_t len,
 	      struct al_buf *out, uint64_t *version);
 
+/*
+ * A context for sealing and opening many values under one key (a write
+ * transaction's worth): the cipher is fetched and the AES key schedule
+ * computed once, and nonces come from the kernel's CSPRNG in blocks.
+ * Every value still gets its own random 96-bit nonce, used once, and
+ * the same header and associated data as seal_value, so the results
+ * are interchangeable with seal_value/seal_open. A context is used by
+ * one thread at a time; a forked child finds the nonce block empty
+ * (MADV_WIPEONFORK) and draws its own. seal_ctx_new copies the key and
+ * returns 0, AL_E_CRYPTO or -ENOMEM; seal_ctx_free wipes it (NULL is
+ * ignored).
+ */
+struct seal_ctx;
+int seal_ctx_new(const struct seal_key *key, struct seal_ctx **out);
+void seal_ctx_free(struct seal_ctx *c);
+/* The id of the context's key (SEAL_KEY_ID_LEN bytes). */
+const uint8_t *seal_ctx_id(const struct seal_ctx *c);
+/* seal_value and seal_open with the context's key; same results. */
+int seal_ctx_seal(struct seal_ctx *c, const char *db, const void *rkey,
+		  size_t rkeylen, uint64_t version, const void *pt,
+		  size_t ptlen, struct al_buf *out);
+int seal_ctx_open(struct seal_ctx *c, const char *db, const void *rkey,
+		  size_t rkeylen, const void *sealed, size_t len,
+		  struct al_buf *out, uint64_t *version);
+
 /* The same for a format-1 value (migration of old stores only). */
 int seal_open_v1(const struct seal_key *key, const char *db,
 		 const void *rkey, size_t rkeylen, const void *sealed,
@@ -146,6 +171,20 @@ int seal_open_v1(const struct seal_key *key, const char *db,
  * short for its format or of an unknown format.
  */
 int seal_peek(const void *sealed, size_t len, struct seal_header *h);
+
+/*
+ * HMAC-SHA256 under one key for many messages: the key's inner and
+ * outer pads are hashed once, not per message. Same results as
+ * seal_hmac. new: 0, AL_E_CRYPTO or -ENOMEM; free wipes (NULL ignored).
+ */
+struct seal_mac;
+int seal_mac_new(const uint8_t key[SEAL_KEY_LEN], struct seal_mac **out);
+void seal_mac_free(struct seal_mac *m);
+/* Whether m was made with key (constant time). */
+bool seal_mac_has_key(const struct seal_mac *m,
+		      const uint8_t key[SEAL_KEY_LEN]);
+int seal_mac_run(struct seal_mac *m, const void *data, size_t len,
+		 uint8_t mac[32]);
 
 /* HMAC-SHA256 of data into mac (32 bytes). 0 or AL_E_CRYPTO. */
 int seal_hmac(const uint8_t key[SEAL_KEY_LEN], const void *data, size_t len,

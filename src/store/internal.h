@@ -62,6 +62,14 @@ struct store_txn {
 	struct store_state state;
 	/* The ring before this transaction changed it, restored on abort. */
 	struct seal_ring *ring_prev;
+	/*
+	 * Set up once per transaction, not per value: cipher contexts for
+	 * the last two data keys used (seal or open), the keyed hash of
+	 * the versions digest, and a scratch buffer for sealed values.
+	 */
+	struct seal_ctx *sctx[2];
+	struct seal_mac *vmac;
+	struct al_buf sealbuf;
 };
 
 /* store.c */
@@ -92,9 +100,13 @@ void store_state_init(struct store_txn *txn, uint64_t ring_gen);
 uint64_t *store_state_seals(struct store_state *s, const uint8_t *id);
 void store_vkey(enum store_db db, const void *key, size_t keylen,
 		uint8_t *out, size_t *outlen);
-/* XOR the keyed hash of (vkey, version) into digest. */
-int store_digest_flip(const uint8_t ikey[SEAL_KEY_LEN], const uint8_t *vkey,
-		      size_t vlen, uint64_t version, uint8_t digest[32]);
+/* XOR the keyed hash (index key ikey) of (vkey, version) into digest. */
+int store_digest_flip(struct store_txn *txn, const uint8_t ikey[SEAL_KEY_LEN],
+		      const uint8_t *vkey, size_t vlen, uint64_t version,
+		      uint8_t digest[32]);
+/* The transaction's cipher context for key k (made on first use). */
+int store_txn_seal_ctx(struct store_txn *txn, const struct seal_key *k,
+		       struct seal_ctx **out);
 void store_be64(uint8_t *p, uint64_t v);
 uint64_t store_get_be64(const uint8_t *p);
 

@@ -280,7 +280,7 @@ static void status_entry(struct store_txn *txn, struct store_keys_status *s,
 	const char *why = NULL;
 
 	s->records++;
-	store_digest_flip(ikey, k->mv_data, k->mv_size, ver, digest);
+	store_digest_flip(txn, ikey, k->mv_data, k->mv_size, ver, digest);
 	if ((unsigned)db >= STORE_DB__COUNT || db == STORE_DB_VERSIONS ||
 	    k->mv_size < 2 || ver == 0) {
 		why = "malformed version entry";

@@ -51,18 +51,27 @@ void store_vkey(enum store_db db, const void *key, size_t keylen,
  * time; the HMAC key keeps anyone without the ring from computing a
  * matching set of entries.
  */
-int store_digest_flip(const uint8_t ikey[SEAL_KEY_LEN], const uint8_t *vkey,
-		      size_t vlen, uint64_t version, uint8_t digest[32])
+int store_digest_flip(struct store_txn *txn, const uint8_t ikey[SEAL_KEY_LEN],
+		      const uint8_t *vkey, size_t vlen, uint64_t version,
+		      uint8_t digest[32])
 {
 	uint8_t msg[sizeof(STATE_DIGEST_LABEL) - 1 + 8 + STORE_VKEY_MAX];
 	size_t lab = sizeof(STATE_DIGEST_LABEL) - 1;
 	uint8_t mac[32];
-	int rc;
+	int rc = 0;
 
+	if (txn->vmac && !seal_mac_has_key(txn->vmac, ikey)) {
+		seal_mac_free(txn->vmac);
+		txn->vmac = NULL;
+	}
+	if (!txn->vmac)
+		rc = seal_mac_new(ikey, &txn->vmac);
+	if (rc)
+		return rc;
 	memcpy(msg, STATE_DIGEST_LABEL, lab);
 	store_be64(msg + lab, version);
 	memcpy(msg + lab + 8, vkey, vlen);
-	rc = seal_hmac(ikey, msg, lab + 8 + vlen, mac);
+	rc = seal_mac_run(txn->vmac, msg, lab + 8 + vlen, mac);
 	for (int i = 0; rc == 0 && i < 32; i++)
 		digest[i] ^= mac[i];
 	return rc;

@@ -790,6 +790,10 @@ static void store_txn_free(struct store_txn *txn, bool committed)
 		free(txn->ring_prev);
 	}
 	store_txn_done(txn->st);
+	seal_ctx_free(txn->sctx[0]);
+	seal_ctx_free(txn->sctx[1]);
+	seal_mac_free(txn->vmac);
+	al_buf_free(&txn->sealbuf);
 	explicit_bzero(&txn->state, sizeof(txn->state));
 	free(txn);
 }
@@ -925,7 +929,12 @@ static int store_version_get(struct store_txn *txn, const uint8_t *vkey,
 	return 0;
 }
 
-/* Set (ver != 0) or drop the version entry, keeping the digest in step. */
+/*
+ * Set (ver != 0) or drop the version entry, keeping the digest in step.
+ * Setting tries to insert first: for a new record (every audit entry)
+ * that is one tree descent, and when the entry exists LMDB hands back
+ * its old version to take out of the digest before it is replaced.
+ */
 static int store_version_set(struct store_txn *txn, enum store_db db,
 			     const void *key, size_t keylen, uint64_t ver)
 {
@@ -941,23 +950,34 @@ static int store_version_set(struct store_txn *txn, enum store_db db,
 	memcpy(ikey, txn->st->ring.index_key, sizeof(ikey));
 	pthread_mutex_unlock(&txn->st->lock);
 
-	rc = store_version_get(txn, vkey, vlen, &old);
-	if (rc == 0)
-		rc = store_digest_flip(ikey, vkey, vlen, old,
-				       txn->state.digest);
-	else if (rc == AL_E_NOTFOUND)
-		rc = 0;
-	if (rc == 0 && ver) {
+	if (ver) {
 		store_be64(vb, ver);
-		rc = store_mdb_put(txn, STORE_DB_VERSIONS, &k, &v, 0);
+		rc = store_mdb_put(txn, STORE_DB_VERSIONS, &k, &v,
+				   MDB_NOOVERWRITE);
+		if (rc == AL_E_EXISTS && v.mv_size != 8) {
+			al_error("store", NULL, "versions: entry of %zu bytes, "
+				 "expected 8", v.mv_size);
+			rc = AL_E_STORE;
+		} else if (rc == AL_E_EXISTS) {
+			old = store_get_be64(v.mv_data);
+			v = (MDB_val){ 8, vb };
+			rc = store_mdb_put(txn, STORE_DB_VERSIONS, &k, &v, 0);
+		}
+	} else {
+		rc = store_version_get(txn, vkey, vlen, &old);
 		if (rc == 0)
-			rc = store_digest_flip(ikey, vkey, vlen, ver,
-					       txn->state.digest);
-	} else if (rc == 0 && old) {
-		rc = store_err(mdb_del(txn->txn,
-				       txn->st->dbi[STORE_DB_VERSIONS], &k,
-				       NULL), "versions");
+			rc = store_err(mdb_del(txn->txn,
+					       txn->st->dbi[STORE_DB_VERSIONS],
+					       &k, NULL), "versions");
+		else if (rc == AL_E_NOTFOUND)
+			rc = 0;
 	}
+	if (rc == 0 && old)
+		rc = store_digest_flip(txn, ikey, vkey, vlen, old,
+				       txn->state.digest);
+	if (rc == 0 && ver)
+		rc = store_digest_flip(txn, ikey, vkey, vlen, ver,
+				       txn->state.digest);
 	explicit_bzero(ikey, sizeof(ikey));
 	if (old || ver)
 		txn->state_dirty = true;
@@ -1016,15 +1036,42 @@ int store_seal_limit(struct store_txn *txn)
 	return rc;
 }
 
+int store_txn_seal_ctx(struct store_txn *txn, const struct seal_key *k,
+		       struct seal_ctx **out)
+{
+	struct seal_ctx **slot = NULL;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		if (txn->sctx[i] &&
+		    !memcmp(seal_ctx_id(txn->sctx[i]), k->id,
+			    SEAL_KEY_ID_LEN)) {
+			*out = txn->sctx[i];
+			return 0;
+		}
+		if (!txn->sctx[i] && !slot)
+			slot = &txn->sctx[i];
+	}
+	if (!slot) {
+		slot = &txn->sctx[1];
+		seal_ctx_free(*slot);
+		*slot = NULL;
+	}
+	rc = seal_ctx_new(k, slot);
+	*out = *slot;
+	return rc;
+}
+
 int store_seal_put(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, const void *plain, size_t plen,
 		   unsigned flags)
 {
 	struct store *st = txn->st;
-	struct al_buf sealed = { 0 };
+	struct seal_ctx *sc = NULL;
 	struct seal_key k;
 	MDB_val mk = { keylen, (void *)key }, mv;
 	uint64_t ver, *count;
+	unsigned mflags = 0;
 	int rc = store_check(db, keylen);
 
 	memset(&k, 0, sizeof(k));
@@ -1042,23 +1089,28 @@ int store_seal_put(struct store_txn *txn, enum store_db db, const void *key,
 		rc = AL_E_LIMIT;
 		goto out;
 	}
+	rc = store_txn_seal_ctx(txn, &k, &sc);
+	if (rc)
+		goto out;
 
 	/* Counted before sealing: a seal that fails still used a nonce. */
 	(*count)++;
 	ver = ++txn->state.gen;
 	txn->state_dirty = true;
-	rc = seal_value(&k, store_db_names[db], key, keylen, ver, plain, plen,
-			&sealed);
+	rc = seal_ctx_seal(sc, store_db_names[db], key, keylen, ver, plain,
+			   plen, &txn->sealbuf);
 	if (rc)
 		goto out;
-	mv = (MDB_val){ sealed.len, sealed.p };
-	rc = store_mdb_put(txn, db, &mk, &mv,
-			   (flags & STORE_NOOVERWRITE) ? MDB_NOOVERWRITE : 0);
+	mv = (MDB_val){ txn->sealbuf.len, txn->sealbuf.p };
+	if (flags & STORE_NOOVERWRITE)
+		mflags |= MDB_NOOVERWRITE;
+	if (flags & STORE_APPEND)
+		mflags |= MDB_APPEND;
+	rc = store_mdb_put(txn, db, &mk, &mv, mflags);
 	if (rc == 0)
 		rc = store_version_set(txn, db, key, keylen, ver);
 out:
 	seal_key_wipe(&k);
-	al_buf_free(&sealed);
 	return rc;
 }
 
@@ -1113,6 +1165,7 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 {
 	char name[160], idhex[SEAL_KEY_ID_HEX];
 	uint8_t vkey[STORE_VKEY_MAX];
+	struct seal_ctx *sc = NULL;
 	struct seal_header h;
 	struct seal_key k;
 	uint64_t ver = 0, cur = 0;
@@ -1120,8 +1173,10 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 	int rc = seal_peek(v->mv_data, v->mv_size, &h);
 
 	memset(&k, 0, sizeof(k));
-	store_rkey_name(db, key, keylen, name, sizeof(name));
+	/* The record's printable name is made only for a message. */
+	name[0] = '\0';
 	if (rc || h.format != SEAL_VERSION) {
+		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_error("store", NULL, "%s: not a sealed value of format %d",
 			 name, SEAL_VERSION);
 		rc = AL_E_PARSE;
@@ -1129,27 +1184,34 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 	}
 	rc = store_ring_key(txn, h.id, &k);
 	if (rc) {
+		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_hex(idhex, h.id, SEAL_KEY_ID_LEN);
 		al_error("store", NULL, "%s: sealed under key %s, which is not "
 			 "in the key ring", name, idhex);
 		goto out;
 	}
-	rc = seal_open(&k, store_db_names[db], key, keylen, v->mv_data,
-		       v->mv_size, out, &ver);
-	if (rc == AL_E_AUTH)
+	rc = store_txn_seal_ctx(txn, &k, &sc);
+	if (rc == 0)
+		rc = seal_ctx_open(sc, store_db_names[db], key, keylen,
+				   v->mv_data, v->mv_size, out, &ver);
+	if (rc == AL_E_AUTH) {
+		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_error("store", NULL, "%s: sealed value does not "
 			 "authenticate: altered, or moved here from another "
 			 "record", name);
+	}
 	if (rc)
 		goto out;
 
 	store_vkey(db, key, keylen, vkey, &vlen);
 	rc = store_version_get(txn, vkey, vlen, &cur);
 	if (rc == AL_E_NOTFOUND) {
+		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_error("store", NULL, "%s: no version entry for this record: "
 			 "its entry was removed or the value planted", name);
 		rc = AL_E_AUTH;
 	} else if (rc == 0 && cur != ver) {
+		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_error("store", NULL, "%s: value is version %llu but the "
 			 "record is at version %llu: %s", name,
 			 (unsigned long long)ver, (unsigned long long)cur,

@@ -186,6 +186,12 @@ struct store *store_txn_store(struct store_txn *txn);
 
 /* store_put_json: refuse to replace an existing record (AL_E_EXISTS). */
 #define STORE_NOOVERWRITE 0x1u
+/*
+ * The key sorts after every key in db (the audit log's rising seq):
+ * LMDB appends at the end and fills pages instead of splitting them in
+ * half. A key that does not sort last is refused (AL_E_EXISTS).
+ */
+#define STORE_APPEND 0x2u
 
 /*
  * Seal value (compact JSON, keys sorted) as the next version of slot

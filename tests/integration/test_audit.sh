@@ -96,9 +96,52 @@ set -e
 grep -q '^00000002.jsonl:2 seq [0-9]*: hash does not match' "$aud/rep.txt" ||
 	fail "report: $(cat "$aud/rep.txt")"
 grep -q '^FAILED' "$aud/rep.txt" || fail "no FAILED summary"
+# The same flip found through the files form, at the same position.
+set +e
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export x/00000002.jsonl \
+	x/00000003.digest.json --pubkey key.pem > rep2.txt)
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "tampered export (files): exit $rc"
+grep -q '^00000002.jsonl:2 seq [0-9]*: hash does not match' \
+	"$aud/rep2.txt" || fail "report (files): $(cat "$aud/rep2.txt")"
 cp f2.bak "$f2"
 [ -n "$line2" ] || fail "line 2 was empty"
 pass "a flipped entry is reported by file and line"
+
+# verify-export FILE...: a whole run named by its files, a run that
+# starts after export 1, a gap inside the run, and names that are not
+# export files.
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export x/00000001.jsonl \
+	x/00000002.digest.json x/00000003.jsonl --pubkey key.pem --json \
+	> rf.json) || fail "verify-export FILE...: $(cat "$aud/rf.json")"
+node -e 'const r = require(process.argv[1]);
+if (!r.ok || r.exports !== 3) throw new Error("bad")' "$aud/rf.json" ||
+	fail "verify-export FILE... report: $(cat "$aud/rf.json")"
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export x/00000003.digest.json \
+	x/00000002.digest.json --pubkey key.pem --checkpoint held.json \
+	--json > rf2.json) || fail "a run from export 2: $(cat "$aud/rf2.json")"
+node -e 'const r = require(process.argv[1]);
+if (!r.ok || r.exports !== 2) throw new Error("bad")' "$aud/rf2.json" ||
+	fail "a run from export 2: $(cat "$aud/rf2.json")"
+mkdir -p "$aud/gap"
+cp "$aud"/x/0000000[13]* "$aud/gap/"
+set +e
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export gap/00000001.jsonl \
+	gap/00000003.jsonl --pubkey key.pem > rg.txt)
+rc=$?
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export key.pem --pubkey key.pem \
+	> /dev/null 2>&1)
+rc_name=$?
+(cd "$aud" && "$AIRLOCK_BIN" audit verify-export x x/00000001.jsonl \
+	--pubkey key.pem > /dev/null 2>&1)
+rc_mix=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q '^00000002.digest.json missing' "$aud/rg.txt" ||
+	fail "a gap in the named run: exit $rc, $(cat "$aud/rg.txt")"
+[ "$rc_name" -eq 2 ] || fail "a file that is not an export: exit $rc_name"
+[ "$rc_mix" -eq 2 ] || fail "a directory and a file: exit $rc_mix"
+pass "verify-export FILE... checks the named run, gaps included"
 
 # Roll the store back to the copy taken after export 1.
 al audit checkpoint > cp.json || fail "checkpoint"

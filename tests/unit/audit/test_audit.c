@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <lmdb.h>
 
 #include "audit/audit.h"
+#include "audit/internal.h"
 #include "base/err.h"
 #include "base/fs.h"
 
@@ -198,6 +200,132 @@ static void test_golden_canonical(void **state)
 	assert_int_equal(audit_entry_hash(e, hash), AL_E_PARSE);
 	json_decref(e);
 	al_buf_free(&canon);
+}
+
+/* Details of every kind, spelled by the writer's own encoder: the bytes
+ * must be jansson's compact sorted dump of the same value. */
+static json_t *hostile_details(void)
+{
+	json_t *d = json_pack(
+		"{s:s, s:I, s:I, s:I, s:[], s:{}, s:[b,b,n,{s:[i]}], s:s}",
+		"\xc3\xa9t\xc3\xa9", "ctl \x01\x1f\x7f \"q\" \\ / \b\f\n\r\t",
+		"min", (json_int_t)INT64_MIN, "max", (json_int_t)INT64_MAX,
+		"zero", (json_int_t)0, "ea", "eo", "mix", 1, 0, "k", -1, "B",
+		"\xf0\x9f\x98\x80 \xe2\x80\xa8");
+
+	/* More members than the encoder sorts on its stack, and names
+	 * whose first bytes are high (unsigned order). */
+	for (int i = 40; i > 0; i--) {
+		char name[16];
+		snprintf(name, sizeof(name), "%c%02d", i % 2 ? 'a' : 0xc3, i);
+		if (i % 2 == 0)
+			name[1] = (char)0xa0;
+		json_object_set_new(d, name, json_integer(i * 1000003));
+	}
+	return d;
+}
+
+static void test_encoder_matches_jansson(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf b = { 0 };
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	json_t *d = hostile_details(), *e;
+	char *want = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	uint64_t count = 0, bad = 0;
+
+	assert_non_null(want);
+	assert_int_equal(audit_json_value(&b, d, 1), 0);
+	assert_string_equal(b.p, want);
+	assert_int_equal(b.len, strlen(want));
+
+	/* Stored through the writer, the entry hashes as the canonical
+	 * form (computed by jansson here) says, and verifies. */
+	assert_int_equal(audit_append_now(f->log, "system", "t.enc", "o",
+					  json_incref(d), NULL), 0);
+	e = get_entry(f, 1);
+	assert_int_equal(audit_entry_hash(e, hash), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "hash")),
+			    hash);
+	assert_int_equal(verify(f, &count, &bad), 0);
+	assert_int_equal(count, 1);
+	json_decref(e);
+
+	/* What has no canonical spelling is refused. */
+	b.len = 0;
+	json_object_set_new(d, "r", json_real(0.5));
+	assert_int_equal(audit_json_value(&b, d, 1), AL_E_PARSE);
+	json_object_del(d, "r");
+	json_object_set_new(d, "bad", json_stringn_nocheck("\xff", 1));
+	b.len = 0;
+	assert_int_equal(audit_json_value(&b, d, 1), AL_E_PARSE);
+	json_object_del(d, "bad");
+	json_object_setn_new(d, "n\0ul", 4, json_true());
+	b.len = 0;
+	assert_int_equal(audit_json_value(&b, d, 1), AL_E_PARSE);
+	json_object_deln(d, "n\0ul", 4);
+	/* A NUL in a value would make the entry unreadable by every
+	 * JSON reader that refuses \u0000 (jansson by default, so the next
+	 * append could not read its head): refused too. */
+	json_object_set_new(d, "nul", json_stringn("a\0b", 3));
+	b.len = 0;
+	assert_int_equal(audit_json_value(&b, d, 1), AL_E_PARSE);
+	assert_int_equal(audit_append_now(f->log, "system", "t.enc", "o",
+					  json_incref(d), NULL), AL_E_PARSE);
+	free(want);
+	json_decref(d);
+	al_buf_free(&b);
+}
+
+/* The line checker takes hashes in lower-case hex only, and finds a
+ * hash that does not match. */
+static void test_line_hex(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct al_buf plain = { 0 };
+	struct audit_hasher h;
+	struct audit_line e;
+	const void *key;
+	size_t keylen;
+	char *line, *hp, *pp;
+
+	append_n(f, 2);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_AUDIT, &cur), 0);
+	assert_int_equal(store_cursor_next_plain(cur, &key, &keylen, &plain),
+			 0);
+	assert_int_equal(store_cursor_next_plain(cur, &key, &keylen, &plain),
+			 0);
+	line = strndup(plain.p, plain.len);
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	assert_int_equal(audit_hasher_init(&h), 0);
+	assert_null(audit_line_check(line, strlen(line), &e, &h));
+	assert_true(e.hash_ok);
+	assert_int_equal(e.seq, 2);
+
+	hp = strstr(line, "\"hash\":\"") + 8;
+	pp = strstr(line, "\"prev\":\"") + 8;
+	for (int i = 0; i < 64; i++) {
+		char keep = hp[i], up = keep >= 'a' ? keep - 32 : 'g';
+		hp[i] = up;
+		assert_non_null(audit_line_check(line, strlen(line), &e, &h));
+		hp[i] = keep == '0' ? '1' : '0';
+		assert_null(audit_line_check(line, strlen(line), &e, &h));
+		assert_false(e.hash_ok);
+		hp[i] = keep;
+		keep = pp[i];
+		pp[i] = keep >= 'a' ? keep - 32 : '/';
+		assert_non_null(audit_line_check(line, strlen(line), &e, &h));
+		pp[i] = keep;
+	}
+	assert_null(audit_line_check(line, strlen(line), &e, &h));
+	assert_true(e.hash_ok);
+	audit_hasher_free(&h);
+	free(line);
+	al_buf_free(&plain);
 }
 
 static void test_append_and_verify(void **state)
@@ -536,6 +664,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_canonical),
 		T(test_append_and_verify),
+		T(test_line_hex),
+		T(test_encoder_matches_jansson),
 		T(test_flipped_byte),
 		T(test_flipped_header_byte),
 		T(test_reordered),

@@ -112,7 +112,8 @@ static void test_usage(void **state)
 
 	assert_int_equal(run(f, f->home, 2, "audit", "--help"), CLI_OK);
 	assert_non_null(strstr(f->out, "usage: airlock audit verify"));
-	assert_non_null(strstr(f->out, "verify-export DIR --pubkey PEM"));
+	assert_non_null(strstr(f->out,
+				"verify-export DIR|FILE... --pubkey PEM"));
 	assert_int_equal(run(f, f->home, 3, "audit", "verify", "--help"),
 			 CLI_OK);
 	assert_non_null(strstr(f->out, "usage:"));

@@ -674,6 +674,50 @@ static void test_export_continuity(void **state)
 	audit_report_free(&r);
 }
 
+/* An export of several times the verifier's 64 KiB hashing step: the
+ * file hash computed alongside the lines matches the signed one, and a
+ * byte changed far into the file still shows in it. */
+static void flip_last_line(struct al_buf *b, void *ctx)
+{
+	char *last = b->p + b->len - 2;
+
+	(void)ctx;
+	while (last > b->p && last[-1] != '\n')
+		last--;
+	last[40] ^= 0x01;
+}
+
+static void test_export_large(void **state)
+{
+	struct fix *f = *state;
+	struct audit_export_info info;
+	struct audit_report r;
+	struct audit_rec recs[100];
+
+	for (int k = 0; k < 12; k++) {
+		for (int i = 0; i < 100; i++)
+			recs[i] = (struct audit_rec){
+				"uid:0", "proxy.allow", "registry.test:443",
+				json_pack("{s:i, s:s}", "i", k * 100 + i, "pad",
+					  "0123456789abcdef0123456789abcdef"
+					  "0123456789abcdef0123456789abcdef")
+			};
+		assert_int_equal(audit_append_batch(f->log, recs, 100, NULL),
+				 0);
+	}
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	assert_int_equal(info.last, 1201);
+	assert_int_equal(verify_exp(f, NULL, &r), 0);
+	assert_int_equal(r.intact, 1201);
+	audit_report_free(&r);
+
+	edit_file(f, "00000001.jsonl", flip_last_line, NULL);
+	assert_int_equal(verify_exp(f, NULL, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, "00000001.jsonl", 0, "SHA-256"));
+	assert_true(has_problem(&r, 0, "00000001.jsonl", 1201, NULL));
+	audit_report_free(&r);
+}
+
 static void test_export_flipped_byte(void **state)
 {
 	struct fix *f = *state;
@@ -922,6 +966,7 @@ int main(void)
 		T(test_store_forged_checkpoint),
 		T(test_checkpoint_by_time),
 		T(test_export_continuity),
+		T(test_export_large),
 		T(test_export_flipped_byte),
 		T(test_export_swapped_deleted_inserted),
 		T(test_export_inserted),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -105,6 +106,129 @@ static void test_nonce_fresh(void **state)
 				SEAL_NONCE_LEN);
 	al_buf_free(&a);
 	al_buf_free(&b);
+}
+
+/* A context's values open with seal_open and the other way round. */
+static void test_ctx_interchangeable(void **state)
+{
+	struct fix *f = *state;
+	struct al_buf s = { 0 }, p = { 0 };
+	struct seal_ctx *c = NULL;
+	uint64_t ver = 0;
+
+	assert_int_equal(seal_ctx_new(&f->key, &c), 0);
+	assert_memory_equal(seal_ctx_id(c), f->key.id, SEAL_KEY_ID_LEN);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(seal_ctx_seal(c, "jobs", "k1", 2, 9 + i,
+					       secret, strlen(secret), &s), 0);
+		assert_int_equal(s.len, strlen(secret) + SEAL_OVERHEAD);
+		assert_int_equal(seal_open(&f->key, "jobs", "k1", 2, s.p, s.len,
+					   &p, &ver), 0);
+		assert_int_equal(ver, 9 + i);
+		assert_memory_equal(p.p, secret, strlen(secret));
+		/* The slot is still bound: another record key fails, and
+		 * the context opens the next value after that failure. */
+		assert_int_equal(seal_ctx_open(c, "jobs", "k2", 2, s.p, s.len,
+					       &p, NULL), AL_E_AUTH);
+		assert_int_equal(p.len, 0);
+		assert_int_equal(seal_ctx_open(c, "jobs", "k1", 2, s.p, s.len,
+					       &p, &ver), 0);
+		assert_memory_equal(p.p, secret, strlen(secret));
+	}
+	assert_int_equal(seal_value(&f->key, "audit", "\0\0\0\0\0\0\0\1", 8,
+				    4, "", 0, &s), 0);
+	assert_int_equal(seal_ctx_open(c, "audit", "\0\0\0\0\0\0\0\1", 8, s.p,
+				       s.len, &p, &ver), 0);
+	assert_int_equal(p.len, 0);
+	seal_ctx_free(c);
+	al_buf_free(&s);
+	al_buf_free(&p);
+}
+
+static int nonce_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, SEAL_NONCE_LEN);
+}
+
+/* Many values from one context (past several refills of its nonce
+ * block): every nonce differs. */
+static void test_ctx_nonces_unique(void **state)
+{
+	struct fix *f = *state;
+	enum { N = 2000 };
+	uint8_t (*nonces)[SEAL_NONCE_LEN] = calloc(N, SEAL_NONCE_LEN);
+	struct al_buf s = { 0 };
+	struct seal_ctx *c = NULL;
+
+	assert_non_null(nonces);
+	assert_int_equal(seal_ctx_new(&f->key, &c), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(seal_ctx_seal(c, "jobs", "k", 1, 1, "x", 1,
+					       &s), 0);
+		memcpy(nonces[i], s.p + SEAL_HEADER_LEN - SEAL_NONCE_LEN,
+		       SEAL_NONCE_LEN);
+	}
+	qsort(nonces, N, SEAL_NONCE_LEN, nonce_cmp);
+	for (int i = 1; i < N; i++)
+		assert_memory_not_equal(nonces[i - 1], nonces[i],
+					SEAL_NONCE_LEN);
+	seal_ctx_free(c);
+	al_buf_free(&s);
+	free(nonces);
+}
+
+/* A child forked with a live nonce block must not take the parent's
+ * next nonce: both seal once after the fork and the nonces differ. */
+static void test_ctx_fork_nonces(void **state)
+{
+	struct fix *f = *state;
+	uint8_t mine[SEAL_NONCE_LEN], theirs[SEAL_NONCE_LEN];
+	struct al_buf s = { 0 };
+	struct seal_ctx *c = NULL;
+	int pfd[2], st = 0;
+	pid_t pid;
+
+	assert_int_equal(seal_ctx_new(&f->key, &c), 0);
+	assert_int_equal(seal_ctx_seal(c, "jobs", "k", 1, 1, "x", 1, &s), 0);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ok = seal_ctx_seal(c, "jobs", "k", 1, 1, "x", 1, &s) == 0 &&
+			 write(pfd[1], s.p + SEAL_HEADER_LEN - SEAL_NONCE_LEN,
+			       SEAL_NONCE_LEN) == SEAL_NONCE_LEN;
+		_exit(ok ? 0 : 1);
+	}
+	close(pfd[1]);
+	assert_int_equal(seal_ctx_seal(c, "jobs", "k", 1, 1, "x", 1, &s), 0);
+	memcpy(mine, s.p + SEAL_HEADER_LEN - SEAL_NONCE_LEN, SEAL_NONCE_LEN);
+	assert_int_equal(read(pfd[0], theirs, sizeof(theirs)),
+			 (ssize_t)sizeof(theirs));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_memory_not_equal(mine, theirs, SEAL_NONCE_LEN);
+	seal_ctx_free(c);
+	al_buf_free(&s);
+}
+
+/* The keyed-hash context gives seal_hmac's results, message after
+ * message. */
+static void test_mac_ctx(void **state)
+{
+	struct fix *f = *state;
+	uint8_t a[32], b[32], other[SEAL_KEY_LEN] = { 1 };
+	struct seal_mac *m = NULL;
+
+	assert_int_equal(seal_mac_new(f->key.key, &m), 0);
+	assert_true(seal_mac_has_key(m, f->key.key));
+	assert_false(seal_mac_has_key(m, other));
+	for (size_t n = 0; n < sizeof(secret); n += 7) {
+		assert_int_equal(seal_mac_run(m, secret, n, a), 0);
+		assert_int_equal(seal_hmac(f->key.key, secret, n, b), 0);
+		assert_memory_equal(a, b, 32);
+	}
+	seal_mac_free(m);
 }
 
 static void test_flip_every_byte(void **state)
@@ -366,6 +490,13 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_wrong_size_refused,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctx_interchangeable, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ctx_nonces_unique, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ctx_fork_nonces, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mac_ctx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_bound, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kinds_apart, setup,
