@@ -94,6 +94,27 @@ static void mf_ws(struct mf *p)
 	}
 }
 
+/*
+ * After an element or member: skip blanks, then ',' (0: another one
+ * follows) or the closing bracket (1: done); anything else is an error.
+ */
+static int mf_next(struct mf *p, char close)
+{
+	bool arr = close == ']';
+
+	mf_ws(p);
+	if (p->pos >= p->len)
+		return mf_fail(p, AL_E_PARSE, "unterminated %s",
+			       arr ? "array" : "object");
+	char c = p->s[p->pos++];
+	if (c == close)
+		return 1;
+	if (c != ',')
+		return mf_fail(p, AL_E_PARSE, "expected , or %c", close);
+	return 0;
+}
+
+
 static int mf_hex4(struct mf *p, unsigned *out)
 {
 	unsigned v = 0;
@@ -346,13 +367,9 @@ static int mf_array(struct mf *p, int depth)
 		rc = mf_value(p, depth);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated array");
-		if (p->s[p->pos++] == ']')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or ]");
+		rc = mf_next(p, ']');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
@@ -483,13 +500,9 @@ static int mf_overrides(struct mf *p, int depth, const char *prefix,
 		al_buf_free(&path);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated object");
-		if (p->s[p->pos++] == '}')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or }");
+		rc = mf_next(p, '}');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
@@ -538,13 +551,9 @@ static int mf_string_array(struct mf *p, const char *what, char ***list,
 		al_buf_free(&s);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated array");
-		if (p->s[p->pos++] == ']')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or ]");
+		rc = mf_next(p, ']');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
@@ -578,13 +587,9 @@ static int mf_workspaces(struct mf *p, int depth)
 		al_buf_free(&key);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated object");
-		if (p->s[p->pos++] == '}')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or }");
+		rc = mf_next(p, '}');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
@@ -614,13 +619,9 @@ static int mf_allow_scripts(struct mf *p, int depth)
 		al_buf_free(&key);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated object");
-		if (p->s[p->pos++] == '}')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or }");
+		rc = mf_next(p, '}');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
@@ -752,13 +753,9 @@ static int mf_object(struct mf *p, int depth, enum mf_role role,
 		rc = mf_member(p, depth, role, sec);
 		if (rc)
 			return rc;
-		mf_ws(p);
-		if (p->pos >= p->len)
-			return mf_fail(p, AL_E_PARSE, "unterminated object");
-		if (p->s[p->pos++] == '}')
-			return 0;
-		if (p->s[p->pos - 1] != ',')
-			return mf_fail(p, AL_E_PARSE, "expected , or }");
+		rc = mf_next(p, '}');
+		if (rc)
+			return rc > 0 ? 0 : rc;
 	}
 }
 
