@@ -872,8 +872,40 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "wait-for-network", step_wait_network },
 };
 
+/*
+ * Every signal back to its default disposition and none blocked, through
+ * the raw system calls so that no library (a sanitizer) interposes. A
+ * forked copy keeps the caller's ignored signals and blocked mask, and
+ * exec keeps both: a daemon that ignores SIGPIPE or blocks SIGTERM in its
+ * threads must not hand that to the code it sandboxes.
+ */
+static void sbx_default_signals(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = { .handler = SIG_DFL };
+	uint64_t none = 0;
+
+	for (int sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL,
+				sizeof(dfl.mask));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+}
+
+/* The payload gets a clean signal state (sbx_default_signals). */
+static int step_default_signals(struct sbx_plan *plan)
+{
+	sbx_default_signals();
+	return 0;
+}
+
 static const struct sbx_step sbx_payload_steps[] = {
 	{ "setsid", step_setsid },
+	{ "default-signals", step_default_signals },
 	{ "stdio", step_stdio },
 	{ "netwatch", sbx_netwatch_install },
 	{ "close-fds", step_close_fds },
@@ -926,25 +958,15 @@ static int step_wipe_caller_args(struct sbx_plan *plan)
 /*
  * init never execs, so it still has the caller's signal handlers (a
  * sanitizer's, the command line's) and standard descriptors (the
- * operator's terminal). Back to default dispositions, through the raw
- * system call so no library interposes, which also makes pid 1 deaf to
- * every signal sent from inside its namespace; and /dev/null on 0-2, so
- * nothing init does can reach the terminal.
+ * operator's terminal). Back to default dispositions, which also makes
+ * pid 1 deaf to every signal sent from inside its namespace; and
+ * /dev/null on 0-2, so nothing init does can reach the terminal.
  */
 static int step_init_quiet(struct sbx_plan *plan)
 {
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} dfl = { .handler = SIG_DFL };
 	int fd;
 
-	for (int sig = 1; sig <= 64; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &dfl, NULL,
-				sizeof(dfl.mask));
+	sbx_default_signals();
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

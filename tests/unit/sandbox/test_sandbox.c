@@ -872,6 +872,33 @@ static void test_early_failure_does_not_kill_the_caller(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * A caller that ignores SIGPIPE (every daemon does) and blocks SIGTERM
+ * in its thread must not pass either to the payload: both survive fork
+ * and exec, and a test suite would then run with signals that do not
+ * work as on any other machine.
+ */
+static void test_payload_gets_default_signals(void **state)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+	sigset_t term, oldmask;
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	assert_int_equal(sigaction(SIGPIPE, &ign, &old), 0);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &term, &oldmask), 0);
+	spec_init(&s, NULL);
+	run_sh(&s, "grep -E '^Sig(Ign|Blk)' /proc/self/status", &r);
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	sigaction(SIGPIPE, &old, NULL);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.output, "SigIgn:\t0000000000000000"));
+	assert_non_null(strstr(r.output, "SigBlk:\t0000000000000000"));
+	sbx_result_free(&r);
+}
+
 /* Hostile or malformed specs are refused before anything is created. */
 static void test_bad_specs_are_refused(void **state)
 {
@@ -990,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_tears_down),
 		cmocka_unit_test(test_bad_specs_are_refused),
 		cmocka_unit_test(test_early_failure_does_not_kill_the_caller),
+		cmocka_unit_test(test_payload_gets_default_signals),
 	};
 
 	if (geteuid() != 0) {
