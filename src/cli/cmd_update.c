@@ -54,6 +54,13 @@ static void cli_install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * A reader that went away (`airlock update ... 2>&1 | head`, a TLS
+	 * peer that closed) is an error to handle, not a reason to die half
+	 * way through a job and leave its workspace for the next sweep. The
+	 * sandboxes reset this for their payloads.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 /* Print a string from the record: it came from a job, so make it inert. */
