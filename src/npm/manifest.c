@@ -95,6 +95,22 @@ static void mf_ws(struct mf *p)
 }
 
 /*
+ * Step over an opening bracket and the blanks after it; true when the
+ * closing one follows at once (an empty array or object, also stepped
+ * over).
+ */
+static bool mf_open(struct mf *p, char close)
+{
+	p->pos++;
+	mf_ws(p);
+	if (p->pos < p->len && p->s[p->pos] == close) {
+		p->pos++;
+		return true;
+	}
+	return false;
+}
+
+/*
  * After an element or member: skip blanks, then ',' (0: another one
  * follows) or the closing bracket (1: done); anything else is an error.
  */
@@ -357,12 +373,8 @@ static int mf_array(struct mf *p, int depth)
 	if (depth > NPM_MANIFEST_MAX_DEPTH)
 		return mf_fail(p, AL_E_LIMIT, "nested deeper than %d",
 			       NPM_MANIFEST_MAX_DEPTH);
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']') {
-		p->pos++;
+	if (mf_open(p, ']'))
 		return 0;
-	}
 	for (;;) {
 		rc = mf_value(p, depth);
 		if (rc)
@@ -470,12 +482,8 @@ static int mf_overrides(struct mf *p, int depth, const char *prefix,
 	if (depth > NPM_MANIFEST_MAX_DEPTH)
 		return mf_fail(p, AL_E_LIMIT, "nested deeper than %d",
 			       NPM_MANIFEST_MAX_DEPTH);
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
+	if (mf_open(p, '}'))
 		return 0;
-	}
 	for (;;) {
 		struct al_buf key = { 0 }, path = { 0 };
 		char *name = NULL;
@@ -532,12 +540,8 @@ static int mf_string_array(struct mf *p, const char *what, char ***list,
 
 	if (p->pos >= p->len || p->s[p->pos] != '[')
 		return mf_fail(p, AL_E_PARSE, "%s is not an array", what);
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']') {
-		p->pos++;
+	if (mf_open(p, ']'))
 		return 0;
-	}
 	for (;;) {
 		struct al_buf s = { 0 };
 
@@ -569,12 +573,8 @@ static int mf_workspaces(struct mf *p, int depth)
 	if (p->pos >= p->len || p->s[p->pos] != '{')
 		return mf_fail(p, AL_E_PARSE, "workspaces is neither an "
 			       "array nor an object");
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
+	if (mf_open(p, '}'))
 		return 0;
-	}
 	for (;;) {
 		struct al_buf key = { 0 };
 
@@ -601,12 +601,8 @@ static int mf_allow_scripts(struct mf *p, int depth)
 
 	if (p->pos >= p->len || p->s[p->pos] != '{')
 		return mf_value(p, depth);
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
+	if (mf_open(p, '}'))
 		return 0;
-	}
 	for (;;) {
 		struct al_buf key = { 0 };
 
@@ -743,12 +739,8 @@ static int mf_object(struct mf *p, int depth, enum mf_role role,
 	if (depth > NPM_MANIFEST_MAX_DEPTH)
 		return mf_fail(p, AL_E_LIMIT, "nested deeper than %d",
 			       NPM_MANIFEST_MAX_DEPTH);
-	p->pos++;
-	mf_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
+	if (mf_open(p, '}'))
 		return 0;
-	}
 	for (;;) {
 		rc = mf_member(p, depth, role, sec);
 		if (rc)
