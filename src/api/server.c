@@ -225,6 +225,13 @@ static void conn_free(struct api_server *srv, struct api_conn *c)
 	srv->st.conns--;
 	if (c->subscribed)
 		srv->st.subscribers--;
+	/*
+	 * Out of the epoll set before the close: closing removes it only
+	 * when no other descriptor shares the open file, and a process
+	 * forked meanwhile (a daemon's worker before its exec) holds one;
+	 * epoll would then report events for this freed connection.
+	 */
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->in);
 	al_buf_free(&c->out);

@@ -17,5 +17,15 @@ int cli_sandbox(int argc, char **argv, const char *home);
 int cli_semver(int argc, char **argv, const char *home);
 int cli_audit(int argc, char **argv, const char *home);
 int cli_keys(int argc, char **argv, const char *home);
+int cli_job(int argc, char **argv, const char *home);
+int cli_status(int argc, char **argv, const char *home);
+
+#ifdef AL_CLI_CORE
+#include <jansson.h>
+/* print.c: records for people, every string made terminal-safe. */
+void cli_put(const char *s, int width);
+const char *cli_str(json_t *o, const char *key);
+void cli_print_summary(json_t *rec);
+#endif
 
 #endif

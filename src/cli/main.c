@@ -47,6 +47,9 @@ static const struct cli_command cli_commands[] = {
 	 "verify, show, export and sign the audit log"},
 	{"keys", CLI_IN_CORE(cli_keys),
 	 "rotate the data key, show the key ring"},
+	{"job", CLI_IN_CORE(cli_job),
+	 "queue, list, show, cancel, retry jobs of the daemon"},
+	{"status", CLI_IN_CORE(cli_status), "the daemon's state"},
 };
 
 static void cli_usage(FILE *f)

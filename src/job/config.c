@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +159,36 @@ static int config_zone(const char *name, char *why, size_t whysz)
 	return rc;
 }
 
+/* The daemon's own keys (airlockd): its socket and its workers. */
+static int config_set_daemon(struct job_config *c, const char *k,
+			     const char *v)
+{
+	if (!strcmp(k, "job_timeout"))
+		return config_u32_min(v, 60, 7 * 86400, &c->job_timeout);
+	if (!strcmp(k, "socket_group")) {
+		struct group gr, *res = NULL;
+		char buf[4096];
+		uint64_t gid;
+
+		if (al_parse_u64(v, 4294967294u, &gid) == 0) {
+			c->socket_gid = (gid_t)gid;
+			return 0;
+		}
+		if (getgrnam_r(v, &gr, buf, sizeof(buf), &res) || !res)
+			return -EINVAL;
+		c->socket_gid = res->gr_gid;
+		return 0;
+	}
+	return AL_E_NOTFOUND;
+}
+
 static int config_set(struct job_config *c, const char *k, const char *v,
 		      unsigned line, char *why, size_t whysz)
 {
+	int drc = config_set_daemon(c, k, v);
+
+	if (drc != AL_E_NOTFOUND)
+		return drc;
 	if (!strcmp(k, "registry")) {
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
 			return -EINVAL;
@@ -270,7 +298,7 @@ static const char *config_hint(const char *k)
 		return " (0 to 1000000000; 0 = not by count)";
 	if (!strcmp(k, "audit_checkpoint_minutes"))
 		return " (0 to 10080; 0 = not by time)";
-	if (strstr(k, "timeout"))
+	if (strstr(k, "timeout") && strcmp(k, "job_timeout"))
 		return " (seconds, 1 to 86400)";
 	if (!strcmp(k, "image"))
 		return " (host, or an absolute path to an image directory)";
@@ -285,6 +313,10 @@ static const char *config_hint(const char *k)
 	if (!strcmp(k, "schedule_tz"))
 		return " (a zone of the system's tzdata, e.g. Europe/Berlin, "
 		       "or UTC)";
+	if (!strcmp(k, "job_timeout"))
+		return " (seconds, 60 to 604800)";
+	if (!strcmp(k, "socket_group"))
+		return " (a group name or gid that exists)";
 	return "";
 }
 
@@ -361,6 +393,8 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->install_timeout = 900;
 	c->test_timeout = 900;
 	c->isolate_budget = 1800;
+	c->job_timeout = 3 * 3600;
+	c->socket_gid = (gid_t)-1;
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 

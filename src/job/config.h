@@ -23,6 +23,9 @@
  *   schedule = URL [TZ=ZONE] SPEC   run an update of URL on SPEC, a cron
  *                          expression or "weekly mon 06:00" (sched/cron.h);
  *                          one line per repository, repeatable
+ *   job_timeout = SEC      the daemon stops a job running longer (10800)
+ *   socket_group = GROUP   group of HOME/airlockd.sock: its members may
+ *                          use the control API (the daemon's own group)
  *
  * Lines are "key = value"; '#' and ';' start comments; [sections] are
  * accepted and ignored in this version. An unknown key or a bad value is
@@ -68,6 +71,8 @@ struct job_config {
 	char schedule_tz[SCHED_TZ_NAME_MAX + 1];
 	struct job_schedule *schedules;
 	size_t nschedules;
+	unsigned job_timeout;   /* s */
+	gid_t socket_gid;       /* (gid_t)-1: the daemon's own */
 };
 
 /*

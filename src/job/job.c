@@ -37,6 +37,7 @@
 #define JOB_EXCERPT_BYTES 4096
 #define JOB_SANDBOX_HOME "/home/airlock"
 #define JOB_SANDBOX_TREE "/work"
+#define JOB_ACTOR_MAX 160 /* an audit actor: "uid:N", "SHA256:..." */
 
 volatile sig_atomic_t job_cancel_requested;
 
@@ -90,9 +91,12 @@ void job_cancel_from_signal(void)
 	sbx_cancel_all();
 }
 
-static void job_actor(char *out, size_t outsz)
+static void job_actor(const struct job *j, char *out, size_t outsz)
 {
-	snprintf(out, outsz, "uid:%u", (unsigned)getuid());
+	if (j->o->worker && j->o->worker->actor)
+		al_strlcpy(out, j->o->worker->actor, outsz);
+	else
+		snprintf(out, outsz, "uid:%u", (unsigned)getuid());
 }
 
 /* The audit sink: every event carries the job id; one writer at a time. */
@@ -130,16 +134,20 @@ static void job_progress(struct job *j, const char *fmt, ...)
 
 static void job_progress(struct job *j, const char *fmt, ...)
 {
+	const struct job_worker *w = j->o->worker;
 	char line[512];
 	va_list ap;
 
-	if (!j->o->progress)
+	if (!j->o->progress && !w)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	al_sanitize_text(line);
-	fprintf(stderr, "airlock: %s\n", line);
+	if (w && w->progress)
+		w->progress(w->ctx, NULL, line);
+	if (j->o->progress)
+		fprintf(stderr, "airlock: %s\n", line);
 }
 
 /*
@@ -149,16 +157,21 @@ static void job_progress(struct job *j, const char *fmt, ...)
 static int job_save(struct job *j, const char *action)
 {
 	struct store_txn *txn = NULL;
-	char actor[32];
+	char actor[JOB_ACTOR_MAX];
 	int rc;
 
-	job_actor(actor, sizeof(actor));
+	job_actor(j, actor, sizeof(actor));
 	pthread_mutex_lock(&j->audit_lock);
 	rc = store_txn_begin(j->store, true, &txn);
-	if (rc == 0)
+	/* A worker's record goes through the scheduler, which keeps its
+	 * own members and refuses a lease that is no longer ours. */
+	if (rc == 0 && j->o->worker)
+		rc = j->o->worker->save(j->o->worker->ctx, txn, j->record,
+					action);
+	else if (rc == 0)
 		rc = store_put_json(txn, STORE_DB_JOBS, j->id, strlen(j->id),
 				    j->record, 0);
-	if (rc == 0)
+	if (rc == 0 && !j->o->worker)
 		rc = audit_append(j->alog, txn, actor, action, j->id,
 				  json_pack("{s:s,s:O}", "job", j->id, "state",
 					    json_object_get(j->record,
@@ -169,9 +182,12 @@ static int job_save(struct job *j, const char *action)
 	else
 		store_txn_abort(txn);
 	pthread_mutex_unlock(&j->audit_lock);
-	if (rc)
+	if (rc) {
+		/* Nothing goes on that its record cannot show. */
+		j->audit_failed = true;
 		al_error("job", j->id, "cannot store job record: %s",
 			 al_strerror(rc));
+	}
 	return rc;
 }
 
@@ -179,6 +195,13 @@ static void job_make_id(struct job *j)
 {
 	uint32_t rnd = 0;
 
+	if (j->o->worker) {
+		al_strlcpy(j->id, j->o->worker->id, sizeof(j->id));
+		al_strlcpy(j->short_id, j->id + strlen(j->id) -
+				(strlen(j->id) > 8 ? 8 : strlen(j->id)),
+			   sizeof(j->short_id));
+		return;
+	}
 	if (al_random(&rnd, sizeof(rnd)))
 		rnd = (uint32_t)al_mono_ms() ^ (uint32_t)getpid();
 	snprintf(j->short_id, sizeof(j->short_id), "%08x", rnd);
@@ -194,6 +217,8 @@ static json_t *job_stage_begin(struct job *j, const char *name)
 			       (json_int_t)al_wall_ms());
 
 	json_array_append_new(j->stages, st);
+	if (j->o->worker && j->o->worker->progress)
+		j->o->worker->progress(j->o->worker->ctx, name, NULL);
 	job_progress(j, "%s ...", name);
 	job_emit(j, "stage.start", name, NULL);
 	return st;
@@ -215,6 +240,9 @@ static void job_stage_end(struct job *j, json_t *st, const char *result,
 			   (json_int_t)ms));
 	job_progress(j, "%s %s in %.1f s%s%s", name, result, ms / 1000.0,
 		     why ? ": " : "", why ? why : "");
+	/* Whoever watches a daemon's job sees each stage as it ends. */
+	if (j->o->worker)
+		job_save(j, "job.progress");
 }
 
 static void job_stage_skip(struct job *j, const char *name, const char *why)
@@ -458,7 +486,7 @@ static bool job_tick_start(struct job_ticker *t, struct job *j,
 	*t = (struct job_ticker){.j = j, .name = name};
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->cv, NULL);
-	return j->o->progress &&
+	return (j->o->progress || j->o->worker) &&
 	       pthread_create(&t->th, NULL, job_tick_main, t) == 0;
 }
 
@@ -1338,13 +1366,13 @@ static void job_history_record(struct job *j, const struct npm_plan *p)
 		      j->sin.test == SCORE_PASSED;
 	json_t *culprits = json_object_get(j->isolation, "culprits");
 	struct store_txn *txn = NULL;
-	char actor[32];
+	char actor[JOB_ACTOR_MAX];
 	int rc, n = 0;
 
 	if (!base_ok || job_stopping(j) || j->sandbox_failed ||
 	    (!passed && !json_array_size(culprits)))
 		return;
-	job_actor(actor, sizeof(actor));
+	job_actor(j, actor, sizeof(actor));
 	pthread_mutex_lock(&j->audit_lock);
 	rc = store_txn_begin(j->store, true, &txn);
 	for (size_t i = 0; rc == 0 && i < p->nupdates; i++) {
@@ -1706,8 +1734,9 @@ static bool job_lock_free(int workfd, const char *lockname)
  * A live job holds the flock on work/<id>.lock, made before its
  * directory, so a directory whose lock is free or absent is stale.
  */
-static void job_sweep(const char *work)
+static int job_sweep(const char *work)
 {
+	int removed = 0;
 	char lock[64];
 	int workfd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = workfd >= 0 ? fdopendir(dup(workfd)) : NULL;
@@ -1728,6 +1757,7 @@ static void job_sweep(const char *work)
 		unlinkat(workfd, lock, 0);
 		al_warn("job", e->d_name, "removed the workspace of a job "
 			"that did not finish: %s", rc ? al_strerror(rc) : "ok");
+		removed++;
 	}
 	if (d)
 		closedir(d);
@@ -1736,6 +1766,16 @@ static void job_sweep(const char *work)
 	int n = sbx_sweep();
 	if (n)
 		al_warn("job", NULL, "removed %d stale sandbox cgroups", n);
+	return removed;
+}
+
+int job_sweep_home(const char *home)
+{
+	char work[4096];
+
+	if (snprintf(work, sizeof(work), "%s/work", home) >= (int)sizeof(work))
+		return -ENAMETOOLONG;
+	return job_sweep(work);
 }
 
 /*
@@ -1878,17 +1918,22 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 	rc = job_image(j, err, errsz);
 	if (rc)
 		return rc;
-	rc = store_open(j->o->home, &j->store);
+	if (j->o->worker) {
+		j->store = j->o->worker->store;
+		j->alog = j->o->worker->alog;
+	}
+	rc = j->store ? 0 : store_open(j->o->home, &j->store);
 	if (rc) {
 		snprintf(err, errsz, "cannot open the store under %s: %s "
 			 "(the log line above says why)", j->o->home,
 			 al_strerror(rc));
 		return rc;
 	}
-	rc = audit_log_open(j->store, j->o->home, &j->cfg.audit, &j->alog);
+	rc = j->alog ? 0 : audit_log_open(j->store, j->o->home, &j->cfg.audit,
+					  &j->alog);
 	if (rc == 0) {
-		char actor[32];
-		job_actor(actor, sizeof(actor));
+		char actor[JOB_ACTOR_MAX];
+		job_actor(j, actor, sizeof(actor));
 		rc = audit_sink_init(&j->sink, j->alog, actor, j->id);
 		j->sink_up = rc == 0;
 	}
@@ -1951,12 +1996,13 @@ static json_t *job_new_record(struct job *j)
 					    "digest", j->image_digest)
 				: json_pack("{s:s}", "name", "host");
 
-	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:o}",
+	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:I,s:o}",
 			 "schema", 1, "id", j->id, "repo", j->url, "branch",
 			 j->o->branch, "policy", npm_policy_name(j->o->policy),
 			 "test_cmd",
 			 j->o->test_cmd ? j->o->test_cmd : "npm test",
 			 "registry", j->cfg.registry, "created_ms",
+			 (json_int_t)j->started_ms, "started_ms",
 			 (json_int_t)j->started_ms, "image", image);
 }
 
@@ -2025,10 +2071,12 @@ out:
 	job_unlock(&j);
 	if (j.sink_up)
 		audit_sink_destroy(&j.sink);
-	audit_log_close(j.alog);
+	if (!o->worker) {
+		audit_log_close(j.alog);
+		if (j.store)
+			store_close(j.store);
+	}
 	job_config_free(&j.cfg);
-	if (j.store)
-		store_close(j.store);
 	vcs_url_cred_wipe(&j.url_cred);
 	if (vcs_up)
 		vcs_shutdown();

@@ -17,6 +17,35 @@
 
 #include "npm/plan.h"
 
+struct store;
+struct store_txn;
+struct audit_log;
+
+/*
+ * How a daemon's worker runs a job that the scheduler leased to it
+ * (src/daemon/worker.c). The worker has opened the store and the audit
+ * log and holds the lease; the job uses them, takes the leased job's id
+ * and leaves the record's scheduler members to the scheduler.
+ */
+struct job_worker {
+	const char *id;          /* the leased job's id (SCHED_ID_LEN) */
+	const char *actor;       /* audit actor of the job's own entries */
+	struct store *store;     /* borrowed, not closed by the job */
+	struct audit_log *alog;  /* borrowed */
+	/*
+	 * Store record with its audit entry action inside txn, the job's
+	 * write transaction (sched_save_record under the lease). 0, or
+	 * an error that the job treats like a failed audit write: it
+	 * stops (AL_E_STALE: the lease is no longer this worker's).
+	 */
+	int (*save)(void *ctx, struct store_txn *txn, const json_t *record,
+		    const char *action);
+	/* A stage begins (name) or a progress line is ready (stage NULL);
+	 * called from any of the job's threads, line already terminal-safe. */
+	void (*progress)(void *ctx, const char *stage, const char *line);
+	void *ctx;
+};
+
 struct job_opts {
 	const char *home;
 	const char *repo;      /* URL or path; userinfo is split off */
@@ -24,6 +53,7 @@ struct job_opts {
 	enum npm_policy policy;
 	const char *test_cmd;  /* run by /bin/sh -c; NULL = "npm test" */
 	bool progress;         /* one line per stage on stderr */
+	const struct job_worker *worker; /* NULL: a job of its own */
 };
 
 /* Set from a signal handler to stop the running job (Ctrl-C). */
@@ -38,6 +68,15 @@ extern volatile sig_atomic_t job_cancel_requested;
  */
 int job_run(const struct job_opts *o, json_t **record, char *err,
 	    size_t errsz);
+
+/*
+ * Remove what jobs killed outright (SIGKILL, power loss) left under
+ * HOME/work: every workspace whose lock no live job holds, with its
+ * volume, and the cgroups of sandboxes whose creator died. Safe while
+ * other jobs run (their locks are held). Returns how many workspaces
+ * were removed.
+ */
+int job_sweep_home(const char *home);
 
 /*
  * Signal-safe part of cancelling: sets the flag and kills running

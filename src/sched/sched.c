@@ -278,11 +278,11 @@ static json_t *new_record(struct sched *s, const struct sched_request *rq,
 {
 	int64_t due = rq->due_ms ? rq->due_ms : now;
 	json_t *rec = json_pack(
-		"{s:i,s:s,s:s,s:o,s:s,s:s,s:I,s:s,s:[],s:{s:i,s:I,s:i,s:i,"
+		"{s:i,s:s,s:s,s:o,s:o,s:s,s:I,s:s,s:[],s:{s:i,s:I,s:i,s:i,"
 		"s:s,s:i,s:n,s:n,s:b,s:n}}",
 		"schema", 1, "id", id, "repo", rq->repo, "branch",
 		rq->branch ? json_string(rq->branch) : json_null(), "policy",
-		rq->policy ? rq->policy : "minor", "test_cmd",
+		rq->policy ? json_string(rq->policy) : json_null(), "test_cmd",
 		rq->test_cmd ? rq->test_cmd : "npm test", "created_ms",
 		(json_int_t)now, "state", "queued", "stages", "sched",
 		"priority", (int)rq->priority, "due_ms", (json_int_t)due,
@@ -582,6 +582,9 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 {
 	json_t *m = sched_member(rec), *repo = NULL, *rm;
 	unsigned attempt = (unsigned)sched_jint(m, "attempt", 0);
+	/* Leases ended by the daemon stopping are not the job's attempts. */
+	unsigned requeues = (unsigned)sched_jint(m, "requeues", 0);
+	unsigned used = attempt > requeues ? attempt - requeues : 0;
 	int64_t now = sched_now(s), due = 0;
 	uint8_t lk[SCHED_LKEY_LEN], qk[SCHED_QKEY_LEN], rkey[32];
 	enum sched_state st;
@@ -592,12 +595,14 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 	if (json_is_true(json_object_get(m, "cancel")) &&
 	    outcome != SCHED_OUT_SUCCEEDED && outcome != SCHED_OUT_FAILED)
 		outcome = SCHED_OUT_CANCELLED;
-	if (outcome == SCHED_OUT_RETRY && attempt >= s->max_attempts) {
+	if (outcome == SCHED_OUT_RETRY && used >= s->max_attempts) {
 		outcome = SCHED_OUT_FAILED;
 		snprintf(why + strlen(why), sizeof(why) - strlen(why),
-			 "%s%u of %u attempts used", *why ? "; " : "", attempt,
+			 "%s%u of %u attempts used", *why ? "; " : "", used,
 			 s->max_attempts);
 	}
+	if (outcome == SCHED_OUT_REQUEUE)
+		json_object_set_new(m, "requeues", json_integer(requeues + 1));
 	st = outcome == SCHED_OUT_SUCCEEDED   ? SCHED_SUCCEEDED
 	     : outcome == SCHED_OUT_FAILED    ? SCHED_FAILED
 	     : outcome == SCHED_OUT_CANCELLED ? SCHED_CANCELLED
@@ -611,7 +616,9 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 	json_object_set_new(m, "reason", *why ? json_string(why) : json_null());
 	json_object_set_new(m, "lease", json_null());
 	if (st == SCHED_QUEUED) {
-		due = now + sched_backoff_ms(s, attempt);
+		due = outcome == SCHED_OUT_REQUEUE
+			      ? now
+			      : now + sched_backoff_ms(s, used);
 		json_object_set_new(m, "due_ms", json_integer(due));
 		sched_qkey(qk, (unsigned)sched_jint(m, "priority", 0), due, id);
 		rc = store_put_raw(txn, STORE_DB_QUEUE, qk, sizeof(qk), "", 0);
@@ -633,9 +640,11 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 		goto out;
 	rc = st == SCHED_QUEUED
 		     ? audit_job(s, txn, NULL, "job.requeue", id,
-				 json_pack("{s:i,s:I,s:s}", "attempt",
+				 json_pack("{s:i,s:I,s:s,s:b}", "attempt",
 					   (int)attempt, "due_ms",
-					   (json_int_t)due, "reason", why))
+					   (json_int_t)due, "reason", why,
+					   "counted",
+					   outcome != SCHED_OUT_REQUEUE))
 		     : audit_job(s, txn, NULL, "job.finish", id,
 				 json_pack("{s:s,s:i,s:s}", "state",
 					   sched_state_name(st), "attempt",
@@ -659,7 +668,7 @@ int sched_complete(struct sched *s, struct store_txn *txn, const char *id,
 	json_t *rec = NULL;
 	int rc;
 
-	if ((unsigned)outcome > SCHED_OUT_RETRY)
+	if ((unsigned)outcome > SCHED_OUT_REQUEUE)
 		return AL_E_USAGE;
 	if ((rc = sched_tx(s, txn, &use)) == 0 &&
 	    (rc = job_leased(use, id, attempt, &rec)) == 0)
@@ -830,7 +839,7 @@ int sched_save_record(struct sched *s, struct store_txn *txn, const char *id,
 		      const char *action)
 {
 	static const char *const owned[] = {"state", "finished_ms", "sched",
-					    "id", "repo"};
+					    "id", "repo", "created_ms"};
 	struct store_txn *use = NULL;
 	json_t *rec = NULL, *mine = NULL;
 	int rc;

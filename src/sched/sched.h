@@ -148,7 +148,8 @@ int sched_commit(struct sched *s, struct store_txn *txn);
 struct sched_request {
 	const char *repo;     /* URL or path without credentials */
 	const char *branch;   /* NULL: the remote's HEAD */
-	const char *policy;   /* "patch", "minor", "major"; NULL = minor */
+	const char *policy;   /* "patch", "minor", "major"; NULL: the
+			       * worker applies airlock.conf's default */
 	const char *test_cmd; /* NULL = "npm test" */
 	unsigned priority;    /* 0..255 */
 	int64_t due_ms;       /* not before; 0 = now */
@@ -204,14 +205,19 @@ enum sched_outcome {
 	SCHED_OUT_FAILED,    /* final: the job ran and failed */
 	SCHED_OUT_CANCELLED,
 	SCHED_OUT_RETRY,     /* transient: requeue with backoff if allowed */
+	SCHED_OUT_REQUEUE,   /* not the job's doing (the daemon stopped):
+			      * queued again at once, the attempt not
+			      * counted against max_attempts */
 };
 
 /*
  * End the lease attempt of job id with outcome; reason (may be NULL)
  * is kept, cut to SCHED_REASON_MAX bytes. *state_out (may be NULL) is
  * the state the job ended in (SCHED_RETRY gives queued, or failed once
- * attempts are used up). Audit: job.finish or job.requeue. Errors:
- * AL_E_NOTFOUND, AL_E_STALE (as sched_heartbeat), AL_E_USAGE.
+ * attempts are used up; SCHED_OUT_REQUEUE always gives queued, due now,
+ * and raises the record's "requeues" so the attempt is not counted).
+ * Audit: job.finish or job.requeue. Errors: AL_E_NOTFOUND, AL_E_STALE
+ * (as sched_heartbeat), AL_E_USAGE.
  */
 int sched_complete(struct sched *s, struct store_txn *txn, const char *id,
 		   unsigned attempt, enum sched_outcome outcome,
@@ -269,7 +275,8 @@ int sched_next_wakeup(struct sched *s, int64_t *at_ms);
 
 /*
  * Jobs as summaries {"id","repo","state","priority","due_ms","attempt",
- * "stage","created_ms","finished_ms","reason","lease_expires_ms"} into
+ * "stage","created_ms","finished_ms","reason","lease_expires_ms",
+ * "score","level","updates"} (the last three once the job has them) into
  * *out (new array). state < 0: every job, oldest first, the last limit
  * of them; SCHED_QUEUED: in lease order; SCHED_RUNNING: running jobs;
  * other states: those jobs, oldest first, the last limit. limit 0
@@ -286,7 +293,8 @@ int sched_show(struct sched *s, const char *id, json_t **out);
 /*
  * Store a worker's version of the record of job id, which it holds
  * under lease attempt: every member the scheduler owns ("state",
- * "finished_ms", "sched", "id", "repo") is kept from the stored record,
+ * "finished_ms", "sched", "id", "repo", "created_ms") is kept from the
+ * stored record,
  * the rest is the worker's. AL_E_STALE if the lease is no longer the
  * worker's. Audit: action (e.g. "job.save") with the job id.
  */

@@ -211,6 +211,17 @@ static json_t *summary(json_t *rec, int64_t expires)
 	if (o && expires >= 0)
 		json_object_set_new(o, "lease_expires_ms",
 				    json_integer(expires));
+	/* What a list of jobs shows beside the state, once the job has
+	 * it: the confidence and how many updates were planned. */
+	json_t *score = json_object_get(rec, "score");
+	json_t *ups = json_object_get(json_object_get(rec, "plan"), "updates");
+	if (o && json_is_object(score)) {
+		json_object_set(o, "score", json_object_get(score, "value"));
+		json_object_set(o, "level", json_object_get(score, "level"));
+	}
+	if (o && json_is_array(ups))
+		json_object_set_new(o, "updates",
+				    json_integer((json_int_t)json_array_size(ups)));
 	return o;
 }
 

@@ -84,7 +84,8 @@
 	X(STORE_DB_CHECKPOINTS, "checkpoints")                                 \
 	X(STORE_DB_VERSIONS, "versions")                                       \
 	X(STORE_DB_REGCACHE, "registry_cache")                                 \
-	X(STORE_DB_HISTORY, "update_history")
+	X(STORE_DB_HISTORY, "update_history")                                 \
+	X(STORE_DB_JOBLOG, "job_log")
 
 enum store_db {
 #define STORE_X_ENUM(e, name) e,

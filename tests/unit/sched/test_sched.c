@@ -321,6 +321,57 @@ static void test_expiry_backoff(void **state)
 	no_lease(f);
 }
 
+/*
+ * A daemon that stops hands its running job back (SCHED_OUT_REQUEUE):
+ * queued again at once, and that lease does not count against the
+ * attempts, so an appliance restarted during long jobs never fails them
+ * for it. A cancel requested meanwhile still wins.
+ */
+static void test_requeue_not_counted(void **state)
+{
+	struct fix *f = *state;
+	char a[21], b[21];
+	struct sched_lease l;
+	enum sched_state st;
+
+	open_sched(f);
+	enqueue(f, "repo-r", 100, 0, a, NULL);
+	for (unsigned i = 1; i <= 5; i++) {
+		lease(f, &l);
+		assert_int_equal(l.attempt, i);
+		assert_int_equal(sched_complete(f->s, NULL, a, i,
+						SCHED_OUT_REQUEUE,
+						"daemon stopping", &st), 0);
+		assert_int_equal(st, SCHED_QUEUED);
+		assert_int_equal(sched_int(f, a, "due_ms"), f->clk.now);
+		assert_string_equal(last_action(f), "job.requeue");
+	}
+	assert_int_equal(sched_int(f, a, "requeues"), 5);
+	/* Three real attempts remain: two retries, then failed. */
+	for (unsigned i = 6; i <= 8; i++) {
+		lease(f, &l);
+		assert_int_equal(sched_complete(f->s, NULL, a, i,
+						SCHED_OUT_RETRY, "flaky", &st),
+				 0);
+		f->clk.now += 10000;
+	}
+	assert_int_equal(st, SCHED_FAILED);
+	json_t *rec = show(f, a);
+	assert_non_null(strstr(json_string_value(json_object_get(
+				       json_object_get(rec, "sched"), "reason")),
+			       "3 of 3 attempts used"));
+	json_decref(rec);
+
+	enqueue(f, "repo-s", 100, 0, b, NULL);
+	lease(f, &l);
+	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:0"), 0);
+	assert_int_equal(sched_complete(f->s, NULL, b, 1, SCHED_OUT_REQUEUE,
+					"daemon stopping", &st), 0);
+	assert_int_equal(st, SCHED_CANCELLED);
+	assert_int_equal(sched_complete(f->s, NULL, b, 1, SCHED_OUT_REQUEUE + 1,
+					NULL, NULL), AL_E_USAGE);
+}
+
 static void test_backoff_jitter(void **state)
 {
 	struct fix *f = *state;
@@ -698,6 +749,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_join_and_one_per_repo,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_backoff, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_not_counted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backoff_jitter, setup,
 						teardown),

@@ -1,0 +1,640 @@
+/*
+ * daemon.c - airlockd's start-up, main loop, reload and shutdown
+ * (daemon.h has the picture; docs/daemon.md the operator's view).
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "audit/checkpoint.h"
+#include "base/err.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "job/job.h"
+#include "sandbox/sandbox.h"
+
+/* epoll tags for the daemon's own descriptors (workers use their slot). */
+static char dmn_tag_sig, dmn_tag_wake;
+
+void dmn_poke(struct daemon *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		al_debug("daemon", NULL, "wake: %s", strerror(errno));
+}
+
+void dmn_publish_job(struct daemon *d, const char *event, json_t *data)
+{
+	if (d->api)
+		api_server_publish(d->api, "job", event, data);
+	else
+		json_decref(data);
+}
+
+/* Called with the sched read lock held, or from the main thread. */
+void dmn_publish_state(struct daemon *d, const char *id)
+{
+	json_t *rec = NULL, *m;
+
+	if (sched_show(d->sched, id, &rec))
+		return;
+	m = json_object_get(rec, "sched");
+	dmn_publish_job(
+		d, "job.state",
+		json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "id", id,
+			  "repo", json_object_get(rec, "repo"), "state",
+			  json_object_get(rec, "state"), "stage",
+			  json_object_get(m, "stage"), "attempt",
+			  json_object_get(m, "attempt"), "reason",
+			  json_object_get(m, "reason"), "score",
+			  json_object_get(json_object_get(rec, "score"), "value"),
+			  "level",
+			  json_object_get(json_object_get(rec, "score"),
+					  "level")));
+	json_decref(rec);
+}
+
+/* An entry of the daemon's own, in a transaction of its own. */
+static int dmn_audit(struct daemon *d, const char *action, const char *object,
+		     json_t *details)
+{
+	int rc = audit_append_now(d->log, DMN_ACTOR, action, object, details,
+				  NULL);
+	if (rc)
+		al_error("daemon", NULL, "cannot write audit entry %s: %s",
+			 action, al_strerror(rc));
+	return rc;
+}
+
+/*
+ * HOME/airlockd.lock: one daemon per home, and none while workers of a
+ * dead one still run (they hold the same lock, inherited). The file
+ * names the pid that took it, for the message.
+ */
+static int dmn_lock(struct daemon *d)
+{
+	char path[4200], pidtxt[32];
+	int64_t give_up = al_mono_ms() + DMN_LOCK_WAIT_MS;
+	bool told = false;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/" DMN_LOCK_NAME, d->home);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		al_error("daemon", NULL, "%s: cannot open: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	while (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		long holder = 0;
+		n = (int)pread(d->lock_fd, pidtxt, sizeof(pidtxt) - 1, 0);
+		pidtxt[n > 0 ? n : 0] = '\0';
+		holder = strtol(pidtxt, NULL, 10);
+		if (holder > 0 && kill((pid_t)holder, 0) == 0) {
+			al_error("daemon", NULL, "another airlockd (pid %ld) "
+				 "runs on %s; refusing to start a second one",
+				 holder, d->home);
+			return AL_E_EXISTS;
+		}
+		if (al_mono_ms() > give_up) {
+			al_error("daemon", NULL, "%s is still held by workers of "
+				 "an airlockd (pid %ld) that is gone; not "
+				 "starting while they run", path, holder);
+			return AL_E_EXISTS;
+		}
+		if (!told)
+			al_warn("daemon", NULL, "waiting for the workers of the "
+				"previous airlockd (pid %ld) to exit", holder);
+		told = true;
+		usleep(100 * 1000);
+	}
+	n = snprintf(pidtxt, sizeof(pidtxt), "%ld\n", (long)getpid());
+	if (ftruncate(d->lock_fd, 0) < 0 ||
+	    pwrite(d->lock_fd, pidtxt, (size_t)n, 0) != n)
+		al_warn("daemon", NULL, "%s: cannot record our pid", path);
+	return 0;
+}
+
+static int dmn_home(struct daemon *d)
+{
+	char err[4300];
+	struct stat st;
+
+	if (mkdir(d->home, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, sizeof(err), "%s: cannot create: %s", d->home,
+			 strerror(errno));
+		al_error("daemon", NULL, "%s", err);
+		return -errno;
+	}
+	if (lstat(d->home, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		al_error("daemon", NULL, "%s: not a directory (a symlink is "
+			 "refused)", d->home);
+		return AL_E_UNSAFE;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		al_error("daemon", NULL, "%s: writable by group or others "
+			 "(mode %04o); expected 0700 or 0710", d->home,
+			 (unsigned)(st.st_mode & 07777));
+		return AL_E_UNSAFE;
+	}
+	return 0;
+}
+
+/*
+ * Members of socket_group reach HOME/airlockd.sock through HOME: give
+ * them search (not read) permission on it, nothing below.
+ */
+static void dmn_socket_group(struct daemon *d)
+{
+	gid_t gid = d->cfg.socket_gid;
+
+	if (gid == (gid_t)-1)
+		return;
+	if (chown(d->home, (uid_t)-1, gid) < 0 || chmod(d->home, 0710) < 0)
+		al_warn("daemon", NULL, "%s: cannot open it to group %u: %s",
+			d->home, (unsigned)gid, strerror(errno));
+}
+
+static int dmn_sched_open(struct daemon *d, const struct job_config *c,
+			  struct sched **out)
+{
+	struct sched_schedule *sch = NULL;
+	struct sched_opts o = {0};
+	int rc = job_config_schedules(c, &sch);
+
+	if (rc)
+		return rc;
+	o.schedules = sch;
+	o.nschedules = c->nschedules;
+	rc = sched_open(d->log, &o, out);
+	free(sch);
+	return rc;
+}
+
+static unsigned dmn_max_workers(const struct job_config *c)
+{
+	return c->workers ? c->workers
+			  : sched_host_workers(c->cpus_milli, c->memory);
+}
+
+static int dmn_api_audit(void *ctx, const struct api_audit_rec *recs,
+			 size_t n)
+{
+	struct daemon *d = ctx;
+	int rc = api_audit_to_log(d->log, recs, n);
+
+	/* Subscribers to "audit" see these entries at the next round. */
+	dmn_poke(d);
+	return rc;
+}
+
+static void *dmn_api_main(void *arg)
+{
+	struct daemon *d = arg;
+	int rc = api_server_run(d->api);
+
+	if (rc)
+		al_error("daemon", NULL, "the control API stopped: %s",
+			 al_strerror(rc));
+	return NULL;
+}
+
+static int dmn_api_start(struct daemon *d)
+{
+	struct api_server_opts o = {
+		.path = d->sock_path,
+		.gid = d->cfg.socket_gid,
+		.methods = dmn_methods,
+		.nmethods = dmn_nmethods,
+		.ctx = d,
+		.audit = dmn_api_audit,
+		.audit_ctx = d,
+	};
+	int rc = api_socket_path(d->home, d->sock_path, sizeof(d->sock_path));
+
+	if (rc) {
+		al_error("daemon", NULL, "%s: the socket path would be too long "
+			 "for a Unix socket; choose a shorter home", d->home);
+		return rc;
+	}
+	if ((rc = api_server_new(&o, &d->api)))
+		return rc;
+	rc = -pthread_create(&d->api_thread, NULL, dmn_api_main, d);
+	d->api_up = rc == 0;
+	return rc;
+}
+
+static int dmn_fds(struct daemon *d)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	/* Blocked in every thread (the API thread is made after this). */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->ep = epoll_create1(EPOLL_CLOEXEC);
+	d->exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (d->sig_fd < 0 || d->wake_fd < 0 || d->ep < 0 || d->exe_fd < 0)
+		return -errno;
+	ev.data.ptr = &dmn_tag_sig;
+	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, d->sig_fd, &ev) < 0)
+		return -errno;
+	ev.data.ptr = &dmn_tag_wake;
+	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, d->wake_fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The newest audit seq, 0 for an empty log. */
+static uint64_t dmn_audit_head(struct daemon *d)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	const void *k;
+	size_t klen;
+	uint64_t seq = 0;
+
+	if (store_txn_begin(d->st, false, &txn))
+		return 0;
+	if (store_cursor_open(txn, STORE_DB_AUDIT, &cur) == 0 &&
+	    store_cursor_last(cur) == 0 &&
+	    store_cursor_next(cur, &k, &klen, NULL) == 0 && klen == 8)
+		for (size_t i = 0; i < 8; i++)
+			seq = seq << 8 | ((const uint8_t *)k)[i];
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	return seq;
+}
+
+/*
+ * Publish the entries appended since the last look (by the daemon, the
+ * API thread and the workers alike) to "audit" subscribers, at most a
+ * bounded number per round.
+ */
+static void dmn_audit_tail(struct daemon *d)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	uint8_t key[8];
+	const void *k;
+	size_t klen;
+	json_t *e;
+
+	if (store_txn_begin(d->st, false, &txn))
+		return;
+	audit_key(d->audit_seen + 1, key);
+	if (store_cursor_open(txn, STORE_DB_AUDIT, &cur) == 0 &&
+	    store_cursor_seek(cur, key, sizeof(key)) == 0)
+		for (int i = 0; i < 512 &&
+				store_cursor_next(cur, &k, &klen, &e) == 0;
+		     i++) {
+			d->audit_seen = (uint64_t)json_integer_value(
+				json_object_get(e, "seq"));
+			api_server_publish(
+				d->api, "audit", "audit.entry",
+				json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "seq",
+					  json_object_get(e, "seq"), "time",
+					  json_object_get(e, "time"), "actor",
+					  json_object_get(e, "actor"),
+					  "action",
+					  json_object_get(e, "action"),
+					  "object",
+					  json_object_get(e, "object")));
+		}
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+}
+
+static int dmn_start(struct daemon *d)
+{
+	char err[1024] = "";
+	unsigned requeued = 0;
+	int swept, rc;
+
+	if ((rc = dmn_home(d)) || (rc = dmn_lock(d)))
+		return rc;
+	if ((rc = job_config_load(d->home, &d->cfg, err, sizeof(err)))) {
+		al_error("daemon", NULL, "%s", err);
+		return rc;
+	}
+	if (sbx_check_host(err, sizeof(err))) {
+		al_error("daemon", NULL, "this host cannot give jobs their "
+			 "sandbox, so no job would be safe here: %s", err);
+		return AL_E_SANDBOX;
+	}
+	if ((rc = dmn_fds(d))) {
+		al_error("daemon", NULL, "cannot set up the event loop: %s",
+			 al_strerror(rc));
+		return rc;
+	}
+	if ((rc = store_open(d->home, &d->st))) {
+		al_error("daemon", NULL, "cannot open the store under %s: %s "
+			 "(the line above says why)", d->home, al_strerror(rc));
+		return rc;
+	}
+	if ((rc = audit_log_open(d->st, d->home, &d->cfg.audit, &d->log))) {
+		al_error("daemon", NULL, "the audit log under %s refuses "
+			 "writing: %s (the line above says why)", d->home,
+			 al_strerror(rc));
+		return rc;
+	}
+	if ((rc = dmn_sched_open(d, &d->cfg, &d->sched)))
+		return rc;
+
+	/* What a crash left: workspaces, volumes, cgroups, leases. */
+	swept = job_sweep_home(d->home);
+	if ((rc = sched_requeue_expired(d->sched, NULL, true, &requeued))) {
+		al_error("daemon", NULL, "cannot recover the jobs of the "
+			 "previous run: %s", al_strerror(rc));
+		return rc;
+	}
+	d->max_workers = dmn_max_workers(&d->cfg);
+	d->workers = calloc(SCHED_WORKERS_MAX, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	d->nslots = SCHED_WORKERS_MAX;
+	for (unsigned i = 0; i < d->nslots; i++)
+		d->workers[i] = (struct dmn_worker){.slot = i + 1, .sock = -1};
+
+	dmn_socket_group(d);
+	rc = dmn_audit(d, "daemon.start", d->home,
+		       json_pack("{s:I,s:s,s:i,s:i,s:i,s:I}", "pid",
+				 (json_int_t)getpid(), "version", AL_VERSION,
+				 "workers", (int)d->max_workers, "requeued",
+				 (int)requeued, "workspaces_removed",
+				 swept > 0 ? swept : 0, "schedules",
+				 (json_int_t)d->cfg.nschedules));
+	if (rc == 0 && (rc = dmn_api_start(d)))
+		al_error("daemon", NULL, "cannot serve the control API on %s: "
+			 "%s", d->sock_path, al_strerror(rc));
+	if (rc)
+		return rc;
+	d->audit_seen = dmn_audit_head(d);
+	d->started_ms = al_wall_ms();
+	d->started_mono = al_mono_ms();
+	al_info("daemon", NULL, "airlockd %s ready home=%s socket=%s "
+		"workers=%u requeued=%u schedules=%zu pid=%ld", AL_VERSION,
+		d->home, d->sock_path, d->max_workers, requeued,
+		d->cfg.nschedules, (long)getpid());
+	dmn_notify("READY=1");
+	return 0;
+}
+
+/*
+ * SIGHUP: read airlock.conf again. A file that does not load leaves the
+ * running configuration in force, and says which line and why. Jobs
+ * already running keep the settings they started with.
+ */
+static void dmn_reload(struct daemon *d)
+{
+	struct job_config nc;
+	struct sched *ns = NULL, *old;
+	char err[1024] = "";
+	int rc;
+
+	dmn_notify("RELOADING=1");
+	rc = job_config_load(d->home, &nc, err, sizeof(err));
+	if (rc == 0 && (rc = dmn_sched_open(d, &nc, &ns)))
+		snprintf(err, sizeof(err), "the schedules do not load: %s "
+			 "(the line above says why)", al_strerror(rc));
+	if (rc) {
+		al_error("daemon", NULL, "reload refused, the running "
+			 "configuration stays in force: %s", err);
+		al_utf8_repair(err, strlen(err));
+		dmn_audit(d, "config.reload", "airlock.conf",
+			  json_pack("{s:s,s:s}", "result", "refused", "error",
+				    err));
+		job_config_free(&nc);
+		dmn_notify("READY=1");
+		return;
+	}
+	if (nc.socket_gid != d->cfg.socket_gid)
+		al_warn("daemon", NULL, "socket_group changes take effect at "
+			"the next start");
+	pthread_rwlock_wrlock(&d->sched_lock);
+	old = d->sched;
+	d->sched = ns;
+	job_config_free(&d->cfg);
+	d->cfg = nc;
+	d->max_workers = dmn_max_workers(&d->cfg);
+	pthread_rwlock_unlock(&d->sched_lock);
+	sched_close(old);
+	d->reloads++;
+	dmn_audit(d, "config.reload", "airlock.conf",
+		  json_pack("{s:s,s:i,s:I}", "result", "ok", "workers",
+			    (int)d->max_workers, "schedules",
+			    (json_int_t)d->cfg.nschedules));
+	al_info("daemon", NULL, "configuration reloaded workers=%u "
+		"schedules=%zu", d->max_workers, d->cfg.nschedules);
+	dmn_notify("READY=1");
+}
+
+static void dmn_begin_stop(struct daemon *d, int sig)
+{
+	if (atomic_load(&d->stopping)) {
+		/* Asked twice: do not wait for the workers' clean-up. */
+		al_warn("daemon", NULL, "signal %d again: killing the workers",
+			sig);
+		for (unsigned i = 0; i < d->nslots; i++)
+			if (d->workers[i].used)
+				d->workers[i].kill_mono = al_mono_ms();
+		return;
+	}
+	atomic_store(&d->stopping, true);
+	dmn_notify("STOPPING=1");
+	al_info("daemon", NULL, "stopping on signal %d running=%u", sig,
+		atomic_load(&d->running));
+	dmn_workers_stop_all(d, DMN_STOP_SHUTDOWN);
+}
+
+static void dmn_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			dmn_begin_stop(d, (int)si.ssi_signo);
+			break;
+		case SIGHUP:
+			dmn_reload(d);
+			break;
+		default: /* SIGCHLD: reaped below */
+			break;
+		}
+	}
+}
+
+static void dmn_tick(struct daemon *d)
+{
+	json_t *fired = NULL, *f;
+	size_t i;
+
+	if (d->cfg.nschedules == 0)
+		return;
+	if (sched_tick(d->sched, NULL, &fired)) {
+		al_warn("daemon", NULL, "schedules could not be ticked");
+		return;
+	}
+	json_array_foreach(fired, i, f)
+		dmn_publish_state(d, json_string_value(json_object_get(f, "id")));
+	json_decref(fired);
+}
+
+static void dmn_checkpoint(struct daemon *d)
+{
+	bool taken = false;
+	int rc = audit_checkpoint(d->log, false, &taken, NULL);
+
+	if (rc)
+		al_error("daemon", NULL, "checkpoint: %s", al_strerror(rc));
+	else if (taken)
+		al_info("daemon", NULL, "audit checkpoint signed");
+}
+
+/* ms until the earliest thing the loop must do, for epoll_wait. */
+static int dmn_timeout(struct daemon *d, int64_t now, int64_t *wake_wall)
+{
+	int64_t at = d->next_cp_mono, t;
+
+	if (atomic_load(&d->running)) {
+		if (d->next_beat_mono < at)
+			at = d->next_beat_mono;
+		if (now + DMN_TAIL_MS < at)
+			at = now + DMN_TAIL_MS;
+	}
+	if ((t = dmn_workers_next_deadline(d)) < at)
+		at = t;
+	*wake_wall = INT64_MAX;
+	if (!atomic_load(&d->stopping) &&
+	    sched_next_wakeup(d->sched, wake_wall) == 0 &&
+	    *wake_wall != INT64_MAX) {
+		t = now + (*wake_wall - al_wall_ms());
+		/* Past already (a lease that heartbeats could not renew):
+		 * look again in a second rather than spin. */
+		if (t <= now)
+			t = now + 1000;
+		if (t < at)
+			at = t;
+	}
+	t = at - now;
+	return t < 0 ? 0 : t > 3600000 ? 3600000 : (int)t;
+}
+
+static int dmn_loop(struct daemon *d)
+{
+	struct epoll_event evs[32];
+	int64_t wake_wall = 0, lease_ms = SCHED_DEFAULT_LEASE_MS;
+
+	d->next_cp_mono = al_mono_ms() + DMN_CHECKPOINT_MS;
+	dmn_tick(d);
+	while (!atomic_load(&d->stopping) || atomic_load(&d->running) > 0) {
+		int64_t now = al_mono_ms();
+		bool poked = false;
+		int n = epoll_wait(d->ep, evs, 32, dmn_timeout(d, now,
+							       &wake_wall));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			uint64_t v;
+			if (p == &dmn_tag_sig) {
+				dmn_signals(d);
+			} else if (p == &dmn_tag_wake) {
+				poked = read(d->wake_fd, &v, sizeof(v)) > 0;
+			} else {
+				dmn_worker_readable(d, p);
+			}
+		}
+		dmn_workers_reap(d);
+		now = al_mono_ms();
+		dmn_workers_deadlines(d, now);
+		if (poked || now >= d->next_beat_mono) {
+			/* A poke may be a cancel: heartbeats learn of it. */
+			dmn_workers_beat(d);
+			d->next_beat_mono = now + lease_ms / 3;
+		}
+		if (!atomic_load(&d->stopping)) {
+			if (wake_wall != INT64_MAX && al_wall_ms() >= wake_wall)
+				dmn_tick(d);
+			dmn_workers_fill(d);
+		}
+		if (now >= d->next_cp_mono) {
+			dmn_checkpoint(d);
+			d->next_cp_mono = now + DMN_CHECKPOINT_MS;
+		}
+		dmn_audit_tail(d);
+	}
+	return 0;
+}
+
+static void dmn_finish(struct daemon *d, int rc)
+{
+	if (d->log && d->api_up)
+		dmn_audit(d, "daemon.stop", d->home,
+			  json_pack("{s:I,s:s,s:I}", "pid",
+				    (json_int_t)getpid(), "result",
+				    rc ? al_strerror(rc) : "ok", "jobs_started",
+				    (json_int_t)d->jobs_started));
+	if (d->api_up) {
+		api_server_stop(d->api);
+		pthread_join(d->api_thread, NULL);
+	}
+	api_server_free(d->api);
+	sched_close(d->sched);
+	audit_log_close(d->log);
+	if (d->st)
+		store_close(d->st);
+	job_config_free(&d->cfg);
+	free(d->workers);
+	int fds[] = {d->ep, d->sig_fd, d->wake_fd, d->exe_fd};
+	for (size_t i = 0; i < AL_ARRAY_LEN(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (d->lock_fd >= 0) {
+		/* The pid in it is ours no more. */
+		if (ftruncate(d->lock_fd, 0) < 0)
+			al_debug("daemon", NULL, "lock file: %s",
+				 strerror(errno));
+		close(d->lock_fd);
+	}
+	if (rc == 0)
+		al_info("daemon", NULL, "stopped");
+}
+
+int dmn_run(const char *home)
+{
+	struct daemon d = {.home = home, .lock_fd = -1, .exe_fd = -1,
+			   .ep = -1, .sig_fd = -1, .wake_fd = -1};
+	int rc;
+
+	pthread_rwlock_init(&d.sched_lock, NULL);
+	rc = dmn_start(&d);
+	if (rc == 0)
+		rc = dmn_loop(&d);
+	dmn_finish(&d, rc);
+	pthread_rwlock_destroy(&d.sched_lock);
+	return rc;
+}

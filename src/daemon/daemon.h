@@ -1,0 +1,156 @@
+/*
+ * daemon.h - airlockd: the scheduler's loop, its workers and the
+ * control API, under one home (docs/daemon.md).
+ *
+ * Processes. The daemon is one process with two threads: the main
+ * thread runs the loop below; the API thread runs the control API's
+ * server (src/api), whose handlers (methods.c) read and change the
+ * queue through the scheduler. Each running job is a worker process:
+ * airlockd itself, executed again from the file it was started from
+ * (an open descriptor, so an upgrade in place does not mix versions),
+ * with --worker. A worker opens the store on its own, runs the job
+ * (src/job) under the lease the daemon took for it, and ends the lease
+ * itself in the transaction that stores the job's last record, so a
+ * finished job is never run again however the processes die.
+ *
+ * Lifetime. A worker dies with the daemon (PR_SET_PDEATHSIG), and its
+ * sandboxes die with it. Workers inherit the daemon's lock on
+ * HOME/airlockd.lock, so a new daemon cannot start (and find their
+ * leases abandoned) before the last worker of the old one is gone: no
+ * job runs twice at once.
+ *
+ * The main loop waits in epoll for: signals (signalfd: TERM and INT
+ * stop, HUP reloads airlock.conf, CHLD reaps workers), an eventfd the
+ * API thread writes after changing the queue, and each worker's control
+ * socket (stage changes and progress lines); its timeout is the
+ * earliest of the scheduler's next wake-up, a heartbeat, a checkpoint
+ * look and a worker's deadline. With nothing queued or running and no
+ * schedule near, it wakes once a minute, for the checkpoint policy.
+ */
+#ifndef AL_DAEMON_DAEMON_H
+#define AL_DAEMON_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "audit/audit.h"
+#include "job/config.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+#define DMN_LOCK_NAME "airlockd.lock"
+/* Messages on a worker's control socket (SOCK_SEQPACKET), both ways. */
+#define DMN_MSG_MAX 8192
+/* A worker asked to stop has this long before SIGKILL. */
+#define DMN_STOP_GRACE_MS 60000
+/* How long a new daemon waits for the last workers of a dead one. */
+#define DMN_LOCK_WAIT_MS 30000
+/* Read new audit entries for subscribers this often while jobs run. */
+#define DMN_TAIL_MS 1000
+/* Take a due checkpoint at least this often (airlock.conf's minutes). */
+#define DMN_CHECKPOINT_MS 60000
+
+/* X(enum, name): why the daemon asked a worker to stop. */
+#define DMN_STOP_TABLE(X)                                                  \
+	X(DMN_STOP_NONE, "none")                                               \
+	X(DMN_STOP_CANCEL, "cancel")                                           \
+	X(DMN_STOP_SHUTDOWN, "shutdown")                                       \
+	X(DMN_STOP_TIMEOUT, "timeout")
+
+enum dmn_stop {
+#define DMN_X_ENUM(e, name) e,
+	DMN_STOP_TABLE(DMN_X_ENUM)
+#undef DMN_X_ENUM
+};
+const char *dmn_stop_name(enum dmn_stop s);
+int dmn_stop_parse(const char *name);
+
+/* One slot for a running job. */
+struct dmn_worker {
+	bool used;
+	unsigned slot;           /* "worker-<slot>", from 1 */
+	pid_t pid;
+	int sock;                /* the daemon's end of the control socket */
+	char id[SCHED_ID_LEN + 1];
+	unsigned attempt;
+	char stage[32];
+	int64_t started_ms;      /* wall clock */
+	int64_t deadline_mono;   /* job_timeout */
+	int64_t kill_mono;       /* SIGKILL at, once asked to stop; 0 */
+	enum dmn_stop stop;
+	uint32_t log_n;          /* lines kept */
+	uint32_t log_dropped;    /* lines past DMN_LOG_LINES_MAX */
+};
+
+struct daemon {
+	const char *home;
+	char sock_path[108];
+	int lock_fd;             /* flock held; inherited by the workers */
+	int exe_fd;              /* this program, for the workers */
+	int ep, sig_fd, wake_fd;
+	struct job_config cfg;
+	struct store *st;
+	struct audit_log *log;
+	/* The API thread uses sched under the read lock; a reload swaps
+	 * it under the write lock. */
+	pthread_rwlock_t sched_lock;
+	struct sched *sched;
+	struct api_server *api;
+	pthread_t api_thread;
+	bool api_up;
+	struct dmn_worker *workers;
+	unsigned nslots;         /* allocated */
+	unsigned max_workers;    /* configured */
+	atomic_uint running;
+	atomic_bool stopping;
+	bool stop_logged;
+	int64_t started_ms;
+	int64_t started_mono;
+	uint64_t audit_seen;     /* last audit seq published */
+	int64_t next_beat_mono;
+	int64_t next_cp_mono;
+	uint64_t jobs_started;
+	uint64_t reloads;
+};
+
+/* The actor of the daemon's own entries. */
+#define DMN_ACTOR "system"
+
+/* daemon.c */
+int dmn_run(const char *home);
+/* From the API thread: look at the queue again soon. */
+void dmn_poke(struct daemon *d);
+/* Publish a job event (data stolen); safe from any thread. */
+void dmn_publish_job(struct daemon *d, const char *event, json_t *data);
+/* {"id","state",...} of job id as a job.state event. */
+void dmn_publish_state(struct daemon *d, const char *id);
+
+/* workers.c, on the main thread */
+int dmn_workers_fill(struct daemon *d);
+void dmn_worker_readable(struct daemon *d, struct dmn_worker *w);
+void dmn_workers_reap(struct daemon *d);
+void dmn_workers_beat(struct daemon *d);
+void dmn_workers_deadlines(struct daemon *d, int64_t now_mono);
+void dmn_workers_stop_all(struct daemon *d, enum dmn_stop why);
+int64_t dmn_workers_next_deadline(const struct daemon *d);
+struct dmn_worker *dmn_worker_by_id(struct daemon *d, const char *id);
+void dmn_worker_stop(struct daemon *d, struct dmn_worker *w,
+		     enum dmn_stop why);
+
+/* methods.c: the control API's method table. */
+extern const struct api_method dmn_methods[];
+extern const size_t dmn_nmethods;
+
+/* child.c: the worker process (airlockd --worker). */
+int dmn_worker_main(const char *home, const char *id, unsigned attempt);
+
+/* notify.c: sd_notify(3)'s protocol, without libsystemd. */
+void dmn_notify(const char *state);
+
+#endif

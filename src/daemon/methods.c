@@ -1,0 +1,387 @@
+/*
+ * methods.c - the control API methods airlockd registers (docs/api.md,
+ * "Methods"). They run on the API thread: each is a store read or one
+ * scheduler operation, whose state change carries its own audit entry
+ * under the caller's actor. A change to the queue pokes the main loop,
+ * which leases, or delivers a cancel to the worker at once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit/export.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "daemon/daemon.h"
+#include "daemon/joblog.h"
+
+/* Every member of params must be one of names (NULL-terminated). */
+static bool params_known(json_t *params, const char *const *names,
+			 struct api_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(params, key, v) {
+		size_t i = 0;
+		while (names[i] && strcmp(names[i], key))
+			i++;
+		if (!names[i]) {
+			api_fail(err, API_E_PARAMS, "unknown parameter '%.64s'",
+				 key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* An optional string member: true with *out NULL when absent. */
+static bool param_str(json_t *params, const char *name, size_t max,
+		      const char **out, struct api_err *err)
+{
+	json_t *v = json_object_get(params, name);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) > max) {
+		api_fail(err, API_E_PARAMS, "'%s' must be a string of 1 to %zu "
+			 "bytes", name, max);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+static bool param_uint(json_t *params, const char *name, json_int_t max,
+		       json_int_t dflt, json_int_t *out, struct api_err *err)
+{
+	json_t *v = json_object_get(params, name);
+
+	*out = dflt;
+	if (!v)
+		return true;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > max) {
+		api_fail(err, API_E_PARAMS, "'%s' must be an integer from 0 "
+			 "to %lld", name, (long long)max);
+		return false;
+	}
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* The "id" parameter: a job id as the scheduler makes them. */
+static const char *param_id(json_t *params, struct api_err *err)
+{
+	const char *id = json_string_value(json_object_get(params, "id"));
+
+	if (!id || strlen(id) != SCHED_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != SCHED_ID_LEN) {
+		api_fail(err, API_E_PARAMS, "'id' must be a job id (%d hex "
+			 "digits)", SCHED_ID_LEN);
+		return NULL;
+	}
+	return id;
+}
+
+static json_t *sched_fail(struct api_err *err, int rc, const char *id)
+{
+	if (rc == AL_E_NOTFOUND)
+		return api_fail(err, API_E_NOTFOUND, "no job %s", id);
+	return api_fail(err, API_E_INTERNAL, "job %s: %s", id,
+			al_strerror(rc));
+}
+
+static json_t *m_status(void *ctx, const struct api_call *call,
+			json_t *params, struct api_err *err)
+{
+	struct daemon *d = ctx;
+	struct api_stats as;
+	json_t *queued = NULL, *running = NULL, *out = NULL;
+	int rc;
+
+	if (!params_known(params, (const char *const[]){NULL}, err))
+		return NULL;
+	api_server_stats(call->server, &as);
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_list(d->sched, SCHED_QUEUED, 0, &queued);
+	if (rc == 0)
+		rc = sched_list(d->sched, SCHED_RUNNING, 0, &running);
+	if (rc == 0)
+		out = json_pack(
+			"{s:s,s:I,s:s,s:I,s:I,s:{s:i,s:i},s:{s:I,s:o},"
+			"s:I,s:I,s:{s:i,s:i,s:I,s:I,s:I,s:I}}",
+			"version", AL_VERSION, "pid", (json_int_t)getpid(),
+			"home", d->home, "started_ms",
+			(json_int_t)d->started_ms, "uptime_s",
+			(json_int_t)((al_mono_ms() - d->started_mono) / 1000),
+			"workers", "max", (int)d->max_workers, "running",
+			(int)atomic_load(&d->running), "queue", "queued",
+			(json_int_t)json_array_size(queued), "running",
+			json_incref(running), "schedules",
+			(json_int_t)d->cfg.nschedules, "reloads",
+			(json_int_t)d->reloads, "api", "connections",
+			(int)as.conns, "subscribers", (int)as.subscribers,
+			"accepted", (json_int_t)as.accepted, "refused",
+			(json_int_t)as.refused, "requests",
+			(json_int_t)as.requests, "events_lost",
+			(json_int_t)as.lost);
+	pthread_rwlock_unlock(&d->sched_lock);
+	json_decref(queued);
+	json_decref(running);
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "queue: %s",
+				al_strerror(rc));
+	return out;
+}
+
+static json_t *m_enqueue(void *ctx, const struct api_call *call,
+			 json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"repo", "branch", "policy",
+					    "test_cmd", "priority", NULL};
+	struct daemon *d = ctx;
+	struct sched_request rq = {.trigger = "api", .actor = call->actor};
+	char id[SCHED_ID_LEN + 1];
+	json_int_t prio;
+	bool joined = false;
+	int rc;
+
+	if (!params_known(params, names, err) ||
+	    !param_str(params, "repo", SCHED_REPO_MAX, &rq.repo, err) ||
+	    !param_str(params, "branch", 255, &rq.branch, err) ||
+	    !param_str(params, "policy", 16, &rq.policy, err) ||
+	    !param_str(params, "test_cmd", 4096, &rq.test_cmd, err) ||
+	    !param_uint(params, "priority", 255, SCHED_PRIO_NORMAL, &prio,
+			err))
+		return NULL;
+	if (!rq.repo)
+		return api_fail(err, API_E_PARAMS, "'repo' is required");
+	/* A path is read by the worker, whose working directory is not
+	 * the caller's. */
+	if (!strstr(rq.repo, "://") && rq.repo[0] != '/')
+		return api_fail(err, API_E_PARAMS, "'repo' must be a URL or an "
+				"absolute path");
+	rq.priority = (unsigned)prio;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_enqueue(d->sched, NULL, &rq, id, &joined);
+	if (rc == 0)
+		dmn_publish_state(d, id);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc == AL_E_UNSAFE)
+		return api_fail(err, API_E_PARAMS, "credentials in the URL are "
+				"refused (they would be recorded): the daemon "
+				"takes them from AIRLOCK_GIT_TOKEN");
+	if (rc == AL_E_USAGE)
+		return api_fail(err, API_E_PARAMS, "bad request: control "
+				"characters in 'repo', or 'policy' not patch, "
+				"minor or major");
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "enqueue: %s",
+				al_strerror(rc));
+	dmn_poke(d);
+	return json_pack("{s:s,s:b}", "id", id, "joined", joined);
+}
+
+static json_t *m_list(void *ctx, const struct api_call *call,
+		      json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"state", "limit", NULL};
+	struct daemon *d = ctx;
+	const char *state;
+	json_t *jobs = NULL;
+	json_int_t limit;
+	int st = -1, rc;
+
+	(void)call;
+	if (!params_known(params, names, err) ||
+	    !param_str(params, "state", 16, &state, err) ||
+	    !param_uint(params, "limit", 1000000, 0, &limit, err))
+		return NULL;
+	if (state && strcmp(state, "all") &&
+	    (st = sched_state_parse(state)) < 0)
+		return api_fail(err, API_E_PARAMS, "'state' must be all, "
+				"queued, running, succeeded, failed or "
+				"cancelled");
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_list(d->sched, st, (size_t)limit, &jobs);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "list: %s",
+				al_strerror(rc));
+	return json_pack("{s:o}", "jobs", jobs);
+}
+
+static json_t *m_show(void *ctx, const struct api_call *call,
+		      json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"id", NULL};
+	struct daemon *d = ctx;
+	const char *id;
+	json_t *rec = NULL;
+	int rc;
+
+	(void)call;
+	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+		return NULL;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_show(d->sched, id, &rec);
+	pthread_rwlock_unlock(&d->sched_lock);
+	return rc ? sched_fail(err, rc, id) : rec;
+}
+
+static json_t *m_cancel(void *ctx, const struct api_call *call,
+			json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"id", NULL};
+	struct daemon *d = ctx;
+	const char *id;
+	json_t *rec = NULL, *out = NULL;
+	int rc;
+
+	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+		return NULL;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_cancel(d->sched, NULL, id, call->actor);
+	if (rc == 0 && (rc = sched_show(d->sched, id, &rec)) == 0)
+		dmn_publish_state(d, id);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc == AL_E_USAGE)
+		return api_fail(err, API_E_CONFLICT, "job %s has ended already",
+				id);
+	if (rc)
+		return sched_fail(err, rc, id);
+	/* A running job stops when the main loop tells its worker. */
+	dmn_poke(d);
+	out = json_pack("{s:s,s:O?,s:b}", "id", id, "state",
+			json_object_get(rec, "state"), "cancel_requested", 1);
+	json_decref(rec);
+	return out;
+}
+
+static json_t *m_retry(void *ctx, const struct api_call *call,
+		       json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"id", NULL};
+	struct daemon *d = ctx;
+	char nid[SCHED_ID_LEN + 1];
+	const char *id;
+	int rc;
+
+	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+		return NULL;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_retry(d->sched, NULL, id, call->actor, nid);
+	if (rc == 0)
+		dmn_publish_state(d, nid);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc == AL_E_USAGE)
+		return api_fail(err, API_E_CONFLICT, "job %s is not failed or "
+				"cancelled: only those are retried", id);
+	if (rc)
+		return sched_fail(err, rc, id);
+	dmn_poke(d);
+	return json_pack("{s:s,s:s}", "id", nid, "retry_of", id);
+}
+
+static json_t *m_logs(void *ctx, const struct api_call *call,
+		      json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"id", "after", "limit", NULL};
+	struct daemon *d = ctx;
+	struct store_txn *txn = NULL;
+	json_t *lines = NULL, *rec = NULL, *out = NULL;
+	json_int_t after, limit;
+	uint32_t next = 0;
+	const char *id;
+	int rc;
+
+	(void)call;
+	if (!params_known(params, names, err) ||
+	    !(id = param_id(params, err)) ||
+	    !param_uint(params, "after", UINT32_MAX, 0, &after, err) ||
+	    !param_uint(params, "limit", DMN_LOG_READ_MAX, 0, &limit, err))
+		return NULL;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_show(d->sched, id, &rec);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc)
+		return sched_fail(err, rc, id);
+	if ((rc = store_txn_begin(d->st, false, &txn)) == 0)
+		rc = dmn_log_read(txn, id, (uint32_t)after, (unsigned)limit,
+				  &lines, &next);
+	store_txn_abort(txn);
+	if (rc == 0)
+		out = json_pack("{s:s,s:o,s:I,s:O?}", "id", id, "lines", lines,
+				"next", (json_int_t)next, "state",
+				json_object_get(rec, "state"));
+	json_decref(rec);
+	return rc ? sched_fail(err, rc, id) : out;
+}
+
+/*
+ * Verification reads the whole log on this thread: other callers wait
+ * for it (docs/KNOWN-LIMITS.md, "Control API").
+ */
+static json_t *m_verify(void *ctx, const struct api_call *call,
+			json_t *params, struct api_err *err)
+{
+	struct daemon *d = ctx;
+	struct audit_verify_opts o = {.home = d->home};
+	struct audit_report r = {0};
+	json_t *out;
+	int rc;
+
+	(void)call;
+	if (!params_known(params, (const char *const[]){NULL}, err))
+		return NULL;
+	rc = audit_verify_store(d->st, &o, &r);
+	if (rc && rc != AL_E_CHAIN) {
+		audit_report_free(&r);
+		return api_fail(err, API_E_INTERNAL, "verification stopped: %s",
+				al_strerror(rc));
+	}
+	out = audit_report_json(&r);
+	audit_report_free(&r);
+	return out;
+}
+
+/*
+ * Exports go to HOME/export only: a caller naming a directory would
+ * have the daemon write files wherever it may, with its rights.
+ */
+static json_t *m_export(void *ctx, const struct api_call *call,
+			json_t *params, struct api_err *err)
+{
+	struct daemon *d = ctx;
+	struct audit_export_info info;
+	int rc;
+
+	if (!params_known(params, (const char *const[]){NULL}, err))
+		return NULL;
+	rc = audit_export(d->log, NULL, call->actor, &info);
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "export failed: %s (the "
+				"daemon's log says why)", al_strerror(rc));
+	return json_pack("{s:b,s:I,s:I,s:I,s:s,s:s}", "ok", 1, "n",
+			 (json_int_t)info.n, "first", (json_int_t)info.first,
+			 "last", (json_int_t)info.last, "file", info.file,
+			 "digest", info.digest);
+}
+
+const struct api_method dmn_methods[] = {
+	{"status", m_status},
+	{"job.enqueue", m_enqueue},
+	{"job.list", m_list},
+	{"job.show", m_show},
+	{"job.cancel", m_cancel},
+	{"job.retry", m_retry},
+	{"job.logs", m_logs},
+	{"audit.verify", m_verify},
+	{"audit.export", m_export},
+};
+const size_t dmn_nmethods = AL_ARRAY_LEN(dmn_methods);

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# airlockd end to end: jobs enqueued through the control API run in
+# worker processes and end with their records, progress lines and audit
+# entries; a second request for a queued repository joins it; list,
+# show, logs, cancel and retry answer as documented; SIGTERM stops the
+# daemon cleanly and the log names every call's caller.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+cd "$it_tmp"
+url=$(it_publish "$AL_SOURCE_DIR/tests/fixtures/daemon-project" dproject)
+printf 'workers = 1\n' >> "$it_home/airlock.conf"
+dmn_start
+pass "daemon started"
+
+al status > status.txt
+grep -q 'workers: 0 of 1 busy' status.txt || { cat status.txt; fail "status"; }
+
+# One worker: the second repository waits in the queue behind the first.
+out=$(al job enqueue "$url" --policy minor --test-cmd "npm test")
+id=$(echo "$out" | sed -n 's/^queued job \([0-9a-f]\{20\}\)$/\1/p')
+[ -n "$id" ] || fail "enqueue printed '$out'"
+dmn_wait "$id" r.state succeeded 180
+pass "job $id succeeded"
+[ "$(dmn_field "$id" r.sched.attempt)" = 1 ] || fail "attempt"
+[ "$(dmn_field "$id" 'r.plan.updates[0].to')" = "^1.1.0" ] ||
+	fail "planned update: $(dmn_field "$id" r.plan)"
+[ -n "$(dmn_field "$id" r.proposal.branch)" ] || fail "no proposal"
+git --git-dir="$AL_TEST_GIT_ROOT/repos/dproject.git" rev-parse -q --verify \
+	"refs/heads/$(dmn_field "$id" r.proposal.branch)" >/dev/null ||
+	fail "the branch was not pushed"
+stages=$(dmn_field "$id" \
+	'r.stages.map(s => s.name + ":" + s.result).join(" ")')
+case "$stages" in
+clone:passed\ plan:passed*install:passed*test:passed*propose:passed*) ;;
+*) fail "stages: $stages" ;;
+esac
+pass "record: $stages"
+
+al job logs "$id" > logs.txt
+grep -q 'clone \.\.\.' logs.txt || { cat logs.txt; fail "no clone line"; }
+grep -q 'test passed in' logs.txt || { cat logs.txt; fail "no test line"; }
+al job list > list.txt
+grep -q "^$id  succeeded" list.txt || { cat list.txt; fail "list"; }
+al job list --state failed | grep -q 'no jobs in state failed' ||
+	fail "filtered list"
+al job show "$id" | grep -q "^job $id: succeeded" || fail "show"
+pass "logs, list and show"
+
+# Joining: while a job of the repository runs, a request queues a second
+# one; a third joins the queued one.
+a=$(al job enqueue "$url" --test-cmd "sleep 5" --policy minor --json |
+	json_id)
+dmn_wait "$a" r.state running 60
+b=$(al job enqueue "$url" --json | json_id)
+al job enqueue "$url" --json > c.json
+[ "$(jq_field c.json 'r.id + " " + r.joined')" = "$b true" ] ||
+	fail "third request did not join the queued job: $(cat c.json)"
+[ "$(dmn_field "$b" r.state)" = queued ] || fail "second job not queued"
+pass "one active job per repository; requests join the queued one"
+
+# Cancel the queued one at once, the running one through its worker.
+al job cancel "$b" | grep -q "cancelled" || fail "cancel queued"
+al job cancel "$a" | grep -q 'cancel requested' || fail "cancel running"
+dmn_wait "$a" r.state cancelled 60
+[ "$(dmn_field "$a" r.sched.reason)" = "cancelled on request" ] ||
+	fail "reason: $(dmn_field "$a" r.sched.reason)"
+set +e
+al job cancel "$a" 2> err.txt; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'has ended already' err.txt ||
+	fail "cancelling an ended job: rc=$rc $(cat err.txt)"
+pass "cancel: queued at once, running through its worker, ended refused"
+
+r=$(al job retry "$a" --json | json_id)
+[ "$(dmn_field "$r" r.sched.retry_of)" = "$a" ] || fail "retry_of"
+al job cancel "$r" >/dev/null
+set +e
+al job show 0123456789abcdef0123 2> err.txt; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'no job 0123456789abcdef0123' err.txt ||
+	fail "unknown job: rc=$rc $(cat err.txt)"
+set +e
+al job enqueue "http://user:secret@127.0.0.1/x.git" 2> err.txt; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'credentials in the URL are refused' err.txt ||
+	fail "credentials: rc=$rc $(cat err.txt)"
+pass "retry, unknown job and credentials in a URL"
+
+dmn_stop TERM
+[ "$dmn_rc" -eq 0 ] || { cat "$dmn_log"; fail "daemon exit status $dmn_rc"; }
+grep -q 'I daemon stopped' "$dmn_log" || fail "no stop line"
+dmn_no_leftovers
+pass "SIGTERM: clean stop, nothing left"
+
+al audit verify > verify.txt || { cat verify.txt; fail "audit verify"; }
+al audit show > audit.txt
+for act in daemon.start daemon.stop api.call job.enqueue job.lease \
+	job.start job.stage job.end job.finish job.join job.cancel; do
+	grep -q "$act" audit.txt || fail "no $act entry"
+done
+grep '"api.call"' audit.txt | grep -q "\"uid:$(id -u)\"" ||
+	fail "api calls do not name the caller"
+pass "audit chain verifies and names each operation and caller"
