@@ -80,6 +80,8 @@ struct job {
 	bool sandbox_failed;    /* a sandbox could not be set up */
 	bool lock_failed;       /* the lockfile refresh failed: the tree
 				 * holds no lockfile worth proposing */
+	bool build;             /* package.json has a "build" script: it
+				 * runs, with no network, before the tests */
 	int lock_fd;            /* flock on HOME/work/<id>.lock while alive */
 };
 
@@ -539,9 +541,14 @@ static enum score_outcome job_sandbox_stage(struct job *j, const char *name,
 	return ok ? SCORE_PASSED : SCORE_FAILED;
 }
 
+/* The build step, when package.json has a "build" script. */
+static const char *const job_build_argv[] = {"npm", "run", "build", NULL};
+
 /*
- * Install in a registry-only sandbox, then test with no network, on one
- * tree. Outcomes go to *inst and *test, the test count to *ran.
+ * Install in a registry-only sandbox, then build (if the project has a
+ * build script) and test with no network, on one tree. Outcomes go to
+ * *inst and *test (a failed build counts as failed tests), the test
+ * count to *ran.
  */
 static void job_run_tree(struct job *j, const char *label, const char *tree,
 			 bool ci, enum score_outcome *inst,
@@ -557,6 +564,7 @@ static void job_run_tree(struct job *j, const char *label, const char *tree,
 	const char *const *install_argv = ci ? ci_argv : npm_install_argv;
 	const char *test_cmd = j->o->test_cmd ? j->o->test_cmd : "npm test";
 	const char *const test_argv[] = {"/bin/sh", "-c", test_cmd, NULL};
+	enum score_outcome build = SCORE_PASSED;
 	char name[64];
 
 	*test = SCORE_NOT_RUN;
@@ -565,11 +573,21 @@ static void job_run_tree(struct job *j, const char *label, const char *tree,
 	*inst = job_sandbox_stage(j, name, tree, SBX_NET_REGISTRY,
 				  install_argv, j->cfg.install_timeout, NULL);
 
+	/* A build that fails fails the tree as a failing test would:
+	 * nothing that does not build is proposed. */
+	snprintf(name, sizeof(name), "%sbuild", label);
+	if (j->build && *inst == SCORE_PASSED && !job_stopping(j))
+		build = job_sandbox_stage(j, name, tree, SBX_NET_NONE,
+					  job_build_argv, j->cfg.test_timeout,
+					  NULL);
+	if (build != SCORE_PASSED)
+		*test = SCORE_FAILED;
+
 	snprintf(name, sizeof(name), "%stest", label);
-	if (*inst != SCORE_PASSED || job_stopping(j))
-		job_stage_skip(j, name, *inst == SCORE_PASSED
-						? "job stopping"
-						: "install failed");
+	if (*inst != SCORE_PASSED || build != SCORE_PASSED || job_stopping(j))
+		job_stage_skip(j, name, *inst != SCORE_PASSED ? "install failed"
+					: build != SCORE_PASSED ? "build failed"
+								: "job stopping");
 	else
 		*test = job_sandbox_stage(j, name, tree, SBX_NET_NONE,
 					  test_argv, j->cfg.test_timeout, ran);
@@ -1016,7 +1034,19 @@ static int job_iso_try(struct job_iso *x, const size_t *set, size_t n)
 		sbx_result_free(&r);
 		memset(&r, 0, sizeof(r));
 	}
-	if (rc == 0 && inst == SCORE_PASSED && !job_stopping(j)) {
+	if (rc == 0 && inst == SCORE_PASSED && j->build && !job_stopping(j)) {
+		rc = job_sandbox(j, tree, SBX_NET_NONE, job_build_argv,
+				 j->cfg.test_timeout, &r);
+		if (rc == 0 && (r.exit_code || r.signal ||
+				r.kill != SBX_KILL_NONE)) {
+			test = SCORE_FAILED;
+			job_sbx_reason(j, rc, &r, why, sizeof(why));
+		}
+		sbx_result_free(&r);
+		memset(&r, 0, sizeof(r));
+	}
+	if (rc == 0 && inst == SCORE_PASSED && test == SCORE_NOT_RUN &&
+	    !job_stopping(j)) {
 		rc = job_sandbox(j, tree, SBX_NET_NONE, test_argv,
 				 j->cfg.test_timeout, &r);
 		testout_parse(r.output ? r.output : "", r.output_len, &t);
@@ -1596,6 +1626,22 @@ static enum score_outcome job_lockfile(struct job *j, const struct npm_plan *p,
 	return rc ? SCORE_FAILED : SCORE_PASSED;
 }
 
+/* Does the root package.json name a non-empty "build" script? */
+static bool job_has_build(const struct npm_project *pj)
+{
+	const struct al_buf *t = pj->nfiles ? &pj->files[0].text : NULL;
+	/* The plan parsed it already; a BOM is all jansson would mind. */
+	size_t bom = t && t->len >= 3 && !memcmp(t->p, "\xef\xbb\xbf", 3) ? 3
+									    : 0;
+	json_t *m = t ? json_loadb(t->p + bom, t->len - bom, 0, NULL) : NULL;
+	const char *b = json_string_value(
+		json_object_get(json_object_get(m, "scripts"), "build"));
+	bool has = b && *b;
+
+	json_decref(m);
+	return has;
+}
+
 /* The sandboxed part and the score, once there is something to update. */
 static int job_evaluate(struct job *j, const struct npm_plan *p,
 			const struct npm_project *pj, struct score *s)
@@ -1611,6 +1657,7 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 		al_buf_free(&orig);
 		return rc;
 	}
+	j->build = job_has_build(pj);
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
 	job_run_tree(j, "baseline-", tree, false, &j->sin.base_install,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
