@@ -812,8 +812,8 @@ int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 		rc = job_get(use, ids[i], &rec);
 		if (rc == 0 && job_state(rec) == SCHED_RUNNING) {
 			rc = end_lease(s, use, ids[i], rec, SCHED_OUT_RETRY,
-				       all ? "the daemon stopped while the "
-					     "job ran"
+				       all ? "the daemon died while the job "
+					     "ran (found at start-up)"
 					   : "lease expired: the worker "
 					     "stopped heartbeating",
 				       NULL);

@@ -444,7 +444,7 @@ static void test_daemon_death(void **state)
 	assert_int_equal(sched_int(f, a, "attempt"), 1);
 	json_t *rec = show(f, b);
 	json_t *why = json_object_get(json_object_get(rec, "sched"), "reason");
-	assert_non_null(strstr(json_string_value(why), "daemon stopped"));
+	assert_non_null(strstr(json_string_value(why), "daemon died while the job ran"));
 	json_decref(rec);
 	f->clk.now += 10000;
 	struct sched_lease l;
