@@ -5,45 +5,40 @@
 
 dmn_pid=
 dmn_log="$it_tmp/airlockd.log"
+dmn_homes=("$it_home")
 
 dmn_cleanup() {
+	local h
 	if [ -n "$dmn_pid" ] && kill -0 "$dmn_pid" 2>/dev/null; then
 		kill -KILL "$dmn_pid" 2>/dev/null || true
 		wait "$dmn_pid" 2>/dev/null || true
 	fi
-	# Workers die with the daemon; wait for them before removing the
-	# home, so nothing is removed under a running job.
-	for _ in $(seq 1 100); do
-		pgrep -f -- "--worker --home $it_home " >/dev/null || break
-		sleep 0.1
+	for h in "${dmn_homes[@]}"; do
+		# Workers die with the daemon; wait for them before removing
+		# the home, so nothing is removed under a running job.
+		for _ in $(seq 1 100); do
+			pgrep -f -- "--worker --home $h " >/dev/null || break
+			sleep 0.1
+		done
+		# A test that failed half way may leave a job's volume
+		# mounted; unmounting is its whole removal.
+		{ findmnt -rn -o TARGET | grep -F "$h/" | sort -r |
+			while read -r m; do umount -l "$m" 2>/dev/null; done
+		} || true
 	done
-	# A test that failed half way may leave a job's volume mounted;
-	# unmounting it is its whole removal (the loop device clears).
-	{ findmnt -rn -o TARGET | grep -F "$it_home/" | sort -r |
-		while read -r m; do umount -l "$m" 2>/dev/null || true; done
-	} || true
 	it_cleanup
 }
-
-# dmn_no_leftovers: no workspace, volume, worker or cgroup of a job.
-dmn_no_leftovers() {
-	local left
-	it_no_workspace
-	if findmnt -rn -o TARGET | grep -qF "$it_home/"; then
-		fail "a volume is still mounted: $(findmnt -rn -o TARGET |
-			grep -F "$it_home/")"
-	fi
-	if pgrep -f -- "--worker --home $it_home " >/dev/null; then
-		fail "a worker still runs: $(pgrep -af -- "--worker --home $it_home ")"
-	fi
-	left=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'airlock-sbx-*' \
-		2>/dev/null | while read -r d; do
-			p=${d##*/airlock-sbx-}; p=${p%%-*}
-			kill -0 "$p" 2>/dev/null || echo "$d"
-		done)
-	[ -z "$left" ] || fail "sandbox cgroups of dead processes: $left"
-}
 trap dmn_cleanup EXIT
+
+# dmn_use_home DIR: make DIR (with the test registry) the home of the
+# next daemon and commands.
+dmn_use_home() {
+	it_home=$1
+	dmn_log="$it_home.log"
+	dmn_homes+=("$it_home")
+	mkdir -p "$it_home"
+	printf 'registry = %s\n' "${2:-$AL_TEST_REGISTRY}" > "$it_home/airlock.conf"
+}
 
 # al ARGS...: the command line against the test's home.
 al() { "$AIRLOCK_BIN" --home "$it_home" "$@"; }
@@ -98,4 +93,24 @@ dmn_wait() {
 	done
 	cat "$dmn_log" >&2
 	fail "job $id: $expr is '$v', not '$want', after ${secs}s"
+}
+
+# dmn_no_leftovers: no workspace, volume, worker or sandbox cgroup of a
+# dead process.
+dmn_no_leftovers() {
+	local left
+	it_no_workspace
+	if findmnt -rn -o TARGET | grep -qF "$it_home/"; then
+		fail "a volume is still mounted: $(findmnt -rn -o TARGET |
+			grep -F "$it_home/")"
+	fi
+	if pgrep -f -- "--worker --home $it_home " >/dev/null; then
+		fail "a worker still runs: $(pgrep -af -- "--worker --home $it_home ")"
+	fi
+	left=$(find /sys/fs/cgroup -maxdepth 6 -type d -name 'airlock-sbx-*' \
+		2>/dev/null | while read -r d; do
+			p=${d##*/airlock-sbx-}; p=${p%%-*}
+			kill -0 "$p" 2>/dev/null || echo "$d"
+		done)
+	[ -z "$left" ] || fail "sandbox cgroups of dead processes: $left"
 }
