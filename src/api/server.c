@@ -5,11 +5,14 @@
  * ready; parse and dispatch complete lines (at most API_ROUND_LINES per
  * connection, so a pipelining client cannot starve the others); audit
  * every call of the round in one batch; release the replies; fan out
- * published events; every API_SWEEP_MS, expire slow and idle
- * connections; free the connections that died during the round.
+ * published events; expire slow and idle connections whose timer fell
+ * due; free the connections that died during the round. The wait ends
+ * at the next timer, or never while no connection has one: an idle
+ * server does not wake.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,7 +29,8 @@
 
 #define API_ROUND_LINES 8
 #define API_ACCEPT_BURST 64
-#define API_SWEEP_MS 100
+/* Timers fire this late at most, so that nearby ones share a wake-up. */
+#define API_SWEEP_SLACK_MS 20
 #define API_PUBQ_MAX 4096
 #define API_IN_MIN 4096
 
@@ -813,30 +817,56 @@ out:
 
 /* ---- timers ------------------------------------------------------- */
 
-static void srv_sweep(struct api_server *srv, int64_t now)
+/* When connection c's next timer falls due (INT64_MAX: none runs). */
+static int64_t conn_due(const struct api_server *srv,
+			const struct api_conn *c)
 {
+	if (c->closing)
+		return c->close_by;
+	if (conn_pending(c))
+		return c->last_write + srv->o.write_ms;
+	if (c->line_start)
+		return c->line_start + srv->o.line_ms;
+	if (!c->subscribed && !c->inlen)
+		return c->last_req + srv->o.idle_ms;
+	return INT64_MAX;
+}
+
+/*
+ * Act on the timers that fell due by now; returns when the next one
+ * will (INT64_MAX: none), so that an idle server sleeps until then
+ * instead of waking on a period.
+ */
+static int64_t srv_sweep(struct api_server *srv, int64_t now)
+{
+	int64_t next = INT64_MAX, due;
+
 	for (struct api_conn *c = srv->conns; c; c = c->next) {
 		if (c->dead)
 			continue;
+		due = conn_due(srv, c);
+		if (now < due) {
+			next = due < next ? due : next;
+			continue;
+		}
 		if (c->closing) {
-			if (now >= c->close_by)
-				conn_kill(srv, c);
-		} else if (conn_pending(c) &&
-			   now - c->last_write >= srv->o.write_ms) {
+			conn_kill(srv, c);
+		} else if (conn_pending(c)) {
 			al_info("api", NULL, "dropping connection: uid=%u "
 				"pid=%d reason=not_reading",
 				(unsigned)c->caller.uid, (int)c->caller.pid);
 			srv->st.dropped++;
 			conn_kill(srv, c);
-		} else if (c->line_start &&
-			   now - c->line_start >= srv->o.line_ms) {
+		} else if (c->line_start) {
 			conn_close_with(srv, c, API_E_TIMEOUT, "request line "
 					"not finished in time");
-		} else if (!c->subscribed && !c->inlen && !conn_pending(c) &&
-			   now - c->last_req >= srv->o.idle_ms) {
+		} else {
 			conn_close_with(srv, c, API_E_TIMEOUT, "idle");
 		}
+		if (!c->dead && (due = conn_due(srv, c)) < next)
+			next = due;
 	}
+	return next;
 }
 
 /* ---- life cycle --------------------------------------------------- */
@@ -946,6 +976,19 @@ static void srv_event(struct api_server *srv, struct epoll_event *e)
 		conn_read(srv, c);
 }
 
+/* epoll_wait's timeout: none while work is ready, else the next timer. */
+static int srv_timeout(const struct api_server *srv)
+{
+	int64_t wait;
+
+	if (srv->ready)
+		return 0;
+	if (srv->next_sweep == INT64_MAX)
+		return -1; /* no timer: sleep until something happens */
+	wait = srv->next_sweep - al_mono_ms();
+	return wait <= 0 ? 0 : wait > INT_MAX ? INT_MAX : (int)wait;
+}
+
 int api_server_run(struct api_server *srv)
 {
 	struct epoll_event evs[64];
@@ -955,8 +998,7 @@ int api_server_run(struct api_server *srv)
 		srv->o.max_conns);
 	while (!atomic_load(&srv->stop)) {
 		int n = epoll_wait(srv->epfd, evs, (int)AL_ARRAY_LEN(evs),
-				   srv->ready ? 0 : API_SWEEP_MS);
-		int64_t now;
+				   srv_timeout(srv));
 
 		if (n < 0 && errno != EINTR) {
 			rc = -errno;
@@ -966,11 +1008,11 @@ int api_server_run(struct api_server *srv)
 			srv_event(srv, &evs[i]);
 		srv_round(srv);
 		srv_drain(srv);
-		now = al_mono_ms();
-		if (now >= srv->next_sweep) {
-			srv_sweep(srv, now);
-			srv->next_sweep = now + API_SWEEP_MS;
-		}
+		/* Timers move with every event: look at them all again
+		 * (at most max_conns connections). */
+		srv->next_sweep = srv_sweep(srv, al_mono_ms());
+		if (srv->next_sweep != INT64_MAX)
+			srv->next_sweep += API_SWEEP_SLACK_MS;
 		while (srv->dead) {
 			struct api_conn *c = srv->dead;
 
