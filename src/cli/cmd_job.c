@@ -38,7 +38,8 @@ static const char cli_job_help[] =
 	"  retry ID          queue a failed or cancelled job again\n"
 	"  logs ID [--follow]\n"
 	"                    the job's progress lines; --follow waits for new\n"
-	"                    ones until the job ends\n"
+	"                    ones until the job ends, then prints\n"
+	"                    \"-- job ID STATE\"\n"
 	"\n"
 	"  --json            print the daemon's answer as JSON\n"
 	"Exit status: 0 done, 1 the daemon failed or cannot be reached,\n"
@@ -427,6 +428,9 @@ static int cli_job_logs(const struct cli_job_args *a)
 		json_decref(ev);
 		ev = NULL;
 	}
+	/* Say why the lines stopped: the job ended. */
+	if (rc == CLI_OK && a->follow && !a->json)
+		printf("-- job %s %s\n", a->operand, state);
 	api_client_close(c);
 	return rc;
 }

@@ -196,9 +196,10 @@ static json_t *summary(json_t *rec, int64_t expires)
 {
 	json_t *m = json_object_get(rec, "sched");
 	json_t *o = json_pack(
-		"{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "id",
-		json_object_get(rec, "id"), "repo",
-		json_object_get(rec, "repo"),
+		"{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}",
+		"id", json_object_get(rec, "id"), "repo",
+		json_object_get(rec, "repo"), "trigger",
+		json_object_get(m, "trigger"),
 		"state", json_object_get(rec, "state"), "priority",
 		json_object_get(m, "priority"), "due_ms",
 		json_object_get(m, "due_ms"), "attempt",

@@ -52,6 +52,9 @@ pass "logs, list and show"
 a=$(al job enqueue "$url" --test-cmd "sleep 5" --policy minor --json |
 	json_id)
 dmn_wait "$a" r.state running 60
+# --follow prints the lines as they come and ends with the job.
+al job logs "$a" --follow > follow.txt 2> follow.err &
+follower=$!
 b=$(al job enqueue "$url" --json | json_id)
 al job enqueue "$url" --json > c.json
 [ "$(jq_field c.json 'r.id + " " + r.joined')" = "$b true" ] ||
@@ -63,6 +66,12 @@ pass "one active job per repository; requests join the queued one"
 al job cancel "$b" | grep -q "cancelled" || fail "cancel queued"
 al job cancel "$a" | grep -q 'cancel requested' || fail "cancel running"
 dmn_wait "$a" r.state cancelled 60
+for _ in $(seq 1 100); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$follower" 2>/dev/null && fail "logs --follow did not end with the job"
+wait "$follower" || fail "logs --follow: $(cat follow.err)"
+grep -q 'clone \.\.\.' follow.txt &&
+	[ "$(tail -1 follow.txt)" = "-- job $a cancelled" ] ||
+	fail "logs --follow printed: $(cat follow.txt)"
 [ "$(dmn_field "$a" r.sched.reason)" = "cancelled on request" ] ||
 	fail "reason: $(dmn_field "$a" r.sched.reason)"
 set +e
@@ -87,11 +96,45 @@ set -e
 	fail "credentials: rc=$rc $(cat err.txt)"
 pass "retry, unknown job and credentials in a URL"
 
+# SIGTERM while a job's tests run: the job goes back to the queue with
+# its attempt not counted, nothing is left, and the next daemon runs it.
+t=$(al job enqueue "$url" --test-cmd "sleep 600" --policy minor --json |
+	json_id)
+dmn_wait "$t" r.sched.stage baseline-test 120
 dmn_stop TERM
 [ "$dmn_rc" -eq 0 ] || { cat "$dmn_log"; fail "daemon exit status $dmn_rc"; }
 grep -q 'I daemon stopped' "$dmn_log" || fail "no stop line"
 dmn_no_leftovers
-pass "SIGTERM: clean stop, nothing left"
+pgrep -f 'sleep 600' >/dev/null && fail "the job's test outlived the daemon"
+al audit show --job "$t" > t-audit.txt
+grep '"job.requeue"' t-audit.txt | grep -q 'the daemon stopped' ||
+	fail "no requeue entry for the stopped job: $(tail -3 t-audit.txt)"
+pass "SIGTERM: running job stopped and queued again, nothing left"
+
+# A schedule: a job for the repository is queued at the next minute.
+# The next daemon also takes the stopped job up again.
+printf 'schedule = %s * * * * *\n' "$url" >> "$it_home/airlock.conf"
+dmn_start
+al job cancel "$t" >/dev/null
+dmn_wait "$t" r.state cancelled 60
+[ "$(dmn_field "$t" r.sched.requeues)" = 1 ] ||
+	fail "requeues: $(dmn_field "$t" r.sched)"
+[ "$(dmn_field "$t" r.sched.reason)" = "cancelled on request" ] ||
+	fail "the stopped job was counted as failed: $(dmn_field "$t" r.sched)"
+pass "the stopped attempt was not counted against the job"
+# (A slot that fell before the cancel joined the stopped job; the next
+# one makes its own: hence up to two minutes.)
+for _ in $(seq 1 1300); do
+	al job list --json > jobs.json
+	s=$(jq_field jobs.json 'r.jobs.filter(j => j.trigger === "schedule").length')
+	[ "$s" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$s" -ge 1 ] || fail "no scheduled job within 130 s: $(cat jobs.json)"
+pass "a schedule in airlock.conf queued a job"
+dmn_stop TERM
+[ "$dmn_rc" -eq 0 ] || { cat "$dmn_log"; fail "daemon exit status $dmn_rc"; }
+dmn_no_leftovers
 
 al audit verify > verify.txt || { cat verify.txt; fail "audit verify"; }
 al audit show > audit.txt
