@@ -182,11 +182,31 @@ static int config_set_daemon(struct job_config *c, const char *k,
 	return AL_E_NOTFOUND;
 }
 
+/*
+ * registry_token_file: an absolute path, read by each job
+ * (job/regtoken.h), so that the token is in no configuration text.
+ */
+static int config_set_token(struct job_config *c, const char *k,
+			    const char *v)
+{
+	if (strcmp(k, "registry_token_file"))
+		return AL_E_NOTFOUND;
+	if (v[0] != '/')
+		return -EINVAL;
+	return al_strlcpy(c->registry_token_file, v,
+			  sizeof(c->registry_token_file)) <
+			       sizeof(c->registry_token_file)
+		       ? 0
+		       : -ERANGE;
+}
+
 static int config_set(struct job_config *c, const char *k, const char *v,
 		      unsigned line, char *why, size_t whysz)
 {
 	int drc = config_set_daemon(c, k, v);
 
+	if (drc == AL_E_NOTFOUND)
+		drc = config_set_token(c, k, v);
 	if (drc != AL_E_NOTFOUND)
 		return drc;
 	if (!strcmp(k, "registry")) {
@@ -317,6 +337,8 @@ static const char *config_hint(const char *k)
 		return " (seconds, 60 to 604800)";
 	if (!strcmp(k, "socket_group"))
 		return " (a group name or gid that exists)";
+	if (!strcmp(k, "registry_token_file"))
+		return " (an absolute path)";
 	return "";
 }
 
@@ -433,6 +455,14 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 				 "no registry in %s and `npm config get "
 				 "registry` gave none (%s)",
 				 path, al_strerror(rc));
+	}
+	/* The proxy adds the token to plain HTTP requests only: it does
+	 * not end TLS (docs/KNOWN-LIMITS.md, "Private registries"). */
+	if (rc == 0 && c->registry_token_file[0] &&
+	    strncmp(c->registry, "http://", 7)) {
+		snprintf(err, errsz, "%s: registry_token_file with an https "
+			 "registry is not supported yet", path);
+		rc = AL_E_PARSE;
 	}
 out:
 	al_buf_free(&b);

@@ -2,6 +2,9 @@
  * config.h - airlock.conf, an INI file under the home directory.
  *
  *   registry = URL          npm registry (default: `npm config get registry`)
+ *   registry_token_file = PATH  a file (ours, mode 0600) holding the
+ *                           registry's token (job/regtoken.h); an http://
+ *                           registry only, for now
  *   sandbox_uid = N         host uid (and gid) sandboxed code runs as
  *   memory = SIZE           per-sandbox memory limit (512M)
  *   cpus = N                per-sandbox CPU limit in CPUs (1)
@@ -73,6 +76,7 @@ struct job_config {
 	size_t nschedules;
 	unsigned job_timeout;   /* s */
 	gid_t socket_gid;       /* (gid_t)-1: the daemon's own */
+	char registry_token_file[1024]; /* "" when none; read per job */
 };
 
 /*

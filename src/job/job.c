@@ -30,6 +30,7 @@
 #include "npm/manifest.h"
 #include "npm/plan.h"
 #include "npm/registry.h"
+#include "job/regtoken.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
 #include "vcs/vcs.h"
@@ -61,6 +62,7 @@ struct job {
 	struct vcs_cred env_cred;
 	struct vcs_url_cred url_cred;
 	const char *cred_source; /* "environment" or "url", for the log */
+	struct job_regtoken regtoken; /* id "" when none configured */
 	json_t *record;
 	json_t *stages;
 	int64_t started_ms;
@@ -340,6 +342,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		NULL,
 	};
 	const char *const allow[] = {j->allow, NULL};
+	bool tok = j->regtoken.id[0] != '\0';
 	struct sbx_spec spec = {
 		.argv = argv,
 		.env = env,
@@ -359,6 +362,10 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.events = &j->events,
 		.stream_fd = -1,
 		.image = j->cfg.image[0] ? j->cfg.image : NULL,
+		/* npm is given no token: the proxy adds it on the way out. */
+		.auth_origin = tok ? j->allow : NULL,
+		.auth_value = tok ? j->regtoken.header : NULL,
+		.auth_id = tok ? j->regtoken.id : NULL,
 	};
 	int64_t t0 = al_mono_ms();
 	int rc = sbx_run(&spec, res);
@@ -593,6 +600,12 @@ static void job_run_tree(struct job *j, const char *label, const char *tree,
 					  test_argv, j->cfg.test_timeout, ran);
 }
 
+/* The registry's Authorization value, or NULL without a token. */
+static const char *job_regauth(const struct job *j)
+{
+	return j->regtoken.id[0] ? j->regtoken.header : NULL;
+}
+
 /* "https://host[:port]/path" -> "host:port" for the proxy's allow list. */
 static int job_registry_allow(const char *url, char *out, size_t outsz)
 {
@@ -676,7 +689,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	char err[512] = "";
 	struct npm_registry_cache cache;
 	struct npm_registry_opts ro = { .url = j->cfg.registry,
-					.cache = &cache };
+					.cache = &cache,
+					.auth = job_regauth(j) };
 	int dfd = -1, rc;
 	json_t *st = job_stage_begin(j, "plan");
 
@@ -1332,7 +1346,8 @@ static void job_score(struct job *j, const struct npm_plan *p,
 {
 	struct npm_registry_cache cache;
 	struct npm_registry_opts ro = {.url = j->cfg.registry,
-				       .cache = &cache};
+				       .cache = &cache,
+				       .auth = job_regauth(j)};
 	struct store_txn *txn = NULL;
 	struct score_update *mine = calloc(p->nupdates + 1, sizeof(*mine));
 	const char **left = calloc(p->nupdates + 1, sizeof(*left));
@@ -1960,6 +1975,12 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 			 "not http(s)://host[:port]/", j->o->home);
 		return rc;
 	}
+	if (j->cfg.registry_token_file[0]) {
+		rc = job_regtoken_load(j->cfg.registry_token_file,
+				       &j->regtoken, err, errsz);
+		if (rc)
+			return rc;
+	}
 	if (sbx_check_host(err, errsz))
 		return AL_E_SANDBOX;
 	rc = job_image(j, err, errsz);
@@ -2034,6 +2055,10 @@ static void job_audit_setup(struct job *j)
 	if (j->cred.secret)
 		job_emit(j, "token.issue", j->url,
 			 json_pack("{s:s}", "source", j->cred_source));
+	if (j->regtoken.id[0])
+		job_emit(j, "token.issue", c->registry,
+			 json_pack("{s:s,s:s}", "source", "registry_token_file",
+				   "id", j->regtoken.id));
 }
 
 static json_t *job_new_record(struct job *j)
@@ -2111,6 +2136,10 @@ destroy:
 	if (j.cred.secret)
 		job_emit(&j, "token.revoke", j.url,
 			 json_pack("{s:s}", "source", j.cred_source));
+	if (j.regtoken.id[0])
+		job_emit(&j, "token.revoke", j.cfg.registry,
+			 json_pack("{s:s,s:s}", "source", "registry_token_file",
+				   "id", j.regtoken.id));
 	job_finish(&j, rc);
 	*record = json_incref(j.record);
 	rc = 0;
@@ -2125,6 +2154,7 @@ out:
 	}
 	job_config_free(&j.cfg);
 	vcs_url_cred_wipe(&j.url_cred);
+	job_regtoken_wipe(&j.regtoken);
 	if (vcs_up)
 		vcs_shutdown();
 	npm_plan_free(&plan);

@@ -469,6 +469,35 @@ static const char rg_accept_abbrev[] =
 	"application/json; q=0.8";
 static const char rg_accept_full[] = "Accept: application/json";
 
+/*
+ * The token goes only to the registry's own origin: the request's URL
+ * (a redirect's included) is compared again here, so that no path that
+ * leads elsewhere can carry it.
+ */
+static int rg_add_auth(struct rg_batch *b, struct rg_req *r)
+{
+	struct al_buf h = { 0 };
+	struct curl_slist *l = NULL;
+	char *org;
+
+	if (!b->o.auth || !b->origin)
+		return 0;
+	org = rg_origin(r->loc ? r->loc : r->url.p);
+	if (org && !strcasecmp(org, b->origin) &&
+	    !al_buf_printf(&h, "Authorization: %s", b->o.auth))
+		l = curl_slist_append(r->hdr, h.p);
+	else if (org && strcasecmp(org, b->origin))
+		l = r->hdr; /* another origin: nothing to add */
+	if (h.p)
+		explicit_bzero(h.p, h.len);
+	al_buf_free(&h);
+	free(org);
+	if (!l)
+		return -ENOMEM;
+	r->hdr = l;
+	return 0;
+}
+
 static int rg_headers(struct rg_batch *b, struct rg_req *r)
 {
 	struct al_buf inm = { 0 };
@@ -478,6 +507,8 @@ static int rg_headers(struct rg_batch *b, struct rg_req *r)
 						 ? rg_accept_full
 						 : rg_accept_abbrev);
 	if (!r->hdr)
+		return -ENOMEM;
+	if (rg_add_auth(b, r))
 		return -ENOMEM;
 	if (!r->etag)
 		return 0;
@@ -553,6 +584,9 @@ static void rg_release(struct rg_batch *b, struct rg_req *r)
 		curl_easy_cleanup(r->h);
 		r->h = NULL;
 	}
+	/* One of the headers may hold the token. */
+	for (struct curl_slist *l = r->hdr; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(r->hdr);
 	r->hdr = NULL;
 }
@@ -706,6 +740,12 @@ static void rg_http(struct rg_batch *b, struct rg_req *r)
 		rg_redirect(b, r);
 	} else if (st == 404) {
 		rg_fail(p, AL_E_NOTFOUND, "%s: package not found", p->name);
+	} else if (st == 401 || st == 403) {
+		rg_fail(p, AL_E_REGISTRY, "%s: HTTP status %ld: the registry "
+			"refused %s", p->name, st, b->o.auth
+				? "the token of registry_token_file"
+				: "access without a token (registry_token_file "
+				  "in airlock.conf gives one)");
 	} else if (st == 429 || (st >= 500 && st <= 599)) {
 		snprintf(why, sizeof(why), "HTTP status %ld", st);
 		if (!rg_retry(b, r, why))
@@ -847,6 +887,8 @@ static int rg_opts(const struct npm_registry_opts *in,
 	if (!o->url || (strncmp(o->url, "http://", 7) &&
 			strncmp(o->url, "https://", 8)))
 		return AL_E_USAGE;
+	if (o->auth && (!*o->auth || strpbrk(o->auth, "\r\n")))
+		return AL_E_USAGE; /* would end the header early */
 #define RG_DEFAULT(f, v) o->f = o->f > 0 ? o->f : (v)
 	RG_DEFAULT(timeout_ms, NPM_REGISTRY_TIMEOUT_MS);
 	RG_DEFAULT(connect_timeout_ms, NPM_REGISTRY_CONNECT_MS);

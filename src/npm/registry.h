@@ -84,6 +84,12 @@ struct npm_registry_opts {
 	long backoff_ms;       /* first retry delay, doubled each time */
 	long retry_after_max_ms; /* longest Retry-After honoured */
 	const struct npm_registry_cache *cache; /* NULL: no revalidation */
+	/*
+	 * The Authorization header's value ("Bearer TOKEN"), or NULL. Sent
+	 * only with requests to url's own origin (scheme, host and port);
+	 * never logged. Header bytes only: no CR, LF or NUL.
+	 */
+	const char *auth;
 };
 
 struct npm_pkg_version {
@@ -150,7 +156,9 @@ extern volatile sig_atomic_t npm_registry_cancel;
  * answer's Retry-After when it gives one no longer than
  * retry_after_max_ms (a longer one fails the package at once). Timeouts,
  * other 4xx answers, oversized and malformed answers are not retried.
- * Redirects are followed only to the same scheme, host and port.
+ * Redirects are followed only to the same scheme, host and port. A 401
+ * or 403 fails the package with a message saying whether a token was
+ * sent.
  */
 int npm_registry_fetch(const struct npm_registry_opts *opts,
 		       const char *const names[], size_t n,

@@ -173,6 +173,8 @@ struct sbx_proxy {
 	int idle_ms;
 	unsigned nconns;
 	struct sbx_proxy_conn *conns; /* nconns slots */
+	const char *auth_origin, *auth_value, *auth_id; /* sbx_spec */
+	atomic_uint authed; /* requests the credential was added to */
 };
 
 /*

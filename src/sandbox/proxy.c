@@ -9,6 +9,9 @@
  *   GET http://host:port/path HTTP/1.1    (plain-HTTP registries)
  * Every decision is an event (proxy.allow / proxy.deny, with the reason
  * for a refusal), and so is every tunnel cut by a limit (proxy.cut). A
+ * credential for the registry (sbx_spec.auth_*) is added here, to
+ * plain-HTTP GET and HEAD requests whose target is the registry, and
+ * named by its id in one proxy.credential event when the proxy stops. A
  * connection gets one thread, at most spec->proxy_max_conns at once;
  * more are refused with 503. Absolute-form requests are forwarded with
  * "Connection: close", so one client connection can never carry a
@@ -491,15 +494,18 @@ static bool sbx_spend(struct sbx_proxy *px, size_t n)
 }
 
 /*
- * Copy both ways until both sides are done or the sandbox stops; cut
- * the tunnel when it carried nothing for the idle limit or the
- * sandbox's byte budget runs out.
+ * Copy both ways (or from b to a only) until both sides are done or
+ * the sandbox stops; cut the tunnel when it carried nothing for the
+ * idle limit or the sandbox's byte budget runs out.
  */
-static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object)
+static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object,
+		      bool one_way)
 {
 	char buf[16384];
 	int fds[2] = { a, b };
-	bool open_in[2] = { true, true };
+	/* one_way: nothing more of a's goes to b (the request that got
+	 * the credential is the connection's last). */
+	bool open_in[2] = { !one_way, true };
 
 	while (open_in[0] || open_in[1]) {
 		struct pollfd p[3] = { { open_in[0] ? a : -1, POLLIN, 0 },
@@ -535,16 +541,22 @@ static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object)
 	}
 }
 
-/* The head for the origin server: origin-form target, no proxy or
- * connection headers, and "Connection: close". */
+/*
+ * The head for the origin server: origin-form target, no proxy or
+ * connection headers, and "Connection: close". With strip_auth, no
+ * Authorization header of the client's either; auth (may be NULL) is
+ * then the only one.
+ */
 static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
+			    bool strip_auth, const char *auth,
 			    struct al_buf *out)
 {
 	const char *eol = strstr(head, "\r\n");
 	static const char *const drop[] = { "proxy-connection:",
 					    "proxy-authorization:",
 					    "connection:", "keep-alive:",
-					    "host:" };
+					    "host:", "authorization:" };
+	size_t ndrop = AL_ARRAY_LEN(drop) - (strip_auth ? 0 : 1);
 	bool v6 = strchr(rq->host, ':') != NULL;
 	/* Host names the checked destination, never what the client says:
 	 * a shared front end must not route to another site. */
@@ -557,16 +569,85 @@ static int sbx_rewrite_head(const struct sbx_req *rq, const char *head,
 	for (const char *l = eol + 2; rc == 0 && strncmp(l, "\r\n", 2);) {
 		const char *e = strstr(l, "\r\n");
 		bool keep = true;
-		for (size_t i = 0; i < AL_ARRAY_LEN(drop); i++)
+		for (size_t i = 0; i < ndrop; i++)
 			if (strncasecmp(l, drop[i], strlen(drop[i])) == 0)
 				keep = false;
 		if (keep)
 			rc = al_buf_printf(out, "\r\n%.*s", (int)(e - l), l);
 		l = e + 2;
 	}
+	if (rc == 0 && strip_auth && auth)
+		rc = al_buf_printf(out, "\r\nAuthorization: %s", auth);
 	if (rc == 0)
 		rc = al_buf_puts(out, "\r\nConnection: close\r\n\r\n");
 	return rc;
+}
+
+/* A header's name: a token of RFC 9110 (letters, digits, !#$%&'*+-.^_`|~). */
+static bool sbx_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
+					  (c | 0x20) <= 'z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A Host header's value must name the target itself. */
+static bool sbx_host_matches(const struct sbx_req *rq, const char *v,
+			     size_t len)
+{
+	char host[256];
+	unsigned port;
+
+	while (len && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	return sbx_split_hostport(v, len, host, sizeof(host), 80, &port) == 0
+	       && !strcasecmp(host, rq->host) && port == rq->port;
+}
+
+/*
+ * A request for the credential's origin is read strictly before the
+ * credential is added, so that the server cannot read it differently
+ * from us: every line ends in CRLF (a bare CR or LF might be a line
+ * break to the server and not to us), no folded lines, every header a
+ * token and a colon, at most one Host and it names the target; and when
+ * the credential is added (GET, HEAD), no body, since a Content-Length
+ * or Transfer-Encoding could make the server read what follows as a
+ * request of its own. NULL, or why the request is refused.
+ */
+static const char *sbx_head_strict(const struct sbx_req *rq,
+				   const char *head, size_t hlen, bool inject)
+{
+	const char *l = strstr(head, "\r\n") + 2, *end = head + hlen - 2;
+	unsigned hosts = 0;
+
+	for (size_t i = 0; i < hlen; i++)
+		if ((head[i] == '\r' && head[i + 1] != '\n') ||
+		    (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')))
+			return "a bare CR or LF in the request head";
+	for (const char *e; l < end; l = e + 2) {
+		e = strstr(l, "\r\n");
+		const char *colon = memchr(l, ':', (size_t)(e - l));
+		if (!colon || colon == l)
+			return "a header line without a name";
+		for (const char *c = l; c < colon; c++)
+			if (!sbx_tchar((unsigned char)*c))
+				return "a header name that is not a token";
+		size_t nl = (size_t)(colon - l);
+		if (nl == 4 && !strncasecmp(l, "host", 4) &&
+		    (++hosts > 1 || !sbx_host_matches(rq, colon + 1,
+						      (size_t)(e - colon - 1))))
+			return "the Host header names another destination";
+		if (inject && ((nl == 14 && !strncasecmp(l, "content-length",
+							 14)) ||
+			       (nl == 17 && !strncasecmp(l, "transfer-encoding",
+							 17))))
+			return "a body on a request that gets the credential";
+	}
+	return NULL;
 }
 
 /* "host:port", an IPv6 literal in brackets: the object of events. */
@@ -655,6 +736,21 @@ static void sbx_proxy_summary(struct sbx_proxy *px)
 	}
 }
 
+/* How often the credential was added: one event, naming it by id. */
+static void sbx_proxy_auth_summary(struct sbx_proxy *px)
+{
+	unsigned n = atomic_load(&px->authed);
+
+	if (!px->auth_value)
+		return;
+	al_info(SBX_MOD, px->job, "proxy added credential=%s to %u "
+		"requests for %s", px->auth_id ? px->auth_id : "-", n,
+		px->auth_origin);
+	al_event(px->events, "proxy.credential", px->auth_origin,
+		 json_pack("{s:s?, s:s?, s:i}", "job", px->job, "credential",
+			   px->auth_id, "requests", (json_int_t)n));
+}
+
 static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 		      bool ok, const char *why)
 {
@@ -688,9 +784,21 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	const char *why = NULL;
 	bool literal = false;
 	bool ok = sbx_proxy_allowed(px->allow, rq.host, rq.port);
-	if (!ok)
+	/* The credential's origin is decided on the checked target, never
+	 * on a header the client wrote. */
+	const char *const origin[] = { px->auth_origin, NULL };
+	bool cred = !rq.connect && px->auth_value &&
+		    sbx_proxy_allowed(origin, rq.host, rq.port);
+	bool inject = cred && (!strcmp(rq.method, "GET") ||
+			       !strcmp(rq.method, "HEAD"));
+	if (!ok) {
 		why = "not in the allow list";
-	else if (atomic_load(&px->bytes) >= px->max_bytes)
+	} else if (cred &&
+		   (why = sbx_head_strict(&rq, buf, (size_t)hlen, inject))) {
+		sbx_decide(px, &rq, false, why);
+		sbx_reply(cfd, 400, "Bad Request", "airlock: request refused");
+		goto out;
+	} else if (atomic_load(&px->bytes) >= px->max_bytes)
 		why = "the sandbox's proxy byte budget is used up";
 	else
 		ok = sbx_resolve(px, rq.host, rq.port, &addrs, &literal,
@@ -712,23 +820,29 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 			"HTTP/1.1 200 Connection established\r\n\r\n";
 		if (sbx_send_all(cfd, ok200, sizeof(ok200) - 1))
 			goto out;
-	} else if (sbx_rewrite_head(&rq, buf, &fwd) ||
+	} else if (sbx_rewrite_head(&rq, buf, cred,
+				    inject ? px->auth_value : NULL, &fwd) ||
 		   sbx_send_all_stop(ufd, px->stop[0], fwd.p, fwd.len)) {
 		goto out;
 	}
-	/* Bytes the client sent after the head (body or TLS hello). */
-	if (have > (size_t)hlen &&
+	if (inject)
+		atomic_fetch_add(&px->authed, 1);
+	/* Bytes the client sent after the head (body or TLS hello); after
+	 * a request that got the credential, nothing more is sent. */
+	if (have > (size_t)hlen && !inject &&
 	    (!sbx_spend(px, have - (size_t)hlen) ||
 	     sbx_send_all_stop(ufd, px->stop[0], buf + hlen,
 			       have - (size_t)hlen)))
 		goto out;
 	sbx_object(&rq, object, sizeof(object));
-	sbx_relay(px, cfd, ufd, object);
+	sbx_relay(px, cfd, ufd, object, inject);
 out:
 	if (addrs)
 		freeaddrinfo(addrs);
 	if (ufd >= 0)
 		close(ufd);
+	if (fwd.p)
+		explicit_bzero(fwd.p, fwd.len); /* may hold the credential */
 	al_buf_free(&fwd);
 	free(buf);
 }
@@ -821,6 +935,9 @@ int sbx_proxy_start(struct sbx_proxy *px, int lfd,
 	px->max_bytes = spec->proxy_max_bytes;
 	px->idle_ms = (int)spec->proxy_idle_s * 1000;
 	px->nconns = spec->proxy_max_conns;
+	px->auth_origin = spec->auth_origin;
+	px->auth_value = spec->auth_origin ? spec->auth_value : NULL;
+	px->auth_id = spec->auth_id;
 	px->stop[0] = px->stop[1] = -1;
 	pthread_mutex_init(&px->mu, NULL);
 	px->conns = calloc(px->nconns, sizeof(*px->conns));
@@ -861,6 +978,7 @@ void sbx_proxy_stop(struct sbx_proxy *px)
 		al_error(SBX_MOD, px->job, "proxy stop: %s", strerror(errno));
 	pthread_join(px->th, NULL);
 	sbx_proxy_summary(px);
+	sbx_proxy_auth_summary(px);
 	close(px->stop[0]);
 	close(px->stop[1]);
 	close(px->lfd);

@@ -116,6 +116,20 @@ struct sbx_spec {
 	unsigned proxy_max_conns;
 	uint64_t proxy_max_bytes;
 	unsigned proxy_idle_s;
+	/*
+	 * Registry mode: a credential the proxy adds on the way out, so
+	 * that the payload never holds it. auth_origin is "host:port" (an
+	 * IPv6 literal in brackets), one of allow; auth_value is the whole
+	 * Authorization value ("Bearer TOKEN"); auth_id names it in logs
+	 * and events. The proxy adds it to plain-HTTP GET and HEAD
+	 * requests whose target is auth_origin, after removing any
+	 * Authorization the payload sent; requests for auth_origin are
+	 * parsed strictly and served one per connection (docs/sandbox.md).
+	 * All NULL: no credential.
+	 */
+	const char *auth_origin;
+	const char *auth_value;
+	const char *auth_id;
 };
 
 #define SBX_DEFAULT_DISK (4ull << 30)

@@ -10,6 +10,9 @@
 # published without authentication; everything else is proxied.
 # verdaccio_publish_fixtures publishes tests/fixtures/registry/* under that
 # scope (tests/run calls it after every start, so they are always fresh).
+# With VERDACCIO_PRIVATE=1 set, anyone may sign up (PUT
+# /-/user/org.couchdb.user:NAME answers with a token) and packages under
+# @airlock-private may be read and published by signed-in users only.
 
 VERDACCIO_VERSION=6.8.0
 
@@ -35,8 +38,14 @@ verdaccio__install() {
 }
 
 verdaccio__config() {
-	local dir=$1 port=$2 uplink=$3
+	local dir=$1 port=$2 uplink=$3 users=-1 private=''
 
+	if [ -n "${VERDACCIO_PRIVATE:-}" ]; then
+		users=100
+		private="  '@airlock-private/*':
+    access: \$authenticated
+    publish: \$authenticated"
+	fi
 	cat > "$dir/config.yaml" <<EOF
 storage: $dir/storage
 listen: 127.0.0.1:$port
@@ -45,13 +54,14 @@ web:
 auth:
   htpasswd:
     file: $dir/htpasswd
-    max_users: -1
+    max_users: $users
 uplinks:
   upstream:
     url: $uplink
     timeout: 60s
     max_fails: 5
 packages:
+$private
   '@airlock-test/*':
     access: \$all
     publish: \$anonymous

@@ -92,6 +92,8 @@ static void test_bad_names_and_urls(void **state)
 #define H_BOMB (64u << 20) /* what the gzip bomb inflates to */
 #define H_LONG (10u << 20) /* a 10 MB string */
 #define H_DEPTH 100000
+#define H_TOKEN "s3cret-T0ken.value"
+#define H_AUTH "Bearer " H_TOKEN
 
 /* Every path the server knows; hits[] counts requests per entry. */
 static const char *const h_paths[] = {
@@ -99,6 +101,7 @@ static const char *const h_paths[] = {
 	"hugecl", "hugenocl", "bomb", "deep", "drip", "ratelimit", "flaky",
 	"down", "waitlong", "loop", "offsite", "moved", "moved-here",
 	"etag", "spurious304", "timed", "longkey", "longstr",
+	"private", "private-moved", "private-here", "private-offsite",
 };
 #define H_NPATHS (sizeof(h_paths) / sizeof(h_paths[0]))
 
@@ -112,6 +115,8 @@ struct hostile {
 	bool stopping;
 	unsigned hits[H_NPATHS];
 	unsigned cond_hits; /* requests that carried If-None-Match: "v1" */
+	unsigned auth_hits; /* requests that carried H_AUTH */
+	unsigned other_auth; /* requests with any other Authorization */
 	char *big;          /* H_BIG spaces */
 	char *bomb;         /* gzip of H_BOMB spaces */
 	size_t bomblen;
@@ -201,11 +206,23 @@ static void h_redirect(int c, const char *status, const char *to)
 }
 
 static void h_answer(struct hostile *h, int c, const char *name,
-		     unsigned n, bool cond)
+		     unsigned n, bool cond, bool authed)
 {
 	char to[128];
 
-	if (!strcmp(name, "good"))
+	if (!strncmp(name, "private", 7) && !authed)
+		h_reply(c, "401 Unauthorized", "", "{}");
+	else if (!strcmp(name, "private"))
+		h_doc(c, "private", "");
+	else if (!strcmp(name, "private-moved"))
+		h_redirect(c, "302 Found", "/private-here");
+	else if (!strcmp(name, "private-here"))
+		h_doc(c, "private-moved", "");
+	else if (!strcmp(name, "private-offsite")) {
+		snprintf(to, sizeof(to), "http://127.0.0.2:%d/private",
+			 h->port);
+		h_redirect(c, "302 Found", to);
+	} else if (!strcmp(name, "good"))
 		h_doc(c, "good", "");
 	else if (!strcmp(name, "notjson"))
 		h_reply(c, "200 OK", "", "<html>hello</html>");
@@ -286,7 +303,7 @@ static void h_serve(struct hostile *h, int c)
 	char req[8192], path[512] = "";
 	size_t len = 0;
 	unsigned n = 0;
-	bool cond;
+	bool cond, authed;
 
 	/* Read the request head (no request here has a body). */
 	while (len < sizeof(req) - 1) {
@@ -302,14 +319,19 @@ static void h_serve(struct hostile *h, int c)
 	if (sscanf(req, "GET /%511s", path) != 1)
 		return;
 	cond = strstr(req, "\r\nIf-None-Match: \"v1\"\r\n") != NULL;
+	authed = strstr(req, "\r\nAuthorization: " H_AUTH "\r\n") != NULL;
 	pthread_mutex_lock(&h->mu);
+	if (authed)
+		h->auth_hits++;
+	else if (strcasestr(req, "\r\nAuthorization:"))
+		h->other_auth++;
 	for (size_t i = 0; i < H_NPATHS; i++)
 		if (!strcmp(path, h_paths[i]))
 			n = ++h->hits[i];
 	if (cond)
 		h->cond_hits++;
 	pthread_mutex_unlock(&h->mu);
-	h_answer(h, c, path, n, cond);
+	h_answer(h, c, path, n, cond, authed);
 }
 
 static void *h_conn_main(void *arg)
@@ -586,6 +608,59 @@ static void test_hostile_registry(void **state)
 	assert_int_equal(h_hits(h, "moved-here"), 1);
 	assert_int_equal(h_hits(h, "good"), 1);
 	npm_packuments_free(pk, N);
+}
+
+/*
+ * registry_token_file: the token goes with every request to the origin,
+ * a same-origin redirect included; a redirect to another origin is not
+ * followed; without a token (or with a wrong one) the error says so.
+ */
+static void test_token(void **state)
+{
+	static const struct want w[] = {
+		{ "private", 0, NULL },
+		{ "private-moved", 0, NULL },
+		{ "private-offsite", AL_E_REGISTRY, "another origin refused" },
+		{ "good", 0, NULL },
+	};
+	static const struct want anon[] = {
+		{ "private", AL_E_REGISTRY, "HTTP status 401: the registry "
+			"refused access without a token (registry_token_file" },
+	};
+	static const struct want wrong[] = {
+		{ "private", AL_E_REGISTRY, "HTTP status 401: the registry "
+			"refused the token of registry_token_file" },
+	};
+	struct hostile *h = *state;
+	const char *names[] = { "private", "private-moved", "private-offsite",
+				"good" };
+	struct npm_packument pk[4];
+	char url[64];
+	struct npm_registry_opts o = { .url = url, .auth = H_AUTH,
+				       .max_attempts = 1 };
+
+	h_url(h, url, sizeof(url));
+	assert_int_equal(npm_registry_fetch(&o, names, 4, pk), 0);
+	check_wants(w, 4, pk);
+	npm_packuments_free(pk, 4);
+	/* private, private-moved and its target, private-offsite, good */
+	assert_int_equal(h->auth_hits, 5);
+	assert_int_equal(h->other_auth, 0);
+
+	o.auth = NULL;
+	assert_int_equal(npm_registry_fetch(&o, names, 1, pk), 0);
+	check_wants(anon, 1, pk);
+	npm_packuments_free(pk, 1);
+	o.auth = "Bearer wrong";
+	assert_int_equal(npm_registry_fetch(&o, names, 1, pk), 0);
+	check_wants(wrong, 1, pk);
+	npm_packuments_free(pk, 1);
+	assert_int_equal(h->auth_hits, 5);
+	assert_int_equal(h->other_auth, 1);
+
+	/* A value that would end the header early is refused unsent. */
+	o.auth = "Bearer x\r\nX-Evil: 1";
+	assert_int_equal(npm_registry_fetch(&o, names, 1, pk), AL_E_USAGE);
 }
 
 /* A drip under the stall limit fails long before the total timeout. */
@@ -992,6 +1067,8 @@ int main(void)
 						h_setup, h_teardown),
 		cmocka_unit_test_setup_teardown(test_etag_revalidation,
 						h_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_token, h_setup,
+						h_teardown),
 		cmocka_unit_test(test_etag_verdaccio),
 		cmocka_unit_test(test_plan_project),
 		cmocka_unit_test(test_plan_project_errors),

@@ -14,7 +14,11 @@
  * network namespaces, with its own /etc/hosts, so no resolver outside
  * is asked and no packet can leave the machine even if a check fails.
  *
- * Then the proxy's limits: connections at once, bytes, idle time.
+ * Then the proxy's limits: connections at once, bytes, idle time; and
+ * the registry credential the proxy adds on the way out: only to GET and
+ * HEAD requests whose target is the registry, in place of any the
+ * payload sent, never to another destination whatever the Host header
+ * says, never to a request smuggled behind it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -803,6 +807,216 @@ static void test_proxy_idle_cut(void **state)
 	assert_non_null(strstr(ev.log, want));
 }
 
+/* ---- the registry credential ---- */
+
+/* A loopback server that records every connection's bytes, answers
+ * "ok" to the first request of each, and reads on for a moment to catch
+ * anything sent behind it. */
+struct recorder {
+	int lfd, stop[2];
+	unsigned port;
+	pthread_t th;
+	pthread_mutex_t mu;
+	char log[32768];
+};
+
+static void rec_conn(struct recorder *rc, int c)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+				 "Connection: close\r\n\r\nok";
+	char buf[8192];
+	size_t len = 0;
+	bool answered = false;
+
+	for (;;) {
+		struct pollfd p = { c, POLLIN, 0 };
+		if (poll(&p, 1, answered ? 300 : 5000) <= 0)
+			break;
+		ssize_t n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!answered && strstr(buf, "\r\n\r\n")) {
+			send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+			answered = true;
+		}
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	pthread_mutex_lock(&rc->mu);
+	size_t used = strlen(rc->log);
+	snprintf(rc->log + used, sizeof(rc->log) - used, "%s\n=====\n", buf);
+	pthread_mutex_unlock(&rc->mu);
+}
+
+static void *rec_main(void *arg)
+{
+	struct recorder *rc = arg;
+
+	for (;;) {
+		struct pollfd f[2] = { { rc->lfd, POLLIN, 0 },
+				       { rc->stop[0], POLLIN, 0 } };
+		if (poll(f, 2, -1) < 0 || f[1].revents)
+			break;
+		int c = accept4(rc->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		rec_conn(rc, c);
+		close(c);
+	}
+	return NULL;
+}
+
+static void rec_start(struct recorder *rc, const char *addr)
+{
+	struct in_addr a;
+
+	memset(rc, 0, sizeof(*rc));
+	pthread_mutex_init(&rc->mu, NULL);
+	assert_int_equal(inet_pton(AF_INET, addr, &a), 1);
+	rc->lfd = listen_on(AF_INET, &a, &rc->port);
+	assert_int_equal(pipe2(rc->stop, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&rc->th, NULL, rec_main, rc), 0);
+}
+
+static void rec_stop(struct recorder *rc)
+{
+	assert_int_equal(write(rc->stop[1], "x", 1), 1);
+	pthread_join(rc->th, NULL);
+	close(rc->lfd);
+	close(rc->stop[0]);
+	close(rc->stop[1]);
+	pthread_mutex_destroy(&rc->mu);
+}
+
+/* The recorded connection whose bytes hold what, or NULL. */
+static char *rec_find(struct recorder *rc, const char *what, char *out,
+		      size_t outsz)
+{
+	char *hit = strstr(rc->log, what);
+
+	if (!hit)
+		return NULL;
+	char *start = hit;
+	while (start > rc->log && strncmp(start, "\n=====\n", 7))
+		start--;
+	char *end = strstr(hit, "\n=====\n");
+	snprintf(out, outsz, "%.*s", (int)(end - start), start);
+	return out;
+}
+
+#define CRED_SECRET "s3cret-registry-T0ken"
+
+static void test_proxy_credential(void **state)
+{
+	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct al_event_sink sink = { remember, &ev };
+	struct recorder reg, other;
+	char script[4096], allow1[64], allow2[64], want[160], seg[8192];
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	rec_start(&reg, "127.0.0.1");
+	rec_start(&other, "127.0.0.2");
+	snprintf(allow1, sizeof(allow1), "127.0.0.1:%u", reg.port);
+	snprintf(allow2, sizeof(allow2), "127.0.0.2:%u", other.port);
+	const char *allow[] = { allow1, allow2, NULL };
+	const char *R = allow1, *O = allow2;
+	snprintf(script, sizeof(script),
+		 "req() { exec 3<>/dev/tcp/127.0.0.1/3128; printf '%%b' \"$1\" "
+		 ">&3; echo \"[$(head -n 1 <&3 | tr -d '\\r')]\"; "
+		 "exec 3<&-; }\n"
+		 /* 1: its own Authorization is replaced */
+		 "req 'GET http://%s/one HTTP/1.1\\r\\nHost: %s\\r\\n"
+		 "Authorization: Bearer sandbox-own\\r\\n\\r\\n'\n"
+		 /* 2: another destination with the registry's Host */
+		 "req 'GET http://%s/two HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n'\n"
+		 /* 3: the registry with another Host */
+		 "req 'GET http://%s/three HTTP/1.1\\r\\nHost: %s\\r\\n"
+		 "\\r\\n'\n"
+		 /* 4: a request smuggled behind one that gets it */
+		 "req 'GET http://%s/four HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n"
+		 "GET /smuggled HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n'\n"
+		 /* 4b: the same, sent a moment later */
+		 "exec 3<>/dev/tcp/127.0.0.1/3128; printf '%%b' 'GET http://%s/"
+		 "fourb HTTP/1.1\\r\\n\\r\\n' >&3; sleep 0.1; printf '%%b' 'GET "
+		 "/smuggledb HTTP/1.1\\r\\n\\r\\n' >&3; cat <&3 >/dev/null; "
+		 "exec 3<&-\n"
+		 /* 5: a bare LF to slip a header past the proxy */
+		 "req 'GET http://%s/five HTTP/1.1\\r\\nX-A: 1\\nAuthorization:"
+		 " Bearer evil\\r\\n\\r\\n'\n"
+		 /* 6: a write method: forwarded, without any credential */
+		 "req 'POST http://%s/six HTTP/1.1\\r\\nHost: %s\\r\\n"
+		 "Authorization: Bearer sandbox-own\\r\\n"
+		 "Content-Length: 4\\r\\n\\r\\nbody'\n"
+		 /* 7: a GET with a body */
+		 "req 'GET http://%s/seven HTTP/1.1\\r\\nContent-Length: 5"
+		 "\\r\\n\\r\\nhello'\n"
+		 /* 8: a tunnel carries what the payload wrote, nothing more */
+		 "exec 3<>/dev/tcp/127.0.0.1/3128; printf '%%b' 'CONNECT %s "
+		 "HTTP/1.1\\r\\n\\r\\nGET /eight HTTP/1.1\\r\\nHost: %s"
+		 "\\r\\n\\r\\n' >&3; cat <&3 >/dev/null; echo done\n",
+		 R, R, O, R, R, O, R, R, R, R, R, R, R, R, R, R);
+	attack_spec(&s);
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	s.events = &sink;
+	s.auth_origin = allow1;
+	s.auth_value = "Bearer " CRED_SECRET;
+	s.auth_id = "sha256:0123456789abcdef";
+	run_bash(&s, script, &r);
+	rec_stop(&reg);
+	rec_stop(&other);
+	print_message("%s\n--- registry:\n%s--- other:\n%s", r.output,
+		      reg.log, other.log);
+
+	/* The payload got answers, never the credential. */
+	assert_non_null(strstr(r.output, "[HTTP/1.1 200 OK]"));
+	assert_non_null(strstr(r.output, "[HTTP/1.1 400 Bad Request]"));
+	assert_non_null(strstr(r.output, "done"));
+	assert_null(strstr(r.output, CRED_SECRET));
+	/* 1 and 4: the credential, once, and not the payload's own. */
+	assert_non_null(rec_find(&reg, "GET /one ", seg, sizeof(seg)));
+	assert_non_null(strstr(seg, "\r\nAuthorization: Bearer " CRED_SECRET
+				    "\r\n"));
+	assert_null(strstr(seg, "sandbox-own"));
+	assert_null(strstr(strstr(seg, "Authorization:") + 1,
+			   "Authorization:"));
+	assert_non_null(rec_find(&reg, "GET /four ", seg, sizeof(seg)));
+	assert_non_null(strstr(seg, CRED_SECRET));
+	assert_non_null(rec_find(&reg, "GET /fourb ", seg, sizeof(seg)));
+	assert_non_null(strstr(seg, CRED_SECRET));
+	assert_null(strstr(reg.log, "/smuggled"));
+	/* 2: the other destination gets nothing of it. */
+	assert_non_null(strstr(other.log, "GET /two "));
+	assert_null(strstr(other.log, CRED_SECRET));
+	/* 3, 5, 7: refused, never sent. */
+	assert_null(strstr(reg.log, "/three"));
+	assert_null(strstr(reg.log, "/five"));
+	assert_null(strstr(reg.log, "/seven"));
+	/* 6: forwarded without any credential; 8: the tunnel as written. */
+	assert_non_null(rec_find(&reg, "POST /six ", seg, sizeof(seg)));
+	assert_null(strcasestr(seg, "Authorization"));
+	assert_non_null(rec_find(&reg, "GET /eight ", seg, sizeof(seg)));
+	assert_null(strstr(seg, CRED_SECRET));
+
+	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=the "
+		 "Host header names another destination", R);
+	assert_non_null(strstr(ev.log, want));
+	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=a "
+		 "bare CR or LF in the request head", R);
+	assert_non_null(strstr(ev.log, want));
+	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=a "
+		 "body on a request that gets the credential", R);
+	assert_non_null(strstr(ev.log, want));
+	snprintf(want, sizeof(want), "proxy.credential %s job=attack", R);
+	assert_non_null(strstr(ev.log, want));
+	assert_null(strstr(ev.log, CRED_SECRET));
+	sbx_result_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +1028,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_byte_budget),
 		cmocka_unit_test(test_proxy_idle_cut),
 		cmocka_unit_test(test_proxy_record_is_bounded),
+		cmocka_unit_test(test_proxy_credential),
 	};
 
 	if (geteuid() != 0 || !getenv("AL_ATTACKS_DIR")) {
