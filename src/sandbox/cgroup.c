@@ -91,48 +91,53 @@ static uint64_t cg_read_key(const char *dir, const char *file,
 
 /*
  * The caller's own cgroup path for a v1 controller ("memory") or for the
- * unified hierarchy (ctrl NULL), from /proc/self/cgroup.
+ * unified hierarchy (ctrl NULL), from text, the contents of
+ * /proc/self/cgroup.
  */
+static int cg_find_path(const char *text, const char *ctrl, char *out,
+			size_t outsz)
+{
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		const char *end = nl ? nl : line + strlen(line);
+		const char *c1 = memchr(line, ':', (size_t)(end - line));
+		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1))
+				    : NULL;
+		bool hit = false;
+		if (c2 && !ctrl) {
+			hit = c2 == c1 + 1;
+		} else if (c2) {
+			size_t n = strlen(ctrl);
+			for (const char *p = c1 + 1; p && p < c2;) {
+				if ((size_t)(c2 - p) >= n &&
+				    strncmp(p, ctrl, n) == 0 &&
+				    (p[n] == ',' || p + n == c2))
+					hit = true;
+				p = memchr(p, ',', (size_t)(c2 - p));
+				if (p)
+					p++;
+			}
+		}
+		if (hit) {
+			size_t len = (size_t)(end - c2 - 1);
+			if (len >= outsz)
+				return -ENAMETOOLONG;
+			memcpy(out, c2 + 1, len);
+			out[len] = '\0';
+			return 0;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
 static int cg_self_path(const char *ctrl, char *out, size_t outsz)
 {
 	struct al_buf b = { 0 };
 	int rc = al_read_file("/proc/self/cgroup", 65536, &b);
 
-	if (rc)
-		goto out;
-	rc = -ENOENT;
-	for (char *line = b.p; line && *line;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		char *c1 = strchr(line, ':');
-		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (c2) {
-			*c2 = '\0';
-			const char *list = c1 + 1;
-			bool hit = false;
-			if (!ctrl) {
-				hit = *list == '\0';
-			} else {
-				size_t n = strlen(ctrl);
-				for (const char *p = list; p;) {
-					if (strncmp(p, ctrl, n) == 0 &&
-					    (p[n] == ',' || p[n] == '\0'))
-						hit = true;
-					p = strchr(p, ',');
-					if (p)
-						p++;
-				}
-			}
-			if (hit) {
-				al_strlcpy(out, c2 + 1, outsz);
-				rc = 0;
-				break;
-			}
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-out:
+	if (rc == 0)
+		rc = cg_find_path(b.p ? b.p : "", ctrl, out, outsz);
 	al_buf_free(&b);
 	return rc;
 }
@@ -244,15 +249,19 @@ out:
 static int cg_make_dirs(struct sbx_cg *cg, const char *job)
 {
 	char name[64], self[900], parent[PATH_MAX];
+	struct al_buf mine = { 0 };
 	int rc = cg_name(name, sizeof(name));
 
+	if (rc == 0)
+		rc = al_read_file("/proc/self/cgroup", 65536, &mine);
 	for (int c = 0; rc == 0 && c < SBX_CG_N; c++) {
 		const char *ctrl = cg->version == 1 ? sbx_cg_names[c] : NULL;
 		if (cg->version == 2 && c > 0) {
 			memcpy(cg->dir[c], cg->dir[0], sizeof(cg->dir[c]));
 			continue;
 		}
-		rc = cg_self_path(ctrl, self, sizeof(self));
+		rc = cg_find_path(mine.p ? mine.p : "", ctrl, self,
+				  sizeof(self));
 		if (rc) {
 			al_error(SBX_MOD, job, "step=cgroup no %s entry in "
 				 "/proc/self/cgroup", ctrl ? ctrl : "v2");
@@ -278,6 +287,7 @@ static int cg_make_dirs(struct sbx_cg *cg, const char *job)
 		}
 		cg->made[c] = true;
 	}
+	al_buf_free(&mine);
 	return rc;
 }
 
@@ -313,8 +323,8 @@ static int cg_set_limits(const struct sbx_cg *cg, const struct sbx_spec *s)
 	snprintf(v, sizeof(v), "%u", s->pids);
 	if (rc == 0)
 		rc = cg_write(pids, "pids.max", v);
-	if (rc == 0)
-		rc = cg_write(cpu, "cpu.cfs_period_us", "100000");
+	/* The period is the kernel's default, 100000 us, in every new
+	 * cgroup (no setting changes that default): only the quota. */
 	snprintf(v, sizeof(v), "%lu", quota);
 	if (rc == 0)
 		rc = cg_write(cpu, "cpu.cfs_quota_us", v);
@@ -468,6 +478,11 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
 	for (int c = 0; c < SBX_CG_N; c++) {
 		if (!cg->made[c])
 			continue;
+		/* Empty already (the usual case): removed at the first try. */
+		if (rmdir(cg->dir[c]) == 0 || errno == ENOENT) {
+			cg->made[c] = false;
+			continue;
+		}
 		/* Killed processes leave asynchronously: retry for ~5 s. */
 		for (int i = 0; i < 500 && !cg_empty(cg->dir[c]); i++) {
 			if (i % 10 == 0)

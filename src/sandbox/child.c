@@ -87,63 +87,117 @@ static int sbx_setattr(const char *path, uint64_t set, bool recursive)
 }
 
 /*
- * Walk rel (absolute inside the new root) from the root's descriptor one
- * component at a time, creating directories that are missing, and never
- * follow a symlink: a writable bind may hold links a payload left in an
- * earlier run, and following one here would create directories, or
- * mount, somewhere on the host. Returns an O_PATH descriptor of the
- * directory that holds the last component (or of the last component
- * itself with whole), and sets *base to that last component.
+ * Walk rel (absolute inside the new root) from root, a descriptor of the
+ * new root, one component at a time, creating directories that are
+ * missing, and never follow a symlink: a writable bind may hold links a
+ * payload left in an earlier run, and following one here would create
+ * directories, or mount, somewhere on the host. Returns an O_PATH
+ * descriptor of the directory that holds the last component, and sets
+ * *base to that last component.
  */
-static int sbx_walk(const char *rel, bool whole, const char **base)
+static int sbx_walk(int root, const char *rel, const char **base)
 {
 	char comp[NAME_MAX + 1];
 	const char *p = rel;
-	int dfd = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int dfd = root;
 
-	while (dfd >= 0) {
+	for (;;) {
 		while (*p == '/')
 			p++;
 		size_t n = strcspn(p, "/");
-		if (n == 0 || n > NAME_MAX) {
-			close(dfd);
-			return n ? -ENAMETOOLONG : -EINVAL;
-		}
-		if (p[n] == '\0' && !whole) {
+		int rc = n == 0 ? -EINVAL : n > NAME_MAX ? -ENAMETOOLONG : 0;
+		if (rc == 0 && p[n] == '\0') {
 			*base = p;
-			return dfd;
+			/* The caller closes what it gets: never root itself. */
+			return dfd == root ? (int)syscall(SYS_openat, root, ".",
+					 O_PATH | O_DIRECTORY | O_CLOEXEC)
+					   : dfd;
 		}
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		if (mkdirat(dfd, comp, 0755) != 0 && errno != EEXIST) {
-			int rc = -errno;
+		if (rc == 0) {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			if (mkdirat(dfd, comp, 0755) != 0 && errno != EEXIST)
+				rc = -errno;
+		}
+		int next = rc ? -1 : openat(dfd, comp, O_PATH | O_DIRECTORY |
+					    O_NOFOLLOW | O_CLOEXEC);
+		if (rc == 0 && next < 0)
+			rc = -errno;
+		if (dfd != root)
 			close(dfd);
+		if (rc)
 			return rc;
-		}
-		int next = openat(dfd, comp, O_PATH | O_DIRECTORY |
-				  O_NOFOLLOW | O_CLOEXEC);
-		close(dfd);
 		dfd = next;
 		p += n;
-		if (*p == '\0')
-			return dfd;
 	}
-	return -errno;
+}
+
+/*
+ * The directory that holds each entry's last component, kept from one
+ * entry to the next while they share it (/etc/..., /dev/...): walking it
+ * again would repeat the same lookups. Dropped after every directory
+ * bind, which could cover it.
+ */
+struct sbx_dircache {
+	int root;   /* the new root, O_PATH */
+	int fd;     /* the cached directory, or -1 */
+	size_t len; /* of its path, a prefix of the entry's dst */
+	char path[PATH_MAX];
+};
+
+static void sbx_dircache_drop(struct sbx_dircache *dc)
+{
+	if (dc->fd >= 0)
+		close(dc->fd);
+	dc->fd = -1;
+}
+
+/* The parent directory of rel, walked or cached; the cache owns it. */
+static int sbx_parent(struct sbx_dircache *dc, const char *rel,
+		      const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t len = slash ? (size_t)(slash - rel) : 0;
+
+	if (dc->fd >= 0 && slash && len == dc->len &&
+	    memcmp(rel, dc->path, len) == 0) {
+		*base = slash + 1;
+		return dc->fd;
+	}
+	sbx_dircache_drop(dc);
+	int dfd = sbx_walk(dc->root, rel, base);
+	if (dfd < 0)
+		return dfd;
+	dc->fd = dfd;
+	dc->len = len < sizeof(dc->path) ? len : 0;
+	memcpy(dc->path, rel, dc->len);
+	if (!slash || len >= sizeof(dc->path))
+		dc->len = SIZE_MAX; /* never matches again */
+	return dfd;
 }
 
 /*
  * A descriptor of the mount point for an entry: a directory, or an empty
- * regular file made if missing. Anything else already there (a symlink,
- * a FIFO) is refused rather than mounted on.
+ * regular file made if missing, each opened without following a
+ * symlink. Anything else already there (a symlink, a FIFO) is refused
+ * rather than mounted on.
  */
-static int sbx_mountpoint(const char *rel, bool dir)
+static int sbx_mountpoint(struct sbx_dircache *dc, const char *rel,
+			  bool dir)
 {
 	const char *base = NULL;
 	struct stat st;
-	int dfd = sbx_walk(rel, dir, &base), fd;
+	int dfd = sbx_parent(dc, rel, &base), fd;
 
-	if (dir || dfd < 0)
+	if (dfd < 0)
 		return dfd;
+	if (dir) {
+		if (mkdirat(dfd, base, 0755) != 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
 	fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		fd = openat(dfd, base, O_CREAT | O_EXCL | O_WRONLY |
@@ -154,12 +208,8 @@ static int sbx_mountpoint(const char *rel, bool dir)
 				    O_CLOEXEC);
 		}
 	}
-	if (fd < 0) {
-		int rc = -errno;
-		close(dfd);
-		return rc;
-	}
-	close(dfd);
+	if (fd < 0)
+		return -errno;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -ENOTDIR;
@@ -239,6 +289,10 @@ static int step_wait_network(struct sbx_plan *plan)
 
 	close(plan->go_r);
 	plan->go_r = -1;
+	/* The parent has its copy of the netwatch listener now. */
+	if (plan->watch_fd >= 0)
+		close(plan->watch_fd);
+	plan->watch_fd = -1;
 	return rc;
 }
 
@@ -379,21 +433,19 @@ static int step_tmp(struct sbx_plan *plan)
  * move_mount onto a mount point found without following symlinks), so
  * no path that a payload could have shaped is looked up again.
  */
-static int sbx_bind_one(const struct sbx_mnt *m)
+static int sbx_bind_one(struct sbx_dircache *dc, const struct sbx_mnt *m)
 {
 	struct sbx_mount_attr a = { .attr_set = SBX_ATTR_NOSUID };
 	const char *base = NULL;
 	int dst, tree, rc = 0;
 
 	if (m->kind == SBX_SRC_LINK) {
-		dst = sbx_walk(m->dst, false, &base);
+		dst = sbx_parent(dc, m->dst, &base);
 		if (dst < 0)
 			return dst;
-		rc = symlinkat(m->src, dst, base) ? -errno : 0;
-		close(dst);
-		return rc;
+		return symlinkat(m->src, dst, base) ? -errno : 0;
 	}
-	dst = sbx_mountpoint(m->dst, m->kind == SBX_SRC_DIR);
+	dst = sbx_mountpoint(dc, m->dst, m->kind == SBX_SRC_DIR);
 	if (dst < 0)
 		return dst;
 	a.attr_set |= m->dev ? SBX_ATTR_NOEXEC : SBX_ATTR_NODEV;
@@ -411,6 +463,9 @@ static int sbx_bind_one(const struct sbx_mnt *m)
 	if (tree >= 0)
 		close(tree);
 	close(dst);
+	/* A directory mounted here may cover the cached one. */
+	if (m->kind == SBX_SRC_DIR)
+		sbx_dircache_drop(dc);
 	return rc;
 }
 
@@ -422,12 +477,17 @@ static int sbx_bind_one(const struct sbx_mnt *m)
  */
 static int step_binds(struct sbx_plan *plan)
 {
-	for (size_t i = 0; i < plan->nmnts; i++) {
-		int rc = sbx_bind_one(&plan->mnts[i]);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	struct sbx_dircache dc = { .fd = -1 };
+	int rc = 0;
+
+	dc.root = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dc.root < 0)
+		return -errno;
+	for (size_t i = 0; rc == 0 && i < plan->nmnts; i++)
+		rc = sbx_bind_one(&dc, &plan->mnts[i]);
+	sbx_dircache_drop(&dc);
+	close(dc.root);
+	return rc;
 }
 
 static int sbx_write_new(const char *path, const char *text)
@@ -594,27 +654,46 @@ static const char *const sbx_proc_mask_dirs[] = {
 	"acpi", "asound", "bus", "driver", "fs", "irq", "scsi", "pressure",
 };
 
-static int sbx_mask_one(const char *name, bool dir)
+/*
+ * Cover NEWROOT/proc/name. The first file is covered by a bind of the
+ * sandbox's /dev/null made read-only, the first directory by an empty
+ * read-only tmpfs; every later one by a bind of that first cover (src),
+ * which keeps its flags, so one superblock serves all the directories.
+ * A name this kernel lacks (ENOENT), or of the other kind (ENOTDIR), is
+ * skipped: a file cover cannot go on a directory nor the reverse.
+ */
+static int sbx_mask_one(const char *name, bool dir, char *src,
+			size_t srcsz)
 {
 	char path[128];
 	struct stat st;
+	int rc = 0;
 
 	snprintf(path, sizeof(path), NEWROOT "/proc/%s", name);
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (dir != !!S_ISDIR(st.st_mode))
-		return 0;
-	if (dir) {
+	if (src[0]) {
+		if (mount(src, path, NULL, MS_BIND, NULL) != 0)
+			rc = -errno;
+	} else if (dir) {
 		if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
 			  MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,"
 			  "mode=0555") != 0)
-			return -errno;
-		return 0;
+			rc = -errno;
+	} else {
+		if (mount(NEWROOT "/dev/null", path, NULL, MS_BIND, NULL) != 0)
+			rc = -errno;
+		if (rc == 0)
+			rc = sbx_setattr(path, SBX_ATTR_RDONLY |
+					 SBX_ATTR_NOSUID | SBX_ATTR_NOEXEC,
+					 false);
 	}
-	if (mount(NEWROOT "/dev/null", path, NULL, MS_BIND, NULL) != 0)
-		return -errno;
-	return sbx_setattr(path, SBX_ATTR_RDONLY | SBX_ATTR_NOSUID |
-				   SBX_ATTR_NOEXEC, false);
+	/* ENOENT also names a missing source: only a missing name skips. */
+	if (rc == -ENOENT && lstat(path, &st) != 0 && errno == ENOENT)
+		return 0;
+	if (rc == -ENOTDIR)
+		return 0;
+	if (rc == 0 && !src[0])
+		al_strlcpy(src, path, srcsz);
+	return rc;
 }
 
 /*
@@ -623,14 +702,18 @@ static int sbx_mask_one(const char *name, bool dir)
  */
 static int step_proc_masks(struct sbx_plan *plan)
 {
+	char src[128] = "";
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_proc_mask_files);
 	     i++)
-		rc = sbx_mask_one(sbx_proc_mask_files[i], false);
+		rc = sbx_mask_one(sbx_proc_mask_files[i], false, src,
+				  sizeof(src));
+	src[0] = '\0';
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_proc_mask_dirs);
 	     i++)
-		rc = sbx_mask_one(sbx_proc_mask_dirs[i], true);
+		rc = sbx_mask_one(sbx_proc_mask_dirs[i], true, src,
+				  sizeof(src));
 	if (rc)
 		return rc;
 	if (mount(NEWROOT "/proc/sys", NEWROOT "/proc/sys", NULL,
@@ -693,10 +776,15 @@ static int step_drop_caps(struct sbx_plan *plan)
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2];
 
-	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 &&
-		    errno != EINVAL)
+	/* Capabilities are numbered without gaps: the first number this
+	 * kernel does not know (EINVAL) ends them. */
+	for (int cap = 0; cap <= 63; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno != EINVAL)
 			return -errno;
+		break;
+	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
 		return -errno;
 	if (prctl(PR_SET_SECUREBITS,
@@ -779,7 +867,10 @@ static int sbx_limit(int res, rlim_t v)
 {
 	struct rlimit cur, l = { v, v };
 
-	if (getrlimit(res, &cur) != 0)
+	/* Usually allowed at once; EPERM means v is above the hard limit. */
+	if (setrlimit(res, &l) == 0)
+		return 0;
+	if (errno != EPERM || getrlimit(res, &cur) != 0)
 		return -errno;
 	if (cur.rlim_max != RLIM_INFINITY && cur.rlim_max < v)
 		l.rlim_cur = l.rlim_max = cur.rlim_max;
@@ -843,35 +934,6 @@ static int step_exec(struct sbx_plan *plan)
 	return -err;
 }
 
-static const struct sbx_step sbx_init_steps[] = {
-	{ "parent-death-signal", step_parent_death },
-	{ "not-dumpable", step_not_dumpable },
-	{ "join-cgroups", step_join_cgroups },
-	{ "wait-for-parent", step_wait_go },
-	{ "private-mounts", step_private_mounts },
-	{ "open-sources", step_open_sources },
-	{ "oom-score", step_oom_score },
-	{ "set-ids", step_set_ids },
-	{ "parent-death-signal", step_parent_death },
-	{ "not-dumpable", step_not_dumpable },
-	{ "cgroup-namespace", step_cgroup_ns },
-	{ "hostname", step_hostname },
-	{ "root-tmpfs", step_root_tmpfs },
-	{ "tmp-tmpfs", step_tmp },
-	{ "etc-files", step_etc_files },
-	{ "dev-tmpfs", step_dev },
-	{ "devpts", step_devpts },
-	{ "dev-shm", step_shm },
-	{ "binds", step_binds },
-	{ "proc", step_proc },
-	{ "inotify-limits", step_inotify_limits },
-	{ "proc-masks", step_proc_masks },
-	{ "close-sources", step_close_sources },
-	{ "root-readonly", step_root_readonly },
-	{ "pivot-root", step_pivot_root },
-	{ "wait-for-network", step_wait_network },
-};
-
 /*
  * Every signal back to its default disposition and none blocked, through
  * the raw system calls so that no library (a sanitizer) interposes. A
@@ -896,24 +958,60 @@ static void sbx_default_signals(void)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
-/* The payload gets a clean signal state (sbx_default_signals). */
+/* init, and through the fork the payload, get a clean signal state
+ * (sbx_default_signals). */
 static int step_default_signals(struct sbx_plan *plan)
 {
 	sbx_default_signals();
 	return 0;
 }
 
+static const struct sbx_step sbx_init_steps[] = {
+	{ "parent-death-signal", step_parent_death },
+	{ "not-dumpable", step_not_dumpable },
+	{ "join-cgroups", step_join_cgroups },
+	{ "wait-for-parent", step_wait_go },
+	{ "netwatch", sbx_netwatch_install },
+	{ "private-mounts", step_private_mounts },
+	{ "open-sources", step_open_sources },
+	{ "oom-score", step_oom_score },
+	{ "set-ids", step_set_ids },
+	{ "parent-death-signal", step_parent_death },
+	{ "not-dumpable", step_not_dumpable },
+	{ "cgroup-namespace", step_cgroup_ns },
+	{ "hostname", step_hostname },
+	{ "root-tmpfs", step_root_tmpfs },
+	{ "tmp-tmpfs", step_tmp },
+	{ "etc-files", step_etc_files },
+	{ "dev-tmpfs", step_dev },
+	{ "devpts", step_devpts },
+	{ "dev-shm", step_shm },
+	{ "binds", step_binds },
+	{ "proc", step_proc },
+	{ "inotify-limits", step_inotify_limits },
+	{ "proc-masks", step_proc_masks },
+	{ "close-sources", step_close_sources },
+	{ "root-readonly", step_root_readonly },
+	{ "pivot-root", step_pivot_root },
+	{ "wait-for-network", step_wait_network },
+	/* For init and, through the fork, the payload. */
+	{ "default-signals", step_default_signals },
+	{ "drop-capabilities", step_drop_caps },
+	{ "no-new-privs", step_no_new_privs },
+};
+
+/*
+ * The payload starts as a copy of init after its last step: default
+ * signal dispositions and an empty mask, no capability in any set (nor
+ * a way back to one), no_new_privs, and the netwatch filter.
+ */
 static const struct sbx_step sbx_payload_steps[] = {
 	{ "setsid", step_setsid },
-	{ "default-signals", step_default_signals },
 	{ "stdio", step_stdio },
-	{ "netwatch", sbx_netwatch_install },
 	{ "close-fds", step_close_fds },
 	{ "workdir", step_workdir },
 	{ "rlimits", step_rlimits },
 	{ "parent-death-signal", step_parent_death },
-	{ "drop-capabilities", step_drop_caps },
-	{ "no-new-privs", step_no_new_privs },
 	{ "seccomp", step_seccomp },
 	{ "exec", step_exec },
 };
@@ -956,17 +1054,16 @@ static int step_wipe_caller_args(struct sbx_plan *plan)
 }
 
 /*
- * init never execs, so it still has the caller's signal handlers (a
- * sanitizer's, the command line's) and standard descriptors (the
- * operator's terminal). Back to default dispositions, which also makes
- * pid 1 deaf to every signal sent from inside its namespace; and
- * /dev/null on 0-2, so nothing init does can reach the terminal.
+ * init never execs, so it still has the caller's standard descriptors
+ * (the operator's terminal): /dev/null on 0-2, so nothing init does can
+ * reach the terminal. (Its signal handlers, a sanitizer's or the command
+ * line's, went back to the defaults before the fork, which also makes
+ * pid 1 deaf to every signal sent from inside its namespace.)
  */
 static int step_init_quiet(struct sbx_plan *plan)
 {
 	int fd;
 
-	sbx_default_signals();
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -983,8 +1080,6 @@ static const struct sbx_step sbx_reaper_steps[] = {
 	{ "wipe-caller-args", step_wipe_caller_args },
 	{ "init-quiet", step_init_quiet },
 	{ "close-fds", step_init_close_fds },
-	{ "drop-capabilities", step_drop_caps },
-	{ "no-new-privs", step_no_new_privs },
 	{ "seccomp", step_seccomp },
 };
 

@@ -117,8 +117,9 @@ struct sbx_plan {
 	int err_w;    /* "step\terrno" on failure; EOF at exec */
 	int status_w; /* init reports the payload's wait status */
 	int out_w;    /* payload's stdout and stderr */
-	int watch_w;  /* netwatch: where the payload sends its listener;
-		       * -1: no watch */
+	int watch_w;  /* netwatch: where init says which descriptor its
+		       * listener is; -1: no watch */
+	int watch_fd; /* init's listener until the parent has its copy */
 	/* v1 cgroups to join ("tasks" files, -1 for none); see cgroup.c. */
 	int cg_join[SBX_CG_N];
 	/* The caller's argv and environment strings, which init (a copy of
@@ -195,8 +196,7 @@ bool sbx_addr_internal(const struct sockaddr *sa);
 /* ---- recording direct connection attempts (netwatch.c) ---- */
 
 struct sbx_netwatch {
-	int sock;     /* our end of the socketpair the listener comes on */
-	int listener; /* the seccomp notification fd, once received */
+	int listener; /* the seccomp notification fd */
 	int stop[2];
 	pthread_t th;
 	bool running;
@@ -208,18 +208,17 @@ struct sbx_netwatch {
 };
 
 /*
- * Supervise the payload's notifications from a new thread: sock is our
- * end of a SOCK_SEQPACKET pair whose other end is plan.watch_w
- * (ownership of sock passes to nw, even on error).
+ * Supervise the notifications on listener (init's, which the payload
+ * inherits; ownership passes to nw, even on error) from a new thread.
  */
-int sbx_netwatch_start(struct sbx_netwatch *nw, int sock, const char *job,
-		       const struct al_event_sink *events);
+int sbx_netwatch_start(struct sbx_netwatch *nw, int listener,
+		       const char *job, const struct al_event_sink *events);
 /* Stop and join the thread; copy what was recorded into res. */
 void sbx_netwatch_stop(struct sbx_netwatch *nw, struct sbx_result *res);
 /*
- * The payload's step: install the notifying filter and send its
- * listener to the parent over plan->watch_w, then close both. Runs
- * between fork and exec: no allocation.
+ * init's step: install the notifying filter, which the payload will
+ * inherit, keep its listener in plan->watch_fd and say its number to the
+ * parent over plan->watch_w (then closed). No allocation.
  */
 int sbx_netwatch_install(struct sbx_plan *plan);
 

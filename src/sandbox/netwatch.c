@@ -101,7 +101,7 @@ static const struct sock_filter sbx_watch_filter[] = {
 #endif
 };
 
-/* ---- in the payload, between fork and exec ---- */
+/* ---- in init, before the payload exists ---- */
 
 int sbx_netwatch_install(struct sbx_plan *plan)
 {
@@ -109,32 +109,32 @@ int sbx_netwatch_install(struct sbx_plan *plan)
 		.len = (unsigned short)AL_ARRAY_LEN(sbx_watch_filter),
 		.filter = (struct sock_filter *)sbx_watch_filter,
 	};
-	char ack = 0;
 	int lfd, rc = 0;
 
 	if (plan->watch_w < 0)
 		return 0;
-	/* The payload still holds CAP_SYS_ADMIN in its own user namespace
-	 * here, which is what lets it install a filter before no_new_privs. */
+	/* init holds CAP_SYS_ADMIN in its own user namespace here, which
+	 * is what lets it install a filter before no_new_privs. */
 	lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
 			   SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	if (lfd < 0)
 		return -errno;
 	/*
 	 * sendmsg would now wait for a supervisor that has no listener yet,
-	 * so the parent takes the descriptor itself (pidfd_getfd): we say
-	 * which number it has (the kernel adds our pid, SO_PASSCRED) and
-	 * wait until the parent says it has its copy.
+	 * so the parent takes the descriptor itself (pidfd_getfd on init):
+	 * we only say which number it has, and go on building the root.
+	 * The parent has its copy before it lets us past wait-for-network,
+	 * where we close ours, before the payload is forked: with it, the
+	 * payload could answer its own notifications.
 	 */
 	if (write(plan->watch_w, &lfd, sizeof(lfd)) != (ssize_t)sizeof(lfd))
 		rc = -errno;
-	else if (read(plan->watch_w, &ack, 1) != 1 || ack != 'k')
-		rc = -EPROTO;
-	/* The payload must not keep the listener: with it, it could answer
-	 * its own notifications. */
-	close(lfd);
 	close(plan->watch_w);
 	plan->watch_w = -1;
+	if (rc)
+		close(lfd);
+	else
+		plan->watch_fd = lfd;
 	return rc;
 }
 
@@ -317,48 +317,6 @@ static short sbx_watch_wait(struct sbx_netwatch *nw, int fd)
 	}
 }
 
-/*
- * Take the payload's listener: it writes the descriptor's number, the
- * kernel adds its pid as we see it (SO_PASSCRED), and we copy the
- * descriptor out of it with pidfd_getfd, then let it go on. -1 at EOF
- * (setup failed before this step) or on error.
- */
-static int sbx_watch_receive(struct sbx_netwatch *nw)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
-		struct cmsghdr align;
-	} u;
-	int num = -1, fd = -1;
-	struct iovec iov = { &num, sizeof(num) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf) };
-	struct ucred cr = { 0 };
-
-	if (!sbx_watch_wait(nw, nw->sock) ||
-	    recvmsg(nw->sock, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(num))
-		return -1;
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_CREDENTIALS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(cr)))
-		memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
-	int pidfd = cr.pid > 0 ? (int)syscall(SYS_pidfd_open, cr.pid, 0) : -1;
-	if (pidfd >= 0 && num >= 0)
-		fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
-	if (fd < 0)
-		al_error(SBX_MOD, nw->job, "netwatch: cannot take the "
-			 "payload's listener: %s", strerror(errno));
-	if (pidfd >= 0)
-		close(pidfd);
-	if (write(nw->sock, fd >= 0 ? "k" : "n", 1) != 1 && fd >= 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
 static void *sbx_watch_main(void *arg)
 {
 	struct sbx_netwatch *nw = arg;
@@ -377,8 +335,6 @@ static void *sbx_watch_main(void *arg)
 		req = calloc(1, reqsz);
 		resp = calloc(1, respsz);
 	}
-	/* Taken even when we cannot serve it: the payload waits for us. */
-	nw->listener = sbx_watch_receive(nw);
 	/* Without POLLIN the listener hung up: every process under the
 	 * filter is gone, and each receive would fail with ENOENT at once,
 	 * a busy loop until the caller's teardown told us to stop. */
@@ -403,14 +359,13 @@ static void *sbx_watch_main(void *arg)
 	return NULL;
 }
 
-int sbx_netwatch_start(struct sbx_netwatch *nw, int sock, const char *job,
-		       const struct al_event_sink *events)
+int sbx_netwatch_start(struct sbx_netwatch *nw, int listener,
+		       const char *job, const struct al_event_sink *events)
 {
 	int rc;
 
 	memset(nw, 0, sizeof(*nw));
-	nw->sock = sock;
-	nw->listener = -1;
+	nw->listener = listener;
 	nw->job = job;
 	nw->events = events;
 	nw->stop[0] = nw->stop[1] = -1;
@@ -428,8 +383,8 @@ fail:
 	for (int i = 0; i < 2; i++)
 		if (nw->stop[i] >= 0)
 			close(nw->stop[i]);
-	close(sock);
-	nw->sock = -1;
+	close(listener);
+	nw->listener = -1;
 	pthread_mutex_destroy(&nw->mu);
 	return rc;
 }
@@ -443,7 +398,6 @@ void sbx_netwatch_stop(struct sbx_netwatch *nw, struct sbx_result *res)
 		al_error(SBX_MOD, nw->job, "netwatch stop: %s",
 			 strerror(errno));
 	pthread_join(nw->th, NULL);
-	close(nw->sock);
 	close(nw->stop[0]);
 	close(nw->stop[1]);
 	memcpy(res->net_attempts, nw->seen, sizeof(nw->seen));

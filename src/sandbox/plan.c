@@ -76,6 +76,10 @@ static int plan_add(struct sbx_plan_store *ps, const char *src,
 		free((char *)m->dst);
 		return -ENOMEM;
 	}
+	/* "/work/" is "/work": the child takes what follows the last '/'
+	 * as the name to mount on. */
+	for (size_t n = strlen(m->dst); n > 1 && m->dst[n - 1] == '/'; n--)
+		((char *)m->dst)[n - 1] = '\0';
 	m->kind = kind;
 	m->rw = rw;
 	m->dev = dev;

@@ -263,7 +263,7 @@ struct sbx_run_ctx {
 	pid_t pid;
 	int pidfd;
 	int go[2], err[2], status[2], out[2];
-	int watch[2]; /* the payload sends its netwatch listener over it */
+	int watch[2]; /* init says which descriptor its listener is */
 	char errmsg[256];
 	size_t errlen;
 	bool setup_failed;
@@ -657,12 +657,7 @@ static int sbx_pipes(struct sbx_run_ctx *c)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->go) ||
 	    pipe2(c->err, O_CLOEXEC) ||
 	    pipe2(c->status, O_CLOEXEC) || pipe2(c->out, O_CLOEXEC) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->watch))
-		return -errno;
-	/* The kernel tells netwatch which process wrote (netwatch.c). */
-	int one = 1;
-	if (setsockopt(c->watch[0], SOL_SOCKET, SO_PASSCRED, &one,
-		       sizeof(one)) != 0)
+	    pipe2(c->watch, O_CLOEXEC))
 		return -errno;
 	fcntl(c->out[0], F_SETFL, O_NONBLOCK);
 	fcntl(c->status[0], F_SETFL, O_NONBLOCK);
@@ -706,14 +701,50 @@ static int sbx_prepare_ids(struct sbx_run_ctx *c)
 }
 
 /*
+ * init's netwatch listener (netwatch.c): init writes its descriptor
+ * number as soon as the filter is in, and we copy it out of init with
+ * pidfd_getfd. EOF means init failed a step before (it says which on the
+ * error pipe). Waits no longer than the run may last, and not past a
+ * cancellation.
+ */
+static int sbx_take_listener(struct sbx_run_ctx *c, int *listener)
+{
+	int64_t deadline = c->t0 + (int64_t)c->s.timeout_s * 1000;
+	int num = -1;
+	ssize_t n;
+
+	for (;;) {
+		struct pollfd p = { c->watch[0], POLLIN, 0 };
+		int64_t left = deadline - al_mono_ms();
+		if (sbx_cancelled)
+			return AL_E_INTERRUPTED;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		int r = poll(&p, 1, left < 100 ? (int)left : 100);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r > 0)
+			break;
+	}
+	do
+		n = read(c->watch[0], &num, sizeof(num));
+	while (n < 0 && errno == EINTR);
+	sbx_close(&c->watch[0]);
+	if (n != (ssize_t)sizeof(num) || num < 0)
+		return n < 0 ? -errno : -EPIPE;
+	*listener = (int)syscall(SYS_pidfd_getfd, c->pidfd, num, 0);
+	return *listener < 0 ? -errno : 0;
+}
+
+/*
  * Loopback and, in registry mode, the proxy: done while the child
- * builds its root, which needs neither; it waits for them before it
- * starts the payload.
+ * builds its root, which needs neither; it waits for them, and for us
+ * to hold the netwatch listener, before it starts the payload.
  */
 static int sbx_prepare_net(struct sbx_run_ctx *c)
 {
 	const char *job = c->s.job_id;
-	int lfd = -1, rc;
+	int lfd = -1, listener = -1, rc;
 
 	rc = sbx_net_setup(c->pid, c->s.net == SBX_NET_REGISTRY, &lfd);
 	if (rc) {
@@ -728,8 +759,13 @@ static int sbx_prepare_net(struct sbx_run_ctx *c)
 			return rc;
 		}
 	}
-	rc = sbx_netwatch_start(&c->nw, c->watch[0], job, c->s.events);
-	c->watch[0] = -1;
+	rc = sbx_take_listener(c, &listener);
+	if (rc) {
+		al_error(SBX_MOD, job, "step=netwatch listener %s",
+			 al_strerror(rc));
+		return rc;
+	}
+	rc = sbx_netwatch_start(&c->nw, listener, job, c->s.events);
 	if (rc)
 		al_error(SBX_MOD, job, "step=netwatch %s", al_strerror(rc));
 	return rc;
@@ -837,6 +873,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.status_w = c.status[1];
 	c.ps.plan.out_w = c.out[1];
 	c.ps.plan.watch_w = c.watch[1];
+	c.ps.plan.watch_fd = -1;
 	memcpy(c.ps.plan.cg_join, c.cg.join_fd, sizeof(c.ps.plan.cg_join));
 	c.t0 = al_mono_ms();
 	/*
@@ -875,7 +912,10 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 		rc = sbx_release(&c, 'n');
 	if (rc) {
 		sbx_report_early(&c);
-		rc = rc == -EINVAL || rc == -ENOENT ? AL_E_SANDBOX : rc;
+		/* What init said failed matters, not what that did to us
+		 * (its listener or its socket gone with it). */
+		rc = rc == -EINVAL || rc == -ENOENT || c.setup_failed
+			     ? AL_E_SANDBOX : rc;
 		goto destroyed;
 	}
 	sbx_close(&c.go[1]);
