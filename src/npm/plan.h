@@ -10,12 +10,14 @@
  * and every registry failure becomes a skip with a reason; one package's
  * trouble never fails the plan.
  *
- * Target choice: the floor is the version written in the spec. If
- * dist-tags.latest is a release (not a prerelease), not deprecated, newer
- * than the floor and the jump is allowed by the policy, it is the target.
- * Otherwise the target is the highest release that is newer than the
- * floor, not newer than latest, not deprecated and allowed by the policy.
- * Policies: patch keeps major.minor, minor keeps major, major allows all.
+ * Target choice: the floor is the version written in the spec. The
+ * target is the highest version newer than the floor that is not
+ * deprecated, not newer than dist-tags.latest, allowed by the policy and
+ * by the rules (struct npm_rules: a release unless prereleases are on or
+ * the floor is a prerelease of the same major.minor.patch, old enough
+ * for min_release_age); a prerelease that may be taken is not capped by
+ * latest. Policies: patch keeps major.minor, minor keeps major, major
+ * allows all. How the spec is rewritten is the rules' range strategy.
  */
 #ifndef AL_NPM_PLAN_H
 #define AL_NPM_PLAN_H

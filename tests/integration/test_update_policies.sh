@@ -107,6 +107,49 @@ for (const [n, v] of Object.entries(want))
 ' || fail "repository B: branch package.json"
 pass "repository B: global rules only; bumped non-major group on the branch"
 
+# Repository C, with a lockfile: widen keeps 1.x and adds 2.x, and the
+# lock moves to 2.0.0 so that what is tested is what the range now admits.
+mkdir c-src && cp -a "$src/." c-src/
+it_lock c-src 3
+url_c=$(it_publish c-src policy-c)
+cat >> "$it_home/airlock.conf" <<EOF
+
+[repo $url_c]
+range_strategy = widen
+allow = @airlock-test/gr?et
+min_release_age = 0
+group = all
+EOF
+rc=0
+"$AIRLOCK_BIN" --home "$it_home" update "$url_c" --test-cmd "node -e 0" \
+	--json > c.json 2> c.log || rc=$?
+[ "$rc" -eq 0 ] || { cat c.log c.json; fail "repository C: exit $rc"; }
+node -e '
+const r = require("./c.json");
+const die = (m) => { throw new Error(m); };
+const ups = r.plan.updates;
+if (ups.length !== 1 || ups[0].to !== "^1.0.0 || ^2.0.0" ||
+    ups[0].kind !== "widen" || ups[0].version !== "2.0.0")
+  die("updates: " + JSON.stringify(ups));
+const s = r.plan.skipped.find(x => x.name === "@airlock-test/sunset");
+if (!s || s.rule !== "allow" || s.reason !== "not matched by allow = @airlock-test/gr?et")
+  die("sunset: " + JSON.stringify(s));
+if (r.state !== "succeeded" || !r.proposal.pushed) die("state " + r.state);
+' || fail "repository C: plan"
+bare_c="$AL_TEST_GIT_ROOT/repos/policy-c.git"
+branch=$(it_branch "$bare_c")
+[ -n "$branch" ] || fail "repository C: no branch pushed"
+git --git-dir="$bare_c" show "$branch:package.json" > c-branch.json
+git --git-dir="$bare_c" show "$branch:package-lock.json" > c-lock.json
+node -e '
+const p = require("./c-branch.json"), l = require("./c-lock.json");
+const g = p.dependencies["@airlock-test/greet"];
+if (g !== "^1.0.0 || ^2.0.0") throw new Error("range " + g);
+const v = l.packages["node_modules/@airlock-test/greet"].version;
+if (v !== "2.0.0") throw new Error("locked " + v);
+' || fail "repository C: branch"
+pass "repository C: widen adds ^2.0.0 and the lock moves to 2.0.0"
+
 # A bad value stops the job before it starts, naming the line.
 printf 'group = majors\n' >> "$it_home/airlock.conf"
 rc=0
