@@ -290,6 +290,9 @@ static int config_set(struct job_config *c, const char *k, const char *v,
 	}
 	if (!strcmp(k, "schedule"))
 		return config_schedule(c, v, line, why, whysz);
+	int rrc = npm_rules_set(&c->rules, k, v, why, whysz);
+	if (rrc != AL_E_NOTFOUND)
+		return rrc;
 	if (!strcmp(k, "schedule_tz")) {
 		int rc = config_zone(v, why, whysz);
 		if (rc == 0)
@@ -297,6 +300,89 @@ static int config_set(struct job_config *c, const char *k, const char *v,
 		return rc ? -EINVAL : 0; /* not "unknown key" */
 	}
 	return AL_E_NOTFOUND;
+}
+
+/* A repository URL as schedule lines take it: one word, no credentials. */
+static int config_repo_url(const char *url, char *why, size_t whysz)
+{
+	size_t n = strlen(url);
+	const char *host = strstr(url, "://");
+
+	if (n == 0 || n > SCHED_REPO_MAX || strpbrk(url, " \t")) {
+		snprintf(why, whysz, "a repository URL of one word");
+		return -EINVAL;
+	}
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(why, whysz, "no control characters");
+			return -EINVAL;
+		}
+	if (host && strchr(host, '@') &&
+	    strchr(host, '@') < host + 3 + strcspn(host + 3, "/?#")) {
+		snprintf(why, whysz, "no credentials in the URL");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * "[repo URL]" opens a repository's section: *cur becomes its index.
+ * Any other section ends it (*cur = -1).
+ */
+static int config_section(struct job_config *c, char *s, unsigned line,
+			  long *cur, char *why, size_t whysz)
+{
+	size_t n = strlen(s);
+	struct job_repo_rules *e;
+	char *url;
+	int rc;
+
+	*cur = -1;
+	if (!strcmp(s, "[repo]")) {
+		snprintf(why, whysz, "a repository URL after repo");
+		return -EINVAL;
+	}
+	if (strncmp(s, "[repo", 5) || (s[5] != ' ' && s[5] != '\t'))
+		return 0;
+	if (s[n - 1] != ']') {
+		snprintf(why, whysz, "a section is [repo URL]");
+		return -EINVAL;
+	}
+	s[n - 1] = '\0';
+	url = config_trim(s + 5);
+	if ((rc = config_repo_url(url, why, whysz)))
+		return rc;
+	for (size_t i = 0; i < c->nrepo_rules; i++)
+		if (!strcmp(c->repo_rules[i].repo, url)) {
+			snprintf(why, whysz, "%s already has a section on "
+				 "line %u", url, c->repo_rules[i].line);
+			return -EEXIST;
+		}
+	if (c->nrepo_rules == JOB_REPO_RULES_MAX)
+		return -E2BIG;
+	void *p = realloc(c->repo_rules, (c->nrepo_rules + 1) * sizeof(*e));
+	if (!p)
+		return -ENOMEM;
+	c->repo_rules = p;
+	e = memset(&c->repo_rules[c->nrepo_rules], 0, sizeof(*e));
+	npm_rules_init(&e->rules, NPM_POLICY_MAJOR);
+	al_strlcpy(e->repo, url, sizeof(e->repo));
+	e->line = line;
+	*cur = (long)c->nrepo_rules++;
+	return 0;
+}
+
+bool job_config_rules(const struct job_config *c, const char *repo,
+		      enum npm_policy policy, struct npm_rules *out)
+{
+	*out = c->rules;
+	out->policy = policy;
+	for (size_t i = 0; repo && i < c->nrepo_rules; i++)
+		if (!strcmp(c->repo_rules[i].repo, repo)) {
+			npm_rules_merge(out, &c->repo_rules[i].rules);
+			return true;
+		}
+	return false;
 }
 
 static const char *config_hint(const char *k)
@@ -347,6 +433,7 @@ static int config_parse(struct job_config *c, char *text, const char *path,
 {
 	char *save = NULL;
 	unsigned lineno = 0;
+	long cur = -1; /* the [repo URL] section the lines are in */
 
 	for (char *line = text; line; line = save) {
 		save = strchr(line, '\n');
@@ -354,8 +441,20 @@ static int config_parse(struct job_config *c, char *text, const char *path,
 			*save++ = '\0';
 		lineno++;
 		char *s = config_trim(line);
-		if (!*s || *s == '#' || *s == ';' || *s == '[')
+		if (!*s || *s == '#' || *s == ';')
 			continue;
+		if (*s == '[') {
+			char why[512] = "";
+			int rc = config_section(c, s, lineno, &cur, why,
+						sizeof(why));
+			if (rc) {
+				snprintf(err, errsz, "%s:%u: bad section: %s",
+					 path, lineno, *why ? why
+							    : al_strerror(rc));
+				return AL_E_PARSE;
+			}
+			continue;
+		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
 			snprintf(err, errsz, "%s:%u: expected key = value",
@@ -365,7 +464,21 @@ static int config_parse(struct job_config *c, char *text, const char *path,
 		*eq = '\0';
 		char *k = config_trim(s), *v = config_trim(eq + 1);
 		char why[512] = "";
-		int rc = config_set(c, k, v, lineno, why, sizeof(why));
+		int rc;
+		if (cur >= 0) {
+			rc = npm_rules_set(&c->repo_rules[cur].rules, k, v,
+					   why, sizeof(why));
+			if (rc == AL_E_NOTFOUND) {
+				snprintf(err, errsz, "%s:%u: '%s' cannot be set "
+					 "in [repo %s]: only the policy keys "
+					 "(docs/update-job.md, \"Policies\")",
+					 path, lineno, k,
+					 c->repo_rules[cur].repo);
+				return AL_E_PARSE;
+			}
+		} else {
+			rc = config_set(c, k, v, lineno, why, sizeof(why));
+		}
 		if (rc) {
 			snprintf(err, errsz, "%s:%u: %s '%s'%s%s%s", path,
 				 lineno,
@@ -383,6 +496,9 @@ void job_config_free(struct job_config *c)
 	free(c->schedules);
 	c->schedules = NULL;
 	c->nschedules = 0;
+	free(c->repo_rules);
+	c->repo_rules = NULL;
+	c->nrepo_rules = 0;
 }
 
 int job_config_schedules(const struct job_config *c,
@@ -419,6 +535,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->socket_gid = (gid_t)-1;
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
+	npm_rules_init(&c->rules, NPM_POLICY_MAJOR);
 
 	al_strlcpy(c->schedule_tz, "UTC", sizeof(c->schedule_tz));
 

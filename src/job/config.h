@@ -30,17 +30,34 @@
  *   socket_group = GROUP   group of HOME/airlockd.sock: its members may
  *                          use the control API (the daemon's own group)
  *
- * Lines are "key = value"; '#' and ';' start comments; [sections] are
- * accepted and ignored in this version. An unknown key or a bad value is
- * an error naming the line, so a typo never runs with a silent default.
+ * The update policy (npm/plan.h, docs/update-job.md "Policies"):
+ *   range_strategy = auto|bump|replace|widen|pin      (auto)
+ *   allow = GLOB[,GLOB...]   only packages matching one (every package)
+ *   ignore = GLOB[,GLOB...]  never packages matching one (none)
+ *   min_release_age = DAYS   hold back younger versions (0)
+ *   prereleases = off|on     prerelease targets (off)
+ *   max_updates = N          updates per job, 0 = no cap (0)
+ *   group = all|non-major|none   what one job proposes together (all)
+ *
+ *   [repo URL]               the policy keys after it, up to the next
+ *                            [section], apply to the repository URL only
+ *                            (as schedule lines and job records write
+ *                            it) and override the keys above for it
+ *
+ * Lines are "key = value"; '#' and ';' start comments; sections other
+ * than [repo URL] end a repository's section and are otherwise ignored.
+ * An unknown key or a bad value is an error naming the line, so a typo
+ * never runs with a silent default.
  */
 #ifndef AL_JOB_CONFIG_H
 #define AL_JOB_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "audit/audit.h"
+#include "npm/plan.h"
 #include "sched/cron.h"
 #include "sched/sched.h"
 #include "sched/tz.h"
@@ -53,6 +70,14 @@ struct job_schedule {
 	unsigned line;
 };
 #define JOB_SCHEDULES_MAX 4096
+
+/* The policy keys of one [repo URL] section (rules.set says which). */
+struct job_repo_rules {
+	char repo[SCHED_REPO_MAX + 1];
+	struct npm_rules rules;
+	unsigned line;
+};
+#define JOB_REPO_RULES_MAX 4096
 
 struct job_config {
 	char registry[512];
@@ -74,6 +99,9 @@ struct job_config {
 	char schedule_tz[SCHED_TZ_NAME_MAX + 1];
 	struct job_schedule *schedules;
 	size_t nschedules;
+	struct npm_rules rules; /* the policy keys outside [repo] sections */
+	struct job_repo_rules *repo_rules;
+	size_t nrepo_rules;
 	unsigned job_timeout;   /* s */
 	gid_t socket_gid;       /* (gid_t)-1: the daemon's own */
 	char registry_token_file[1024]; /* "" when none; read per job */
@@ -96,6 +124,14 @@ void job_config_free(struct job_config *c);
  */
 int job_config_schedules(const struct job_config *c,
 			 struct sched_schedule **out);
+
+/*
+ * The update policy of a job on repo (its URL without credentials) with
+ * the largest bump policy: the global keys, then those of repo's
+ * [repo URL] section. Returns whether a section applied.
+ */
+bool job_config_rules(const struct job_config *c, const char *repo,
+		      enum npm_policy policy, struct npm_rules *out);
 
 /* Run `npm config get registry` (no shell) and store the URL. */
 int job_npm_registry(char *out, size_t outsz);

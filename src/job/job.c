@@ -691,8 +691,10 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	struct npm_registry_opts ro = { .url = j->cfg.registry,
 					.cache = &cache,
 					.auth = job_regauth(j) };
+	struct npm_rules rules;
+	bool own = job_config_rules(&j->cfg, j->url, j->o->policy, &rules);
 	int dfd = -1, rc;
-	json_t *st = job_stage_begin(j, "plan");
+	json_t *st = job_stage_begin(j, "plan"), *pj_json;
 
 	dfd = job_ws_open(j, "repo");
 	rc = dfd < 0 ? dfd : npm_project_load(dfd, pj, err, sizeof(err));
@@ -701,11 +703,17 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (rc)
 		goto out;
 	job_regcache(j->store, &cache);
-	rc = npm_plan_workspace(&ro, pj, j->o->policy, plan, err,
-				sizeof(err));
+	rc = npm_plan_workspace_rules(&ro, pj, &rules, plan, err,
+				      sizeof(err));
 	if (rc || job_cancel_requested)
 		goto out;
-	json_object_set_new(j->record, "plan", job_plan_json(plan, pj));
+	/* The rules the plan's reasons name, and whether this repository
+	 * has its own [repo] section in airlock.conf. */
+	pj_json = job_plan_json(plan, pj);
+	json_object_set_new(pj_json, "rules", npm_rules_json(&rules));
+	json_object_set_new(pj_json, "rules_source",
+			    json_string(own ? "repository" : "global"));
+	json_object_set_new(j->record, "plan", pj_json);
 	if (plan->nregistry_errors && plan->nupdates == 0) {
 		/* Silence from the registry is not "up to date". */
 		snprintf(err, sizeof(err), "the registry could not tell about "
@@ -1514,7 +1522,9 @@ static int job_lock_take(struct job *j, const struct npm_plan *p,
 		const char *dir = "";
 		const char *got;
 
-		if (u->kind == NPM_KIND_WIDEN || u->path)
+		/* A widened peer range installs nothing. */
+		if ((u->kind == NPM_KIND_WIDEN &&
+		     u->section == NPM_SEC_PEER) || u->path)
 			continue;
 		for (size_t f = 0; f < pj->nfiles; f++)
 			if (!strcmp(pj->files[f].path, u->file))
@@ -1606,10 +1616,14 @@ static enum score_outcome job_lockfile(struct job *j, const struct npm_plan *p,
 		}
 		for (size_t i = 0; i < p->nupdates; i++) {
 			const struct npm_update *u = &p->updates[i];
-			/* A name reaches npm's argv only when it is a
+			/* A widened range still admits the locked
+			 * version: npm update moves it to the new one.
+			 * A name reaches npm's argv only when it is a
 			 * package name: never an option. */
-			if (u->kind != NPM_KIND_LOCKFILE ||
-			    strcmp(u->file, pj->files[f].path) ||
+			bool moves = u->kind == NPM_KIND_LOCKFILE ||
+				     (u->kind == NPM_KIND_WIDEN &&
+				      u->section != NPM_SEC_PEER);
+			if (!moves || strcmp(u->file, pj->files[f].path) ||
 			    !npm_name_valid(u->name) || u->name[0] == '-')
 				continue;
 			argv[a++] = u->name;

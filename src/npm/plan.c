@@ -5,6 +5,7 @@
 #include "npm/plan.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,64 +247,6 @@ static enum npm_bump pl_bump(const struct npm_version *a,
 	return NPM_BUMP_PATCH;
 }
 
-/* A version worth proposing: a release, not deprecated, above floor. */
-static bool pl_candidate(const struct npm_pkg_version *pv,
-			 const struct npm_version *floor,
-			 struct npm_version *v)
-{
-	return pv && !pv->deprecated &&
-	       npm_version_parse(pv->version, 0, v) == 0 && !v->pre[0] &&
-	       npm_version_cmp(v, floor) > 0;
-}
-
-/*
- * The target for floor, by the rule in plan.h; 1 and *best when found,
- * 0 when nothing newer is allowed, with *held set when something newer
- * exists but the policy forbids it.
- */
-static int pl_target(const struct npm_packument *pk,
-		     const struct npm_version *floor, enum npm_policy policy,
-		     struct npm_version *best,
-		     const struct npm_pkg_version **bv, bool *held)
-{
-	const char *tag = npm_packument_tag(pk, "latest");
-	const struct npm_pkg_version *lv = NULL;
-	struct npm_version latest, v;
-	bool have_latest = false, found = false;
-
-	*held = false;
-	if (tag && npm_version_parse(tag, 0, &latest) == 0) {
-		have_latest = true;
-		lv = npm_packument_version(pk, tag);
-		if (pl_candidate(lv, floor, &v)) {
-			if (pl_allowed(floor, &v, policy)) {
-				*best = v;
-				*bv = lv;
-				return 1;
-			}
-			*held = true;
-		}
-	}
-	for (size_t i = 0; i < pk->nversions; i++) {
-		const struct npm_pkg_version *pv = &pk->versions[i];
-
-		if (!pl_candidate(pv, floor, &v))
-			continue;
-		if (have_latest && npm_version_cmp(&v, &latest) > 0)
-			continue;
-		if (!pl_allowed(floor, &v, policy)) {
-			*held = true;
-			continue;
-		}
-		if (!found || npm_version_cmp(&v, best) > 0) {
-			*best = v;
-			*bv = pv;
-			found = true;
-		}
-	}
-	return found;
-}
-
 /* What one file's planning needs besides its dependency. */
 struct pl_ctx {
 	const struct npm_manifest *m;
@@ -312,10 +255,114 @@ struct pl_ctx {
 	const struct npm_lock *lock;     /* NULL without a lockfile */
 	const char *const *members;      /* workspace member names */
 	size_t nmembers;
+	const struct npm_rules *r;
+	int64_t now_ms;                  /* the clock for release ages */
 };
 
-static int pl_skip(struct npm_plan *p, const struct pl_ctx *c,
-		   const struct npm_dep *d, const char *reason)
+/*
+ * A target and, for the plan's reasons, the newest version each rule
+ * passed over (valid where its pointer is set).
+ */
+struct pl_pick {
+	bool found;
+	struct npm_version best;
+	const struct npm_pkg_version *bv;
+	struct npm_version held_policy, held_age, held_pre;
+	const struct npm_pkg_version *hp_policy, *hp_age, *hp_pre;
+};
+
+/* Released too recently for min_release_age, or at an unknown time. */
+static bool pl_young(const struct pl_ctx *c, const struct npm_pkg_version *pv)
+{
+	int64_t need = (int64_t)c->r->min_release_age * 86400000;
+
+	return c->r->min_release_age &&
+	       (pv->published_ms <= 0 || c->now_ms - pv->published_ms < need);
+}
+
+static void pl_hold(struct npm_version *h, const struct npm_pkg_version **hp,
+		    const struct npm_version *v,
+		    const struct npm_pkg_version *pv)
+{
+	if (!*hp || npm_version_cmp(v, h) > 0) {
+		*h = *v;
+		*hp = pv;
+	}
+}
+
+/* A prerelease may be a target with prereleases = on, or on the floor's
+ * own major.minor.patch when the floor is one (npm's rule for ranges). */
+static bool pl_pre_ok(const struct pl_ctx *c, const struct npm_version *floor,
+		      const struct npm_version *v)
+{
+	return c->r->prereleases ||
+	       (floor->pre[0] && v->major == floor->major &&
+		v->minor == floor->minor && v->patch == floor->patch);
+}
+
+/*
+ * The target for floor (plan.h): the newest version above floor that is
+ * not deprecated, not above dist-tags.latest (unless it is a prerelease
+ * that may be taken), within limit, and old enough.
+ */
+static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
+		      const struct npm_version *floor, enum npm_policy limit,
+		      struct pl_pick *o)
+{
+	const char *tag = npm_packument_tag(pk, "latest");
+	struct npm_version latest, v;
+	bool have_latest = tag && npm_version_parse(tag, 0, &latest) == 0;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < pk->nversions; i++) {
+		const struct npm_pkg_version *pv = &pk->versions[i];
+
+		if (pv->deprecated || npm_version_parse(pv->version, 0, &v) ||
+		    npm_version_cmp(&v, floor) <= 0)
+			continue;
+		if (v.pre[0] && !pl_pre_ok(c, floor, &v)) {
+			pl_hold(&o->held_pre, &o->hp_pre, &v, pv);
+			continue;
+		}
+		if (have_latest && !v.pre[0] && npm_version_cmp(&v, &latest) > 0)
+			continue;
+		if (!pl_allowed(floor, &v, limit)) {
+			pl_hold(&o->held_policy, &o->hp_policy, &v, pv);
+			continue;
+		}
+		if (pl_young(c, pv)) {
+			pl_hold(&o->held_age, &o->hp_age, &v, pv);
+			continue;
+		}
+		if (!o->found || npm_version_cmp(&v, &o->best) > 0) {
+			o->best = v;
+			o->bv = pv;
+			o->found = true;
+		}
+	}
+}
+
+/* "1.2.3 held back: released 2 days ago, min_release_age = 7". */
+static void pl_age_reason(const struct pl_ctx *c,
+			  const struct npm_pkg_version *pv, char *why,
+			  size_t whysz)
+{
+	int64_t days = (c->now_ms - pv->published_ms) / 86400000;
+
+	if (pv->published_ms <= 0)
+		snprintf(why, whysz, "%s held back: the registry gave no "
+			 "release time, min_release_age = %u", pv->version,
+			 c->r->min_release_age);
+	else
+		snprintf(why, whysz, "%s held back: released %lld day%s ago, "
+			 "min_release_age = %u", pv->version,
+			 (long long)(days < 0 ? 0 : days),
+			 days == 1 ? "" : "s", c->r->min_release_age);
+}
+
+static int pl_skip_rule(struct npm_plan *p, const struct pl_ctx *c,
+			const struct npm_dep *d, const char *reason,
+			const char *rule)
 {
 	struct npm_skip *s;
 	void *n = realloc(p->skips, (p->nskips + 1) * sizeof(*p->skips));
@@ -332,10 +379,60 @@ static int pl_skip(struct npm_plan *p, const struct pl_ctx *c,
 	s->name = strdup(d->name);
 	s->spec = strdup(d->spec);
 	s->reason = strdup(reason);
+	s->rule = rule;
 	return s->file && s->name && s->spec && s->reason &&
 			       (!d->path || s->path)
 		       ? 0
 		       : -ENOMEM;
+}
+
+static int pl_skip(struct npm_plan *p, const struct pl_ctx *c,
+		   const struct npm_dep *d, const char *reason)
+{
+	return pl_skip_rule(p, c, d, reason, NULL);
+}
+
+/*
+ * What the rules say about a pick, for versions newer than what is taken
+ * (or than floor when nothing is): held back by min_release_age, a
+ * prerelease not taken. One skip each.
+ */
+static int pl_report(struct npm_plan *p, const struct pl_ctx *c,
+		     const struct npm_dep *d, const struct pl_pick *k,
+		     const struct npm_version *floor)
+{
+	const struct npm_version *top = k->found ? &k->best : floor;
+	char why[320];
+	int rc = 0;
+
+	if (k->hp_age && npm_version_cmp(&k->held_age, top) > 0) {
+		pl_age_reason(c, k->hp_age, why, sizeof(why));
+		rc = pl_skip_rule(p, c, d, why, "min_release_age");
+	}
+	if (rc == 0 && k->hp_pre && npm_version_cmp(&k->held_pre, top) > 0) {
+		snprintf(why, sizeof(why), "prerelease %s not taken: "
+			 "prereleases = off", k->hp_pre->version);
+		rc = pl_skip_rule(p, c, d, why, "prereleases");
+	}
+	return rc;
+}
+
+/* The group an update of lookup with this bump belongs to. */
+static char *pl_group(const struct pl_ctx *c, enum npm_bump bump,
+		      const char *lookup)
+{
+	struct al_buf b = { 0 };
+
+	switch (c->r->group) {
+	case NPM_GROUP_NON_MAJOR:
+		if (bump != NPM_BUMP_MAJOR)
+			return strdup("non-major");
+		return al_buf_printf(&b, "major:%s", lookup) ? NULL : b.p;
+	case NPM_GROUP_NONE:
+		return strdup(lookup);
+	default:
+		return strdup("all");
+	}
 }
 
 /* allowScripts pins a version ("name@1.2.3"): name it in the update so
@@ -390,7 +487,9 @@ static int pl_add(struct npm_plan *p, const struct pl_ctx *c,
 	u->version = strdup(vs);
 	u->bump = pl_bump(from, ver);
 	u->has_install_scripts = pv->has_install_scripts;
+	u->group = pl_group(c, u->bump, lookup);
 	return u->file && u->name && u->from && u->to && u->version &&
+			       u->group &&
 			       (!d->path || u->path) && (!locked || u->locked)
 		       ? 0
 		       : -ENOMEM;
@@ -487,30 +586,35 @@ static const char *pl_range_part(const char *spec)
 
 /*
  * A newer in-range version than the locked one: a lockfile-only update
- * (edge cases 17, 18). *done is set when one was added.
+ * (edge cases 17, 18). It is the version npm itself moves to, so it is
+ * proposed only when the rules allow that version; otherwise the skip
+ * says which rule held it. *done is set when either was added.
  */
 static int pl_lockonly(struct npm_plan *p, const struct pl_ctx *c,
 		       const struct npm_dep *d,
 		       const struct npm_packument *k,
 		       const struct npm_range *r, const char *locked,
-		       enum npm_policy policy, const char *lookup, bool *done)
+		       const char *lookup, bool *done)
 {
 	const struct npm_pkg_version *pv = NULL;
 	struct npm_version lv, want;
-	char why[256];
+	char why[320];
 
 	*done = false;
 	if (npm_version_parse(locked, NPM_SEMVER_LOOSE, &lv) != 0 ||
 	    !pl_wanted(k, r, &want, &pv) || npm_version_cmp(&want, &lv) <= 0)
 		return 0;
-	if (!pl_allowed(&lv, &want, policy)) {
+	*done = true;
+	if (!pl_allowed(&lv, &want, c->r->policy)) {
 		snprintf(why, sizeof(why), "newer in-range version not "
 			 "allowed by policy %s (locked %s)",
-			 npm_policy_name(policy), locked);
-		*done = true;
-		return pl_skip(p, c, d, why);
+			 npm_policy_name(c->r->policy), locked);
+		return pl_skip_rule(p, c, d, why, "policy");
 	}
-	*done = true;
+	if (pl_young(c, pv)) {
+		pl_age_reason(c, pv, why, sizeof(why));
+		return pl_skip_rule(p, c, d, why, "min_release_age");
+	}
 	char *to = strdup(d->spec);
 	if (!to)
 		return -ENOMEM;
@@ -530,40 +634,57 @@ static int pl_caret(const struct npm_version *v, struct al_buf *b)
 	return al_buf_printf(b, "^0.0.%llu", (unsigned long long)v->patch);
 }
 
+/* spec || ^best: support for best is added, none is dropped. */
+static int pl_widen(struct npm_plan *p, const struct pl_ctx *c,
+		    const struct npm_dep *d, const struct npm_version *floor,
+		    const struct pl_pick *k, const char *locked,
+		    const char *lookup)
+{
+	struct al_buf to = { 0 };
+
+	if (al_buf_printf(&to, "%s || ", d->spec) || pl_caret(&k->best, &to)) {
+		al_buf_free(&to);
+		return -ENOMEM;
+	}
+	return pl_add(p, c, d, NPM_KIND_WIDEN, to.p, floor, &k->best, k->bv,
+		      locked, lookup);
+}
+
+/* "newer version not allowed by policy minor" when that is all. */
+static int pl_policy_skip(struct npm_plan *p, const struct pl_ctx *c,
+			  const struct npm_dep *d)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "newer version not allowed by policy %s",
+		 npm_policy_name(c->r->policy));
+	return pl_skip_rule(p, c, d, why, "policy");
+}
+
 /*
- * A peer range is widened, never replaced: a plugin that supports host
- * 1.x keeps supporting it when 2.x is added ("^1.0.0" -> "^1.0.0 ||
- * ^2.0.0"). The floor is the newest release the range admits.
+ * A peer range is widened, never replaced, whatever range_strategy says:
+ * a plugin that supports host 1.x keeps supporting it when 2.x is added
+ * ("^1.0.0" -> "^1.0.0 || ^2.0.0"). The floor is the newest release the
+ * range admits.
  */
 static int pl_peer(struct npm_plan *p, const struct pl_ctx *c,
 		   const struct npm_dep *d, const struct npm_packument *k,
-		   const struct npm_range *r, enum npm_policy policy,
-		   const char *lookup)
+		   const struct npm_range *r, const char *lookup)
 {
-	const struct npm_pkg_version *bv = NULL, *fv = NULL;
-	struct npm_version floor, best;
-	struct al_buf to = { 0 };
-	char why[256];
-	bool held;
+	const struct npm_pkg_version *fv = NULL;
+	struct npm_version floor;
+	struct pl_pick pick;
+	int rc = 0;
 
 	if (!pl_wanted(k, r, &floor, &fv))
 		return pl_skip(p, c, d, "no published release satisfies the "
 			       "peer range");
-	if (!pl_target(k, &floor, policy, &best, &bv, &held)) {
-		if (!held)
-			return 0;
-		snprintf(why, sizeof(why), "newer version not allowed by "
-			 "policy %s", npm_policy_name(policy));
-		return pl_skip(p, c, d, why);
-	}
-	if (npm_range_satisfies(r, &best))
-		return 0;
-	if (al_buf_printf(&to, "%s || ", d->spec) || pl_caret(&best, &to)) {
-		al_buf_free(&to);
-		return -ENOMEM;
-	}
-	return pl_add(p, c, d, NPM_KIND_WIDEN, to.p, &floor, &best, bv, NULL,
-		      lookup);
+	pl_target(c, k, &floor, c->r->policy, &pick);
+	if (!pick.found && pick.hp_policy)
+		rc = pl_policy_skip(p, c, d);
+	if (rc == 0 && pick.found && !npm_range_satisfies(r, &pick.best))
+		rc = pl_widen(p, c, d, &floor, &pick, NULL, lookup);
+	return rc ? rc : pl_report(p, c, d, &pick, &floor);
 }
 
 /* A dependency that is a valid (strict) range: *r filled, true. */
@@ -602,10 +723,36 @@ pl_answer(struct npm_plan *p, const struct pl_ctx *c,
 	return k;
 }
 
-/* Why d is not planned before its spec is even read; NULL if it is. */
-static const char *pl_pre_skip(const struct pl_ctx *c,
-			       const struct npm_dep *d, const char *lookup)
+/* The glob of list ("a,b") that name matches, into g; false if none. */
+static bool pl_glob(const char *list, const char *name, char *g, size_t gsz)
 {
+	for (const char *s = list; *s;) {
+		size_t n = strcspn(s, ",");
+
+		if (n < gsz) {
+			memcpy(g, s, n);
+			g[n] = '\0';
+			if (fnmatch(g, name, 0) == 0)
+				return true;
+		}
+		s += n + (s[n] == ',');
+	}
+	return false;
+}
+
+/*
+ * Why d is not planned before its spec is even read, or NULL if it is;
+ * reasons of the allow and ignore rules are written into buf and name
+ * their rule in *rule. Both the key and the registry name are matched.
+ */
+static const char *pl_pre_skip(const struct pl_ctx *c,
+			       const struct npm_dep *d, const char *lookup,
+			       char *buf, size_t bufsz, const char **rule)
+{
+	char g[NPM_RULES_LIST_MAX];
+	const char *ign = c->r->ignore, *allow = c->r->allow;
+
+	*rule = NULL;
 	if (d->section == NPM_SEC_OVERRIDES && d->spec[0] == '$')
 		return "$reference to the project's own spec: follows it";
 	if (pl_listed(c->members, c->nmembers, lookup))
@@ -615,6 +762,19 @@ static const char *pl_pre_skip(const struct pl_ctx *c,
 	    d->section != NPM_SEC_OVERRIDES)
 		return "bundled (bundleDependencies): updated only with the "
 		       "package that bundles it";
+	if (ign[0] && (pl_glob(ign, lookup, g, sizeof(g)) ||
+		       pl_glob(ign, d->name, g, sizeof(g)))) {
+		*rule = "ignore";
+		snprintf(buf, bufsz, "ignored by ignore = %s", g);
+		return buf;
+	}
+	if (allow[0] && !pl_glob(allow, lookup, g, sizeof(g)) &&
+	    !pl_glob(allow, d->name, g, sizeof(g))) {
+		*rule = "allow";
+		snprintf(buf, bufsz, "not matched by allow = %.200s%s", allow,
+			 strlen(allow) > 200 ? "..." : "");
+		return buf;
+	}
 	return NULL;
 }
 
@@ -627,73 +787,169 @@ static const char *pl_locked(const struct pl_ctx *c, const struct npm_dep *d)
 	return npm_lock_version_of(c->lock, c->dir, d->name);
 }
 
-/* One dependency: an update, a skip, or nothing (already current). */
-static int pl_dep(struct npm_plan *p, const struct pl_ctx *c,
-		  const struct npm_dep *d, const struct npm_packument *pk,
-		  size_t npk, enum npm_policy policy)
+/* range_strategy as it applies here: auto is replace with a lock. */
+static enum npm_strategy pl_strategy(const struct pl_ctx *c,
+				     const char *locked)
 {
-	char floor_s[NPM_SEMVER_MAX_LEN + 64], why[256], target[256];
-	const struct npm_pkg_version *bv = NULL;
-	const struct npm_packument *k;
-	struct npm_version floor, best;
-	struct npm_range r;
-	const char *op = "", *reason, *locked = pl_locked(c, d);
-	const char *lookup = pl_lookup_name(d, target, sizeof(target));
-	bool held, done, have_r;
+	if (c->r->strategy != NPM_STRATEGY_AUTO)
+		return c->r->strategy;
+	return locked ? NPM_STRATEGY_REPLACE : NPM_STRATEGY_BUMP;
+}
+
+/*
+ * One target of a simple spec, by the range strategy. *in_range is set
+ * (and nothing added) when the strategy leaves a range that already
+ * admits the target.
+ */
+static int pl_emit(struct npm_plan *p, const struct pl_ctx *c,
+		   const struct npm_dep *d, const struct npm_range *r,
+		   const char *op, const struct npm_version *floor,
+		   const struct pl_pick *k, const char *locked,
+		   const char *lookup, bool *in_range)
+{
+	enum npm_strategy s = pl_strategy(c, locked);
+
+	if (s == NPM_STRATEGY_BUMP || s == NPM_STRATEGY_PIN)
+		return pl_update(p, c, d, s == NPM_STRATEGY_PIN ? "" : op,
+				 floor, &k->best, k->bv, locked, lookup);
+	if (npm_range_satisfies(r, &k->best)) {
+		*in_range = true;
+		return 0;
+	}
+	if (s == NPM_STRATEGY_WIDEN)
+		return pl_widen(p, c, d, floor, k, locked, lookup);
+	return pl_update(p, c, d, op, floor, &k->best, k->bv, locked, lookup);
+}
+
+/*
+ * A simple spec (op floor). With group = non-major, a package whose
+ * target is a new major also gets its best non-major target, each in
+ * its own group.
+ */
+static int pl_simple_dep(struct npm_plan *p, const struct pl_ctx *c,
+			 const struct npm_dep *d,
+			 const struct npm_packument *k,
+			 const struct npm_range *r, const char *op,
+			 const struct npm_version *floor, const char *locked,
+			 const char *lookup)
+{
+	struct pl_pick full, nm;
+	char why[320];
+	bool in_range = false, done = false;
+	int rc = 0;
+
+	pl_target(c, k, floor, c->r->policy, &full);
+	if (full.found && c->r->group == NPM_GROUP_NON_MAJOR &&
+	    pl_bump(floor, &full.best) == NPM_BUMP_MAJOR) {
+		pl_target(c, k, floor, NPM_POLICY_MINOR, &nm);
+		if (nm.found)
+			rc = pl_emit(p, c, d, r, op, floor, &nm, locked, lookup,
+				     &in_range);
+	}
+	if (rc == 0 && full.found)
+		rc = pl_emit(p, c, d, r, op, floor, &full, locked, lookup,
+			     &in_range);
+	if (rc == 0 && locked && (in_range || !full.found))
+		rc = pl_lockonly(p, c, d, k, r, locked, lookup, &done);
+	if (rc == 0 && in_range && !locked) {
+		snprintf(why, sizeof(why), "%s is within %s: range_strategy = "
+			 "%s changes only ranges it falls outside of (no "
+			 "lockfile to move)", full.bv->version, d->spec,
+			 npm_strategy_name(c->r->strategy));
+		rc = pl_skip_rule(p, c, d, why, "range_strategy");
+	}
+	if (rc == 0 && !full.found && !done && full.hp_policy)
+		rc = pl_policy_skip(p, c, d);
+	return rc ? rc : pl_report(p, c, d, &full, floor);
+}
+
+/*
+ * A valid range that is not a simple spec (x-range, union, hyphen): with
+ * range_strategy pin or widen, a target outside it is written exactly or
+ * added with "|| ^NEW"; otherwise only a lockfile can move, else the
+ * spec is skipped with why.
+ */
+static int pl_complex_dep(struct npm_plan *p, const struct pl_ctx *c,
+			  const struct npm_dep *d,
+			  const struct npm_packument *k,
+			  const struct npm_range *r, const char *locked,
+			  const char *lookup, const char *why)
+{
+	enum npm_strategy s = c->r->strategy;
+	const struct npm_pkg_version *fv = NULL;
+	struct npm_version floor;
+	struct pl_pick pick;
+	bool done = false;
 	int rc;
 
-	reason = pl_pre_skip(c, d, lookup);
-	if (reason)
-		return pl_skip(p, c, d, reason);
-	reason = npm_spec_classify(d->spec, &op, floor_s, sizeof(floor_s));
-	/* A peer range, or a locked range of any form, can still move. */
-	have_r = false;
-	if ((d->section == NPM_SEC_PEER || locked) &&
-	    (!reason || pl_range_reason_is(reason)))
-		have_r = d->section == NPM_SEC_PEER
-				 ? pl_range(pl_range_part(d->spec), &r)
-				 : npm_range_parse(pl_range_part(d->spec), 0,
-						   &r) == 0;
-	if (reason && !have_r)
-		return pl_skip(p, c, d, reason);
-	k = pl_answer(p, c, d, pk, npk, lookup, &rc);
-	if (!k) {
-		if (have_r)
-			npm_range_free(&r);
-		return rc;
+	if ((s == NPM_STRATEGY_PIN || s == NPM_STRATEGY_WIDEN) &&
+	    pl_wanted(k, r, &floor, &fv)) {
+		pl_target(c, k, &floor, c->r->policy, &pick);
+		if (pick.found && !npm_range_satisfies(r, &pick.best)) {
+			rc = s == NPM_STRATEGY_PIN
+				     ? pl_update(p, c, d, "", &floor,
+						 &pick.best, pick.bv, locked,
+						 lookup)
+				     : pl_widen(p, c, d, &floor, &pick, locked,
+						lookup);
+			return rc ? rc : pl_report(p, c, d, &pick, &floor);
+		}
 	}
-	if (d->section == NPM_SEC_PEER) {
-		rc = pl_peer(p, c, d, k, &r, policy, lookup);
-		npm_range_free(&r);
-		return rc;
-	}
-	if (reason) {
-		/* Not rewritable, but locked: only the lockfile can move. */
-		rc = pl_lockonly(p, c, d, k, &r, locked, policy, lookup,
-				 &done);
-		npm_range_free(&r);
-		return rc || done ? rc : pl_skip(p, c, d, reason);
-	}
-	npm_version_parse(floor_s, 0, &floor);
-	if (pl_target(k, &floor, policy, &best, &bv, &held) &&
-	    (!have_r || !npm_range_satisfies(&r, &best))) {
-		if (have_r)
-			npm_range_free(&r);
-		return pl_update(p, c, d, op, &floor, &best, bv, locked,
-				 lookup);
-	}
-	if (have_r) {
-		rc = pl_lockonly(p, c, d, k, &r, locked, policy, lookup,
-				 &done);
-		npm_range_free(&r);
+	if (locked) {
+		rc = pl_lockonly(p, c, d, k, r, locked, lookup, &done);
 		if (rc || done)
 			return rc;
 	}
-	if (held) {
-		snprintf(why, sizeof(why), "newer version not allowed by "
-			 "policy %s", npm_policy_name(policy));
-		return pl_skip(p, c, d, why);
-	}
+	return pl_skip(p, c, d, why);
+}
+
+/* One dependency: updates, skips, or nothing (already current). */
+static int pl_dep(struct npm_plan *p, const struct pl_ctx *c,
+		  const struct npm_dep *d, const struct npm_packument *pk,
+		  size_t npk)
+{
+	char floor_s[NPM_SEMVER_MAX_LEN + 64], target[256], buf[320];
+	const struct npm_packument *k;
+	struct npm_version floor;
+	struct npm_range r;
+	const char *op = "", *reason, *rule, *locked = pl_locked(c, d);
+	const char *lookup = pl_lookup_name(d, target, sizeof(target));
+	const char *part = pl_range_part(d->spec);
+	enum npm_strategy s = c->r->strategy;
+	size_t before = p->nupdates + p->nskips;
+	bool have_r = false;
+	int rc = 0;
+
+	reason = pl_pre_skip(c, d, lookup, buf, sizeof(buf), &rule);
+	if (reason)
+		return pl_skip_rule(p, c, d, reason, rule);
+	reason = npm_spec_classify(d->spec, &op, floor_s, sizeof(floor_s));
+	/* A simple spec, a peer range, a locked range of any form, or any
+	 * range under pin or widen can move. */
+	if (!reason)
+		have_r = pl_range(part, &r);
+	else if (pl_range_reason_is(reason) && d->section != NPM_SEC_PEER &&
+		 locked)
+		have_r = npm_range_parse(part, 0, &r) == 0;
+	else if (pl_range_reason_is(reason) &&
+		 (d->section == NPM_SEC_PEER || s == NPM_STRATEGY_PIN ||
+		  s == NPM_STRATEGY_WIDEN))
+		have_r = pl_range(part, &r);
+	if (!have_r)
+		return pl_skip(p, c, d, reason ? reason
+					       : "range form is not rewritten");
+	k = pl_answer(p, c, d, pk, npk, lookup, &rc);
+	if (k && d->section == NPM_SEC_PEER)
+		rc = pl_peer(p, c, d, k, &r, lookup);
+	else if (k && reason)
+		rc = pl_complex_dep(p, c, d, k, &r, locked, lookup, reason);
+	else if (k && npm_version_parse(floor_s, 0, &floor) == 0)
+		rc = pl_simple_dep(p, c, d, k, &r, op, &floor, locked, lookup);
+	npm_range_free(&r);
+	/* Nothing newer: current, unless the registry named no latest. */
+	if (rc || !k || reason || d->section == NPM_SEC_PEER ||
+	    p->nupdates + p->nskips != before)
+		return rc;
 	const char *tag = npm_packument_tag(k, "latest");
 	struct npm_version lv;
 	if (!tag || npm_version_parse(tag, 0, &lv) != 0) {
@@ -717,6 +973,7 @@ void npm_plan_free(struct npm_plan *plan)
 		free(plan->updates[i].from);
 		free(plan->updates[i].to);
 		free(plan->updates[i].version);
+		free(plan->updates[i].group);
 	}
 	for (size_t i = 0; i < plan->nskips; i++) {
 		free(plan->skips[i].file);
@@ -732,13 +989,18 @@ void npm_plan_free(struct npm_plan *plan)
 
 /* Append one file's updates and skips to plan. */
 static int pl_file(const struct pl_ctx *c, const struct npm_packument *pk,
-		   size_t npk, enum npm_policy policy, struct npm_plan *plan)
+		   size_t npk, struct npm_plan *plan)
 {
 	int rc = 0;
 
 	for (size_t i = 0; !rc && i < c->m->ndeps; i++)
-		rc = pl_dep(plan, c, &c->m->deps[i], pk, npk, policy);
+		rc = pl_dep(plan, c, &c->m->deps[i], pk, npk);
 	return rc;
+}
+
+static int64_t pl_now(const struct npm_rules *r)
+{
+	return r->now_ms ? r->now_ms : al_wall_ms();
 }
 
 int npm_plan_build_file(const struct npm_manifest *m, const char *file,
@@ -747,24 +1009,99 @@ int npm_plan_build_file(const struct npm_manifest *m, const char *file,
 			const struct npm_packument *pk, size_t npk,
 			enum npm_policy policy, struct npm_plan *plan)
 {
+	struct npm_rules r;
+
+	npm_rules_init(&r, policy);
 	const struct pl_ctx c = { .m = m, .file = file, .dir = dir,
 				  .lock = lock, .members = members,
-				  .nmembers = nmembers };
+				  .nmembers = nmembers, .r = &r,
+				  .now_ms = pl_now(&r) };
 
-	return pl_file(&c, pk, npk, policy, plan);
+	return pl_file(&c, pk, npk, plan);
+}
+
+int npm_plan_build_rules(const struct npm_manifest *m,
+			 const struct npm_packument *pk, size_t npk,
+			 const struct npm_rules *rules, struct npm_plan *plan)
+{
+	const struct pl_ctx c = { .m = m, .file = "package.json", .dir = "",
+				  .r = rules, .now_ms = pl_now(rules) };
+	int rc;
+
+	memset(plan, 0, sizeof(*plan));
+	rc = pl_file(&c, pk, npk, plan);
+	if (rc == 0)
+		rc = npm_plan_select(plan, rules);
+	if (rc)
+		npm_plan_free(plan);
+	return rc;
 }
 
 int npm_plan_build(const struct npm_manifest *m,
 		   const struct npm_packument *pk, size_t npk,
 		   enum npm_policy policy, struct npm_plan *plan)
 {
-	const struct pl_ctx c = { .m = m, .file = "package.json", .dir = "" };
-	int rc;
+	struct npm_rules r;
 
-	memset(plan, 0, sizeof(*plan));
-	rc = pl_file(&c, pk, npk, policy, plan);
-	if (rc)
-		npm_plan_free(plan);
+	npm_rules_init(&r, policy);
+	return npm_plan_build_rules(m, pk, npk, &r, plan);
+}
+
+/* Update i becomes a skip with reason (its strings move over). */
+static int pl_defer(struct npm_plan *p, size_t i, const char *reason,
+		    const char *rule)
+{
+	struct npm_update *u = &p->updates[i];
+	struct npm_skip *s;
+	void *n = realloc(p->skips, (p->nskips + 1) * sizeof(*p->skips));
+
+	if (!n)
+		return -ENOMEM;
+	p->skips = n;
+	s = &p->skips[p->nskips++];
+	*s = (struct npm_skip){ .section = u->section, .file = u->file,
+				.path = u->path, .name = u->name,
+				.spec = u->from, .reason = strdup(reason),
+				.rule = rule };
+	free(u->locked);
+	free(u->note);
+	free(u->to);
+	free(u->version);
+	free(u->group);
+	memmove(u, u + 1, (p->nupdates - i - 1) * sizeof(*u));
+	p->nupdates--;
+	return s->reason ? 0 : -ENOMEM;
+}
+
+int npm_plan_select(struct npm_plan *p, const struct npm_rules *r)
+{
+	char keep[NPM_NAME_MAX + 16] = "", why[NPM_NAME_MAX + 160];
+	int rc = 0;
+
+	/* non-major first: it is the group every project can take. */
+	for (size_t i = 0; i < p->nupdates && !keep[0]; i++)
+		if (r->group == NPM_GROUP_NON_MAJOR &&
+		    !strcmp(p->updates[i].group, "non-major"))
+			al_strlcpy(keep, "non-major", sizeof(keep));
+	if (!keep[0] && p->nupdates)
+		al_strlcpy(keep, p->updates[0].group, sizeof(keep));
+	for (size_t i = 0; rc == 0 && i < p->nupdates;) {
+		const struct npm_update *u = &p->updates[i];
+
+		if (!strcmp(u->group, keep)) {
+			i++;
+			continue;
+		}
+		snprintf(why, sizeof(why), "%s deferred to a later job: group "
+			 "%s (group = %s; this job proposes group %s)",
+			 u->version, u->group, npm_group_name(r->group), keep);
+		rc = pl_defer(p, i, why, "group");
+	}
+	while (rc == 0 && r->max_updates && p->nupdates > r->max_updates) {
+		snprintf(why, sizeof(why), "%s over max_updates = %u",
+			 p->updates[r->max_updates].version, r->max_updates);
+		rc = pl_defer(p, r->max_updates, why, "max_updates");
+	}
 	return rc;
 }
 
@@ -773,9 +1110,10 @@ int npm_plan_build(const struct npm_manifest *m,
 static int pl_names(const struct pl_ctx *c, const char **names,
 		    char **owned, size_t *n)
 {
-	char floor[NPM_SEMVER_MAX_LEN + 64];
+	char floor[NPM_SEMVER_MAX_LEN + 64], buf[320];
 	const struct npm_manifest *m = c->m;
-	const char *op, *why;
+	enum npm_strategy s = c->r->strategy;
+	const char *op, *why, *rule;
 
 	for (size_t i = 0; i < m->ndeps; i++) {
 		const struct npm_dep *d = &m->deps[i];
@@ -785,8 +1123,10 @@ static int pl_names(const struct pl_ctx *c, const char **names,
 		bool dup = false;
 
 		why = npm_spec_classify(d->spec, &op, floor, sizeof(floor));
-		if (why && !((d->section == NPM_SEC_PEER ||
-			      pl_locked(c, d)) && pl_range_reason_is(why)))
+		if (why && !((d->section == NPM_SEC_PEER || pl_locked(c, d) ||
+			      s == NPM_STRATEGY_PIN ||
+			      s == NPM_STRATEGY_WIDEN) &&
+			     pl_range_reason_is(why)))
 			continue;
 		/* An alias is looked up under its target, never its key. */
 		if (!strncmp(d->spec, "npm:", 4)) {
@@ -796,7 +1136,7 @@ static int pl_names(const struct pl_ctx *c, const char **names,
 			if (npm_spec_alias(d->spec, target, 256, &off) == 0)
 				name = target;
 		}
-		if (pl_pre_skip(c, d, name)) {
+		if (pl_pre_skip(c, d, name, buf, sizeof(buf), &rule)) {
 			free(target);
 			continue;
 		}
@@ -843,9 +1183,11 @@ static int pl_rewrite(const char *file, const char *text, size_t len,
 
 /* Fetch and plan for every file of pj (each one's m already parsed). */
 static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
-		  enum npm_policy policy, struct npm_plan *plan, char *err,
-		  size_t errsz)
+		  const struct npm_rules *rules, struct npm_plan *plan,
+		  char *err, size_t errsz)
 {
+	struct npm_registry_opts o = *ro;
+	int64_t now = pl_now(rules);
 	struct npm_packument *pk = NULL;
 	const char **names = NULL, **members = NULL;
 	char **owned = NULL;
@@ -870,7 +1212,8 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 			.m = &pj->files[f].m, .file = pj->files[f].path,
 			.dir = pj->files[f].dir,
 			.lock = pj->has_lock ? &pj->lock : NULL,
-			.members = members, .nmembers = nmem };
+			.members = members, .nmembers = nmem,
+			.r = rules, .now_ms = now };
 
 		rc = pl_names(&c, names, owned, &n);
 	}
@@ -880,7 +1223,9 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 	pk = calloc(n + 1, sizeof(*pk));
 	if (!pk)
 		goto out;
-	rc = npm_registry_fetch(ro, names, n, pk);
+	/* Release times come with the full documents only. */
+	o.need_release_times |= rules->min_release_age > 0;
+	rc = npm_registry_fetch(&o, names, n, pk);
 	if (rc) {
 		snprintf(err, errsz, "registry %s: %s", ro->url,
 			 al_strerror(rc));
@@ -891,10 +1236,13 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 			.m = &pj->files[f].m, .file = pj->files[f].path,
 			.dir = pj->files[f].dir,
 			.lock = pj->has_lock ? &pj->lock : NULL,
-			.members = members, .nmembers = nmem };
+			.members = members, .nmembers = nmem,
+			.r = rules, .now_ms = now };
 
-		rc = pl_file(&c, pk, n, policy, plan);
+		rc = pl_file(&c, pk, n, plan);
 	}
+	if (rc == 0)
+		rc = npm_plan_select(plan, rules);
 	for (size_t f = 0; !rc && f < pj->nfiles; f++) {
 		struct npm_project_file *pf = &pj->files[f];
 		size_t ne = 0;
@@ -924,15 +1272,17 @@ int npm_plan_project(const struct npm_registry_opts *ro, const char *manifest,
 {
 	struct npm_project_file f = { .path = "package.json", .dir = "" };
 	struct npm_project pj = { .files = &f, .nfiles = 1 };
+	struct npm_rules r;
 	int rc;
 
 	memset(plan, 0, sizeof(*plan));
+	npm_rules_init(&r, policy);
 	f.text.p = (char *)manifest;
 	f.text.len = len;
 	rc = npm_manifest_parse(manifest, len, &f.m, err, errsz);
 	if (rc)
 		return rc;
-	rc = pl_run(ro, &pj, policy, plan, err, errsz);
+	rc = pl_run(ro, &pj, &r, plan, err, errsz);
 	if (rc == 0 && f.changed) {
 		al_buf_free(new_manifest);
 		*new_manifest = f.out;
@@ -945,17 +1295,28 @@ int npm_plan_project(const struct npm_registry_opts *ro, const char *manifest,
 	return rc;
 }
 
-int npm_plan_workspace(const struct npm_registry_opts *ro,
-		       struct npm_project *pj, enum npm_policy policy,
-		       struct npm_plan *plan, char *err, size_t errsz)
+int npm_plan_workspace_rules(const struct npm_registry_opts *ro,
+			     struct npm_project *pj,
+			     const struct npm_rules *rules,
+			     struct npm_plan *plan, char *err, size_t errsz)
 {
 	int rc;
 
 	memset(plan, 0, sizeof(*plan));
-	rc = pl_run(ro, pj, policy, plan, err, errsz);
+	rc = pl_run(ro, pj, rules, plan, err, errsz);
 	if (rc)
 		npm_plan_free(plan);
 	return rc;
+}
+
+int npm_plan_workspace(const struct npm_registry_opts *ro,
+		       struct npm_project *pj, enum npm_policy policy,
+		       struct npm_plan *plan, char *err, size_t errsz)
+{
+	struct npm_rules r;
+
+	npm_rules_init(&r, policy);
+	return npm_plan_workspace_rules(ro, pj, &r, plan, err, errsz);
 }
 
 json_t *npm_plan_json(const struct npm_plan *plan)
@@ -970,13 +1331,14 @@ json_t *npm_plan_json(const struct npm_plan *plan)
 		const struct npm_update *u = &plan->updates[i];
 
 		json_t *o = json_pack(
-			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
 			"file", u->file, "section", npm_section_name(u->section),
 			"name", u->name, "from", u->from, "to", u->to,
 			"kind", npm_kind_name(u->kind),
 			"bump", npm_bump_name(u->bump),
 			"version", u->version,
-			"install_scripts", u->has_install_scripts);
+			"install_scripts", u->has_install_scripts,
+			"group", u->group);
 
 		if (o && u->path)
 			json_object_set_new(o, "path", json_string(u->path));
@@ -999,6 +1361,8 @@ json_t *npm_plan_json(const struct npm_plan *plan)
 
 		if (o && s->path)
 			json_object_set_new(o, "path", json_string(s->path));
+		if (o && s->rule)
+			json_object_set_new(o, "rule", json_string(s->rule));
 		if (json_array_append_new(sk, o))
 			goto fail_root;
 	}

@@ -10,12 +10,14 @@
  * and every registry failure becomes a skip with a reason; one package's
  * trouble never fails the plan.
  *
- * Target choice: the floor is the version written in the spec. If
- * dist-tags.latest is a release (not a prerelease), not deprecated, newer
- * than the floor and the jump is allowed by the policy, it is the target.
- * Otherwise the target is the highest release that is newer than the
- * floor, not newer than latest, not deprecated and allowed by the policy.
- * Policies: patch keeps major.minor, minor keeps major, major allows all.
+ * Target choice: the floor is the version written in the spec. The
+ * target is the highest version newer than the floor that is not
+ * deprecated, not newer than dist-tags.latest, allowed by the policy and
+ * by the rules (struct npm_rules: a release unless prereleases are on or
+ * the floor is a prerelease of the same major.minor.patch, old enough
+ * for min_release_age); a prerelease that may be taken is not capped by
+ * latest. Policies: patch keeps major.minor, minor keeps major, major
+ * allows all. How the spec is rewritten is the rules' range strategy.
  */
 #ifndef AL_NPM_PLAN_H
 #define AL_NPM_PLAN_H
@@ -52,6 +54,102 @@ enum npm_bump {
 	NPM_BUMP_TABLE(NPM_X_BUMP)
 #undef NPM_X_BUMP
 };
+
+/*
+ * Range strategies (airlock.conf range_strategy; see docs/update-job.md,
+ * "Policies"): how a simple spec (^, ~, =, >=, exact) is rewritten for
+ * its target. auto is replace with a lockfile and bump without one.
+ */
+#define NPM_STRATEGY_TABLE(X)                                              \
+	X(NPM_STRATEGY_AUTO, "auto")                                           \
+	X(NPM_STRATEGY_BUMP, "bump")                                           \
+	X(NPM_STRATEGY_REPLACE, "replace")                                     \
+	X(NPM_STRATEGY_WIDEN, "widen")                                         \
+	X(NPM_STRATEGY_PIN, "pin")
+
+enum npm_strategy {
+#define NPM_X_STRAT(e, word) e,
+	NPM_STRATEGY_TABLE(NPM_X_STRAT)
+#undef NPM_X_STRAT
+};
+
+/*
+ * Which updates one job proposes together (airlock.conf group): all in
+ * one group; non-major updates together and each package's major alone;
+ * none: each package alone. A job proposes the first group in plan order
+ * and reports the others as deferred.
+ */
+#define NPM_GROUP_TABLE(X)                                                 \
+	X(NPM_GROUP_ALL, "all")                                                \
+	X(NPM_GROUP_NON_MAJOR, "non-major")                                    \
+	X(NPM_GROUP_NONE, "none")
+
+enum npm_group {
+#define NPM_X_GROUP(e, word) e,
+	NPM_GROUP_TABLE(NPM_X_GROUP)
+#undef NPM_X_GROUP
+};
+
+/* The airlock.conf keys of struct npm_rules; bit i of .set is key i. */
+#define NPM_RULE_KEYS(X)                                                   \
+	X(NPM_RULE_STRATEGY, "range_strategy")                                 \
+	X(NPM_RULE_ALLOW, "allow")                                             \
+	X(NPM_RULE_IGNORE, "ignore")                                           \
+	X(NPM_RULE_AGE, "min_release_age")                                     \
+	X(NPM_RULE_PRERELEASES, "prereleases")                                 \
+	X(NPM_RULE_MAX_UPDATES, "max_updates")                                 \
+	X(NPM_RULE_GROUP, "group")
+
+enum npm_rule_key {
+#define NPM_X_RULE(e, word) e,
+	NPM_RULE_KEYS(NPM_X_RULE)
+#undef NPM_X_RULE
+	NPM_RULE_NKEYS
+};
+
+#define NPM_RULES_LIST_MAX 1024  /* allow, ignore: "glob,glob,..." */
+#define NPM_RULES_AGE_MAX 3650   /* days */
+#define NPM_RULES_UPDATES_MAX 10000
+
+/*
+ * The update policy of one job: the largest bump (--policy) and the
+ * airlock.conf rules. A plain struct: copy it to override it.
+ */
+struct npm_rules {
+	enum npm_policy policy;
+	enum npm_strategy strategy;
+	/* Comma-separated globs (fnmatch(3), '*' also matches '/') over
+	 * registry package names; allow "" admits every package. */
+	char allow[NPM_RULES_LIST_MAX];
+	char ignore[NPM_RULES_LIST_MAX];
+	unsigned min_release_age;  /* days; 0 = any age */
+	bool prereleases;          /* prerelease targets (default off) */
+	unsigned max_updates;      /* per job; 0 = no cap */
+	enum npm_group group;
+	int64_t now_ms;            /* the clock for ages; 0 = read it */
+	unsigned set;              /* bits (1 << enum npm_rule_key) set */
+};
+
+/* The defaults: policy, auto, every package, no age, no prereleases,
+ * no cap, one group. */
+void npm_rules_init(struct npm_rules *r, enum npm_policy policy);
+
+/*
+ * Set one airlock.conf key. Returns 0, AL_E_NOTFOUND when key is none of
+ * NPM_RULE_KEYS, -EINVAL or -ERANGE for a bad value (why says what is
+ * expected).
+ */
+int npm_rules_set(struct npm_rules *r, const char *key, const char *value,
+		  char *why, size_t whysz);
+
+/* The keys over set in over replace those of dst. */
+void npm_rules_merge(struct npm_rules *dst, const struct npm_rules *over);
+
+/* {"range_strategy":..,"allow":[..],...}; NULL on allocation failure. */
+json_t *npm_rules_json(const struct npm_rules *r);
+
+const char *npm_strategy_name(enum npm_strategy s);
+const char *npm_group_name(enum npm_group g);
 
 /* "patch", "minor", "major"; AL_E_USAGE for anything else. */
 int npm_policy_parse(const char *word, enum npm_policy *out);
@@ -90,6 +188,8 @@ struct npm_update {
 	char *version; /* the chosen version */
 	enum npm_bump bump;
 	bool has_install_scripts; /* the chosen version has install hooks */
+	char *group;   /* the group it belongs to: "all", "non-major",
+			* "major:NAME" or "NAME" */
 };
 
 struct npm_skip {
@@ -99,6 +199,8 @@ struct npm_skip {
 	char *name;
 	char *spec;
 	char *reason;
+	const char *rule; /* the airlock.conf key (or "policy") that held it
+			   * back; NULL for reasons of form or registry */
 };
 
 /* Owned arrays; free with npm_plan_free. Strings are job data: sanitise
@@ -175,6 +277,23 @@ int npm_plan_build(const struct npm_manifest *m,
 		   enum npm_policy policy, struct npm_plan *plan);
 
 /*
+ * The same under rules: allow and ignore, prereleases, min_release_age
+ * (release times from the packuments; a version without one is held
+ * back), the range strategy, then npm_plan_select.
+ */
+int npm_plan_build_rules(const struct npm_manifest *m,
+			 const struct npm_packument *pk, size_t npk,
+			 const struct npm_rules *rules, struct npm_plan *plan);
+
+/*
+ * Apply the group and max_updates rules to a whole plan: the updates of
+ * every group but the first (in plan order) become skips "deferred to a
+ * later job: group G", then those over max_updates become skips "over
+ * max_updates = N". Returns 0 or -ENOMEM.
+ */
+int npm_plan_select(struct npm_plan *plan, const struct npm_rules *rules);
+
+/*
  * One file of a project, appended to plan (not reset): file and dir name
  * it, lock (NULL without one) gives the locked versions, members are the
  * workspace members' names. Returns 0 or -ENOMEM.
@@ -210,9 +329,16 @@ int npm_plan_workspace(const struct npm_registry_opts *ro,
 		       struct npm_project *pj, enum npm_policy policy,
 		       struct npm_plan *plan, char *err, size_t errsz);
 
+/* npm_plan_workspace under rules (see npm_plan_build_rules); release
+ * times are asked of the registry when min_release_age is set. */
+int npm_plan_workspace_rules(const struct npm_registry_opts *ro,
+			     struct npm_project *pj,
+			     const struct npm_rules *rules,
+			     struct npm_plan *plan, char *err, size_t errsz);
+
 /* {"updates":[{file,section,name,from,to,kind,bump,version,
- *  install_scripts[,path][,locked][,note]}],
- *  "skipped":[{file,section,name,spec,reason[,path]}]}; NULL on
+ *  install_scripts,group[,path][,locked][,note]}],
+ *  "skipped":[{file,section,name,spec,reason[,rule][,path]}]}; NULL on
  *  allocation failure. */
 json_t *npm_plan_json(const struct npm_plan *plan);
 

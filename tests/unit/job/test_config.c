@@ -1,5 +1,6 @@
 /*
- * airlock.conf keys of the scheduler: workers, schedule_tz, schedule.
+ * airlock.conf keys of the scheduler (workers, schedule_tz, schedule)
+ * and of the update policy, globally and in [repo URL] sections.
  * Good lines load; every bad one is an error that names the line and
  * says what was wrong (the cron column, the zone, the duplicate).
  */
@@ -112,11 +113,102 @@ static void test_bad(void **state)
 	    "/srv/a.git already has a schedule on line 2");
 }
 
+/* Global policy keys, and a [repo] section overriding some of them for
+ * one repository only. */
+static void test_policy(void **state)
+{
+	struct job_config c;
+	struct npm_rules r;
+	char err[512];
+
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_false(job_config_rules(&c, "/srv/a.git", NPM_POLICY_MINOR, &r));
+	assert_int_equal(r.policy, NPM_POLICY_MINOR);
+	assert_int_equal(r.strategy, NPM_STRATEGY_AUTO);
+	assert_int_equal(r.group, NPM_GROUP_ALL);
+	assert_false(r.prereleases);
+	assert_int_equal(r.min_release_age, 0);
+	assert_int_equal(r.max_updates, 0);
+	assert_string_equal(r.allow, "");
+	job_config_free(&c);
+
+	assert_int_equal(
+		load("range_strategy = pin\n"
+		     "ignore = @types/* , eslint-*\n"
+		     "min_release_age = 7\n"
+		     "group = non-major\n"
+		     "[repo https://git.test/acme/a.git]\n"
+		     "range_strategy = widen\n"
+		     "max_updates = 3\n"
+		     "prereleases = on\n"
+		     "[other]\n"
+		     "allow = react\n"
+		     "[repo /srv/b.git]\n"
+		     "ignore = left-pad\n",
+		     &c, err, sizeof(err)), 0);
+	/* A section ends at the next one: allow is global. */
+	assert_int_equal(c.nrepo_rules, 2);
+	assert_false(job_config_rules(&c, "https://git.test/acme/c.git",
+				      NPM_POLICY_MAJOR, &r));
+	assert_int_equal(r.strategy, NPM_STRATEGY_PIN);
+	assert_string_equal(r.ignore, "@types/*,eslint-*");
+	assert_string_equal(r.allow, "react");
+	assert_int_equal(r.min_release_age, 7);
+	assert_int_equal(r.group, NPM_GROUP_NON_MAJOR);
+	assert_int_equal(r.max_updates, 0);
+	assert_false(r.prereleases);
+
+	assert_true(job_config_rules(&c, "https://git.test/acme/a.git",
+				     NPM_POLICY_PATCH, &r));
+	assert_int_equal(r.policy, NPM_POLICY_PATCH);
+	assert_int_equal(r.strategy, NPM_STRATEGY_WIDEN);
+	assert_int_equal(r.max_updates, 3);
+	assert_true(r.prereleases);
+	/* Keys the section does not set stay global. */
+	assert_string_equal(r.ignore, "@types/*,eslint-*");
+	assert_int_equal(r.min_release_age, 7);
+
+	assert_true(job_config_rules(&c, "/srv/b.git", NPM_POLICY_MAJOR, &r));
+	assert_string_equal(r.ignore, "left-pad");
+	assert_int_equal(r.strategy, NPM_STRATEGY_PIN);
+	job_config_free(&c);
+}
+
+static void test_policy_bad(void **state)
+{
+	bad("range_strategy = bumped\n", ":2: bad value for 'range_strategy'"
+	    ": one of auto, bump, replace, widen, pin");
+	bad("ignore = @types/*,\n", ":2: bad value for 'ignore': a glob "
+	    "after the last ','");
+	bad("allow = a,,b\n", "'allow': '' is no package name glob");
+	bad("allow = react dom\n", "'react dom' is no package name glob");
+	bad("ignore =\n", "'ignore': one glob or more");
+	bad("min_release_age = 3651\n", ":2: bad value for 'min_release_age'"
+	    ": a whole number from 0 to 3650");
+	bad("min_release_age = 7d\n", "'min_release_age'");
+	bad("prereleases = yes\n", "'prereleases': one of off, on");
+	bad("max_updates = -1\n", "'max_updates'");
+	bad("group = majors\n", "one of all, non-major, none");
+	bad("[repo /srv/a.git]\nworkers = 2\n",
+	    ":3: 'workers' cannot be set in [repo /srv/a.git]");
+	bad("[repo /srv/a.git]\ngroup = some\n",
+	    ":3: bad value for 'group'");
+	bad("[repo ]\n", ":2: bad section: a repository URL");
+	bad("[repo]\n", ":2: bad section: a repository URL");
+	bad("[repo https://u:p@git.test/a.git]\n", "no credentials");
+	bad("[repo /srv/a.git\n", ":2: bad section: a section is [repo URL]");
+	bad("[repo /srv/a.git]\n[repo /srv/a.git]\n",
+	    ":3: bad section: /srv/a.git already has a section on line 2");
+	bad("[repo /srv/a b.git]\n", "a repository URL of one word");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_policy_bad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
