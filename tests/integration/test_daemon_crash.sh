@@ -88,7 +88,7 @@ crash() {
 		"$dmn_log" || fail "$case: the workspace was not swept"
 	al audit verify > "verify-$case.txt" ||
 		{ cat "verify-$case.txt"; fail "$case: audit verify"; }
-	al audit show --job "$id" | grep -q '"job.requeue"' ||
+	al audit show --job "$id" | grep -c '"job.requeue"' >/dev/null ||
 		fail "$case: no job.requeue entry"
 }
 

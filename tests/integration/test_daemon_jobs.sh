@@ -142,6 +142,6 @@ for act in daemon.start daemon.stop api.call job.enqueue job.lease \
 	job.start job.stage job.end job.finish job.join job.cancel; do
 	grep -q "$act" audit.txt || fail "no $act entry"
 done
-grep '"api.call"' audit.txt | grep -q "\"uid:$(id -u)\"" ||
+grep '"api.call"' audit.txt | grep -c "\"uid:$(id -u)\"" >/dev/null ||
 	fail "api calls do not name the caller"
 pass "audit chain verifies and names each operation and caller"
