@@ -186,8 +186,9 @@ static size_t sc_utf8(const unsigned char *p, const unsigned char *end)
  * an escape. nul_ok: whether \u0000 may appear (values yes, member
  * names no).
  */
-static bool sc_string(struct scan *s, const unsigned char **start,
-		      size_t *len, bool *esc, bool nul_ok)
+static inline __attribute__((always_inline)) bool
+sc_string(struct scan *s, const unsigned char **start, size_t *len,
+	  bool *esc, bool nul_ok)
 {
 	const unsigned char *p = s->p + 1;
 	bool quote;
@@ -279,7 +280,8 @@ static int sc_name_cmp(const unsigned char *a, size_t alen, bool aesc,
 
 /* An integer as the writer prints one: no leading zero, no -0, fits
  * in a signed 64-bit integer; no fraction or exponent. */
-static bool sc_integer(struct scan *s, bool *neg, uint64_t *val)
+static inline __attribute__((always_inline)) bool
+sc_integer(struct scan *s, bool *neg, uint64_t *val)
 {
 	const unsigned char *p = s->p, *d;
 	uint64_t v = 0;
@@ -382,8 +384,11 @@ static bool sc_value(struct scan *s, int depth)
 	}
 }
 
-/* A string of exactly 64 lower-case hex digits. */
-static bool sc_hex64(struct scan *s, const char **out)
+/* A string of exactly 64 lower-case hex digits. The small scanners a
+ * line calls many times are inlined: a call costs as much as a short
+ * string's check. */
+static inline __attribute__((always_inline)) bool
+sc_hex64(struct scan *s, const char **out)
 {
 	const unsigned char *p = s->p;
 	bool ok;
