@@ -35,10 +35,13 @@ struct audit_line {
 	const char *hash;   /* 64 hex, not terminated */
 	bool hash_ok;
 };
-/* SHA-256 fetched once and a context reused per entry (OpenSSL 3 looks
- * the algorithm up again on every EVP_sha256() init otherwise). */
+/*
+ * Hashing entries: audit_hasher_hex needs no state (line.c says why it
+ * does without EVP); md is SHA-256 fetched once for the callers that
+ * hash streams with EVP (OpenSSL 3 looks the algorithm up again on
+ * every EVP_sha256() init otherwise).
+ */
 struct audit_hasher {
-	EVP_MD_CTX *ctx;
 	EVP_MD *md;
 };
 int audit_hasher_init(struct audit_hasher *h);
@@ -47,9 +50,6 @@ void audit_hasher_free(struct audit_hasher *h);
 int audit_hasher_hex(struct audit_hasher *h, const void *a, size_t alen,
 		     const void *b, size_t blen,
 		     char hex[AUDIT_HASH_HEX_LEN + 1]);
-/* The same as 32 raw bytes. */
-int audit_hasher_bin(struct audit_hasher *h, const void *a, size_t alen,
-		     const void *b, size_t blen, uint8_t dig[32]);
 const char *audit_line_check(const char *p, size_t len, struct audit_line *e,
 			     struct audit_hasher *h);
 

@@ -34,6 +34,8 @@ static const char *const seal_id_labels[] = {
 
 /* The associated data's fixed part: header without nonce, len(db), db. */
 #define SEAL_AAD_MAX (1 + SEAL_KEY_ID_LEN + 8 + 1 + SEAL_DB_NAME_MAX)
+/* Record keys up to this long go into the same buffer. */
+#define SEAL_AAD_RKEY 512
 
 static int seal_derive_id(enum seal_key_kind kind, struct seal_key *key)
 {
@@ -265,14 +267,17 @@ static size_t seal_header_len(uint8_t format)
 
 /*
  * header without its nonce || len(db) || db || rkey, fed to GCM as AAD:
- * every header field and the slot are authenticated.
+ * every header field and the slot are authenticated. One update for the
+ * whole of it when the record key fits the buffer (every store key
+ * does): each EVP call costs about as much as hashing 64 bytes.
  */
 static int seal_aad(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t *hdr,
 		    const char *db, const void *rkey, size_t rkeylen)
 {
-	uint8_t aad[SEAL_AAD_MAX];
+	uint8_t aad[SEAL_AAD_MAX + SEAL_AAD_RKEY];
 	size_t dblen = strlen(db);
 	size_t fixed = seal_header_len(hdr[0]) - SEAL_NONCE_LEN;
+	size_t n = fixed + 1 + dblen;
 	int outl;
 	int (*update)(EVP_CIPHER_CTX *, unsigned char *, int *,
 		      const unsigned char *, int) =
@@ -281,7 +286,12 @@ static int seal_aad(EVP_CIPHER_CTX *ctx, bool enc, const uint8_t *hdr,
 	memcpy(aad, hdr, fixed);
 	aad[fixed] = (uint8_t)dblen;
 	memcpy(aad + fixed + 1, db, dblen);
-	if (update(ctx, NULL, &outl, aad, (int)(fixed + 1 + dblen)) != 1)
+	if (rkeylen <= SEAL_AAD_RKEY) {
+		memcpy(aad + n, rkey, rkeylen);
+		n += rkeylen;
+		rkeylen = 0;
+	}
+	if (update(ctx, NULL, &outl, aad, (int)n) != 1)
 		return AL_E_CRYPTO;
 	if (rkeylen && update(ctx, NULL, &outl, rkey, (int)rkeylen) != 1)
 		return AL_E_CRYPTO;
@@ -513,15 +523,25 @@ int seal_peek(const void *sealed, size_t len, struct seal_header *h)
 	return 0;
 }
 
-/* A decryption context for key: c's (keyed once), or a fresh one. */
+/*
+ * A decryption context for key with the nonce and the expected tag set:
+ * c's (keyed once), or a fresh one. The tag goes in with the nonce, in
+ * one call: OpenSSL 3 turns each control call into a parameter lookup.
+ * Nothing is released before the final call has checked it.
+ */
 static EVP_CIPHER_CTX *seal_dec_ctx(struct seal_ctx *c,
 				    const struct seal_key *key,
-				    const uint8_t *nonce)
+				    const uint8_t *nonce, uint8_t *tag)
 {
 	EVP_CIPHER_CTX *ctx = c ? c->dec : NULL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+						  tag, SEAL_TAG_LEN),
+		OSSL_PARAM_construct_end(),
+	};
 
 	if (ctx)
-		return EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1
+		return EVP_DecryptInit_ex2(ctx, NULL, NULL, nonce, params) == 1
 			       ? ctx : NULL;
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx ||
@@ -529,7 +549,7 @@ static EVP_CIPHER_CTX *seal_dec_ctx(struct seal_ctx *c,
 			       NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
 				NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->key, nonce) != 1) {
+	    EVP_DecryptInit_ex2(ctx, NULL, key->key, nonce, params) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
 		return NULL;
 	}
@@ -571,7 +591,8 @@ static int seal_open_fmt(struct seal_ctx *c, const struct seal_key *key,
 		goto out;
 
 	rc = AL_E_CRYPTO;
-	ctx = seal_dec_ctx(c, key, p + hlen - SEAL_NONCE_LEN);
+	memcpy(tag, p + hlen + ctlen, SEAL_TAG_LEN);
+	ctx = seal_dec_ctx(c, key, p + hlen - SEAL_NONCE_LEN, tag);
 	if (!ctx)
 		goto out;
 	rc = seal_aad(ctx, false, p, db, rkey, rkeylen);
@@ -581,10 +602,6 @@ static int seal_open_fmt(struct seal_ctx *c, const struct seal_key *key,
 	rc = AL_E_CRYPTO;
 	if (ctlen && EVP_DecryptUpdate(ctx, (uint8_t *)out->p, &outl,
 				       p + hlen, (int)ctlen) != 1)
-		goto out;
-	memcpy(tag, p + hlen + ctlen, SEAL_TAG_LEN);
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
-				tag) != 1)
 		goto out;
 	/* Only a verified tag releases the plaintext. */
 	rc = EVP_DecryptFinal_ex(ctx, (uint8_t *)out->p + ctlen, &outl) == 1

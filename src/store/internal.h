@@ -88,10 +88,14 @@ int store_ring_write(struct store_txn *txn, const struct seal_ring *r);
 int store_seal_put(struct store_txn *txn, enum store_db db, const void *key,
 		   size_t keylen, const void *plain, size_t plen,
 		   unsigned flags);
-/* Open the value v of (db, key) with every check; plaintext into out. */
+/*
+ * Open the value v of (db, key) with every check; plaintext into out.
+ * walk: the cursor that found v when walking a database in order (its
+ * version entry is then found by stepping), or NULL.
+ */
 int store_unseal_plain(struct store_txn *txn, enum store_db db,
 		       const void *key, size_t keylen, const MDB_val *v,
-		       struct al_buf *out);
+		       struct al_buf *out, struct store_cursor *walk);
 
 /* state.c */
 int store_state_get(struct store_txn *txn);

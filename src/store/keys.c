@@ -177,7 +177,7 @@ static int rot_one(struct store_txn *txn, const struct rot_key *rk,
 	    memcmp(h.id, cur, sizeof(cur)) == 0)
 		return 0;
 
-	rc = store_unseal_plain(txn, db, key, keylen, &v, &plain);
+	rc = store_unseal_plain(txn, db, key, keylen, &v, &plain, NULL);
 	if (rc == 0)
 		rc = store_seal_put(txn, db, key, keylen, plain.p, plain.len,
 				    0);

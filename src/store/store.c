@@ -29,6 +29,9 @@
  */
 #define STORE_HEADROOM (2 * STORE_VALUE_MAX + ((size_t)1 << 20))
 
+/* How much of a record a walk asks the CPU to load ahead. */
+#define STORE_PREFETCH_MAX 2048
+
 struct store_cursor {
 	struct store_txn *txn;
 	enum store_db db;
@@ -36,6 +39,28 @@ struct store_cursor {
 	MDB_cursor_op op;
 	json_t *value;
 	bool past_end; /* a seek found nothing */
+	/*
+	 * Read-only walks look up each record's version entry with a
+	 * second cursor that steps along "versions" beside the first: the
+	 * entries of one database lie in the same order as its records,
+	 * so the next entry is almost always the one wanted, and stepping
+	 * to it is much cheaper than a lookup from the root. A step that
+	 * lands elsewhere falls back to the lookup, so the answer is the
+	 * same either way.
+	 */
+	MDB_cursor *vcur;
+	bool vcur_on; /* vcur sits on an entry */
+	/*
+	 * Read-only walks also step one record ahead and ask the CPU to
+	 * load it while the caller works on the current one: records come
+	 * back in key order, but LMDB lays out a page's records from its
+	 * end, so the hardware's own prefetching does not see a stream, and
+	 * a record's bytes otherwise arrive one cache miss at a time. A
+	 * read-only transaction's values stay where they are until it ends.
+	 */
+	bool ahead;
+	int ahead_rc;
+	MDB_val ak, av;
 };
 
 static const char *const store_db_names[] = {
@@ -909,13 +934,45 @@ int store_get_raw(struct store_txn *txn, enum store_db db, const void *key,
 	return al_buf_append(out, v.mv_data, v.mv_size);
 }
 
-/* The version entry of (db, key): 0 and *ver, or AL_E_NOTFOUND. */
-static int store_version_get(struct store_txn *txn, const uint8_t *vkey,
-			     size_t vlen, uint64_t *ver)
+/* Step cur's versions cursor to vkey (see struct store_cursor). */
+static int store_vcur_step(struct store_cursor *cur, const uint8_t *vkey,
+			   size_t vlen, MDB_val *v)
 {
-	MDB_val k = { vlen, (void *)vkey }, v;
-	int mrc = mdb_get(txn->txn, txn->st->dbi[STORE_DB_VERSIONS], &k, &v);
+	MDB_val k;
+	int mrc = MDB_NOTFOUND;
 
+	if (cur->vcur_on)
+		mrc = mdb_cursor_get(cur->vcur, &k, v, MDB_NEXT);
+	if (mrc == 0 && (k.mv_size != vlen || memcmp(k.mv_data, vkey, vlen)))
+		mrc = MDB_NOTFOUND;
+	if (mrc == MDB_NOTFOUND) {
+		k = (MDB_val){ vlen, (void *)vkey };
+		mrc = mdb_cursor_get(cur->vcur, &k, v, MDB_SET_KEY);
+	}
+	cur->vcur_on = mrc == 0;
+	return mrc;
+}
+
+/*
+ * The version entry of (db, key): 0 and *ver, or AL_E_NOTFOUND. Through
+ * cur's versions cursor when cur is given and the transaction only
+ * reads; a lookup from the root otherwise.
+ */
+static int store_version_walk(struct store_txn *txn,
+			      struct store_cursor *cur, const uint8_t *vkey,
+			      size_t vlen, uint64_t *ver)
+{
+	MDB_dbi dbi = txn->st->dbi[STORE_DB_VERSIONS];
+	MDB_val k = { vlen, (void *)vkey }, v;
+	int mrc;
+
+	if (cur && !txn->write && !cur->vcur &&
+	    mdb_cursor_open(txn->txn, dbi, &cur->vcur) != 0)
+		cur->vcur = NULL;
+	if (cur && !txn->write && cur->vcur)
+		mrc = store_vcur_step(cur, vkey, vlen, &v);
+	else
+		mrc = mdb_get(txn->txn, dbi, &k, &v);
 	if (mrc == MDB_NOTFOUND)
 		return AL_E_NOTFOUND;
 	if (mrc)
@@ -927,6 +984,13 @@ static int store_version_get(struct store_txn *txn, const uint8_t *vkey,
 	}
 	*ver = store_get_be64(v.mv_data);
 	return 0;
+}
+
+/* The version entry of (db, key): 0 and *ver, or AL_E_NOTFOUND. */
+static int store_version_get(struct store_txn *txn, const uint8_t *vkey,
+			     size_t vlen, uint64_t *ver)
+{
+	return store_version_walk(txn, NULL, vkey, vlen, ver);
 }
 
 /*
@@ -1161,7 +1225,7 @@ out:
 
 int store_unseal_plain(struct store_txn *txn, enum store_db db,
 		       const void *key, size_t keylen, const MDB_val *v,
-		       struct al_buf *out)
+		       struct al_buf *out, struct store_cursor *walk)
 {
 	char name[160], idhex[SEAL_KEY_ID_HEX];
 	uint8_t vkey[STORE_VKEY_MAX];
@@ -1204,7 +1268,7 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 		goto out;
 
 	store_vkey(db, key, keylen, vkey, &vlen);
-	rc = store_version_get(txn, vkey, vlen, &cur);
+	rc = store_version_walk(txn, walk, vkey, vlen, &cur);
 	if (rc == AL_E_NOTFOUND) {
 		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_error("store", NULL, "%s: no version entry for this record: "
@@ -1235,7 +1299,7 @@ static int store_unseal(struct store_txn *txn, enum store_db db,
 {
 	struct al_buf plain = { 0 };
 	json_error_t jerr;
-	int rc = store_unseal_plain(txn, db, key, keylen, v, &plain);
+	int rc = store_unseal_plain(txn, db, key, keylen, v, &plain, NULL);
 
 	*out = NULL;
 	if (rc)
@@ -1286,12 +1350,40 @@ int store_cursor_open(struct store_txn *txn, enum store_db db,
 	return 0;
 }
 
+/* The next record of the walk (see struct store_cursor). */
+static int store_cursor_step(struct store_cursor *cur, MDB_val *k, MDB_val *v)
+{
+	const char *p;
+	int mrc;
+
+	if (cur->ahead) {
+		cur->ahead = false;
+		*k = cur->ak;
+		*v = cur->av;
+		mrc = cur->ahead_rc;
+	} else {
+		mrc = cur->past_end ? MDB_NOTFOUND
+				    : mdb_cursor_get(cur->cur, k, v, cur->op);
+	}
+	if (mrc)
+		return mrc;
+	cur->op = MDB_NEXT;
+	if (cur->txn->write)
+		return 0;
+	cur->ahead_rc = mdb_cursor_get(cur->cur, &cur->ak, &cur->av, MDB_NEXT);
+	cur->ahead = true;
+	p = cur->av.mv_data;
+	for (size_t off = 0; cur->ahead_rc == 0 && off < cur->av.mv_size &&
+			     off < STORE_PREFETCH_MAX; off += 64)
+		__builtin_prefetch(p + off);
+	return 0;
+}
+
 int store_cursor_next(struct store_cursor *cur, const void **key,
 		      size_t *keylen, json_t **value)
 {
 	MDB_val k, v;
-	int mrc = cur->past_end ? MDB_NOTFOUND
-				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int mrc = store_cursor_step(cur, &k, &v);
 
 	json_decref(cur->value);
 	cur->value = NULL;
@@ -1301,7 +1393,6 @@ int store_cursor_next(struct store_cursor *cur, const void **key,
 		return AL_E_NOTFOUND;
 	if (mrc)
 		return store_err(mrc, store_db_names[cur->db]);
-	cur->op = MDB_NEXT;
 
 	*key = k.mv_data;
 	*keylen = k.mv_size;
@@ -1317,8 +1408,7 @@ int store_cursor_next_plain(struct store_cursor *cur, const void **key,
 			    size_t *keylen, struct al_buf *plain)
 {
 	MDB_val k, v;
-	int mrc = cur->past_end ? MDB_NOTFOUND
-				: mdb_cursor_get(cur->cur, &k, &v, cur->op);
+	int mrc = store_cursor_step(cur, &k, &v);
 	int rc;
 
 	plain->len = 0;
@@ -1326,11 +1416,10 @@ int store_cursor_next_plain(struct store_cursor *cur, const void **key,
 		return AL_E_NOTFOUND;
 	if (mrc)
 		return store_err(mrc, store_db_names[cur->db]);
-	cur->op = MDB_NEXT;
 	*key = k.mv_data;
 	*keylen = k.mv_size;
 	rc = store_unseal_plain(cur->txn, cur->db, k.mv_data, k.mv_size, &v,
-				plain);
+				plain, cur);
 	if (rc)
 		plain->len = 0;
 	return rc;
@@ -1342,6 +1431,7 @@ int store_cursor_seek(struct store_cursor *cur, const void *key,
 	MDB_val k = { keylen, (void *)key }, v;
 	int mrc = mdb_cursor_get(cur->cur, &k, &v, MDB_SET_RANGE);
 
+	cur->ahead = false;
 	cur->past_end = mrc == MDB_NOTFOUND;
 	cur->op = MDB_GET_CURRENT;
 	if (mrc && mrc != MDB_NOTFOUND)
@@ -1351,6 +1441,7 @@ int store_cursor_seek(struct store_cursor *cur, const void *key,
 
 int store_cursor_last(struct store_cursor *cur)
 {
+	cur->ahead = false;
 	cur->op = MDB_LAST;
 	return 0;
 }
@@ -1360,6 +1451,8 @@ void store_cursor_close(struct store_cursor *cur)
 	if (!cur)
 		return;
 	json_decref(cur->value);
+	if (cur->vcur)
+		mdb_cursor_close(cur->vcur);
 	mdb_cursor_close(cur->cur);
 	free(cur);
 }

@@ -948,12 +948,119 @@ static void test_line_checker(void **state)
 	audit_hasher_free(&h);
 }
 
+/* Put the right "hash" member back into a line after changing it, so
+ * that only the canonical-form checks can refuse the change. */
+static void rehash(struct audit_hasher *h, char *line, size_t len)
+{
+	char hex[AUDIT_HASH_HEX_LEN + 1];
+	char *cut = strstr(line, ",\"hash\":\"");
+	size_t at;
+
+	assert_non_null(cut);
+	at = (size_t)(cut - line);
+	assert_int_equal(audit_hasher_hex(h, line, at, line + at + 74,
+					  len - at - 74, hex), 0);
+	memcpy(cut + 9, hex, AUDIT_HASH_HEX_LEN);
+}
+
+/* line with one byte at p replaced by c and the hash made right again:
+ * refused, or (ok) accepted with its hash. */
+static void expect_form(struct audit_hasher *h, const char *line,
+			size_t len, const char *p, char c, bool ok)
+{
+	char *copy = malloc(len + 1);
+	struct audit_line e;
+	const char *why;
+
+	assert_non_null(copy);
+	memcpy(copy, line, len + 1);
+	copy[p - line] = c;
+	rehash(h, copy, len);
+	why = audit_line_check(copy, len, &e, h);
+	if (ok && (why || !e.hash_ok))
+		fail_msg("byte %zu as 0x%02x refused: %s in %s",
+			 (size_t)(p - line), (unsigned char)c, why, copy);
+	if (!ok && !why)
+		fail_msg("byte %zu as 0x%02x accepted in %s",
+			 (size_t)(p - line), (unsigned char)c, copy);
+	free(copy);
+}
+
+/*
+ * The checker reads strings, hex and the time a word at a time: a bad
+ * byte at every position of a long string, of prev and of the time is
+ * refused although the entry's hash matches it, and a good one is not.
+ */
+static void test_line_checker_form(void **state)
+{
+	struct fix *f = *state;
+	/* No letter of the string makes an escape with a backslash. */
+	static const char bad_in_string[] = { 0x01, 0x1f, '\x80', '\xc0',
+					      '\xff', '\\' };
+	static const char bad_in_hex[] = { 'A', 'F', 'g', '/', ':', '`',
+					   '\xb0' };
+	struct audit_hasher h;
+	struct al_buf line = { 0 };
+	struct store_txn *txn;
+	struct store_cursor *cur;
+	struct audit_line e;
+	const void *key;
+	size_t keylen;
+	const char *v, *prev, *time;
+
+	assert_int_equal(audit_append_now(f->log, "uid:0", "a.b", "x",
+				json_pack("{s:s}", "k", "0123456789ACDEGHIJK"
+					  "LMOPQSVWXYZacdeghijk"), NULL), 0);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_AUDIT, &cur), 0);
+	assert_int_equal(store_cursor_last(cur), 0);
+	assert_int_equal(store_cursor_next_plain(cur, &key, &keylen, &line),
+			 0);
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	assert_int_equal(audit_hasher_init(&h), 0);
+	assert_null(audit_line_check(line.p, line.len, &e, &h));
+	v = strstr(line.p, "\"0123");
+	prev = strstr(line.p, "\"prev\":\"");
+	time = strstr(line.p, "\"time\":\"");
+	assert_true(v && prev && time);
+	v += 1;
+	prev += 8;
+	time += 8;
+
+	for (size_t i = 0; i < 36; i++) {
+		expect_form(&h, line.p, line.len, v + i, '~', true);
+		expect_form(&h, line.p, line.len, v + i, '"', false);
+		for (size_t b = 0; b < sizeof(bad_in_string); b++)
+			expect_form(&h, line.p, line.len, v + i,
+				    bad_in_string[b], false);
+	}
+	for (size_t i = 0; i < AUDIT_HASH_HEX_LEN; i++) {
+		expect_form(&h, line.p, line.len, prev + i, 'f', true);
+		for (size_t b = 0; b < sizeof(bad_in_hex); b++)
+			expect_form(&h, line.p, line.len, prev + i,
+				    bad_in_hex[b], false);
+	}
+	for (size_t i = 0; i < 24; i++) {
+		bool digit = time[i] >= '0' && time[i] <= '9';
+		expect_form(&h, line.p, line.len, time + i, digit ? '7' : '-',
+			    digit || time[i] == '-');
+		expect_form(&h, line.p, line.len, time + i, digit ? '/' : '5',
+			    false);
+		expect_form(&h, line.p, line.len, time + i, '\xba', false);
+	}
+	audit_hasher_free(&h);
+	explicit_bzero(line.p, line.cap);
+	al_buf_free(&line);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy),
 		T(test_store_intact),
+		T(test_line_checker_form),
 		T(test_store_swapped),
 		T(test_store_replaced),
 		T(test_store_inserted),
