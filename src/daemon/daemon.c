@@ -328,6 +328,7 @@ static void dmn_audit_tail(struct daemon *d)
 
 static int dmn_start(struct daemon *d)
 {
+	struct store_opts so = {.create = true, .resume = false};
 	char err[1024] = "";
 	unsigned requeued = 0;
 	int swept, rc;
@@ -348,7 +349,10 @@ static int dmn_start(struct daemon *d)
 			 al_strerror(rc));
 		return rc;
 	}
-	if ((rc = store_open(d->home, &d->st))) {
+	/* An interrupted rotation is resumed in the background (rotate.c),
+	 * not here before the daemon serves. */
+	so.seal_limit = dmn_reseal_seal_limit();
+	if ((rc = store_open_opts(d->home, &so, &d->st))) {
 		al_error("daemon", NULL, "cannot open the store under %s: %s "
 			 "(the line above says why)", d->home, al_strerror(rc));
 		return rc;
@@ -359,7 +363,8 @@ static int dmn_start(struct daemon *d)
 			 al_strerror(rc));
 		return rc;
 	}
-	if ((rc = dmn_sched_open(d, &d->cfg, &d->sched)))
+	if ((rc = dmn_sched_open(d, &d->cfg, &d->sched)) ||
+	    (rc = dmn_reseal_init(d)))
 		return rc;
 
 	/* What a crash left: workspaces, volumes, cgroups, leases. */
@@ -527,6 +532,8 @@ static int dmn_timeout(struct daemon *d, int64_t now, int64_t *wake_wall)
 	}
 	if ((t = dmn_workers_next_deadline(d)) < at)
 		at = t;
+	if ((t = dmn_reseal_next(d)) < at)
+		at = t;
 	*wake_wall = INT64_MAX;
 	if (!atomic_load(&d->stopping) &&
 	    sched_next_wakeup(d->sched, wake_wall) == 0 &&
@@ -581,6 +588,7 @@ static int dmn_loop(struct daemon *d)
 				dmn_tick(d);
 			dmn_workers_fill(d);
 		}
+		dmn_reseal_round(d);
 		if (now >= d->next_cp_mono) {
 			dmn_checkpoint(d);
 			d->next_cp_mono = now + DMN_CHECKPOINT_MS;
@@ -603,6 +611,7 @@ static void dmn_finish(struct daemon *d, int rc)
 		pthread_join(d->api_thread, NULL);
 	}
 	api_server_free(d->api);
+	dmn_reseal_free(d);
 	sched_close(d->sched);
 	audit_log_close(d->log);
 	if (d->st)

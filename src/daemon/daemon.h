@@ -26,6 +26,8 @@
  * earliest of the scheduler's next wake-up, a heartbeat, a checkpoint
  * look and a worker's deadline. With nothing queued or running and no
  * schedule near, it wakes once a minute, for the checkpoint policy.
+ * While a key rotation's re-seal is under way (rotate.c), each round
+ * also runs one batch of it, and the loop does not sleep between them.
  */
 #ifndef AL_DAEMON_DAEMON_H
 #define AL_DAEMON_DAEMON_H
@@ -88,6 +90,8 @@ struct dmn_worker {
 	uint32_t log_dropped;    /* lines past DMN_LOG_LINES_MAX */
 };
 
+struct dmn_reseal;
+
 struct daemon {
 	const char *home;
 	char sock_path[108];
@@ -102,6 +106,7 @@ struct daemon {
 	pthread_rwlock_t sched_lock;
 	struct sched *sched;
 	struct api_server *api;
+	struct dmn_reseal *reseal; /* rotate.c */
 	pthread_t api_thread;
 	bool api_up;
 	struct dmn_worker *workers;
@@ -142,6 +147,28 @@ int64_t dmn_workers_next_deadline(const struct daemon *d);
 struct dmn_worker *dmn_worker_by_id(struct daemon *d, const char *id);
 void dmn_worker_stop(struct daemon *d, struct dmn_worker *w,
 		     enum dmn_stop why);
+
+/*
+ * rotate.c: the re-seal after a key rotation. init, round, next and free
+ * on the main thread: round runs the next batch when one is due, next
+ * is the monotonic ms it is due at (INT64_MAX: nothing to do).
+ */
+int dmn_reseal_init(struct daemon *d);
+/* The seal limit AIRLOCK_TEST_SEAL_LIMIT asks for, 0 for the default. */
+uint64_t dmn_reseal_seal_limit(void);
+void dmn_reseal_round(struct daemon *d);
+int64_t dmn_reseal_next(const struct daemon *d);
+void dmn_reseal_free(struct daemon *d);
+/*
+ * From the API thread. keys.rotate: a new current key and its audit
+ * entry (actor) in one transaction, unless a rotation is under way;
+ * batch (0: default) values per transaction. keys.status: the store's
+ * key status (check: with the walk and version check) and the daemon's
+ * re-seal. NULL with err set on failure.
+ */
+json_t *dmn_keys_rotate(struct daemon *d, const char *actor, unsigned batch,
+			struct api_err *err);
+json_t *dmn_keys_status(struct daemon *d, bool check, struct api_err *err);
 
 /* methods.c: the control API's method table. */
 extern const struct api_method dmn_methods[];

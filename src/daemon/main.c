@@ -36,7 +36,9 @@ static const char dmn_help[] =
 	"configuration stays).\n"
 	"Exit status: 0 stopped cleanly, 1 could not start or failed.\n"
 	"Environment: AIRLOCK_LOG=debug|info|warn|error, AIRLOCK_GIT_USER,\n"
-	"AIRLOCK_GIT_TOKEN (the git credentials jobs clone and push with).\n";
+	"AIRLOCK_GIT_TOKEN (the git credentials jobs clone and push with),\n"
+	"AIRLOCK_RESEAL_PAUSE_MS (ms between the batches of a key rotation's\n"
+	"re-seal; docs/daemon.md).\n";
 
 struct dmn_args {
 	const char *home;

@@ -373,6 +373,39 @@ static json_t *m_export(void *ctx, const struct api_call *call,
 			 "digest", info.digest);
 }
 
+/*
+ * The new key is current when this returns; the values under older
+ * keys are sealed again by the main loop afterwards (rotate.c).
+ */
+static json_t *m_keys_rotate(void *ctx, const struct api_call *call,
+			     json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"batch", NULL};
+	json_int_t batch;
+
+	if (!params_known(params, names, err) ||
+	    !param_uint(params, "batch", 100000, 0, &batch, err))
+		return NULL;
+	return dmn_keys_rotate(ctx, call->actor, (unsigned)batch, err);
+}
+
+/* With check (the default), every record is read on this thread, as in
+ * audit.verify. */
+static json_t *m_keys_status(void *ctx, const struct api_call *call,
+			     json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"check", NULL};
+	json_t *check = json_object_get(params, "check");
+
+	(void)call;
+	if (!params_known(params, names, err))
+		return NULL;
+	if (check && !json_is_boolean(check))
+		return api_fail(err, API_E_PARAMS, "'check' must be true or "
+				"false");
+	return dmn_keys_status(ctx, !check || json_is_true(check), err);
+}
+
 const struct api_method dmn_methods[] = {
 	{"status", m_status},
 	{"job.enqueue", m_enqueue},
@@ -383,5 +416,7 @@ const struct api_method dmn_methods[] = {
 	{"job.logs", m_logs},
 	{"audit.verify", m_verify},
 	{"audit.export", m_export},
+	{"keys.rotate", m_keys_rotate},
+	{"keys.status", m_keys_status},
 };
 const size_t dmn_nmethods = AL_ARRAY_LEN(dmn_methods);

@@ -99,6 +99,26 @@ int store_keys_rotate_begin(struct store *st, char *newid)
 	return rc;
 }
 
+int store_keys_rotate_begin_txn(struct store_txn *txn, bool *running,
+				char *newid)
+{
+	int rc;
+
+	*running = false;
+	if (!txn->write)
+		return AL_E_USAGE;
+	rc = store_state_get(txn);
+	if (rc)
+		return rc;
+	if (txn->state.rotating) {
+		*running = true;
+		if (newid)
+			al_hex(newid, txn->state.rot_to, SEAL_KEY_ID_LEN);
+		return 0;
+	}
+	return store_rotate_start(txn, true, newid);
+}
+
 int store_keys_rotating(struct store *st, bool *rotating)
 {
 	struct store_txn *txn = NULL;
@@ -195,17 +215,18 @@ skip:
 	return 0;
 }
 
-/* One batch in one write transaction. *finished when none remain. */
+/* One batch in one write transaction; p->finished when none remain. */
 static int rot_batch(struct store *st, struct rot_key *keys, unsigned batch,
-		     uint64_t *done, uint64_t *total, bool *finished,
-		     uint64_t *failed)
+		     struct store_rotate_step *p)
 {
 	struct store_txn *txn = NULL;
 	MDB_stat ms;
 	unsigned n = 0;
+	uint64_t failed = 0;
 	int rc = store_txn_begin(st, true, &txn);
 
-	*finished = true;
+	memset(p, 0, sizeof(*p));
+	p->finished = true;
 	if (rc)
 		return rc;
 	rc = store_state_get(txn);
@@ -213,7 +234,7 @@ static int rot_batch(struct store *st, struct rot_key *keys, unsigned batch,
 		goto out;
 	rc = rot_collect(txn, keys, batch, &n);
 	for (unsigned i = 0; rc == 0 && i < n; i++)
-		rc = rot_one(txn, &keys[i], failed);
+		rc = rot_one(txn, &keys[i], &failed);
 	if (rc)
 		goto out;
 
@@ -222,27 +243,51 @@ static int rot_batch(struct store *st, struct rot_key *keys, unsigned batch,
 		txn->state.rot_poslen = keys[n - 1].len;
 		memcpy(txn->state.rot_pos, keys[n - 1].b, keys[n - 1].len);
 	}
-	*finished = n < batch;
-	if (*finished)
+	p->finished = n < batch;
+	if (p->finished)
 		txn->state.rotating = false;
 	txn->state_dirty = true;
-	*done = txn->state.rot_done;
-	*total = mdb_stat(txn->txn, st->dbi[STORE_DB_VERSIONS], &ms) == 0
-			 ? ms.ms_entries
-			 : 0;
+	p->visited = n;
+	p->failed = failed;
+	p->done = txn->state.rot_done;
+	p->total = mdb_stat(txn->txn, st->dbi[STORE_DB_VERSIONS], &ms) == 0
+			   ? ms.ms_entries
+			   : 0;
 out:
 	if (rc == 0)
-		return store_txn_commit(txn);
-	store_txn_abort(txn);
+		rc = store_txn_commit(txn);
+	else
+		store_txn_abort(txn);
+	if (rc) {
+		memset(p, 0, sizeof(*p));
+		p->finished = false;
+	}
+	return rc;
+}
+
+int store_keys_rotate_step(struct store *st, unsigned batch,
+			   struct store_rotate_step *p)
+{
+	struct rot_key *keys;
+	int rc;
+
+	if (batch == 0)
+		batch = STORE_ROTATE_BATCH;
+	keys = calloc(batch, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	rc = rot_batch(st, keys, batch, p);
+	explicit_bzero(keys, batch * sizeof(*keys));
+	free(keys);
 	return rc;
 }
 
 int store_keys_rotate_run(struct store *st, unsigned batch,
 			  store_rotate_cb cb, void *ctx, uint64_t *failed)
 {
+	struct store_rotate_step p = { 0 };
 	struct rot_key *keys;
-	uint64_t done = 0, total = 0, nfail = 0;
-	bool finished = false;
+	uint64_t nfail = 0;
 	int rc = 0;
 
 	if (batch == 0)
@@ -250,16 +295,16 @@ int store_keys_rotate_run(struct store *st, unsigned batch,
 	keys = calloc(batch, sizeof(*keys));
 	if (!keys)
 		return -ENOMEM;
-	while (rc == 0 && !finished) {
-		rc = rot_batch(st, keys, batch, &done, &total, &finished,
-			       &nfail);
-		if (rc == 0 && cb && (done || total))
-			rc = cb(ctx, done, total);
+	while (rc == 0 && !p.finished) {
+		rc = rot_batch(st, keys, batch, &p);
+		nfail += p.failed;
+		if (rc == 0 && cb && (p.done || p.total))
+			rc = cb(ctx, p.done, p.total);
 	}
-	if (rc == 0 && (done || total))
+	if (rc == 0 && (p.done || p.total))
 		al_info("store", NULL, "%s: key rotation finished: %llu values "
 			"visited, %llu could not be sealed again", st->dbdir,
-			(unsigned long long)done, (unsigned long long)nfail);
+			(unsigned long long)p.done, (unsigned long long)nfail);
 	if (failed)
 		*failed = nfail;
 	explicit_bzero(keys, batch * sizeof(*keys));
@@ -336,9 +381,12 @@ static int status_walk(struct store_txn *txn, struct store_keys_status *s)
 	return 0;
 }
 
-int store_keys_status(struct store *st, struct store_keys_status *s)
+/* The status in one read transaction; walk: also count and check. */
+static int keys_status(struct store *st, struct store_keys_status *s,
+		       bool walk)
 {
 	struct store_txn *txn = NULL;
+	MDB_stat ms;
 	int rc = store_txn_begin(st, false, &txn);
 
 	memset(s, 0, sizeof(*s));
@@ -363,8 +411,61 @@ int store_keys_status(struct store *st, struct store_keys_status *s)
 	if (s->rotating)
 		al_hex(s->rotating_to, txn->state.rot_to, SEAL_KEY_ID_LEN);
 	s->rotate_done = txn->state.rot_done;
+	if (!walk) {
+		int mrc = mdb_stat(txn->txn, st->dbi[STORE_DB_VERSIONS], &ms);
+		rc = mrc ? store_err(mrc, "versions") : 0;
+		s->records = mrc ? 0 : ms.ms_entries;
+		goto out;
+	}
 	rc = status_walk(txn, s);
+	s->checked = rc == 0;
+	for (size_t i = 0; rc == 0 && i < s->n; i++)
+		if (!s->keys[i].current)
+			s->left += s->keys[i].values;
 out:
 	store_txn_abort(txn);
 	return rc;
+}
+
+int store_keys_status(struct store *st, struct store_keys_status *s)
+{
+	return keys_status(st, s, true);
+}
+
+int store_keys_progress(struct store *st, struct store_keys_status *s)
+{
+	return keys_status(st, s, false);
+}
+
+json_t *store_keys_status_json(const struct store_keys_status *s)
+{
+	json_t *keys = json_array(), *o;
+
+	for (size_t i = 0; keys && i < s->n; i++) {
+		const struct store_key_info *k = &s->keys[i];
+		json_array_append_new(
+			keys, json_pack("{s:s, s:b, s:I, s:I, s:I}", "id",
+					k->id, "current", k->current,
+					"created_ms", (json_int_t)k->created_ms,
+					"seals", (json_int_t)k->seals,
+					"values", (json_int_t)k->values));
+	}
+	o = json_pack("{s:o, s:I, s:I, s:b, s:I, s:b}", "keys", keys,
+		      "seal_limit", (json_int_t)s->seal_limit, "records",
+		      (json_int_t)s->records, "rotating", s->rotating,
+		      "rotate_done", (json_int_t)s->rotate_done, "checked",
+		      s->checked);
+	if (o && s->rotating)
+		json_object_set_new(o, "rotating_to",
+				    json_string(s->rotating_to));
+	if (o && s->checked) {
+		json_object_set_new(o, "left", json_integer((json_int_t)s->left));
+		json_object_set_new(o, "ok", json_boolean(s->problems == 0));
+	}
+	if (o && s->problems) {
+		json_object_set_new(o, "problems",
+				    json_integer(s->problems));
+		json_object_set_new(o, "problem", json_string(s->problem));
+	}
+	return o;
 }

@@ -643,6 +643,78 @@ static void test_rotate_killed(void **state)
 	check_n(f->st, 50);
 }
 
+/*
+ * The daemon's way: the key changes in the caller's transaction (which
+ * an abort undoes), a second begin leaves a running rotation alone, and
+ * steps of one batch each walk to the end with the progress readable
+ * between them.
+ */
+static void test_rotate_steps(void **state)
+{
+	struct fix *f = *state;
+	struct store_keys_status s;
+	struct store_rotate_step p;
+	struct store_txn *txn = NULL;
+	char oldid[SEAL_KEY_ID_HEX], newid[SEAL_KEY_ID_HEX];
+	char id2[SEAL_KEY_ID_HEX], cur[SEAL_KEY_ID_HEX];
+	bool running = true;
+	unsigned steps = 0;
+
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	put_n(f->st, 0, 20);
+	store_key_id_hex(f->st, oldid);
+
+	/* Aborted: the ring and the state are as they were. */
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_keys_rotate_begin_txn(txn, &running, newid), 0);
+	assert_false(running);
+	store_key_id_hex(f->st, cur);
+	assert_string_equal(cur, newid);
+	store_txn_abort(txn);
+	store_key_id_hex(f->st, cur);
+	assert_string_equal(cur, oldid);
+	assert_int_equal(store_keys_progress(f->st, &s), 0);
+	assert_false(s.rotating);
+	assert_int_equal(s.n, 1);
+
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_keys_rotate_begin_txn(txn, &running, newid), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_keys_rotate_begin_txn(txn, &running, id2), 0);
+	assert_true(running);
+	assert_string_equal(id2, newid);
+	store_txn_abort(txn);
+
+	do {
+		assert_int_equal(store_keys_rotate_step(f->st, 3, &p), 0);
+		steps++;
+		assert_int_equal(store_keys_progress(f->st, &s), 0);
+		assert_int_equal(s.rotating, !p.finished);
+		assert_false(s.checked);
+		if (!p.finished) {
+			assert_int_equal(p.visited, 3);
+			assert_int_equal(s.rotate_done, 3 * steps);
+			assert_int_equal(p.done, 3 * steps);
+			assert_int_equal(s.records, p.total);
+		}
+	} while (!p.finished && steps < 100);
+	assert_int_equal(steps, 7); /* 20 values, 3 a batch */
+	status(f->st, &s);
+	assert_true(s.checked);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.left, 0);
+	assert_int_equal(s.problems, 0);
+	assert_int_equal(key_by_id(&s, oldid)->values, 0);
+	assert_int_equal(key_by_id(&s, newid)->values, 20);
+	check_n(f->st, 20);
+
+	/* No rotation under way: a step is a no-op that says so. */
+	assert_int_equal(store_keys_rotate_step(f->st, 3, &p), 0);
+	assert_true(p.finished);
+	assert_int_equal(p.visited, 0);
+}
+
 /* No key seals more than the limit; retired keys keep opening. */
 static void test_seal_limit(void **state)
 {
@@ -925,6 +997,7 @@ int main(void)
 		T(test_migrate_wrong_key),
 		T(test_rotate),
 		T(test_rotate_killed),
+		T(test_rotate_steps),
 		T(test_seal_limit),
 		T(test_other_process_rotates),
 		T(test_ring_rollback),
