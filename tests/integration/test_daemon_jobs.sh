@@ -98,14 +98,15 @@ pass "retry, unknown job and credentials in a URL"
 
 # SIGTERM while a job's tests run: the job goes back to the queue with
 # its attempt not counted, nothing is left, and the next daemon runs it.
-t=$(al job enqueue "$url" --test-cmd "sleep 600" --policy minor --json |
+mark="daemon-jobs-$$-$RANDOM"
+t=$(al job enqueue "$url" --test-cmd "sleep 600; : $mark" --policy minor --json |
 	json_id)
 dmn_wait "$t" r.sched.stage baseline-test 120
 dmn_stop TERM
 [ "$dmn_rc" -eq 0 ] || { cat "$dmn_log"; fail "daemon exit status $dmn_rc"; }
 grep -q 'I daemon stopped' "$dmn_log" || fail "no stop line"
 dmn_no_leftovers
-pgrep -f 'sleep 600' >/dev/null && fail "the job's test outlived the daemon"
+pgrep -f "$mark" >/dev/null && fail "the job's test outlived the daemon"
 al audit show --job "$t" > t-audit.txt
 grep '"job.requeue"' t-audit.txt | grep -q 'the daemon stopped' ||
 	fail "no requeue entry for the stopped job: $(tail -3 t-audit.txt)"
