@@ -94,6 +94,11 @@ static void cli_print_stages(json_t *rec)
 			printf("  tests: %lld ran, %lld failed",
 			       json_integer_value(json_object_get(t, "ran")),
 			       json_integer_value(json_object_get(t, "failed")));
+		if (json_object_get(st, "group")) {
+			printf("  [");
+			cli_put(cli_str(st, "group"), 0);
+			printf("]");
+		}
 		printf("\n");
 	}
 }
@@ -176,6 +181,34 @@ static void cli_print_report(json_t *report)
 	}
 }
 
+/* Several groups: each one's outcome, score and branch. */
+static void cli_print_groups(json_t *groups)
+{
+	size_t i;
+	json_t *g;
+
+	printf("\nGroups\n");
+	json_array_foreach(groups, i, g) {
+		json_t *sc = json_object_get(g, "score");
+		json_t *prop = json_object_get(g, "proposal");
+
+		printf("  ");
+		cli_put(cli_str(g, "name"), 32);
+		printf(" %-8s", cli_str(g, "result"));
+		if (json_is_object(sc))
+			printf(" confidence %lld (%s)",
+			       json_integer_value(json_object_get(sc, "value")),
+			       cli_str(sc, "level"));
+		if (json_is_object(prop)) {
+			printf(" branch ");
+			cli_put(cli_str(prop, "branch"), 0);
+			printf(" %s (commit %.12s)", cli_str(prop, "action"),
+			       cli_str(prop, "commit"));
+		}
+		printf("\n");
+	}
+}
+
 void cli_print_summary(json_t *rec)
 {
 	json_t *score = json_object_get(rec, "score");
@@ -211,6 +244,10 @@ void cli_print_summary(json_t *rec)
 		}
 	}
 	cli_print_report(json_object_get(rec, "report"));
+	if (json_array_size(json_object_get(rec, "groups")) > 1) {
+		cli_print_groups(json_object_get(rec, "groups"));
+		return;
+	}
 	if (json_is_object(prop))
 		printf("\nProposal: branch %s %s (commit %.12s)\n",
 		       cli_str(prop, "branch"),

@@ -85,6 +85,15 @@ struct job {
 	bool build;             /* package.json has a "build" script: it
 				 * runs, with no network, before the tests */
 	int lock_fd;            /* flock on HOME/work/<id>.lock while alive */
+	/* Groups (docs/update-job.md, "Groups"): each is tested and
+	 * proposed on its own, one after the other. */
+	const char *group;      /* the group under way ("all", ...) */
+	bool multi;             /* several groups: stages and failures
+				 * name their group */
+	json_t *grec;           /* the group's entry in record "groups" */
+	json_t *groups;         /* record "groups" */
+	unsigned groups_failed; /* groups whose update failed */
+	int propose_rc;         /* the first proposal that failed */
 };
 
 void job_cancel_from_signal(void)
@@ -220,6 +229,8 @@ static json_t *job_stage_begin(struct job *j, const char *name)
 			       "running", "started_ms",
 			       (json_int_t)al_wall_ms());
 
+	if (j->multi && j->group)
+		json_object_set_new(st, "group", json_string(j->group));
 	json_array_append_new(j->stages, st);
 	if (j->o->worker && j->o->worker->progress)
 		j->o->worker->progress(j->o->worker->ctx, name, NULL);
@@ -251,10 +262,12 @@ static void job_stage_end(struct job *j, json_t *st, const char *result,
 
 static void job_stage_skip(struct job *j, const char *name, const char *why)
 {
-	json_array_append_new(j->stages,
-			      json_pack("{s:s,s:s,s:s,s:i}", "name", name,
-					"result", "skipped", "reason", why,
-					"duration_ms", 0));
+	json_t *st = json_pack("{s:s,s:s,s:s,s:i}", "name", name, "result",
+			       "skipped", "reason", why, "duration_ms", 0);
+
+	if (j->multi && j->group)
+		json_object_set_new(st, "group", json_string(j->group));
+	json_array_append_new(j->stages, st);
 	job_progress(j, "%s skipped: %s", name, why);
 }
 
@@ -383,6 +396,8 @@ static void job_note_failure(struct job *j, const char *stage,
 	json_t *f = json_pack("{s:s,s:o}", "stage", stage, "reason",
 			      al_json_text(why, 1024));
 
+	if (j->multi && j->group)
+		json_object_set_new(f, "group", json_string(j->group));
 	if (t && t->known)
 		json_object_set_new(f, "tests", testout_json(t));
 	if (r)
@@ -762,27 +777,69 @@ static void job_reap_early(struct job *j, const char *name)
 /*
  * The sandboxes never see the clone we push from: each gets its own local
  * clone, so sandboxed code cannot plant hooks or config in the repository
- * that later talks to the remote with the token.
+ * that later talks to the remote with the token. This makes the
+ * baseline's and npm's home; each group gets its update tree later
+ * (job_group_tree).
  */
-static int job_prepare_trees(struct job *j, const struct npm_project *pj,
-			     char *why, size_t whysz)
+static int job_prepare_trees(struct job *j, char *why, size_t whysz)
 {
-	const char *const trees[] = {"baseline", "update", "npm-home"};
+	const char *const trees[] = {"baseline", "npm-home"};
 	char src[4200], dst[4200], err[512];
-	int rc = 0;
+	int rc;
 
 	snprintf(src, sizeof(src), "%s/repo", j->ws);
+	snprintf(dst, sizeof(dst), "%s/baseline", j->ws);
+	rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
+	if (rc)
+		snprintf(why, whysz, "local clone baseline: %s", err);
+	snprintf(dst, sizeof(dst), "%s/npm-home", j->ws);
+	if (rc == 0 && mkdir(dst, 0700) < 0) {
+		rc = -errno;
+		snprintf(why, whysz, "npm-home: %s", al_strerror(rc));
+	}
+	/* The owner changes before any sandbox runs: the walk refuses
+	 * what a checkout cannot make (hard links, mount points). */
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
 		snprintf(dst, sizeof(dst), "%s/%s", j->ws, trees[i]);
-		rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
+		rc = al_chown_tree(dst, j->cfg.sandbox_uid,
+				   j->cfg.sandbox_gid, err, sizeof(err));
 		if (rc)
-			snprintf(why, whysz, "local clone %s: %s", trees[i],
-				 err);
+			snprintf(why, whysz, "changing the owner of %s/%s: %s",
+				 trees[i], err, al_strerror(rc));
 	}
+	if (rc)
+		al_error("job", j->id, "preparing sandbox trees: %s", why);
+	return rc;
+}
+
+/*
+ * The group's update tree: a fresh local clone of the repository's
+ * commit (the last group's tree goes first) with the group's rewritten
+ * package.json files, which the clone we commit from gets too. Files
+ * another group rewrote there are never committed with this group: a
+ * commit takes only the paths this group changed.
+ */
+static int job_group_tree(struct job *j, const struct npm_project *pj,
+			  char *why, size_t whysz)
+{
+	char src[4200], dst[4200], err[512];
+	int rc;
+
+	snprintf(src, sizeof(src), "%s/repo", j->ws);
+	snprintf(dst, sizeof(dst), "%s/update", j->ws);
+	rc = al_rm_tree(dst);
+	if (rc && rc != -ENOENT) {
+		snprintf(why, whysz, "removing the last group's tree: %s",
+			 al_strerror(rc));
+		return rc;
+	}
+	rc = vcs_clone(src, NULL, dst, NULL, err, sizeof(err));
+	if (rc)
+		snprintf(why, whysz, "local clone update: %s", err);
 	/* Every rewritten package.json (the root's, workspace members'),
 	 * written beneath the tree: never through a link. */
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
-		const char *tree = i ? "update" : "repo";
+		const char *tree = i ? "repo" : "update";
 		int dfd = job_ws_open(j, tree);
 
 		for (size_t f = 0; dfd >= 0 && rc == 0 && f < pj->nfiles;
@@ -804,23 +861,15 @@ static int job_prepare_trees(struct job *j, const struct npm_project *pj,
 		if (dfd >= 0)
 			close(dfd);
 	}
-	snprintf(dst, sizeof(dst), "%s/npm-home", j->ws);
-	if (rc == 0 && mkdir(dst, 0700) < 0) {
-		rc = -errno;
-		snprintf(why, whysz, "npm-home: %s", al_strerror(rc));
-	}
-	/* The owner changes before any sandbox runs: the walk refuses
-	 * what a checkout cannot make (hard links, mount points). */
-	for (size_t i = 0; i < 3 && rc == 0; i++) {
-		snprintf(dst, sizeof(dst), "%s/%s", j->ws, trees[i]);
-		rc = al_chown_tree(dst, j->cfg.sandbox_uid,
-				   j->cfg.sandbox_gid, err, sizeof(err));
+	if (rc == 0) {
+		rc = al_chown_tree(dst, j->cfg.sandbox_uid, j->cfg.sandbox_gid,
+				   err, sizeof(err));
 		if (rc)
-			snprintf(why, whysz, "changing the owner of %s/%s: %s",
-				 trees[i], err, al_strerror(rc));
+			snprintf(why, whysz, "changing the owner of update/%s: "
+				 "%s", err, al_strerror(rc));
 	}
 	if (rc)
-		al_error("job", j->id, "preparing sandbox trees: %s", why);
+		al_error("job", j->id, "preparing the update tree: %s", why);
 	return rc;
 }
 
@@ -869,22 +918,98 @@ static void job_commit_message(struct job *j, const struct npm_plan *p,
 								"to")),
 				      json_string_value(json_object_get(c,
 								"reason")));
+	if (strcmp(j->group, "all"))
+		al_buf_printf(msg, "\nGroup: %s", j->group);
 	al_buf_printf(msg, "\nConfidence: %d (%s)\nairlock job: %s\n",
 		      s->value, s->level, j->id);
+}
+
+#define JOB_GIT_EMAIL "airlock@localhost"
+
+/*
+ * The branch of the group under way: its stable name (npm_group_branch),
+ * with "-N" when an earlier group of this job has the same one, or for
+ * group "all" one of this job's own. Returns 1 for a stable name.
+ */
+static int job_branch(struct job *j, char *out, size_t outsz)
+{
+	char date[16];
+	int stable = npm_group_branch(j->group, out, outsz);
+	json_t *g;
+	size_t i, n = 1;
+
+	if (stable <= 0) {
+		al_utc_date(date, sizeof(date), j->started_ms);
+		snprintf(out, outsz, "airlock/%s-%s", date, j->short_id);
+		return 0;
+	}
+	json_array_foreach(j->groups, i, g) {
+		const char *name = json_string_value(json_object_get(g, "name"));
+		char other[320];
+
+		if (g == j->grec)
+			break;
+		if (name && npm_group_branch(name, other, sizeof(other)) > 0 &&
+		    !strcmp(other, out))
+			n++;
+	}
+	if (n > 1 && strlen(out) + 8 < outsz)
+		snprintf(out + strlen(out), outsz - strlen(out), "-%zu", n);
+	return 1;
+}
+
+/*
+ * Push the group's commit. A group's stable branch is compared with what
+ * the remote has: left alone when its tree is the same or when someone
+ * else made or rebased its tip, replaced (forced) when it is airlock's
+ * own older proposal, created when there is none. *action says which.
+ */
+static int job_push(struct job *j, const char *repo, const char *branch,
+		    bool stable, char *commit, const char **action,
+		    char *err, size_t errsz)
+{
+	enum vcs_branch_state bs = VCS_BRANCH_NONE;
+	char tip[41] = "";
+	int rc = 0;
+
+	if (stable)
+		rc = vcs_branch_state(repo, branch, commit, JOB_GIT_EMAIL, &bs,
+				      tip, err, errsz);
+	*action = bs == VCS_BRANCH_SAME    ? "unchanged"
+		  : bs == VCS_BRANCH_OURS    ? "updated"
+		  : bs == VCS_BRANCH_FOREIGN ? "kept"
+					     : "created";
+	if (rc == 0 && (bs == VCS_BRANCH_NONE || bs == VCS_BRANCH_OURS))
+		rc = vcs_push_branch(repo, j->url, &j->cred, branch,
+				     bs == VCS_BRANCH_OURS, err, errsz);
+	/* What the branch holds after this job: the remote's own tip
+	 * when it was left alone. */
+	if (rc == 0 && tip[0] && (bs == VCS_BRANCH_SAME ||
+				  bs == VCS_BRANCH_FOREIGN))
+		memcpy(commit, tip, sizeof(tip));
+	job_emit(j, "vcs.push", j->url,
+		 json_pack("{s:s,s:s,s:s,s:s}", "branch", branch, "commit",
+			   commit, "action", *action, "result",
+			   rc ? "failed" : "ok"));
+	if (rc == 0 && strcmp(*action, "created"))
+		al_info("job", j->id, "branch %s %s (remote: %s)", branch,
+			*action, vcs_branch_state_name(bs));
+	return rc;
 }
 
 static int job_propose(struct job *j, const struct npm_plan *p,
 		       const struct npm_project *pj, const struct score *s)
 {
 	const char **paths = calloc(pj->nfiles + 2, sizeof(*paths));
+	const char *action = "created";
 	size_t npaths = 0;
-	char date[16], branch[64], repo[4200], commit[41] = "", err[512];
+	char branch[320], repo[4200], commit[41] = "", err[512];
 	struct al_buf msg = {0};
-	json_t *st = job_stage_begin(j, "propose");
+	json_t *st = job_stage_begin(j, "propose"), *prop;
+	int stable = job_branch(j, branch, sizeof(branch));
 
-	al_utc_date(date, sizeof(date), j->started_ms);
-	snprintf(branch, sizeof(branch), "airlock/%s-%s", date, j->short_id);
 	snprintf(repo, sizeof(repo), "%s/repo", j->ws);
+	json_object_set_new(j->grec, "branch", json_string(branch));
 	job_commit_message(j, job_proposed(j, p), s, &msg);
 
 	/* What is committed: the rewritten package.json files and the
@@ -902,22 +1027,31 @@ static int job_propose(struct job *j, const struct npm_plan *p,
 			 ? "audit log not writable" : "out of memory");
 	if (rc == 0)
 		rc = vcs_commit_branch(repo, branch, msg.p, paths, npaths,
-				       "airlock", "airlock@localhost", commit,
-				       err, sizeof(err));
-	if (rc == 0) {
-		rc = vcs_push(repo, j->url, &j->cred, branch, err,
-			      sizeof(err));
-		job_emit(j, "vcs.push", j->url,
-			 json_pack("{s:s,s:s,s:s}", "branch", branch,
-				   "commit", commit, "result",
-				   rc ? "failed" : "ok"));
-	}
-	json_object_set_new(j->record, "proposal",
-			    json_pack("{s:s,s:s,s:b}", "branch", branch,
-				      "commit", commit, "pushed", rc == 0));
+				       "airlock", JOB_GIT_EMAIL, commit, err,
+				       sizeof(err));
+	if (rc == 0)
+		rc = job_push(j, repo, branch, stable > 0, commit, &action,
+			      err, sizeof(err));
+	prop = json_pack("{s:s,s:s,s:b,s:s}", "branch", branch, "commit",
+			 commit, "pushed", rc == 0 && (!strcmp(action, "created")
+						      || !strcmp(action,
+								 "updated")),
+			 "action", rc ? "failed" : action);
+	json_object_set(j->grec, "proposal", prop);
+	/* The record's own proposal is the first group's. */
+	if (!json_object_get(j->record, "proposal"))
+		json_object_set(j->record, "proposal", prop);
+	json_decref(prop);
 	if (rc)
 		job_note_failure(j, "propose", err, NULL, NULL);
-	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
+	job_stage_end(j, st, rc ? "failed" : "passed",
+		      rc ? err
+			 : !strcmp(action, "unchanged")
+				   ? "the branch already holds this update"
+			 : !strcmp(action, "kept")
+				   ? "the branch has a commit by someone else: "
+				     "left alone"
+				   : NULL);
 	al_buf_free(&msg);
 	free(paths);
 	return rc;
@@ -1393,7 +1527,12 @@ static void job_score(struct job *j, const struct npm_plan *p,
 		json_array_append_new(facts, job_signals_json(&mine[i]));
 	json_t *sj = score_json(s);
 	json_object_set_new(sj, "updates", facts);
-	json_object_set_new(j->record, "score", sj);
+	/* The record's own score is its weakest group's. */
+	json_t *top = json_object_get(j->record, "score");
+	if (!top || s->value < json_integer_value(json_object_get(top,
+								  "value")))
+		json_object_set(j->record, "score", sj);
+	json_object_set_new(j->grec, "score", sj);
 	job_emit(j, "score", j->id,
 		 json_pack("{s:i,s:s}", "value", s->value, "level",
 			   s->level));
@@ -1671,26 +1810,16 @@ static bool job_has_build(const struct npm_project *pj)
 	return has;
 }
 
-/* The sandboxed part and the score, once there is something to update. */
-static int job_evaluate(struct job *j, const struct npm_plan *p,
-			const struct npm_project *pj, struct score *s)
+/*
+ * One group's update tree, after the baseline: lockfile refresh,
+ * install, build and test, culprit isolation, score and history.
+ */
+static void job_group_test(struct job *j, const struct npm_plan *p,
+			   const struct npm_project *pj,
+			   const struct al_buf *orig, struct score *s)
 {
-	char tree[4200], why[1024];
-	struct al_buf orig = {0};
-	int rc = job_read_original(j, &orig, why, sizeof(why));
+	char tree[4200];
 
-	if (rc == 0)
-		rc = job_prepare_trees(j, pj, why, sizeof(why));
-	if (rc) {
-		job_note_failure(j, "prepare", why, NULL, NULL);
-		al_buf_free(&orig);
-		return rc;
-	}
-	j->build = job_has_build(pj);
-	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
-	job_run_tree(j, "baseline-", tree, false, &j->sin.base_install,
-		     &j->sin.base_test, &j->sin.base_tests_ran);
-	job_reap_early(j, "baseline");
 	/* A project with a lockfile gets it refreshed before the update
 	 * installs; one without gets none created. */
 	if (!job_stopping(j) && pj->has_lock &&
@@ -1717,14 +1846,146 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 		    j->sin.base_test == SCORE_PASSED && !job_stopping(j) &&
 		    !j->sandbox_failed && job_iso_applies(p) &&
 		    (j->cfg.isolate_budget > 0 || p->nupdates == 1))
-			job_isolate(j, p, &orig, al_mono_ms() - t0);
+			job_isolate(j, p, orig, al_mono_ms() - t0);
 	}
-	al_buf_free(&orig);
 	if (job_stopping(j))
-		return 0;
+		return;
 	job_score(j, p, s);
 	job_history_record(j, p);
-	return 0;
+}
+
+/* Forget what the last group left: its outcomes, proposal, signals. */
+static void job_group_reset(struct job *j)
+{
+	j->sin.install = j->sin.test = SCORE_NOT_RUN;
+	j->sin.tests_ran = -1;
+	free(j->proposed.updates);
+	memset(&j->proposed, 0, sizeof(j->proposed));
+	job_signals_free(&j->sig);
+	json_decref(j->isolation);
+	j->isolation = NULL;
+	j->lock_failed = false;
+}
+
+static const char *job_outcome_name(enum score_outcome o)
+{
+	return o == SCORE_PASSED ? "passed" : o == SCORE_FAILED ? "failed"
+								: "not run";
+}
+
+/* The group's entry in the record gets its outcome. */
+static void job_group_end(struct job *j, bool ran)
+{
+	bool failed = j->sin.install == SCORE_FAILED ||
+		      j->sin.test == SCORE_FAILED;
+
+	if (failed)
+		j->groups_failed++;
+	json_object_set_new(j->grec, "result",
+			    json_string(!ran ? "not run"
+					: failed ? "failed"
+					: j->sin.test == SCORE_PASSED ? "passed"
+								      : "not run"));
+	json_object_set_new(j->grec, "install",
+			    json_string(job_outcome_name(j->sin.install)));
+	json_object_set_new(j->grec, "test",
+			    json_string(job_outcome_name(j->sin.test)));
+	if (j->isolation)
+		json_object_set(j->grec, "isolation", j->isolation);
+	/* With several groups, each group's isolation is its own; the
+	 * report keeps the failures, each naming its group. */
+	if (j->multi) {
+		json_decref(j->isolation);
+		j->isolation = NULL;
+	}
+}
+
+/*
+ * One group, from its tree to its proposal. p is the whole plan;
+ * the group's own updates become a plan of their own (shallow copies).
+ * Returns 0, or an error that stops the job (its tree could not be
+ * made).
+ */
+static int job_group(struct job *j, const struct npm_plan *p,
+		     struct npm_project *pj, const char *group,
+		     const struct al_buf *orig, struct score *s)
+{
+	struct npm_plan gp = {0};
+	json_t *names = json_array();
+	char why[1024] = "";
+	int rc = 0;
+
+	gp.updates = calloc(p->nupdates + 1, sizeof(*gp.updates));
+	for (size_t i = 0; gp.updates && i < p->nupdates; i++)
+		if (!strcmp(p->updates[i].group, group)) {
+			gp.updates[gp.nupdates++] = p->updates[i];
+			json_array_append_new(names,
+					      json_string(p->updates[i].name));
+		}
+	j->group = group;
+	job_group_reset(j);
+	j->grec = json_pack("{s:s,s:o}", "name", group, "updates", names);
+	json_array_append_new(j->groups, j->grec);
+	if (!gp.updates || !j->grec) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	if (j->multi)
+		job_progress(j, "group %s: %zu update%s", group, gp.nupdates,
+			     gp.nupdates == 1 ? "" : "s");
+	if (rc == 0)
+		rc = npm_project_rewrite(pj, p, group, why, sizeof(why));
+	if (rc == 0)
+		rc = job_group_tree(j, pj, why, sizeof(why));
+	if (rc) {
+		job_note_failure(j, "prepare", why[0] ? why : al_strerror(rc),
+				 NULL, NULL);
+		goto out;
+	}
+	job_group_test(j, &gp, pj, orig, s);
+	/* Nothing is proposed that was not really installed and tested. */
+	if (!job_stopping(j) && !j->sandbox_failed && !j->lock_failed) {
+		int prc = job_propose(j, &gp, pj, s);
+		if (prc && !j->propose_rc)
+			j->propose_rc = prc;
+	}
+out:
+	job_group_end(j, rc == 0 && !job_stopping(j));
+	free(gp.updates);
+	return rc;
+}
+
+/*
+ * The sandboxed part, once there is something to update: the baseline
+ * once, then each group (npm_plan_groups' order) on its own tree.
+ */
+static int job_evaluate(struct job *j, const struct npm_plan *p,
+			struct npm_project *pj, struct score *s)
+{
+	const char *groups[NPM_RULES_GROUPS_MAX];
+	size_t n = npm_plan_groups(p, groups, NPM_RULES_GROUPS_MAX);
+	char tree[4200], why[1024];
+	struct al_buf orig = {0};
+	int rc = job_read_original(j, &orig, why, sizeof(why));
+
+	if (rc == 0)
+		rc = job_prepare_trees(j, why, sizeof(why));
+	if (rc) {
+		job_note_failure(j, "prepare", why, NULL, NULL);
+		al_buf_free(&orig);
+		return rc;
+	}
+	j->build = job_has_build(pj);
+	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
+	job_run_tree(j, "baseline-", tree, false, &j->sin.base_install,
+		     &j->sin.base_test, &j->sin.base_tests_ran);
+	job_reap_early(j, "baseline");
+	j->multi = n > 1;
+	for (size_t g = 0; g < n && rc == 0 && !job_stopping(j) &&
+			   !j->sandbox_failed; g++)
+		rc = job_group(j, p, pj, groups[g], &orig, s);
+	al_buf_free(&orig);
+	return rc ? rc : j->propose_rc;
 }
 
 static const char *job_state(struct job *j, int rc)
@@ -1735,7 +1996,9 @@ static const char *job_state(struct job *j, int rc)
 	/* A cancel that came after the push changes nothing. */
 	if (job_cancel_requested && !pushed)
 		return "cancelled";
-	if (rc || j->audit_failed || j->sandbox_failed ||
+	/* One failing group fails the job; the others' branches are
+	 * pushed all the same (docs/update-job.md, "Groups"). */
+	if (rc || j->audit_failed || j->sandbox_failed || j->groups_failed ||
 	    j->sin.install == SCORE_FAILED ||
 	    j->sin.test == SCORE_FAILED)
 		return "failed";
@@ -2106,6 +2369,7 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 	j.started_ms = al_wall_ms();
 	j.events = (struct al_event_sink){.emit = job_emit, .ctx = &j};
 	j.stages = json_array();
+	j.groups = json_array();
 	pthread_mutex_init(&j.audit_lock, NULL);
 	job_make_id(&j);
 	rc = vcs_init();
@@ -2135,12 +2399,10 @@ int job_run(const struct job_opts *o, json_t **record, char *err,
 		rc = job_plan(&j, &plan, &proj);
 	if (rc == 0 && !job_stopping(&j) && plan.nupdates == 0)
 		job_progress(&j, "nothing to update");
-	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0)
+	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0) {
+		json_object_set(j.record, "groups", j.groups);
 		rc = job_evaluate(&j, &plan, &proj, &s);
-	/* Nothing is proposed that was not really installed and tested. */
-	if (rc == 0 && !job_stopping(&j) && plan.nupdates > 0 &&
-	    !j.sandbox_failed && !j.lock_failed)
-		rc = job_propose(&j, &plan, &proj, &s);
+	}
 	if (rc == 0 && j.audit_failed)
 		job_note_failure(&j, "audit", "the audit log could not be "
 				 "written; the job stopped", NULL, NULL);
@@ -2175,6 +2437,7 @@ out:
 	npm_project_free(&proj);
 	json_decref(j.record);
 	json_decref(j.stages);
+	json_decref(j.groups);
 	json_decref(j.failure);
 	json_decref(j.isolation);
 	free(j.proposed.updates);

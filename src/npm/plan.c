@@ -1075,27 +1075,28 @@ static int pl_defer(struct npm_plan *p, size_t i, const char *reason,
 
 int npm_plan_select(struct npm_plan *p, const struct npm_rules *r)
 {
-	char keep[NPM_NAME_MAX + 16] = "", why[NPM_NAME_MAX + 160];
+	const char *keep[NPM_RULES_GROUPS_MAX];
+	char why[NPM_NAME_MAX + 160];
+	size_t max = r->max_groups ? r->max_groups : NPM_RULES_GROUPS_DEFAULT;
+	size_t nkeep = npm_plan_groups(p, keep,
+				       max < NPM_RULES_GROUPS_MAX
+					       ? max : NPM_RULES_GROUPS_MAX);
 	int rc = 0;
 
-	/* non-major first: it is the group every project can take. */
-	for (size_t i = 0; i < p->nupdates && !keep[0]; i++)
-		if (r->group == NPM_GROUP_NON_MAJOR &&
-		    !strcmp(p->updates[i].group, "non-major"))
-			al_strlcpy(keep, "non-major", sizeof(keep));
-	if (!keep[0] && p->nupdates)
-		al_strlcpy(keep, p->updates[0].group, sizeof(keep));
 	for (size_t i = 0; rc == 0 && i < p->nupdates;) {
 		const struct npm_update *u = &p->updates[i];
+		bool kept = false;
 
-		if (!strcmp(u->group, keep)) {
+		for (size_t k = 0; k < nkeep && !kept; k++)
+			kept = !strcmp(u->group, keep[k]);
+		if (kept) {
 			i++;
 			continue;
 		}
 		snprintf(why, sizeof(why), "%s deferred to a later job: group "
-			 "%s (group = %s; this job proposes group %s)",
-			 u->version, u->group, npm_group_name(r->group), keep);
-		rc = pl_defer(p, i, why, "group");
+			 "%s (group = %s, max_groups = %zu)", u->version,
+			 u->group, npm_group_name(r->group), max);
+		rc = pl_defer(p, i, why, "max_groups");
 	}
 	while (rc == 0 && r->max_updates && p->nupdates > r->max_updates) {
 		snprintf(why, sizeof(why), "%s over max_updates = %u",
@@ -1181,6 +1182,31 @@ static int pl_rewrite(const char *file, const char *text, size_t len,
 	return rc;
 }
 
+int npm_project_rewrite(struct npm_project *pj, const struct npm_plan *plan,
+			const char *group, char *err, size_t errsz)
+{
+	struct npm_plan mine = { 0 };
+	int rc = 0;
+
+	/* A shallow copy of the group's updates: pl_rewrite takes a plan. */
+	mine.updates = calloc(plan->nupdates + 1, sizeof(*mine.updates));
+	if (!mine.updates)
+		return -ENOMEM;
+	for (size_t i = 0; i < plan->nupdates; i++)
+		if (!group || !strcmp(plan->updates[i].group, group))
+			mine.updates[mine.nupdates++] = plan->updates[i];
+	for (size_t f = 0; !rc && f < pj->nfiles; f++) {
+		struct npm_project_file *pf = &pj->files[f];
+		size_t ne = 0;
+
+		rc = pl_rewrite(pf->path, pf->text.p, pf->text.len, &mine,
+				&pf->out, &ne, err, errsz);
+		pf->changed = rc == 0 && ne > 0;
+	}
+	free(mine.updates);
+	return rc;
+}
+
 /* Fetch and plan for every file of pj (each one's m already parsed). */
 static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 		  const struct npm_rules *rules, struct npm_plan *plan,
@@ -1243,13 +1269,11 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 	}
 	if (rc == 0)
 		rc = npm_plan_select(plan, rules);
-	for (size_t f = 0; !rc && f < pj->nfiles; f++) {
-		struct npm_project_file *pf = &pj->files[f];
-		size_t ne = 0;
+	if (rc == 0) {
+		const char *first = NULL;
 
-		rc = pl_rewrite(pf->path, pf->text.p, pf->text.len, plan,
-				&pf->out, &ne, err, errsz);
-		pf->changed = rc == 0 && ne > 0;
+		npm_plan_groups(plan, &first, 1);
+		rc = npm_project_rewrite(pj, plan, first, err, errsz);
 	}
 	if (rc == -ENOMEM)
 		snprintf(err, errsz, "out of memory while planning");

@@ -76,7 +76,8 @@ enum npm_strategy {
 /*
  * Which updates one job proposes together (airlock.conf group): all in
  * one group; non-major updates together and each package's major alone;
- * none: each package alone. A job proposes the first group in plan order
+ * none: each package alone. A job tests and proposes up to max_groups
+ * groups, each on a branch of its own (npm_plan_groups gives the order),
  * and reports the others as deferred.
  */
 #define NPM_GROUP_TABLE(X)                                                 \
@@ -98,7 +99,8 @@ enum npm_group {
 	X(NPM_RULE_AGE, "min_release_age")                                     \
 	X(NPM_RULE_PRERELEASES, "prereleases")                                 \
 	X(NPM_RULE_MAX_UPDATES, "max_updates")                                 \
-	X(NPM_RULE_GROUP, "group")
+	X(NPM_RULE_GROUP, "group")                                             \
+	X(NPM_RULE_MAX_GROUPS, "max_groups")
 
 enum npm_rule_key {
 #define NPM_X_RULE(e, word) e,
@@ -110,6 +112,8 @@ enum npm_rule_key {
 #define NPM_RULES_LIST_MAX 1024  /* allow, ignore: "glob,glob,..." */
 #define NPM_RULES_AGE_MAX 3650   /* days */
 #define NPM_RULES_UPDATES_MAX 10000
+#define NPM_RULES_GROUPS_MAX 64
+#define NPM_RULES_GROUPS_DEFAULT 4
 
 /*
  * The update policy of one job: the largest bump (--policy) and the
@@ -126,12 +130,13 @@ struct npm_rules {
 	bool prereleases;          /* prerelease targets (default off) */
 	unsigned max_updates;      /* per job; 0 = no cap */
 	enum npm_group group;
+	unsigned max_groups;       /* groups per job, 1..64 (default 4) */
 	int64_t now_ms;            /* the clock for ages; 0 = read it */
 	unsigned set;              /* bits (1 << enum npm_rule_key) set */
 };
 
 /* The defaults: policy, auto, every package, no age, no prereleases,
- * no cap, one group. */
+ * no cap, one group, at most NPM_RULES_GROUPS_DEFAULT groups a job. */
 void npm_rules_init(struct npm_rules *r, enum npm_policy policy);
 
 /*
@@ -150,6 +155,17 @@ json_t *npm_rules_json(const struct npm_rules *r);
 
 const char *npm_strategy_name(enum npm_strategy s);
 const char *npm_group_name(enum npm_group g);
+
+/*
+ * The branch a group's proposal lives on from job to job:
+ * "airlock/non-major", "airlock/major-NAME" (group "major:NAME") and
+ * "airlock/dep-NAME" (group = none), NAME with '/' and every byte but
+ * letters, digits, '.', '_', '-' and '@' as '-', so that a scoped name
+ * makes one ref component and no ref is a prefix directory of another.
+ * Returns 1 with the name in out, 0 for group "all" (it has no stable
+ * branch: each job names its own), -ENAMETOOLONG when out is too small.
+ */
+int npm_group_branch(const char *group, char *out, size_t outsz);
 
 /* "patch", "minor", "major"; AL_E_USAGE for anything else. */
 int npm_policy_parse(const char *word, enum npm_policy *out);
@@ -287,11 +303,21 @@ int npm_plan_build_rules(const struct npm_manifest *m,
 
 /*
  * Apply the group and max_updates rules to a whole plan: the updates of
- * every group but the first (in plan order) become skips "deferred to a
- * later job: group G", then those over max_updates become skips "over
- * max_updates = N". Returns 0 or -ENOMEM.
+ * the groups after the first max_groups (npm_plan_groups' order) become
+ * skips "deferred to a later job: group G" (rule max_groups), then those
+ * over max_updates become skips "over max_updates = N". Returns 0 or
+ * -ENOMEM.
  */
 int npm_plan_select(struct npm_plan *plan, const struct npm_rules *rules);
+
+/*
+ * The groups of plan in the order a job takes them: "non-major" first,
+ * then the others in the order of their first update. names[i] borrows
+ * the group string of the plan's first update of that group. Returns the
+ * number of groups written, at most max.
+ */
+size_t npm_plan_groups(const struct npm_plan *plan, const char **names,
+		       size_t max);
 
 /*
  * One file of a project, appended to plan (not reset): file and dir name
@@ -329,12 +355,25 @@ int npm_plan_workspace(const struct npm_registry_opts *ro,
 		       struct npm_project *pj, enum npm_policy policy,
 		       struct npm_plan *plan, char *err, size_t errsz);
 
-/* npm_plan_workspace under rules (see npm_plan_build_rules); release
- * times are asked of the registry when min_release_age is set. */
+/*
+ * npm_plan_workspace under rules (see npm_plan_build_rules); release
+ * times are asked of the registry when min_release_age is set. Each
+ * file's out and changed hold the first group's rewrite
+ * (npm_project_rewrite); a job rewrites again for each group.
+ */
 int npm_plan_workspace_rules(const struct npm_registry_opts *ro,
 			     struct npm_project *pj,
 			     const struct npm_rules *rules,
 			     struct npm_plan *plan, char *err, size_t errsz);
+
+/*
+ * Set every file's out and changed in pj to its rewrite by the updates of
+ * plan in group (NULL: every update; two groups may update one spec, so
+ * a plan of several groups needs a group). Returns 0, -ENOMEM, or the
+ * rewrite's error with a message in err.
+ */
+int npm_project_rewrite(struct npm_project *pj, const struct npm_plan *plan,
+			const char *group, char *err, size_t errsz);
 
 /* {"updates":[{file,section,name,from,to,kind,bump,version,
  *  install_scripts,group[,path][,locked][,note]}],

@@ -1,6 +1,7 @@
 /*
  * rules.c - the update policy's airlock.conf keys: their values, the
- * per-repository merge and the JSON the job record shows (see plan.h).
+ * per-repository merge and the JSON the job record shows; the order of a
+ * plan's groups and their branch names (see plan.h).
  */
 #include "npm/plan.h"
 
@@ -45,6 +46,7 @@ void npm_rules_init(struct npm_rules *r, enum npm_policy policy)
 	r->policy = policy;
 	r->strategy = NPM_STRATEGY_AUTO;
 	r->group = NPM_GROUP_ALL;
+	r->max_groups = NPM_RULES_GROUPS_DEFAULT;
 }
 
 /* The index of word in words, or -1. */
@@ -175,6 +177,15 @@ int npm_rules_set(struct npm_rules *r, const char *key, const char *value,
 			       why, whysz);
 		r->group = rc ? r->group : (enum npm_group)u;
 		break;
+	case NPM_RULE_MAX_GROUPS:
+		rc = rl_number(value, NPM_RULES_GROUPS_MAX, &u, why, whysz);
+		if (rc == 0 && u == 0) {
+			snprintf(why, whysz, "a whole number from 1 to %d",
+				 NPM_RULES_GROUPS_MAX);
+			rc = -ERANGE;
+		}
+		r->max_groups = rc ? r->max_groups : u;
+		break;
 	default:
 		return AL_E_NOTFOUND;
 	}
@@ -201,6 +212,8 @@ void npm_rules_merge(struct npm_rules *dst, const struct npm_rules *over)
 		dst->max_updates = over->max_updates;
 	if (s & (1u << NPM_RULE_GROUP))
 		dst->group = over->group;
+	if (s & (1u << NPM_RULE_MAX_GROUPS))
+		dst->max_groups = over->max_groups;
 	dst->set |= s;
 }
 
@@ -220,12 +233,72 @@ static json_t *rl_list_json(const char *list)
 
 json_t *npm_rules_json(const struct npm_rules *r)
 {
-	return json_pack("{s:s,s:s,s:o,s:o,s:i,s:b,s:i,s:s}", "policy",
+	return json_pack("{s:s,s:s,s:o,s:o,s:i,s:b,s:i,s:s,s:i}", "policy",
 			 npm_policy_name(r->policy), "range_strategy",
 			 npm_strategy_name(r->strategy), "allow",
 			 rl_list_json(r->allow), "ignore",
 			 rl_list_json(r->ignore), "min_release_age",
 			 (int)r->min_release_age, "prereleases",
 			 r->prereleases, "max_updates", (int)r->max_updates,
-			 "group", npm_group_name(r->group));
+			 "group", npm_group_name(r->group), "max_groups",
+			 (int)r->max_groups);
+}
+
+size_t npm_plan_groups(const struct npm_plan *plan, const char **names,
+		       size_t max)
+{
+	size_t n = 0;
+
+	/* non-major first: it is the group every project can take. */
+	for (size_t i = 0; i < plan->nupdates && n < max && !n; i++)
+		if (!strcmp(plan->updates[i].group, "non-major"))
+			names[n++] = plan->updates[i].group;
+	for (size_t i = 0; i < plan->nupdates && n < max; i++) {
+		const char *g = plan->updates[i].group;
+		bool seen = false;
+
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = !strcmp(names[k], g);
+		if (!seen)
+			names[n++] = g;
+	}
+	return n;
+}
+
+int npm_group_branch(const char *group, char *out, size_t outsz)
+{
+	static const char keep[] = "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				   "._-@";
+	const char *name = group, *prefix = "airlock/dep-";
+	size_t o;
+
+	if (!strcmp(group, "all"))
+		return 0;
+	if (!strcmp(group, "non-major")) {
+		name = "";
+		prefix = "airlock/non-major";
+	} else if (!strncmp(group, "major:", 6)) {
+		name = group + 6;
+		prefix = "airlock/major-";
+	}
+	o = strlen(prefix);
+	if (o + strlen(name) + 2 > outsz)
+		return -ENAMETOOLONG;
+	memcpy(out, prefix, o);
+	for (; *name; name++) {
+		char c = strchr(keep, *name) ? *name : '-';
+
+		/* git refuses "..": the second dot goes. */
+		if (c == '.' && out[o - 1] == '.')
+			c = '-';
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	/* Nor may a component end in "." or ".lock". */
+	if (out[o - 1] == '.' || (o > 5 && !strcmp(out + o - 5, ".lock"))) {
+		out[o++] = '-';
+		out[o] = '\0';
+	}
+	return 1;
 }

@@ -355,3 +355,75 @@ int vcs_commit_branch(const char *repo_dir, const char *branch,
 				    npaths, author_name, author_email,
 				    commit_hex, err, errsz);
 }
+
+static const char *const branch_states[] = {
+#define VCS_X_BRANCH(e, word) word,
+	VCS_BRANCH_TABLE(VCS_X_BRANCH)
+#undef VCS_X_BRANCH
+};
+
+const char *vcs_branch_state_name(enum vcs_branch_state s)
+{
+	return (unsigned)s < sizeof(branch_states) / sizeof(*branch_states)
+		       ? branch_states[s] : "?";
+}
+
+/* Both the author and the committer of c wrote from email. */
+static bool commit_by(const git_commit *c, const char *email)
+{
+	const git_signature *a = git_commit_author(c);
+	const git_signature *m = git_commit_committer(c);
+
+	return a && m && a->email && m->email && !strcmp(a->email, email) &&
+	       !strcmp(m->email, email);
+}
+
+int vcs_branch_state(const char *repo_dir, const char *branch,
+		     const char *commit_hex, const char *email,
+		     enum vcs_branch_state *out, char *tip_hex, char *err,
+		     size_t errsz)
+{
+	char refname[512];
+	git_repository *repo = NULL;
+	git_commit *tip = NULL, *mine = NULL;
+	git_oid oid, tip_oid;
+	int rc;
+
+	*out = VCS_BRANCH_NONE;
+	tip_hex[0] = '\0';
+	if (!vcs_branch_name_ok(branch)) {
+		vcs__seterr(err, errsz, "branch state: invalid branch name");
+		return AL_E_USAGE;
+	}
+	snprintf(refname, sizeof(refname), "refs/remotes/origin/%s", branch);
+	rc = vcs__open_repo(repo_dir, &repo, err, errsz);
+	if (rc < 0)
+		return rc;
+	rc = git_reference_name_to_id(&tip_oid, repo, refname);
+	if (rc == GIT_ENOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc == 0)
+		rc = git_commit_lookup(&tip, repo, &tip_oid);
+	if (rc == 0)
+		rc = git_oid_fromstrn(&oid, commit_hex, strlen(commit_hex));
+	if (rc == 0)
+		rc = git_commit_lookup(&mine, repo, &oid);
+	if (rc < 0) {
+		rc = vcs__fail(NULL, rc, "branch state of", branch, err,
+			       errsz);
+		goto out;
+	}
+	git_oid_tostr(tip_hex, GIT_OID_HEXSZ + 1, &tip_oid);
+	if (git_oid_equal(git_commit_tree_id(tip), git_commit_tree_id(mine)))
+		*out = VCS_BRANCH_SAME;
+	else
+		*out = commit_by(tip, email) ? VCS_BRANCH_OURS
+					     : VCS_BRANCH_FOREIGN;
+out:
+	git_commit_free(tip);
+	git_commit_free(mine);
+	git_repository_free(repo);
+	return rc;
+}

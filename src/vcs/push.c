@@ -82,6 +82,14 @@ int vcs_push(const char *repo_dir, const char *url,
 	     const struct vcs_cred *cred, const char *branch,
 	     char *err, size_t errsz)
 {
+	return vcs_push_branch(repo_dir, url, cred, branch, false, err,
+			       errsz);
+}
+
+int vcs_push_branch(const char *repo_dir, const char *url,
+		    const struct vcs_cred *cred, const char *branch,
+		    bool force, char *err, size_t errsz)
+{
 	char spec[512];
 	char *specs[1] = { spec };
 	git_strarray refspecs = { specs, 1 };
@@ -99,8 +107,10 @@ int vcs_push(const char *repo_dir, const char *url,
 		vcs__seterr(err, errsz, "push %s: malformed URL", url);
 		return rc;
 	}
-	snprintf(spec, sizeof(spec), "refs/heads/%s:refs/heads/%s", branch,
-		 branch);
+	/* "+" replaces the remote's branch even when it is not an
+	 * ancestor: the caller checked that the branch is its own. */
+	snprintf(spec, sizeof(spec), "%srefs/heads/%s:refs/heads/%s",
+		 force ? "+" : "", branch, branch);
 
 	rc = vcs__open_repo(repo_dir, &repo, err, errsz);
 	if (rc < 0)
@@ -123,7 +133,8 @@ int vcs_push(const char *repo_dir, const char *url,
 	} else
 		rc = check_rejected(&cb, url, err, errsz);
 	if (rc == 0)
-		al_info("vcs", NULL, "pushed url=%s branch=%s", url, branch);
+		al_info("vcs", NULL, "pushed url=%s branch=%s force=%d", url,
+			branch, force);
 out:
 	git_remote_free(remote);
 	git_repository_free(repo);

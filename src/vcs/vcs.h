@@ -18,6 +18,7 @@
 #define AL_VCS_VCS_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -162,5 +163,42 @@ int vcs_head(const char *repo_dir, char *commit_hex, char *err,
 int vcs_push(const char *repo_dir, const char *url,
 	     const struct vcs_cred *cred, const char *branch,
 	     char *err, size_t errsz);
+
+/*
+ * The same; with force the remote's branch is replaced even when the
+ * new commit does not descend from it ("+" refspec).
+ */
+int vcs_push_branch(const char *repo_dir, const char *url,
+		    const struct vcs_cred *cred, const char *branch,
+		    bool force, char *err, size_t errsz);
+
+/* What the remote's branch is, next to a commit meant for it. */
+#define VCS_BRANCH_TABLE(X)                                                \
+	X(VCS_BRANCH_NONE, "none")         /* the remote has no such branch */ \
+	X(VCS_BRANCH_SAME, "same")         /* its tip has the commit's tree */ \
+	X(VCS_BRANCH_OURS, "ours")         /* differs; its tip is ours */      \
+	X(VCS_BRANCH_FOREIGN, "foreign")   /* its tip is someone else's */
+
+enum vcs_branch_state {
+#define VCS_X_BRANCH(e, word) e,
+	VCS_BRANCH_TABLE(VCS_X_BRANCH)
+#undef VCS_X_BRANCH
+};
+
+const char *vcs_branch_state_name(enum vcs_branch_state s);
+
+/*
+ * Compare the remote's branch, as the clone of repo_dir fetched it
+ * (refs/remotes/origin/BRANCH), with the commit commit_hex: the same
+ * tree, or else whether its tip's author and committer both have the
+ * e-mail address email (a tip someone else made or rebased is theirs).
+ * The tip's id goes to tip_hex (41 bytes; "" for VCS_BRANCH_NONE).
+ * Returns 0, AL_E_USAGE for an invalid branch name, or a libgit2
+ * failure (AL_E_GIT) with err set.
+ */
+int vcs_branch_state(const char *repo_dir, const char *branch,
+		     const char *commit_hex, const char *email,
+		     enum vcs_branch_state *out, char *tip_hex, char *err,
+		     size_t errsz);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Update policies from airlock.conf (docs/update-job.md, "Policies") on
 # real jobs against the fixture packages of tests/fixtures/registry: a
-# global policy (min_release_age, ignore, group = non-major, bump) and a
+# global policy (min_release_age, ignore, group = non-major with one group
+# a job, bump) and a
 # [repo URL] section that overrides two keys (pin, max_updates) for one
 # repository. Every update a rule held back is in the plan with the rule
 # that did it, in the record and in the printed summary, and the pushed
@@ -17,6 +18,7 @@ cat >> "$it_home/airlock.conf" <<EOF
 min_release_age = 7
 ignore = @airlock-test/hook*, left-pad
 group = non-major
+max_groups = 1
 range_strategy = bump
 
 [repo $url_a]
@@ -43,8 +45,9 @@ if (g.name !== "@airlock-test/greet" || g.to !== "1.1.0" ||
 const why = (name, rule) => r.plan.skipped.filter(
   s => s.name === name && s.rule === rule).map(s => s.reason);
 const want = [
-  ["@airlock-test/greet", "group",
-   /^2\.0\.0 deferred to a later job: group major:@airlock-test\/greet /],
+  ["@airlock-test/greet", "max_groups",
+   new RegExp("^2\\.0\\.0 deferred to a later job: group " +
+              "major:@airlock-test/greet \\(group = non-major, max_groups = 1\\)$")],
   ["@airlock-test/hooked", "ignore", /^ignored by ignore = @airlock-test\/hook\*$/],
   ["@airlock-test/sunset", "max_updates", /^1\.0\.1 over max_updates = 1$/],
   ["@airlock-test/nightly", "prereleases",
@@ -61,6 +64,9 @@ if (r.plan.rules_source !== "repository" || ru.range_strategy !== "pin" ||
     ru.group !== "non-major" || ru.ignore.join() !== "@airlock-test/hook*,left-pad")
   die("rules: " + JSON.stringify(ru) + " " + r.plan.rules_source);
 if (r.state !== "succeeded" || !r.proposal.pushed) die("state " + r.state);
+if (r.proposal.branch !== "airlock/non-major" || r.groups.length !== 1 ||
+    r.groups[0].name !== "non-major" || r.groups[0].result !== "passed")
+  die("groups: " + JSON.stringify(r.groups) + " " + r.proposal.branch);
 ' || fail "repository A: plan"
 pass "repository A: the section pins and caps; every held-back update names its rule"
 

@@ -129,6 +129,7 @@ static void test_policy(void **state)
 	assert_false(r.prereleases);
 	assert_int_equal(r.min_release_age, 0);
 	assert_int_equal(r.max_updates, 0);
+	assert_int_equal(r.max_groups, NPM_RULES_GROUPS_DEFAULT);
 	assert_string_equal(r.allow, "");
 	job_config_free(&c);
 
@@ -140,6 +141,7 @@ static void test_policy(void **state)
 		     "[repo https://git.test/acme/a.git]\n"
 		     "range_strategy = widen\n"
 		     "max_updates = 3\n"
+		     "max_groups = 2\n"
 		     "prereleases = on\n"
 		     "[other]\n"
 		     "allow = react\n"
@@ -163,6 +165,7 @@ static void test_policy(void **state)
 	assert_int_equal(r.policy, NPM_POLICY_PATCH);
 	assert_int_equal(r.strategy, NPM_STRATEGY_WIDEN);
 	assert_int_equal(r.max_updates, 3);
+	assert_int_equal(r.max_groups, 2);
 	assert_true(r.prereleases);
 	/* Keys the section does not set stay global. */
 	assert_string_equal(r.ignore, "@types/*,eslint-*");
@@ -189,6 +192,8 @@ static void test_policy_bad(void **state)
 	bad("prereleases = yes\n", "'prereleases': one of off, on");
 	bad("max_updates = -1\n", "'max_updates'");
 	bad("group = majors\n", "one of all, non-major, none");
+	bad("max_groups = 0\n", ":2: bad value for 'max_groups': a whole "
+	    "number from 1 to 64");
 	bad("[repo /srv/a.git]\nworkers = 2\n",
 	    ":3: 'workers' cannot be set in [repo /srv/a.git]");
 	bad("[repo /srv/a.git]\ngroup = some\n",

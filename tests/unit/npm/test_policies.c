@@ -1,7 +1,8 @@
 /*
  * test_policies.c - the airlock.conf update policy on hand-made
  * packuments (no network): allow and ignore globs, prereleases,
- * min_release_age, each range strategy, groups and max_updates. Every
+ * min_release_age, each range strategy, groups (their order, max_groups
+ * and branch names) and max_updates. Every
  * rule that holds an update back must say so in the plan, naming itself.
  */
 #include <errno.h>
@@ -296,51 +297,88 @@ static void test_strategies(void **state)
 	npm_plan_free(&p);
 }
 
+/* The group of the update of name whose new spec is to. */
+static const char *group_of(const struct npm_plan *p, const char *name,
+			    const char *to)
+{
+	for (size_t i = 0; i < p->nupdates; i++)
+		if (!strcmp(p->updates[i].name, name) &&
+		    !strcmp(p->updates[i].to, to))
+			return p->updates[i].group;
+	fail_msg("no update of %s to %s", name, to);
+	return NULL;
+}
+
 static void test_groups(void **state)
 {
 	const char *m = "{\"dependencies\":{\"major\":\"^1.0.0\","
 			"\"minor\":\"^1.0.0\",\"other\":\"^1.0.0\"}}";
 	const char *majors = "{\"dependencies\":{\"other\":\"^1.0.0\","
 			     "\"major\":\"^1.9.0\"}}";
+	const char *order[NPM_RULES_GROUPS_MAX];
 	struct npm_rules r;
 	struct npm_plan p;
 	json_t *j;
 
 	npm_rules_init(&r, NPM_POLICY_MAJOR);
 	r.now_ms = NOW_MS;
+	assert_int_equal(r.max_groups, NPM_RULES_GROUPS_DEFAULT);
 	plan_of(m, &r, &p);
 	assert_int_equal(p.nupdates, 3);
 	assert_string_equal(upd(&p, "major")->group, "all");
+	assert_int_equal(npm_plan_groups(&p, order, NPM_RULES_GROUPS_MAX), 1);
 	npm_plan_free(&p);
 
-	/* Non-major together; major 2.1.0 and other 3.0.0 each wait for a
-	 * job of their own. */
+	/* Non-major together, each major alone: all three groups fit in
+	 * the default max_groups, so nothing waits. "major" has an entry
+	 * in two groups. */
 	rules(&r, "group", "non-major");
 	plan_of(m, &r, &p);
-	assert_int_equal(p.nupdates, 2);
-	assert_string_equal(upd(&p, "major")->to, "^1.2.0");
-	assert_string_equal(upd(&p, "major")->group, "non-major");
-	assert_string_equal(upd(&p, "minor")->to, "^1.4.0");
-	expect_skip(&p, "major", "2.1.0 deferred to a later job: group "
-		    "major:major", "group");
-	expect_skip(&p, "other", "3.0.0 deferred to a later job: group "
-		    "major:other (group = non-major; this job proposes group "
-		    "non-major)", "group");
+	assert_int_equal(p.nupdates, 4);
+	assert_int_equal(p.nskips, 0);
+	assert_string_equal(group_of(&p, "major", "^1.2.0"), "non-major");
+	assert_string_equal(group_of(&p, "major", "^2.1.0"), "major:major");
+	assert_string_equal(group_of(&p, "minor", "^1.4.0"), "non-major");
+	assert_string_equal(group_of(&p, "other", "^3.0.0"), "major:other");
+	assert_int_equal(npm_plan_groups(&p, order, NPM_RULES_GROUPS_MAX), 3);
+	assert_string_equal(order[0], "non-major");
+	assert_string_equal(order[1], "major:major");
+	assert_string_equal(order[2], "major:other");
+	/* Asked for fewer, the first ones. */
+	assert_int_equal(npm_plan_groups(&p, order, 1), 1);
+	assert_string_equal(order[0], "non-major");
 	j = npm_plan_json(&p);
 	assert_string_equal(json_string_value(json_object_get(
 		json_array_get(json_object_get(j, "updates"), 0), "group")),
 		"non-major");
-	assert_non_null(json_object_get(json_array_get(json_object_get(j,
-		"skipped"), 0), "rule"));
 	json_decref(j);
 	npm_plan_free(&p);
 
-	/* Only majors: the first one in plan order goes alone. */
+	/* max_groups = 2: the third group waits, naming the rule. */
+	rules(&r, "max_groups", "2");
+	plan_of(m, &r, &p);
+	assert_int_equal(p.nupdates, 3);
+	assert_null(upd(&p, "other"));
+	expect_skip(&p, "other", "3.0.0 deferred to a later job: group "
+		    "major:other (group = non-major, max_groups = 2)",
+		    "max_groups");
+	npm_plan_free(&p);
+
+	/* Only majors, one group a job: the first one in plan order. */
+	rules(&r, "max_groups", "1");
 	plan_of(majors, &r, &p);
 	assert_int_equal(p.nupdates, 1);
 	assert_string_equal(upd(&p, "other")->to, "^3.0.0");
 	expect_skip(&p, "major", "deferred to a later job: group major:major",
-		    "group");
+		    "max_groups");
+	npm_plan_free(&p);
+
+	/* non-major first even when a major comes first in plan order. */
+	plan_of(m, &r, &p);
+	assert_int_equal(p.nupdates, 2);
+	assert_string_equal(group_of(&p, "major", "^1.2.0"), "non-major");
+	expect_skip(&p, "major", "2.1.0 deferred to a later job: group "
+		    "major:major", "max_groups");
 	npm_plan_free(&p);
 
 	rules(&r, "group", "none");
@@ -348,10 +386,47 @@ static void test_groups(void **state)
 	assert_int_equal(p.nupdates, 1);
 	assert_string_equal(upd(&p, "major")->group, "major");
 	expect_skip(&p, "minor", "deferred to a later job: group minor",
-		    "group");
+		    "max_groups");
 	expect_skip(&p, "other", "deferred to a later job: group other",
-		    "group");
+		    "max_groups");
 	npm_plan_free(&p);
+
+	rules(&r, "max_groups", "64");
+	plan_of(m, &r, &p);
+	assert_int_equal(p.nupdates, 3);
+	assert_int_equal(npm_plan_groups(&p, order, NPM_RULES_GROUPS_MAX), 3);
+	npm_plan_free(&p);
+}
+
+static void expect_branch(const char *group, const char *want)
+{
+	char b[320];
+
+	assert_int_equal(npm_group_branch(group, b, sizeof(b)), 1);
+	assert_string_equal(b, want);
+}
+
+static void test_group_branches(void **state)
+{
+	char small[20];
+
+	(void)state;
+	assert_int_equal(npm_group_branch("all", small, sizeof(small)), 0);
+	expect_branch("non-major", "airlock/non-major");
+	expect_branch("major:left-pad", "airlock/major-left-pad");
+	expect_branch("left-pad", "airlock/dep-left-pad");
+	/* A scope stays one component: "@babel/core" and "babel" never
+	 * make a directory of each other's ref, nor meet "babel-core". */
+	expect_branch("major:@babel/core", "airlock/major-@babel-core");
+	expect_branch("@types/node", "airlock/dep-@types-node");
+	/* What git refuses in a ref is mapped away. */
+	expect_branch("major:we~ird^na:me", "airlock/major-we-ird-na-me");
+	expect_branch("major:a..b", "airlock/major-a.-b");
+	expect_branch("major:x.lock", "airlock/major-x.lock-");
+	expect_branch("major:y.", "airlock/major-y.-");
+	expect_branch("major:sp ace{@", "airlock/major-sp-ace-@");
+	assert_int_equal(npm_group_branch("major:a-long-name", small,
+					  sizeof(small)), -ENAMETOOLONG);
 }
 
 static void test_max_updates(void **state)
@@ -392,6 +467,13 @@ static void test_rules_values(void **state)
 				       sizeof(why)), -EINVAL);
 	assert_int_equal(npm_rules_set(&a, "max_updates", "10001", why,
 				       sizeof(why)), -ERANGE);
+	assert_int_equal(npm_rules_set(&a, "max_groups", "0", why,
+				       sizeof(why)), -ERANGE);
+	assert_string_equal(why, "a whole number from 1 to 64");
+	assert_int_equal(npm_rules_set(&a, "max_groups", "65", why,
+				       sizeof(why)), -ERANGE);
+	assert_int_equal(npm_rules_set(&a, "max_groups", "two", why,
+				       sizeof(why)), -EINVAL);
 	assert_int_equal(a.set, 0);
 	assert_int_equal(npm_rules_set(&a, "ignore", "x,y", why,
 				       sizeof(why)), 0);
@@ -399,7 +481,10 @@ static void test_rules_values(void **state)
 				       sizeof(why)), 0);
 	assert_int_equal(npm_rules_set(&b, "ignore", "z", why,
 				       sizeof(why)), 0);
+	assert_int_equal(npm_rules_set(&b, "max_groups", "7", why,
+				       sizeof(why)), 0);
 	npm_rules_merge(&a, &b);
+	assert_int_equal(a.max_groups, 7);
 	assert_string_equal(a.ignore, "z");
 	assert_int_equal(a.group, NPM_GROUP_NONE);
 	assert_int_equal(a.strategy, NPM_STRATEGY_AUTO);
@@ -408,6 +493,8 @@ static void test_rules_values(void **state)
 		json_object_get(j, "ignore"), 0)), "z");
 	assert_string_equal(json_string_value(json_object_get(j, "group")),
 			    "none");
+	assert_int_equal(json_integer_value(json_object_get(j, "max_groups")),
+			 7);
 	json_decref(j);
 }
 
@@ -419,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_prereleases),
 		cmocka_unit_test(test_strategies),
 		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_group_branches),
 		cmocka_unit_test(test_max_updates),
 		cmocka_unit_test(test_rules_values),
 	};
