@@ -686,10 +686,13 @@ static json_t *job_plan_json(const struct npm_plan *plan,
  * The version of the Node that runs the project's tests, into out
  * ("20.1.0"): `node --version` in a sandbox of the job's image, with no
  * network and nothing of the repository. "" when it cannot be told; the
- * plan then holds no candidate's engines.node against it.
+ * plan then holds no candidate's engines.node against it. The plan asks
+ * only when a candidate names engines (npm_rules.node_probe), so a job
+ * with nothing to update starts no sandbox.
  */
-static void job_node_version(struct job *j, char *out, size_t outsz)
+static void job_node_version(void *ctx, char *out, size_t outsz)
 {
+	struct job *j = ctx;
 	static const char *const argv[] = {"node", "--version", NULL};
 	static const char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
 					  "HOME=/tmp", "LANG=C.UTF-8", NULL};
@@ -744,7 +747,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (rc)
 		goto out;
 	job_regcache(j->store, &cache);
-	job_node_version(j, rules.node, sizeof(rules.node));
+	rules.node_probe = job_node_version;
+	rules.node_ctx = j;
 	rc = npm_plan_workspace_rules(&ro, pj, &rules, plan, err,
 				      sizeof(err));
 	if (rc || job_cancel_requested)
@@ -757,8 +761,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 			    json_string(own ? "repository" : "global"));
 	/* What else the candidates were held to: the image's Node and the
 	 * repository's .npmrc cooldown, when there is one. */
-	json_object_set_new(pj_json, "node", rules.node[0]
-				     ? json_string(rules.node) : json_null());
+	json_object_set_new(pj_json, "node", plan->node[0]
+				     ? json_string(plan->node) : json_null());
 	json_object_set_new(pj_json, "npmrc",
 			    json_pack("{s:s?,s:s?}", "min-release-age",
 				      pj->npmrc.age[0] ? pj->npmrc.age : NULL,

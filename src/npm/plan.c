@@ -257,11 +257,17 @@ struct pl_env {
 	int64_t conf_cutoff;  /* airlock.conf min_release_age */
 	int64_t rc_cutoff;    /* the .npmrc's */
 	const struct npm_npmrc *npmrc;
-	bool have_proj, have_node;
+	const struct npm_rules *r;
+	bool have_proj, have_node, node_pending;
+	char node_text[32];
 	const char *proj_text;
 	struct npm_range proj; /* the root package.json's engines.node */
 	struct npm_version node;
 };
+
+/* Why engines.node drops a version, if it does. */
+enum pl_eng { PL_ENG_OK, PL_ENG_INVALID, PL_ENG_PROJECT, PL_ENG_NODE,
+	      PL_ENG_N };
 
 /* What one file's planning needs besides its dependency. */
 struct pl_ctx {
@@ -272,7 +278,7 @@ struct pl_ctx {
 	const char *const *members;      /* workspace member names */
 	size_t nmembers;
 	const struct npm_rules *r;
-	const struct pl_env *env;
+	struct pl_env *env;
 };
 
 /*
@@ -283,8 +289,10 @@ struct pl_pick {
 	bool found;
 	struct npm_version best;
 	const struct npm_pkg_version *bv;
-	struct npm_version held_policy, held_age, held_pre, held_eng;
-	const struct npm_pkg_version *hp_policy, *hp_age, *hp_pre, *hp_eng;
+	struct npm_version held_policy, held_age, held_pre;
+	const struct npm_pkg_version *hp_policy, *hp_age, *hp_pre;
+	struct npm_version held_eng[PL_ENG_N]; /* by enum pl_eng */
+	const struct npm_pkg_version *hp_eng[PL_ENG_N];
 };
 
 /* Which cooldown a version is under. */
@@ -321,45 +329,53 @@ static bool pl_rc_young(const struct pl_ctx *c,
 }
 
 /*
- * Why pv cannot be a target by its engines.node (plan.h), into why, or
- * NULL when it can; with node_only, only the Node that runs the tests
- * is asked (npm's own preference when it picks a version).
+ * Whether pv can be a target by its engines.node (plan.h), and if not
+ * why, into why; with node_only, only the Node that runs the tests is
+ * asked (npm's own preference when it picks a version).
  */
-static const char *pl_engines_of(const struct pl_ctx *c,
+static enum pl_eng pl_engines_of(const struct pl_ctx *c,
 				 const struct npm_pkg_version *pv,
 				 bool node_only, char *why, size_t whysz)
 {
-	const struct pl_env *e = c->env;
+	struct pl_env *e = c->env;
 	bool proj = e->have_proj && !node_only;
+	enum pl_eng res = PL_ENG_OK;
 	struct npm_range r;
-	const char *res = NULL;
 
+	/* The Node is asked for only when a candidate names engines. */
+	if (e->node_pending && (pv->engines_node || pv->engines_bad)) {
+		e->node_pending = false;
+		e->r->node_probe(e->r->node_ctx, e->node_text,
+				 sizeof(e->node_text));
+		e->have_node = npm_version_parse(e->node_text, 0,
+						 &e->node) == 0;
+	}
 	if ((!proj && !e->have_node) ||
 	    (!pv->engines_node && !pv->engines_bad))
-		return NULL;
+		return PL_ENG_OK;
 	if (pv->engines_bad || npm_range_parse(pv->engines_node,
 					       NPM_SEMVER_INCLUDE_PRERELEASE,
 					       &r)) {
 		snprintf(why, whysz, "%s dropped: its engines.node is no valid "
 			 "range", pv->version);
-		return why;
+		return PL_ENG_INVALID;
 	}
 	if (proj && !npm_range_intersects(&r, &e->proj)) {
 		snprintf(why, whysz, "%s dropped: its engines.node \"%.80s\" "
 			 "cannot meet the project's engines.node \"%.80s\"",
 			 pv->version, pv->engines_node, e->proj_text);
-		res = why;
+		res = PL_ENG_PROJECT;
 	} else if (e->have_node && !npm_range_satisfies(&r, &e->node)) {
 		snprintf(why, whysz, "%s dropped: its engines.node \"%.80s\" "
 			 "excludes Node %s, which runs the tests",
-			 pv->version, pv->engines_node, c->r->node);
-		res = why;
+			 pv->version, pv->engines_node, e->node_text);
+		res = PL_ENG_NODE;
 	}
 	npm_range_free(&r);
 	return res;
 }
 
-static const char *pl_engines(const struct pl_ctx *c,
+static enum pl_eng pl_engines(const struct pl_ctx *c,
 			      const struct npm_pkg_version *pv, char *why,
 			      size_t whysz)
 {
@@ -398,6 +414,7 @@ static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
 	const char *tag = npm_packument_tag(pk, "latest");
 	struct npm_version latest, v;
 	bool have_latest = tag && npm_version_parse(tag, 0, &latest) == 0;
+	enum pl_eng ek;
 	char why[320];
 
 	memset(o, 0, sizeof(*o));
@@ -423,8 +440,9 @@ static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
 		}
 		if (o->found && npm_version_cmp(&v, &o->best) <= 0)
 			continue;
-		if (pl_engines(c, pv, why, sizeof(why))) {
-			pl_hold(&o->held_eng, &o->hp_eng, &v, pv);
+		ek = pl_engines(c, pv, why, sizeof(why));
+		if (ek != PL_ENG_OK) {
+			pl_hold(&o->held_eng[ek], &o->hp_eng[ek], &v, pv);
 			continue;
 		}
 		if (!o->found || npm_version_cmp(&v, &o->best) > 0) {
@@ -519,9 +537,11 @@ static int pl_report(struct npm_plan *p, const struct pl_ctx *c,
 
 		rc = pl_skip_rule(p, c, d, why, rule);
 	}
-	if (rc == 0 && k->hp_eng && npm_version_cmp(&k->held_eng, top) > 0 &&
-	    pl_engines(c, k->hp_eng, why, sizeof(why)))
-		rc = pl_skip_rule(p, c, d, why, "engines");
+	/* One skip for each reason engines.node dropped a version. */
+	for (int e = PL_ENG_INVALID; rc == 0 && e < PL_ENG_N; e++)
+		if (k->hp_eng[e] && npm_version_cmp(&k->held_eng[e], top) > 0 &&
+		    pl_engines(c, k->hp_eng[e], why, sizeof(why)))
+			rc = pl_skip_rule(p, c, d, why, "engines");
 	if (rc == 0 && k->hp_pre && npm_version_cmp(&k->held_pre, top) > 0) {
 		snprintf(why, sizeof(why), "prerelease %s not taken: "
 			 "prereleases = off", k->hp_pre->version);
@@ -655,7 +675,7 @@ static int pl_wanted(const struct pl_ctx *c, const struct npm_packument *pk,
 	const char *tag = npm_packument_tag(pk, "latest");
 	const struct npm_pkg_version *lv = tag ? npm_packument_version(pk, tag)
 					       : NULL;
-	bool node = c && c->env->have_node;
+	bool node = c && (c->env->have_node || c->env->node_pending);
 	struct npm_version v;
 	char why[320];
 	bool found = false;
@@ -1147,8 +1167,11 @@ static int pl_env_init(struct pl_env *e, const struct npm_rules *r,
 		e->conf_cutoff = e->now_ms -
 				 (int64_t)r->min_release_age * 86400000;
 	e->rc_cutoff = npm_npmrc_cutoff(npmrc, e->now_ms);
+	e->r = r;
+	al_strlcpy(e->node_text, r->node, sizeof(e->node_text));
 	e->have_node = r->node[0] &&
 		       npm_version_parse(r->node, 0, &e->node) == 0;
+	e->node_pending = !r->node[0] && r->node_probe;
 	if (engines && *engines) {
 		rc = npm_range_parse(engines, NPM_SEMVER_INCLUDE_PRERELEASE,
 				     &e->proj);
@@ -1157,6 +1180,13 @@ static int pl_env_init(struct pl_env *e, const struct npm_rules *r,
 		rc = rc == -ENOMEM ? rc : rc ? 1 : 0;
 	}
 	return rc;
+}
+
+/* The Node the plan held candidates against, into plan->node. */
+static void pl_env_node(const struct pl_env *e, struct npm_plan *plan)
+{
+	if (e->have_node)
+		al_strlcpy(plan->node, e->node_text, sizeof(plan->node));
 }
 
 static void pl_env_free(struct pl_env *e)
@@ -1204,6 +1234,8 @@ int npm_plan_build_rules(const struct npm_manifest *m,
 		rc = npm_plan_select(plan, rules);
 	if (rc)
 		npm_plan_free(plan);
+	else
+		pl_env_node(&env, plan);
 	pl_env_free(&env);
 	return rc;
 }
@@ -1427,6 +1459,7 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 	}
 	if (rc == 0)
 		rc = npm_plan_select(plan, rules);
+	pl_env_node(&env, plan);
 	for (size_t f = 0; !rc && f < pj->nfiles; f++) {
 		struct npm_project_file *pf = &pj->files[f];
 		size_t ne = 0;

@@ -143,7 +143,12 @@ struct npm_rules {
 	unsigned set;              /* bits (1 << enum npm_rule_key) set */
 	/* Not airlock.conf keys, and never merged: */
 	char node[32];             /* the Node that runs the tests, "20.1.0";
-				    * "" = unknown, not checked */
+				    * "" = ask node_probe, else unknown */
+	/* Called at most once per plan, and only when node is "" and a
+	 * candidate's engines.node must be held against the Node: its
+	 * version into out ("" = unknown, not checked). May be NULL. */
+	void (*node_probe)(void *ctx, char *out, size_t outsz);
+	void *node_ctx;
 	struct npm_npmrc npmrc;    /* the repository's .npmrc; the
 				    * workspace planners take the project's */
 };
@@ -231,6 +236,9 @@ struct npm_plan {
 	/* Skips because the registry could not be asked or answered badly
 	 * (not "not found"): a plan with these cannot claim "up to date". */
 	size_t nregistry_errors;
+	/* The Node version engines.node was held against; "" when none
+	 * was known or none had to be asked. */
+	char node[32];
 };
 
 /*

@@ -205,6 +205,51 @@ static void test_engines_project(void **state)
 	npm_packuments_free(k, 2);
 }
 
+static int probes;
+
+static void probe(void *ctx, char *out, size_t outsz)
+{
+	probes++;
+	snprintf(out, outsz, "%s", (const char *)ctx);
+}
+
+/* The Node is asked for once, and only when a candidate names engines:
+ * a plan with nothing newer starts no sandbox for it. */
+static void test_engines_probe(void **state)
+{
+	struct npm_packument k[1];
+	struct npm_rules r;
+	struct npm_plan p;
+
+	parse_pk(&k[0], "eng", eng_full);
+	rules_at_now(&r);
+	r.node_probe = probe;
+	r.node_ctx = "20.20.2";
+	probes = 0;
+	plan_of("{\"dependencies\":{\"eng\":\"^1.2.0\"}}", k, 1, &r, &p);
+	assert_int_equal(p.nupdates, 0);
+	assert_int_equal(probes, 0);
+	assert_string_equal(p.node, "");
+	npm_plan_free(&p);
+
+	plan_of("{\"dependencies\":{\"eng\":\"^1.0.0\"},"
+		"\"devDependencies\":{\"eng2\":\"npm:eng@^1.0.0\"}}", k, 1,
+		&r, &p);
+	assert_int_equal(probes, 1);
+	assert_string_equal(p.node, "20.20.2");
+	assert_string_equal(upd(&p, "eng")->to, "^1.1.0");
+	assert_string_equal(upd(&p, "eng2")->to, "npm:eng@^1.1.0");
+	npm_plan_free(&p);
+
+	/* A probe that cannot tell: nothing is held against it. */
+	r.node_ctx = "";
+	plan_of("{\"dependencies\":{\"eng\":\"^1.0.0\"}}", k, 1, &r, &p);
+	assert_string_equal(upd(&p, "eng")->to, "^1.2.0");
+	assert_string_equal(p.node, "");
+	npm_plan_free(&p);
+	npm_packuments_free(k, 1);
+}
+
 /* The Node that runs the tests: a candidate it cannot run is dropped,
  * with or without engines in the project. */
 static void test_engines_runtime(void **state)
@@ -511,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_registry_engines),
 		cmocka_unit_test(test_engines_project),
 		cmocka_unit_test(test_engines_runtime),
+		cmocka_unit_test(test_engines_probe),
 		cmocka_unit_test(test_engines_hostile),
 		cmocka_unit_test(test_npmrc_cooldown),
 		cmocka_unit_test(test_npmrc_before),
