@@ -30,6 +30,7 @@
 #include "npm/manifest.h"
 #include "npm/plan.h"
 #include "npm/registry.h"
+#include "npm/semver.h"
 #include "job/regtoken.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
@@ -696,6 +697,49 @@ static json_t *job_plan_json(const struct npm_plan *plan,
 	return o;
 }
 
+/*
+ * The version of the Node that runs the project's tests, into out
+ * ("20.1.0"): `node --version` in a sandbox of the job's image, with no
+ * network and nothing of the repository. "" when it cannot be told; the
+ * plan then holds no candidate's engines.node against it. The plan asks
+ * only when a candidate names engines (npm_rules.node_probe), so a job
+ * with nothing to update starts no sandbox.
+ */
+static void job_node_version(void *ctx, char *out, size_t outsz)
+{
+	struct job *j = ctx;
+	static const char *const argv[] = {"node", "--version", NULL};
+	static const char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+					  "HOME=/tmp", "LANG=C.UTF-8", NULL};
+	struct sbx_spec spec = {
+		.argv = argv, .env = env, .net = SBX_NET_NONE,
+		.mem_bytes = j->cfg.memory, .pids = j->cfg.pids,
+		.timeout_s = 60, .output_cap = 256,
+		.host_uid = j->cfg.sandbox_uid, .host_gid = j->cfg.sandbox_gid,
+		.job_id = j->id, .events = &j->events, .stream_fd = -1,
+		.image = j->cfg.image[0] ? j->cfg.image : NULL,
+	};
+	struct sbx_result r = {0};
+	struct npm_version v;
+	char text[64] = "";
+	int rc = sbx_run(&spec, &r);
+
+	out[0] = '\0';
+	if (rc == 0 && r.exit_code == 0 && !r.signal && r.output &&
+	    r.output_len < sizeof(text)) {
+		memcpy(text, r.output, r.output_len);
+		text[strcspn(text, "\r\n")] = '\0';
+		if (npm_version_parse(text, 0, &v) == 0 && !v.pre[0])
+			npm_version_format(&v, out, outsz);
+	}
+	if (!out[0])
+		al_warn("job", j->id, "the Node version of the image is "
+			"unknown (node --version: %s, exit %d): engines.node "
+			"is not held against it", rc ? al_strerror(rc) : "ran",
+			r.exit_code);
+	sbx_result_free(&r);
+}
+
 /* Read the project (package.json, workspaces, lockfile) from the
  * daemon-only clone and plan the updates. */
 static int job_plan(struct job *j, struct npm_plan *plan,
@@ -718,6 +762,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (rc)
 		goto out;
 	job_regcache(j->store, &cache);
+	rules.node_probe = job_node_version;
+	rules.node_ctx = j;
 	rc = npm_plan_workspace_rules(&ro, pj, &rules, plan, err,
 				      sizeof(err));
 	if (rc || job_cancel_requested)
@@ -728,6 +774,15 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	json_object_set_new(pj_json, "rules", npm_rules_json(&rules));
 	json_object_set_new(pj_json, "rules_source",
 			    json_string(own ? "repository" : "global"));
+	/* What else the candidates were held to: the image's Node and the
+	 * repository's .npmrc cooldown, when there is one. */
+	json_object_set_new(pj_json, "node", plan->node[0]
+				     ? json_string(plan->node) : json_null());
+	json_object_set_new(pj_json, "npmrc",
+			    json_pack("{s:s?,s:s?}", "min-release-age",
+				      pj->npmrc.age[0] ? pj->npmrc.age : NULL,
+				      "before", pj->npmrc.before[0]
+						? pj->npmrc.before : NULL));
 	json_object_set_new(j->record, "plan", pj_json);
 	if (plan->nregistry_errors && plan->nupdates == 0) {
 		/* Silence from the registry is not "up to date". */

@@ -49,7 +49,8 @@ struct mf {
 	struct npm_manifest *m;
 	size_t cap;
 	bool seen[NPM_SEC__COUNT];
-	bool seen_top[4]; /* name, workspaces, bundle..., allowScripts */
+	bool seen_top[5]; /* name, workspaces, bundle..., allowScripts,
+			  * engines */
 	char *err;
 	size_t errsz;
 };
@@ -621,13 +622,49 @@ static int mf_allow_scripts(struct mf *p, int depth)
 	}
 }
 
+/* "engines": only "node" matters, when it is a string; as in
+ * JSON.parse, the last "node" counts. */
+static int mf_engines(struct mf *p, int depth)
+{
+	int rc;
+
+	if (p->pos >= p->len || p->s[p->pos] != '{')
+		return mf_value(p, depth);
+	if (mf_open(p, '}'))
+		return 0;
+	for (;;) {
+		struct al_buf key = { 0 }, val = { 0 };
+
+		rc = mf_member_key(p, &key);
+		if (rc == 0 && !strcmp(key.p, "node")) {
+			free(p->m->engines_node);
+			p->m->engines_node = NULL;
+		}
+		if (rc == 0 && !strcmp(key.p, "node") && p->pos < p->len &&
+		    p->s[p->pos] == '"') {
+			rc = mf_string(p, &val);
+			p->m->engines_node = rc == 0 ? val.p : NULL;
+			if (rc)
+				al_buf_free(&val);
+		} else if (rc == 0) {
+			rc = mf_value(p, depth);
+		}
+		al_buf_free(&key);
+		if (rc)
+			return rc;
+		rc = mf_next(p, '}');
+		if (rc)
+			return rc > 0 ? 0 : rc;
+	}
+}
+
 /* The top-level members besides sections that the plan reads; a second
  * copy of one is refused, like a second section. */
 static int mf_top_other(struct mf *p, int depth, const char *key)
 {
 	static const char *const names[] = { "name", "workspaces",
 					     "bundleDependencies",
-					     "allowScripts" };
+					     "allowScripts", "engines" };
 	struct npm_manifest *m = p->m;
 	const char *k = strcmp(key, "bundledDependencies") ? key
 			: "bundleDependencies";
@@ -659,6 +696,8 @@ static int mf_top_other(struct mf *p, int depth, const char *key)
 		m->bundle_all = true;
 	if (i == 3)
 		return mf_allow_scripts(p, depth + 1);
+	if (i == 4)
+		return mf_engines(p, depth + 1);
 	return mf_value(p, depth);
 }
 
@@ -770,6 +809,7 @@ void npm_manifest_free(struct npm_manifest *m)
 	for (size_t i = 0; i < m->nallow_scripts; i++)
 		free(m->allow_scripts[i]);
 	free(m->allow_scripts);
+	free(m->engines_node);
 	free(m->name);
 	memset(m, 0, sizeof(*m));
 }

@@ -71,6 +71,7 @@ struct npm_manifest {
 	bool bundle_all;    /* "bundleDependencies": true */
 	char **allow_scripts; /* keys of "allowScripts" ("sharp@0.33.0") */
 	size_t nallow_scripts;
+	char *engines_node;   /* "engines": {"node": ..}, when a string */
 };
 
 /*

@@ -247,6 +247,28 @@ static enum npm_bump pl_bump(const struct npm_version *a,
 	return NPM_BUMP_PATCH;
 }
 
+/*
+ * What the planning of every file shares: the clock, the cooldowns as
+ * the newest publish time each admits (0: none), and what a candidate's
+ * engines.node is held against.
+ */
+struct pl_env {
+	int64_t now_ms;
+	int64_t conf_cutoff;  /* airlock.conf min_release_age */
+	int64_t rc_cutoff;    /* the .npmrc's */
+	const struct npm_npmrc *npmrc;
+	const struct npm_rules *r;
+	bool have_proj, have_node, node_pending;
+	char node_text[32];
+	const char *proj_text;
+	struct npm_range proj; /* the root package.json's engines.node */
+	struct npm_version node;
+};
+
+/* Why engines.node drops a version, if it does. */
+enum pl_eng { PL_ENG_OK, PL_ENG_INVALID, PL_ENG_PROJECT, PL_ENG_NODE,
+	      PL_ENG_N };
+
 /* What one file's planning needs besides its dependency. */
 struct pl_ctx {
 	const struct npm_manifest *m;
@@ -256,7 +278,7 @@ struct pl_ctx {
 	const char *const *members;      /* workspace member names */
 	size_t nmembers;
 	const struct npm_rules *r;
-	int64_t now_ms;                  /* the clock for release ages */
+	struct pl_env *env;
 };
 
 /*
@@ -269,15 +291,95 @@ struct pl_pick {
 	const struct npm_pkg_version *bv;
 	struct npm_version held_policy, held_age, held_pre;
 	const struct npm_pkg_version *hp_policy, *hp_age, *hp_pre;
+	struct npm_version held_eng[PL_ENG_N]; /* by enum pl_eng */
+	const struct npm_pkg_version *hp_eng[PL_ENG_N];
 };
 
-/* Released too recently for min_release_age, or at an unknown time. */
-static bool pl_young(const struct pl_ctx *c, const struct npm_pkg_version *pv)
-{
-	int64_t need = (int64_t)c->r->min_release_age * 86400000;
+/* Which cooldown a version is under. */
+enum pl_cool { PL_COOL_NONE, PL_COOL_CONF, PL_COOL_NPMRC };
 
-	return c->r->min_release_age &&
-	       (pv->published_ms <= 0 || c->now_ms - pv->published_ms < need);
+/*
+ * The cooldown that holds pv back (released after its cutoff, or at an
+ * unknown time), or PL_COOL_NONE. Of two cooldowns the stricter (the
+ * earlier cutoff) decides; on a tie airlock.conf is named.
+ */
+static enum pl_cool pl_young(const struct pl_ctx *c,
+			     const struct npm_pkg_version *pv)
+{
+	const struct pl_env *e = c->env;
+	enum pl_cool who = PL_COOL_CONF;
+	int64_t cut = e->conf_cutoff;
+
+	if (e->rc_cutoff && (!cut || e->rc_cutoff < cut)) {
+		cut = e->rc_cutoff;
+		who = PL_COOL_NPMRC;
+	}
+	if (!cut || (pv->published_ms > 0 && pv->published_ms <= cut))
+		return PL_COOL_NONE;
+	return who;
+}
+
+/* Whether npm itself refuses pv under the .npmrc's cooldown. */
+static bool pl_rc_young(const struct pl_ctx *c,
+			const struct npm_pkg_version *pv)
+{
+	int64_t cut = c->env->rc_cutoff;
+
+	return cut && (pv->published_ms <= 0 || pv->published_ms > cut);
+}
+
+/*
+ * Whether pv can be a target by its engines.node (plan.h), and if not
+ * why, into why; with node_only, only the Node that runs the tests is
+ * asked (npm's own preference when it picks a version).
+ */
+static enum pl_eng pl_engines_of(const struct pl_ctx *c,
+				 const struct npm_pkg_version *pv,
+				 bool node_only, char *why, size_t whysz)
+{
+	struct pl_env *e = c->env;
+	bool proj = e->have_proj && !node_only;
+	enum pl_eng res = PL_ENG_OK;
+	struct npm_range r;
+
+	/* The Node is asked for only when a candidate names engines. */
+	if (e->node_pending && (pv->engines_node || pv->engines_bad)) {
+		e->node_pending = false;
+		e->r->node_probe(e->r->node_ctx, e->node_text,
+				 sizeof(e->node_text));
+		e->have_node = npm_version_parse(e->node_text, 0,
+						 &e->node) == 0;
+	}
+	if ((!proj && !e->have_node) ||
+	    (!pv->engines_node && !pv->engines_bad))
+		return PL_ENG_OK;
+	if (pv->engines_bad || npm_range_parse(pv->engines_node,
+					       NPM_SEMVER_INCLUDE_PRERELEASE,
+					       &r)) {
+		snprintf(why, whysz, "%s dropped: its engines.node is no valid "
+			 "range", pv->version);
+		return PL_ENG_INVALID;
+	}
+	if (proj && !npm_range_intersects(&r, &e->proj)) {
+		snprintf(why, whysz, "%s dropped: its engines.node \"%.80s\" "
+			 "cannot meet the project's engines.node \"%.80s\"",
+			 pv->version, pv->engines_node, e->proj_text);
+		res = PL_ENG_PROJECT;
+	} else if (e->have_node && !npm_range_satisfies(&r, &e->node)) {
+		snprintf(why, whysz, "%s dropped: its engines.node \"%.80s\" "
+			 "excludes Node %s, which runs the tests",
+			 pv->version, pv->engines_node, e->node_text);
+		res = PL_ENG_NODE;
+	}
+	npm_range_free(&r);
+	return res;
+}
+
+static enum pl_eng pl_engines(const struct pl_ctx *c,
+			      const struct npm_pkg_version *pv, char *why,
+			      size_t whysz)
+{
+	return pl_engines_of(c, pv, false, why, whysz);
 }
 
 static void pl_hold(struct npm_version *h, const struct npm_pkg_version **hp,
@@ -312,6 +414,8 @@ static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
 	const char *tag = npm_packument_tag(pk, "latest");
 	struct npm_version latest, v;
 	bool have_latest = tag && npm_version_parse(tag, 0, &latest) == 0;
+	enum pl_eng ek;
+	char why[320];
 
 	memset(o, 0, sizeof(*o));
 	for (size_t i = 0; i < pk->nversions; i++) {
@@ -334,6 +438,13 @@ static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
 			pl_hold(&o->held_age, &o->hp_age, &v, pv);
 			continue;
 		}
+		if (o->found && npm_version_cmp(&v, &o->best) <= 0)
+			continue;
+		ek = pl_engines(c, pv, why, sizeof(why));
+		if (ek != PL_ENG_OK) {
+			pl_hold(&o->held_eng[ek], &o->hp_eng[ek], &v, pv);
+			continue;
+		}
 		if (!o->found || npm_version_cmp(&v, &o->best) > 0) {
 			o->best = v;
 			o->bv = pv;
@@ -342,22 +453,37 @@ static void pl_target(const struct pl_ctx *c, const struct npm_packument *pk,
 	}
 }
 
-/* "1.2.3 held back: released 2 days ago, min_release_age = 7". */
-static void pl_age_reason(const struct pl_ctx *c,
-			  const struct npm_pkg_version *pv, char *why,
-			  size_t whysz)
+/*
+ * "1.2.3 held back: released 2 days ago, min_release_age = 7", or the
+ * .npmrc's setting that holds it. Returns the rule to name.
+ */
+static const char *pl_age_reason(const struct pl_ctx *c,
+				 const struct npm_pkg_version *pv, char *why,
+				 size_t whysz)
 {
-	int64_t days = (c->now_ms - pv->published_ms) / 86400000;
+	const struct npm_npmrc *rc = c->env->npmrc;
+	int64_t days = (c->env->now_ms - pv->published_ms) / 86400000;
+	char set[96];
 
+	if (pl_young(c, pv) == PL_COOL_CONF)
+		snprintf(set, sizeof(set), "min_release_age = %u",
+			 c->r->min_release_age);
+	else if (rc->before_ms)
+		snprintf(set, sizeof(set), ".npmrc before = %s", rc->before);
+	else
+		snprintf(set, sizeof(set), ".npmrc min-release-age = %s",
+			 rc->age);
 	if (pv->published_ms <= 0)
 		snprintf(why, whysz, "%s held back: the registry gave no "
-			 "release time, min_release_age = %u", pv->version,
-			 c->r->min_release_age);
+			 "release time, %s", pv->version, set);
+	else if (pl_young(c, pv) == PL_COOL_NPMRC && rc->before_ms)
+		snprintf(why, whysz, "%s held back: released after %s",
+			 pv->version, set);
 	else
 		snprintf(why, whysz, "%s held back: released %lld day%s ago, "
-			 "min_release_age = %u", pv->version,
-			 (long long)(days < 0 ? 0 : days),
-			 days == 1 ? "" : "s", c->r->min_release_age);
+			 "%s", pv->version, (long long)(days < 0 ? 0 : days),
+			 days == 1 ? "" : "s", set);
+	return pl_young(c, pv) == PL_COOL_CONF ? "min_release_age" : ".npmrc";
 }
 
 static int pl_skip_rule(struct npm_plan *p, const struct pl_ctx *c,
@@ -394,8 +520,8 @@ static int pl_skip(struct npm_plan *p, const struct pl_ctx *c,
 
 /*
  * What the rules say about a pick, for versions newer than what is taken
- * (or than floor when nothing is): held back by min_release_age, a
- * prerelease not taken. One skip each.
+ * (or than floor when nothing is): held back by a cooldown, dropped by
+ * engines.node, a prerelease not taken. One skip each.
  */
 static int pl_report(struct npm_plan *p, const struct pl_ctx *c,
 		     const struct npm_dep *d, const struct pl_pick *k,
@@ -406,9 +532,16 @@ static int pl_report(struct npm_plan *p, const struct pl_ctx *c,
 	int rc = 0;
 
 	if (k->hp_age && npm_version_cmp(&k->held_age, top) > 0) {
-		pl_age_reason(c, k->hp_age, why, sizeof(why));
-		rc = pl_skip_rule(p, c, d, why, "min_release_age");
+		const char *rule = pl_age_reason(c, k->hp_age, why,
+						 sizeof(why));
+
+		rc = pl_skip_rule(p, c, d, why, rule);
 	}
+	/* One skip for each reason engines.node dropped a version. */
+	for (int e = PL_ENG_INVALID; rc == 0 && e < PL_ENG_N; e++)
+		if (k->hp_eng[e] && npm_version_cmp(&k->held_eng[e], top) > 0 &&
+		    pl_engines(c, k->hp_eng[e], why, sizeof(why)))
+			rc = pl_skip_rule(p, c, d, why, "engines");
 	if (rc == 0 && k->hp_pre && npm_version_cmp(&k->held_pre, top) > 0) {
 		snprintf(why, sizeof(why), "prerelease %s not taken: "
 			 "prereleases = off", k->hp_pre->version);
@@ -531,32 +664,42 @@ static const struct npm_packument *pl_find(const struct npm_packument *pk,
 /*
  * The version npm itself would pick for range (its "wanted"): latest
  * when that is a release in range, else the highest release in range
- * that is not deprecated. 1 when there is one.
+ * that is not deprecated. With c, as npm picks it in the sandbox: among
+ * the versions the .npmrc's cooldown admits, and preferring those whose
+ * engines.node admits the Node there. 1 when there is one.
  */
-static int pl_wanted(const struct npm_packument *pk,
+static int pl_wanted(const struct pl_ctx *c, const struct npm_packument *pk,
 		     const struct npm_range *r, struct npm_version *out,
 		     const struct npm_pkg_version **opv)
 {
 	const char *tag = npm_packument_tag(pk, "latest");
 	const struct npm_pkg_version *lv = tag ? npm_packument_version(pk, tag)
 					       : NULL;
+	bool node = c && (c->env->have_node || c->env->node_pending);
 	struct npm_version v;
+	char why[320];
 	bool found = false;
 
 	if (lv && !lv->deprecated && npm_version_parse(tag, 0, &v) == 0 &&
-	    !v.pre[0] && npm_range_satisfies(r, &v)) {
+	    !v.pre[0] && npm_range_satisfies(r, &v) &&
+	    !(c && pl_rc_young(c, lv)) &&
+	    !(node && pl_engines_of(c, lv, true, why, sizeof(why)))) {
 		*out = v;
 		*opv = lv;
 		return 1;
 	}
-	for (size_t i = 0; i < pk->nversions; i++) {
-		const struct npm_pkg_version *pv = &pk->versions[i];
+	for (int pass = node ? 0 : 1; pass < 2 && !found; pass++) {
+		for (size_t i = 0; i < pk->nversions; i++) {
+			const struct npm_pkg_version *pv = &pk->versions[i];
 
-		if (pv->deprecated ||
-		    npm_version_parse(pv->version, 0, &v) != 0 || v.pre[0] ||
-		    !npm_range_satisfies(r, &v))
-			continue;
-		if (!found || npm_version_cmp(&v, out) > 0) {
+			if (pv->deprecated ||
+			    npm_version_parse(pv->version, 0, &v) != 0 ||
+			    v.pre[0] || !npm_range_satisfies(r, &v) ||
+			    (c && pl_rc_young(c, pv)) ||
+			    (found && npm_version_cmp(&v, out) <= 0) ||
+			    (pass == 0 &&
+			     pl_engines_of(c, pv, true, why, sizeof(why))))
+				continue;
 			*out = v;
 			*opv = pv;
 			found = true;
@@ -586,9 +729,10 @@ static const char *pl_range_part(const char *spec)
 
 /*
  * A newer in-range version than the locked one: a lockfile-only update
- * (edge cases 17, 18). It is the version npm itself moves to, so it is
- * proposed only when the rules allow that version; otherwise the skip
- * says which rule held it. *done is set when either was added.
+ * (edge cases 17, 18). It is the version npm itself moves to (under the
+ * .npmrc's cooldown, as npm applies it), so it is proposed only when the
+ * rules allow that version; otherwise the skip says which rule held it.
+ * *done is set when either was added.
  */
 static int pl_lockonly(struct npm_plan *p, const struct pl_ctx *c,
 		       const struct npm_dep *d,
@@ -602,7 +746,7 @@ static int pl_lockonly(struct npm_plan *p, const struct pl_ctx *c,
 
 	*done = false;
 	if (npm_version_parse(locked, NPM_SEMVER_LOOSE, &lv) != 0 ||
-	    !pl_wanted(k, r, &want, &pv) || npm_version_cmp(&want, &lv) <= 0)
+	    !pl_wanted(c, k, r, &want, &pv) || npm_version_cmp(&want, &lv) <= 0)
 		return 0;
 	*done = true;
 	if (!pl_allowed(&lv, &want, c->r->policy)) {
@@ -612,9 +756,12 @@ static int pl_lockonly(struct npm_plan *p, const struct pl_ctx *c,
 		return pl_skip_rule(p, c, d, why, "policy");
 	}
 	if (pl_young(c, pv)) {
-		pl_age_reason(c, pv, why, sizeof(why));
-		return pl_skip_rule(p, c, d, why, "min_release_age");
+		const char *rule = pl_age_reason(c, pv, why, sizeof(why));
+
+		return pl_skip_rule(p, c, d, why, rule);
 	}
+	if (pl_engines(c, pv, why, sizeof(why)))
+		return pl_skip_rule(p, c, d, why, "engines");
 	char *to = strdup(d->spec);
 	if (!to)
 		return -ENOMEM;
@@ -676,7 +823,7 @@ static int pl_peer(struct npm_plan *p, const struct pl_ctx *c,
 	struct pl_pick pick;
 	int rc = 0;
 
-	if (!pl_wanted(k, r, &floor, &fv))
+	if (!pl_wanted(NULL, k, r, &floor, &fv))
 		return pl_skip(p, c, d, "no published release satisfies the "
 			       "peer range");
 	pl_target(c, k, &floor, c->r->policy, &pick);
@@ -883,7 +1030,7 @@ static int pl_complex_dep(struct npm_plan *p, const struct pl_ctx *c,
 	int rc;
 
 	if ((s == NPM_STRATEGY_PIN || s == NPM_STRATEGY_WIDEN) &&
-	    pl_wanted(k, r, &floor, &fv)) {
+	    pl_wanted(NULL, k, r, &floor, &fv)) {
 		pl_target(c, k, &floor, c->r->policy, &pick);
 		if (pick.found && !npm_range_satisfies(r, &pick.best)) {
 			rc = s == NPM_STRATEGY_PIN
@@ -1003,6 +1150,52 @@ static int64_t pl_now(const struct npm_rules *r)
 	return r->now_ms ? r->now_ms : al_wall_ms();
 }
 
+/*
+ * The shared part of planning under r with npmrc and the project's
+ * engines.node text (NULL: none). Returns 0, 1 when engines is no valid
+ * range (then not checked), -ENOMEM. Free with pl_env_free.
+ */
+static int pl_env_init(struct pl_env *e, const struct npm_rules *r,
+		       const struct npm_npmrc *npmrc, const char *engines)
+{
+	int rc = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->now_ms = pl_now(r);
+	e->npmrc = npmrc;
+	if (r->min_release_age)
+		e->conf_cutoff = e->now_ms -
+				 (int64_t)r->min_release_age * 86400000;
+	e->rc_cutoff = npm_npmrc_cutoff(npmrc, e->now_ms);
+	e->r = r;
+	al_strlcpy(e->node_text, r->node, sizeof(e->node_text));
+	e->have_node = r->node[0] &&
+		       npm_version_parse(r->node, 0, &e->node) == 0;
+	e->node_pending = !r->node[0] && r->node_probe;
+	if (engines && *engines) {
+		rc = npm_range_parse(engines, NPM_SEMVER_INCLUDE_PRERELEASE,
+				     &e->proj);
+		e->have_proj = rc == 0;
+		e->proj_text = engines;
+		rc = rc == -ENOMEM ? rc : rc ? 1 : 0;
+	}
+	return rc;
+}
+
+/* The Node the plan held candidates against, into plan->node. */
+static void pl_env_node(const struct pl_env *e, struct npm_plan *plan)
+{
+	if (e->have_node)
+		al_strlcpy(plan->node, e->node_text, sizeof(plan->node));
+}
+
+static void pl_env_free(struct pl_env *e)
+{
+	if (e->have_proj)
+		npm_range_free(&e->proj);
+	e->have_proj = false;
+}
+
 int npm_plan_build_file(const struct npm_manifest *m, const char *file,
 			const char *dir, const struct npm_lock *lock,
 			const char *const *members, size_t nmembers,
@@ -1010,30 +1203,40 @@ int npm_plan_build_file(const struct npm_manifest *m, const char *file,
 			enum npm_policy policy, struct npm_plan *plan)
 {
 	struct npm_rules r;
+	struct pl_env env;
+	int rc;
 
 	npm_rules_init(&r, policy);
+	pl_env_init(&env, &r, &r.npmrc, NULL);
 	const struct pl_ctx c = { .m = m, .file = file, .dir = dir,
 				  .lock = lock, .members = members,
-				  .nmembers = nmembers, .r = &r,
-				  .now_ms = pl_now(&r) };
+				  .nmembers = nmembers, .r = &r, .env = &env };
 
-	return pl_file(&c, pk, npk, plan);
+	rc = pl_file(&c, pk, npk, plan);
+	pl_env_free(&env);
+	return rc;
 }
 
 int npm_plan_build_rules(const struct npm_manifest *m,
 			 const struct npm_packument *pk, size_t npk,
 			 const struct npm_rules *rules, struct npm_plan *plan)
 {
+	struct pl_env env;
 	const struct pl_ctx c = { .m = m, .file = "package.json", .dir = "",
-				  .r = rules, .now_ms = pl_now(rules) };
+				  .r = rules, .env = &env };
 	int rc;
 
 	memset(plan, 0, sizeof(*plan));
-	rc = pl_file(&c, pk, npk, plan);
+	rc = pl_env_init(&env, rules, &rules->npmrc, m->engines_node);
+	if (rc >= 0)
+		rc = pl_file(&c, pk, npk, plan);
 	if (rc == 0)
 		rc = npm_plan_select(plan, rules);
 	if (rc)
 		npm_plan_free(plan);
+	else
+		pl_env_node(&env, plan);
+	pl_env_free(&env);
 	return rc;
 }
 
@@ -1213,13 +1416,26 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 		  char *err, size_t errsz)
 {
 	struct npm_registry_opts o = *ro;
-	int64_t now = pl_now(rules);
 	struct npm_packument *pk = NULL;
 	const char **names = NULL, **members = NULL;
+	const char *eng = pj->nfiles ? pj->files[0].m.engines_node : NULL;
 	char **owned = NULL;
 	size_t n = 0, total = 0, nmem = 0;
-	int rc = -ENOMEM;
+	struct pl_env env;
+	int rc = pl_env_init(&env, rules, &pj->npmrc, eng);
 
+	if (rc == 1) {
+		struct al_buf b = { 0 };
+
+		rc = al_buf_printf(&b, "package.json engines.node \"%.80s\" is "
+				   "no valid range: candidates are not held to "
+				   "it", eng);
+		rc = rc ? rc : npm_project_note(pj, b.p);
+		al_buf_free(&b);
+	}
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
 	for (size_t f = 0; f < pj->nfiles; f++)
 		total += pj->files[f].m.ndeps;
 	names = calloc(total + 1, sizeof(*names));
@@ -1239,7 +1455,7 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 			.dir = pj->files[f].dir,
 			.lock = pj->has_lock ? &pj->lock : NULL,
 			.members = members, .nmembers = nmem,
-			.r = rules, .now_ms = now };
+			.r = rules, .env = &env };
 
 		rc = pl_names(&c, names, owned, &n);
 	}
@@ -1250,7 +1466,7 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 	if (!pk)
 		goto out;
 	/* Release times come with the full documents only. */
-	o.need_release_times |= rules->min_release_age > 0;
+	o.need_release_times |= env.conf_cutoff || env.rc_cutoff;
 	rc = npm_registry_fetch(&o, names, n, pk);
 	if (rc) {
 		snprintf(err, errsz, "registry %s: %s", ro->url,
@@ -1263,12 +1479,13 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 			.dir = pj->files[f].dir,
 			.lock = pj->has_lock ? &pj->lock : NULL,
 			.members = members, .nmembers = nmem,
-			.r = rules, .now_ms = now };
+			.r = rules, .env = &env };
 
 		rc = pl_file(&c, pk, n, plan);
 	}
 	if (rc == 0)
 		rc = npm_plan_select(plan, rules);
+	pl_env_node(&env, plan);
 	if (rc == 0) {
 		const char *first = NULL;
 
@@ -1278,6 +1495,7 @@ static int pl_run(const struct npm_registry_opts *ro, struct npm_project *pj,
 	if (rc == -ENOMEM)
 		snprintf(err, errsz, "out of memory while planning");
 out:
+	pl_env_free(&env);
 	if (pk)
 		npm_packuments_free(pk, n);
 	free(pk);

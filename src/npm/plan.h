@@ -15,9 +15,21 @@
  * deprecated, not newer than dist-tags.latest, allowed by the policy and
  * by the rules (struct npm_rules: a release unless prereleases are on or
  * the floor is a prerelease of the same major.minor.patch, old enough
- * for min_release_age); a prerelease that may be taken is not capped by
- * latest. Policies: patch keeps major.minor, minor keeps major, major
- * allows all. How the spec is rewritten is the rules' range strategy.
+ * for min_release_age and for the repository's .npmrc, the stricter of
+ * the two, and able to run here by its engines.node); a prerelease that
+ * may be taken is not capped by latest.
+ *
+ * engines.node: when the root package.json has a valid engines.node, a
+ * version whose engines.node cannot intersect it is dropped; when the
+ * Node that runs the tests is known (struct npm_rules.node), a version
+ * whose engines.node it does not satisfy is dropped too (airlock cannot
+ * test it). With either check on, an engines.node that is no valid
+ * range drops the version (npm counts it as unmet); a version without
+ * engines is kept. Dropped versions are passed over like young ones:
+ * the next older version may be the target.
+ *
+ * Policies: patch keeps major.minor, minor keeps major, major allows
+ * all. How the spec is rewritten is the rules' range strategy.
  */
 #ifndef AL_NPM_PLAN_H
 #define AL_NPM_PLAN_H
@@ -30,6 +42,7 @@
 #include "base/util.h"
 #include "npm/lockfile.h"
 #include "npm/manifest.h"
+#include "npm/npmrc.h"
 #include "npm/registry.h"
 
 #define NPM_POLICY_TABLE(X)                                                \
@@ -133,6 +146,16 @@ struct npm_rules {
 	unsigned max_groups;       /* groups per job, 1..64 (default 4) */
 	int64_t now_ms;            /* the clock for ages; 0 = read it */
 	unsigned set;              /* bits (1 << enum npm_rule_key) set */
+	/* Not airlock.conf keys, and never merged: */
+	char node[32];             /* the Node that runs the tests, "20.1.0";
+				    * "" = ask node_probe, else unknown */
+	/* Called at most once per plan, and only when node is "" and a
+	 * candidate's engines.node must be held against the Node: its
+	 * version into out ("" = unknown, not checked). May be NULL. */
+	void (*node_probe)(void *ctx, char *out, size_t outsz);
+	void *node_ctx;
+	struct npm_npmrc npmrc;    /* the repository's .npmrc; the
+				    * workspace planners take the project's */
 };
 
 /* The defaults: policy, auto, every package, no age, no prereleases,
@@ -229,6 +252,9 @@ struct npm_plan {
 	/* Skips because the registry could not be asked or answered badly
 	 * (not "not found"): a plan with these cannot claim "up to date". */
 	size_t nregistry_errors;
+	/* The Node version engines.node was held against; "" when none
+	 * was known or none had to be asked. */
+	char node[32];
 };
 
 /*
@@ -265,8 +291,10 @@ struct npm_project {
 	size_t nfiles;
 	bool has_lock;
 	struct npm_lock lock;
-	char **notes;        /* workspace patterns not followed, and why */
+	char **notes;        /* workspace patterns not followed, .npmrc
+			      * values not understood, and why */
 	size_t nnotes;
+	struct npm_npmrc npmrc; /* its .npmrc (npm_npmrc_load) */
 };
 
 #define NPM_PROJECT_MAX_FILES 512
@@ -276,12 +304,16 @@ struct npm_project {
  * docs/update-job.md, "Workspace paths"): package.json, the package.json
  * of every workspace its "workspaces" names (a directory, or every
  * directory in one: "DIR/" then a star; other patterns become notes),
- * and package-lock.json when there is one.
+ * package-lock.json when there is one, and the root's .npmrc (a note
+ * says what of it was not understood or not read).
  * Returns 0 or an error with a message in err naming the file.
  */
 int npm_project_load(int repo_dfd, struct npm_project *pj, char *err,
 		     size_t errsz);
 void npm_project_free(struct npm_project *pj);
+
+/* Append a copy of text to pj's notes. Returns 0 or -ENOMEM. */
+int npm_project_note(struct npm_project *pj, const char *text);
 
 /*
  * Plan from a parsed manifest and the packuments of its dependencies
@@ -294,8 +326,9 @@ int npm_plan_build(const struct npm_manifest *m,
 
 /*
  * The same under rules: allow and ignore, prereleases, min_release_age
- * (release times from the packuments; a version without one is held
- * back), the range strategy, then npm_plan_select.
+ * and rules->npmrc (release times from the packuments; a version
+ * without one is held back), engines.node against m's and rules->node,
+ * the range strategy, then npm_plan_select.
  */
 int npm_plan_build_rules(const struct npm_manifest *m,
 			 const struct npm_packument *pk, size_t npk,
@@ -356,10 +389,13 @@ int npm_plan_workspace(const struct npm_registry_opts *ro,
 		       struct npm_plan *plan, char *err, size_t errsz);
 
 /*
- * npm_plan_workspace under rules (see npm_plan_build_rules); release
- * times are asked of the registry when min_release_age is set. Each
- * file's out and changed hold the first group's rewrite
- * (npm_project_rewrite); a job rewrites again for each group.
+ * npm_plan_workspace under rules (see npm_plan_build_rules), with the
+ * project's .npmrc in place of rules->npmrc and the root package.json's
+ * engines.node for every file; release times are asked of the registry
+ * when a cooldown is set. A root engines.node that is no valid range is
+ * a note of pj, and no check. Each file's out and changed hold the first
+ * group's rewrite (npm_project_rewrite); a job rewrites again for each
+ * group.
  */
 int npm_plan_workspace_rules(const struct npm_registry_opts *ro,
 			     struct npm_project *pj,

@@ -28,19 +28,26 @@ static void pj_read_err(const char *path, int rc, char *err, size_t errsz)
 			 : "");
 }
 
-static int pj_note(struct npm_project *pj, const char *pattern,
-		   const char *why)
+int npm_project_note(struct npm_project *pj, const char *text)
 {
-	struct al_buf b = { 0 };
 	void *n = realloc(pj->notes, (pj->nnotes + 1) * sizeof(*pj->notes));
 
 	if (!n)
 		return -ENOMEM;
 	pj->notes = n;
-	if (al_buf_printf(&b, "workspaces \"%s\": %s", pattern, why))
-		return -ENOMEM;
-	pj->notes[pj->nnotes++] = b.p;
-	return 0;
+	pj->notes[pj->nnotes] = strdup(text);
+	return pj->notes[pj->nnotes++] ? 0 : -ENOMEM;
+}
+
+static int pj_note(struct npm_project *pj, const char *pattern,
+		   const char *why)
+{
+	struct al_buf b = { 0 };
+	int rc = al_buf_printf(&b, "workspaces \"%s\": %s", pattern, why);
+
+	rc = rc ? rc : npm_project_note(pj, b.p);
+	al_buf_free(&b);
+	return rc;
 }
 
 /* Read and parse dir/package.json; a missing file is fine when
@@ -240,6 +247,11 @@ int npm_project_load(int repo_dfd, struct npm_project *pj, char *err,
 	rc = npm_lock_parse(lock.p, lock.len, &pj->lock, err, errsz);
 	pj->has_lock = rc == 0;
 out:
+	/* npm in the sandbox applies the root's .npmrc: so does the plan. */
+	if (rc == 0)
+		rc = npm_npmrc_load(repo_dfd, &pj->npmrc);
+	if (rc == 0 && pj->npmrc.note[0])
+		rc = npm_project_note(pj, pj->npmrc.note);
 	al_buf_free(&lock);
 	if (rc)
 		npm_project_free(pj);

@@ -109,6 +109,7 @@ void npm_packument_free(struct npm_packument *p)
 		free(p->versions[i].version);
 		free(p->versions[i].publisher);
 		free(p->versions[i].maintainers);
+		free(p->versions[i].engines_node);
 	}
 	for (size_t i = 0; i < p->ntags; i++) {
 		free(p->tags[i].tag);
@@ -261,6 +262,28 @@ static int64_t rg_time_ms(json_t *t)
 	return (v - (int64_t)oh * 60) * 1000 + ms;
 }
 
+/* engines.node of a version document into v (registry.h). */
+static void rg_engines(struct npm_pkg_version *v, json_t *doc)
+{
+	json_t *eng = json_object_get(doc, "engines");
+	json_t *node = json_is_object(eng) ? json_object_get(eng, "node")
+					   : NULL;
+
+	/* npm checks engines.node only when it is truthy. */
+	if (!node || json_is_null(node) || json_is_false(node) ||
+	    (json_is_number(node) && json_number_value(node) == 0) ||
+	    (json_is_string(node) && json_string_length(node) == 0))
+		return;
+	if (!json_is_string(node) ||
+	    json_string_length(node) > NPM_REGISTRY_MAX_ENGINES ||
+	    strlen(json_string_value(node)) != json_string_length(node)) {
+		v->engines_bad = true;
+		return;
+	}
+	v->engines_node = strdup(json_string_value(node));
+	v->engines_bad = v->engines_node == NULL;
+}
+
 static int rg_versions(struct npm_packument *p, json_t *versions,
 		       json_t *times)
 {
@@ -297,6 +320,7 @@ static int rg_versions(struct npm_packument *p, json_t *versions,
 		v->publisher = rg_publisher(doc);
 		v->maintainers = rg_maintainers(
 			json_object_get(doc, "maintainers"));
+		rg_engines(v, doc);
 		p->nversions++;
 	}
 	return 0;

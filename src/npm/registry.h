@@ -37,6 +37,7 @@
 #define NPM_REGISTRY_MAX_FIELD 256       /* a version or dist-tag string */
 #define NPM_NAME_MAX 214
 #define NPM_REGISTRY_MAX_PEOPLE 512   /* publisher, maintainer list */
+#define NPM_REGISTRY_MAX_ENGINES 1024 /* engines.node */
 
 /*
  * A cache of registry answers for ETag revalidation, provided by the
@@ -106,6 +107,14 @@ struct npm_pkg_version {
 	 */
 	char *publisher;
 	char *maintainers;
+	/*
+	 * "engines"."node" as published, in full and abbreviated documents:
+	 * NULL when there is none (or it is ""); engines_bad when it is
+	 * there but no string, or longer than NPM_REGISTRY_MAX_ENGINES
+	 * (npm then counts it as not satisfied).
+	 */
+	char *engines_node;
+	bool engines_bad;
 };
 
 struct npm_dist_tag {
