@@ -72,7 +72,13 @@ static int cli_connect(const char *home, struct api_client **c)
 
 	if (rc == 0)
 		rc = api_client_connect(path, c);
-	if (rc)
+	if (rc == -EACCES || rc == -EPERM)
+		/* The daemon may well run: this user is not let in. */
+		fprintf(stderr, "airlock: not allowed to use airlockd's socket "
+			"%s: %s (it is open to root and to the group named by "
+			"socket_group in airlock.conf)\n", path,
+			al_strerror(rc));
+	else if (rc)
 		fprintf(stderr, "airlock: cannot reach airlockd at %s: %s (is "
 			"the daemon running on this home? `systemctl status "
 			"airlockd`, or `airlockd --home %s`)\n", path,
