@@ -367,8 +367,10 @@ static int cli_logs_page(struct api_client *c, const struct cli_job_args *a,
 		if (rc == -EREMOTEIO) {
 			al_sanitize_text(err.message);
 			fprintf(stderr, "airlock: %s\n", err.message);
-			return err.code == API_E_NOTFOUND ? CLI_USAGE
-							  : CLI_FAILED;
+			return err.code == API_E_NOTFOUND ||
+					       err.code == API_E_PARAMS
+				       ? CLI_USAGE
+				       : CLI_FAILED;
 		}
 		if (rc) {
 			fprintf(stderr, "airlock: job.logs: %s\n",
