@@ -257,17 +257,23 @@ static int dmn_api_start(struct daemon *d)
 		.audit = dmn_api_audit,
 		.audit_ctx = d,
 	};
-	int rc = api_socket_path(d->home, d->sock_path, sizeof(d->sock_path));
+	int rc;
 
-	if (rc) {
-		al_error("daemon", NULL, "%s: the socket path would be too long "
-			 "for a Unix socket; choose a shorter home", d->home);
-		return rc;
-	}
 	if ((rc = api_server_new(&o, &d->api)))
 		return rc;
 	rc = -pthread_create(&d->api_thread, NULL, dmn_api_main, d);
 	d->api_up = rc == 0;
+	return rc;
+}
+
+/* Before anything is made in the home: the socket's path must fit. */
+static int dmn_sock_path(struct daemon *d)
+{
+	int rc = api_socket_path(d->home, d->sock_path, sizeof(d->sock_path));
+
+	if (rc)
+		al_error("daemon", NULL, "%s: the socket path would be too long "
+			 "for a Unix socket; choose a shorter home", d->home);
 	return rc;
 }
 
@@ -365,7 +371,8 @@ static int dmn_start(struct daemon *d)
 	unsigned requeued = 0;
 	int swept, rc;
 
-	if ((rc = dmn_home(d)) || (rc = dmn_lock(d)))
+	if ((rc = dmn_home(d)) || (rc = dmn_sock_path(d)) ||
+	    (rc = dmn_lock(d)))
 		return rc;
 	if ((rc = job_config_load(d->home, &d->cfg, err, sizeof(err)))) {
 		al_error("daemon", NULL, "%s", err);
