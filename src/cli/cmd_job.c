@@ -72,7 +72,13 @@ static int cli_connect(const char *home, struct api_client **c)
 
 	if (rc == 0)
 		rc = api_client_connect(path, c);
-	if (rc)
+	if (rc == -EACCES || rc == -EPERM)
+		/* The daemon may well run: this user is not let in. */
+		fprintf(stderr, "airlock: not allowed to use airlockd's socket "
+			"%s: %s (it is open to root and to the group named by "
+			"socket_group in airlock.conf)\n", path,
+			al_strerror(rc));
+	else if (rc)
 		fprintf(stderr, "airlock: cannot reach airlockd at %s: %s (is "
 			"the daemon running on this home? `systemctl status "
 			"airlockd`, or `airlockd --home %s`)\n", path,
@@ -361,8 +367,10 @@ static int cli_logs_page(struct api_client *c, const struct cli_job_args *a,
 		if (rc == -EREMOTEIO) {
 			al_sanitize_text(err.message);
 			fprintf(stderr, "airlock: %s\n", err.message);
-			return err.code == API_E_NOTFOUND ? CLI_USAGE
-							  : CLI_FAILED;
+			return err.code == API_E_NOTFOUND ||
+					       err.code == API_E_PARAMS
+				       ? CLI_USAGE
+				       : CLI_FAILED;
 		}
 		if (rc) {
 			fprintf(stderr, "airlock: job.logs: %s\n",

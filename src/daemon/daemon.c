@@ -81,9 +81,37 @@ static int dmn_audit(struct daemon *d, const char *action, const char *object,
 }
 
 /*
+ * Whether pid is a live process: a daemon killed a moment ago stays a
+ * zombie until its parent reaps it, and kill() still finds it then.
+ */
+static bool dmn_pid_alive(long pid)
+{
+	char path[64], stat[256];
+	const char *state;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || kill((pid_t)pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	stat[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	state = strrchr(stat, ')');
+	return !state || state[1] != ' ' || (state[2] != 'Z' && state[2] != 'X');
+}
+
+/*
  * HOME/airlockd.lock: one daemon per home, and none while workers of a
  * dead one still run (they hold the same lock, inherited). The file
- * names the pid that took it, for the message.
+ * names the pid that took it, for the message. A daemon refused here
+ * leaves the file as it found it: the pid in it is the holder's.
  */
 static int dmn_lock(struct daemon *d)
 {
@@ -104,17 +132,17 @@ static int dmn_lock(struct daemon *d)
 		n = (int)pread(d->lock_fd, pidtxt, sizeof(pidtxt) - 1, 0);
 		pidtxt[n > 0 ? n : 0] = '\0';
 		holder = strtol(pidtxt, NULL, 10);
-		if (holder > 0 && kill((pid_t)holder, 0) == 0) {
+		if (dmn_pid_alive(holder)) {
 			al_error("daemon", NULL, "another airlockd (pid %ld) "
 				 "runs on %s; refusing to start a second one",
 				 holder, d->home);
-			return AL_E_EXISTS;
+			goto refused;
 		}
 		if (al_mono_ms() > give_up) {
 			al_error("daemon", NULL, "%s is still held by workers of "
 				 "an airlockd (pid %ld) that is gone; not "
 				 "starting while they run", path, holder);
-			return AL_E_EXISTS;
+			goto refused;
 		}
 		if (!told)
 			al_warn("daemon", NULL, "waiting for the workers of the "
@@ -127,6 +155,11 @@ static int dmn_lock(struct daemon *d)
 	    pwrite(d->lock_fd, pidtxt, (size_t)n, 0) != n)
 		al_warn("daemon", NULL, "%s: cannot record our pid", path);
 	return 0;
+refused:
+	/* Not ours: dmn_finish must not clear the holder's pid. */
+	close(d->lock_fd);
+	d->lock_fd = -1;
+	return AL_E_EXISTS;
 }
 
 static int dmn_home(struct daemon *d)
@@ -224,17 +257,23 @@ static int dmn_api_start(struct daemon *d)
 		.audit = dmn_api_audit,
 		.audit_ctx = d,
 	};
-	int rc = api_socket_path(d->home, d->sock_path, sizeof(d->sock_path));
+	int rc;
 
-	if (rc) {
-		al_error("daemon", NULL, "%s: the socket path would be too long "
-			 "for a Unix socket; choose a shorter home", d->home);
-		return rc;
-	}
 	if ((rc = api_server_new(&o, &d->api)))
 		return rc;
 	rc = -pthread_create(&d->api_thread, NULL, dmn_api_main, d);
 	d->api_up = rc == 0;
+	return rc;
+}
+
+/* Before anything is made in the home: the socket's path must fit. */
+static int dmn_sock_path(struct daemon *d)
+{
+	int rc = api_socket_path(d->home, d->sock_path, sizeof(d->sock_path));
+
+	if (rc)
+		al_error("daemon", NULL, "%s: the socket path would be too long "
+			 "for a Unix socket; choose a shorter home", d->home);
 	return rc;
 }
 
@@ -333,7 +372,8 @@ static int dmn_start(struct daemon *d)
 	unsigned requeued = 0;
 	int swept, rc;
 
-	if ((rc = dmn_home(d)) || (rc = dmn_lock(d)))
+	if ((rc = dmn_home(d)) || (rc = dmn_sock_path(d)) ||
+	    (rc = dmn_lock(d)))
 		return rc;
 	if ((rc = job_config_load(d->home, &d->cfg, err, sizeof(err)))) {
 		al_error("daemon", NULL, "%s", err);
