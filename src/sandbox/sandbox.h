@@ -121,8 +121,9 @@ struct sbx_spec {
 	 * that the payload never holds it. auth_origin is "host:port" (an
 	 * IPv6 literal in brackets), one of allow; auth_value is the whole
 	 * Authorization value ("Bearer TOKEN"); auth_id names it in logs
-	 * and events. The proxy adds it to plain-HTTP GET and HEAD
-	 * requests whose target is auth_origin, after removing any
+	 * and events. The proxy adds it to GET and HEAD requests whose
+	 * target is auth_origin (plain HTTP, or inside TLS it ended: see
+	 * auth_tls), after removing any
 	 * Authorization the payload sent; requests for auth_origin are
 	 * parsed strictly and served one per connection (docs/sandbox.md).
 	 * All NULL: no credential.

@@ -94,17 +94,20 @@ static int tls_names(const char *host, bool ip, char *san, size_t sansz,
 	bool v6 = strchr(host, ':') != NULL;
 	int a, b;
 
-	/* Name constraints bind the CA to the host in both name types: a
-	 * DNS host allows one IP subtree that no server has (0.0.0.0/32),
-	 * an IP host one DNS subtree that cannot exist (RFC 2606 .invalid);
-	 * a type with no permitted subtree would be unconstrained. */
-	a = snprintf(san, sansz, "%s:%s", ip ? "IP" : "DNS", host);
+	/* Name constraints bind the CA to the host in both name types (a
+	 * type with no permitted subtree would be unconstrained): a DNS
+	 * host allows one IP subtree that no server has (0.0.0.0/32). An
+	 * address also gets the name localhost: npm's proxy agent
+	 * (https-proxy-agent) checks the certificate of a registry given
+	 * as an address against "localhost", the host it leaves out. */
+	a = snprintf(san, sansz, "%s:%s%s", ip ? "IP" : "DNS", host,
+		     ip ? ",DNS:localhost" : "");
 	if (!ip)
 		b = snprintf(nc, ncsz, "critical,permitted;DNS:%s,"
 			     "permitted;IP:0.0.0.0/255.255.255.255", host);
 	else
 		b = snprintf(nc, ncsz, "critical,permitted;IP:%s/%s,"
-			     "permitted;DNS:airlock.invalid", host,
+			     "permitted;DNS:localhost", host,
 			     v6 ? "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 				: "255.255.255.255");
 	return a > 0 && (size_t)a < sansz && b > 0 && (size_t)b < ncsz

@@ -1151,8 +1151,8 @@ static void test_proxy_credential_tls(void **state)
 		 /* 4: a write method: forwarded, without any credential */
 		 CURL "-H 'Authorization: Bearer sandbox-own' -d body "
 		 "https://%s/four\n"
-		 /* 5: the per-job CA does not make another host trusted:
-		  * a tunnel there carries what the payload wrote */
+		 /* 5: a CONNECT to another place stays a tunnel and
+		  * carries what the payload wrote, nothing more */
 		 "curl -sS --max-time 20 -p -w ' [%%{http_code}]\\n' "
 		 "-H 'Host: %s' http://%s/five\n"
 		 /* 6: a request smuggled behind one that gets it */
