@@ -185,19 +185,26 @@ static int config_set_daemon(struct job_config *c, const char *k,
 /*
  * registry_token_file: an absolute path, read by each job
  * (job/regtoken.h), so that the token is in no configuration text.
+ * registry_ca_file: an absolute path, read by each job.
  */
 static int config_set_token(struct job_config *c, const char *k,
 			    const char *v)
 {
-	if (strcmp(k, "registry_token_file"))
+	char *dst;
+	size_t dstsz;
+
+	if (!strcmp(k, "registry_token_file")) {
+		dst = c->registry_token_file;
+		dstsz = sizeof(c->registry_token_file);
+	} else if (!strcmp(k, "registry_ca_file")) {
+		dst = c->registry_ca_file;
+		dstsz = sizeof(c->registry_ca_file);
+	} else {
 		return AL_E_NOTFOUND;
+	}
 	if (v[0] != '/')
 		return -EINVAL;
-	return al_strlcpy(c->registry_token_file, v,
-			  sizeof(c->registry_token_file)) <
-			       sizeof(c->registry_token_file)
-		       ? 0
-		       : -ERANGE;
+	return al_strlcpy(dst, v, dstsz) < dstsz ? 0 : -ERANGE;
 }
 
 static int config_set(struct job_config *c, const char *k, const char *v,
@@ -423,7 +430,8 @@ static const char *config_hint(const char *k)
 		return " (seconds, 60 to 604800)";
 	if (!strcmp(k, "socket_group"))
 		return " (a group name or gid that exists)";
-	if (!strcmp(k, "registry_token_file"))
+	if (!strcmp(k, "registry_token_file") ||
+	    !strcmp(k, "registry_ca_file"))
 		return " (an absolute path)";
 	return "";
 }
@@ -573,12 +581,10 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 				 "registry` gave none (%s)",
 				 path, al_strerror(rc));
 	}
-	/* The proxy adds the token to plain HTTP requests only: it does
-	 * not end TLS (docs/KNOWN-LIMITS.md, "Private registries"). */
-	if (rc == 0 && c->registry_token_file[0] &&
-	    strncmp(c->registry, "http://", 7)) {
-		snprintf(err, errsz, "%s: registry_token_file with an https "
-			 "registry is not supported yet", path);
+	if (rc == 0 && c->registry_ca_file[0] &&
+	    strncmp(c->registry, "https://", 8)) {
+		snprintf(err, errsz, "%s: registry_ca_file is for an https "
+			 "registry, and the registry is %s", path, c->registry);
 		rc = AL_E_PARSE;
 	}
 out:

@@ -3,8 +3,9 @@
  *
  *   registry = URL          npm registry (default: `npm config get registry`)
  *   registry_token_file = PATH  a file (ours, mode 0600) holding the
- *                           registry's token (job/regtoken.h); an http://
- *                           registry only, for now
+ *                           registry's token (job/regtoken.h)
+ *   registry_ca_file = PATH  PEM certificates an https registry's chain
+ *                           must end in, instead of the system's roots
  *   sandbox_uid = N         host uid (and gid) sandboxed code runs as
  *   memory = SIZE           per-sandbox memory limit (512M)
  *   cpus = N                per-sandbox CPU limit in CPUs (1)
@@ -105,6 +106,7 @@ struct job_config {
 	unsigned job_timeout;   /* s */
 	gid_t socket_gid;       /* (gid_t)-1: the daemon's own */
 	char registry_token_file[1024]; /* "" when none; read per job */
+	char registry_ca_file[1024];    /* "" when none: system roots */
 };
 
 /*

@@ -39,6 +39,8 @@
 #define JOB_EXCERPT_BYTES 4096
 #define JOB_SANDBOX_HOME "/home/airlock"
 #define JOB_SANDBOX_TREE "/work"
+/* What the sandboxes' npm trusts for an https registry (job_regtls). */
+#define JOB_SANDBOX_CA "/airlock/registry-ca.pem"
 #define JOB_ACTOR_MAX 160 /* an audit actor: "uid:N", "SHA256:..." */
 
 volatile sig_atomic_t job_cancel_requested;
@@ -64,6 +66,8 @@ struct job {
 	struct vcs_url_cred url_cred;
 	const char *cred_source; /* "environment" or "url", for the log */
 	struct job_regtoken regtoken; /* id "" when none configured */
+	struct sbx_tls *regtls; /* the proxy's TLS end, https + token */
+	bool regca;             /* HOME/work/<id>/registry-ca.pem is there */
 	json_t *record;
 	json_t *stages;
 	int64_t started_ms;
@@ -330,14 +334,16 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		       const char *const *argv, unsigned timeout,
 		       struct sbx_result *res)
 {
-	char npm_home[4200], registry[600];
+	char npm_home[4200], registry[600], ca[4200];
 
 	snprintf(npm_home, sizeof(npm_home), "%s/npm-home", j->ws);
+	snprintf(ca, sizeof(ca), "%s/registry-ca.pem", j->ws);
 	snprintf(registry, sizeof(registry), "npm_config_registry=%s",
 		 j->cfg.registry);
 	const struct sbx_bind binds[] = {
 		{tree, JOB_SANDBOX_TREE, true},
 		{npm_home, JOB_SANDBOX_HOME, true},
+		{ca, JOB_SANDBOX_CA, false},
 	};
 	/* The whole environment of sandboxed code: nothing is inherited. */
 	const char *const env[] = {
@@ -353,6 +359,9 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		"npm_config_fund=false",
 		"npm_config_audit=false",
 		"npm_config_progress=false",
+		/* npm's own trust, not node's (NODE_EXTRA_CA_CERTS): the
+		 * registry, the one place npm can reach, is all it needs. */
+		j->regca ? "npm_config_cafile=" JOB_SANDBOX_CA : NULL,
 		NULL,
 	};
 	const char *const allow[] = {j->allow, NULL};
@@ -362,7 +371,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.env = env,
 		.workdir = JOB_SANDBOX_TREE,
 		.binds = binds,
-		.nbinds = AL_ARRAY_LEN(binds),
+		.nbinds = AL_ARRAY_LEN(binds) - (j->regca ? 0 : 1),
 		.net = net,
 		.allow = allow,
 		.mem_bytes = j->cfg.memory,
@@ -380,6 +389,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.auth_origin = tok ? j->allow : NULL,
 		.auth_value = tok ? j->regtoken.header : NULL,
 		.auth_id = tok ? j->regtoken.id : NULL,
+		.auth_tls = tok ? j->regtls : NULL,
 	};
 	int64_t t0 = al_mono_ms();
 	int rc = sbx_run(&spec, res);
@@ -622,6 +632,12 @@ static const char *job_regauth(const struct job *j)
 	return j->regtoken.id[0] ? j->regtoken.header : NULL;
 }
 
+/* registry_ca_file, or NULL for the system's roots. */
+static const char *job_regca(const struct job *j)
+{
+	return j->cfg.registry_ca_file[0] ? j->cfg.registry_ca_file : NULL;
+}
+
 /* "https://host[:port]/path" -> "host:port" for the proxy's allow list. */
 static int job_registry_allow(const char *url, char *out, size_t outsz)
 {
@@ -749,7 +765,8 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	struct npm_registry_cache cache;
 	struct npm_registry_opts ro = { .url = j->cfg.registry,
 					.cache = &cache,
-					.auth = job_regauth(j) };
+					.auth = job_regauth(j),
+					.ca_file = job_regca(j) };
 	struct npm_rules rules;
 	bool own = job_config_rules(&j->cfg, j->url, j->o->policy, &rules);
 	int dfd = -1, rc;
@@ -1544,7 +1561,8 @@ static void job_score(struct job *j, const struct npm_plan *p,
 	struct npm_registry_cache cache;
 	struct npm_registry_opts ro = {.url = j->cfg.registry,
 				       .cache = &cache,
-				       .auth = job_regauth(j)};
+				       .auth = job_regauth(j),
+				       .ca_file = job_regca(j)};
 	struct store_txn *txn = NULL;
 	struct score_update *mine = calloc(p->nupdates + 1, sizeof(*mine));
 	const char **left = calloc(p->nupdates + 1, sizeof(*left));
@@ -2292,6 +2310,57 @@ static int job_image(struct job *j, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * What the install sandboxes' npm trusts for an https registry, written
+ * to HOME/work/<id>/registry-ca.pem and bound read-only at
+ * JOB_SANDBOX_CA. With a registry token: the certificate of a CA made
+ * for this job (sbx_tls_create), whose key is gone before this returns,
+ * for the proxy that ends npm's TLS to add the token; it is valid for
+ * the job's time limit and an hour more, and names the registry host
+ * only. Without a token: registry_ca_file, if set, so that npm trusts
+ * what the registry client trusts. Nothing for an http registry.
+ */
+static int job_regtls(struct job *j, char *err, size_t errsz)
+{
+	const char *ca = job_regca(j);
+	struct al_buf copy = {0};
+	const char *pem;
+	char path[4200];
+	int rc, fd;
+
+	if (strncmp(j->cfg.registry, "https://", 8) ||
+	    (!j->regtoken.id[0] && !ca))
+		return 0;
+	if (j->regtoken.id[0]) {
+		rc = sbx_tls_create(j->allow, ca, (long)j->cfg.job_timeout + 3600,
+				    &j->regtls, err, errsz);
+		if (rc)
+			return rc;
+		pem = sbx_tls_ca_pem(j->regtls);
+	} else {
+		rc = al_read_file(ca, 1u << 20, &copy);
+		if (rc) {
+			snprintf(err, errsz, "registry_ca_file %s: %s", ca,
+				 al_strerror(rc));
+			return rc;
+		}
+		rc = al_buf_puts(&copy, "");
+		pem = copy.p;
+	}
+	snprintf(path, sizeof(path), "%s/registry-ca.pem", j->ws);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	rc = rc ? rc : fd < 0 ? -errno : al_write_all(fd, pem, strlen(pem));
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc)
+		snprintf(err, errsz, "cannot write %s: %s", path,
+			 al_strerror(rc));
+	j->regca = rc == 0;
+	al_buf_free(&copy);
+	return rc;
+}
+
 static int job_setup(struct job *j, char *err, size_t errsz)
 {
 	char work[4096];
@@ -2362,7 +2431,7 @@ static int job_setup(struct job *j, char *err, size_t errsz)
 	if (rc)
 		snprintf(err, errsz, "cannot create workspace under %s: %s",
 			 work, al_strerror(rc));
-	return rc;
+	return rc ? rc : job_regtls(j, err, errsz);
 }
 
 /*
@@ -2486,6 +2555,7 @@ out:
 	job_config_free(&j.cfg);
 	vcs_url_cred_wipe(&j.url_cred);
 	job_regtoken_wipe(&j.regtoken);
+	sbx_tls_free(j.regtls);
 	if (vcs_up)
 		vcs_shutdown();
 	npm_plan_free(&plan);

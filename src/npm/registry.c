@@ -592,6 +592,8 @@ static int rg_start(struct rg_batch *b, struct rg_req *r)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->cerr);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "airlock/" AL_VERSION);
+	if (o->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
 	if (curl_multi_add_handle(b->m, h) != CURLM_OK)
 		return -ENOMEM;
 	r->p->attempts++;

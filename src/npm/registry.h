@@ -91,6 +91,9 @@ struct npm_registry_opts {
 	 * never logged. Header bytes only: no CR, LF or NUL.
 	 */
 	const char *auth;
+	/* PEM certificates an https registry's chain must end in, in
+	 * place of the system's roots; NULL: the system's. */
+	const char *ca_file;
 };
 
 struct npm_pkg_version {

@@ -137,6 +137,51 @@ int sbx_seccomp_build(struct sock_fprog *prog, const char *job);
 extern const struct sock_filter sbx_seccomp_prog[];
 extern const unsigned short sbx_seccomp_prog_len;
 
+/* ---- the proxy's TLS end for a credential (tls.c) ---- */
+
+/*
+ * What the proxy does with a TLS connection, through this table only:
+ * proxy.c then references no libssl symbol, and a program that never
+ * calls sbx_tls_create (the thin airlock, which runs sandboxes with a
+ * proxy) links no libssl. Connections are on non-blocking sockets:
+ * handshake, read and write return -EAGAIN with *want set to the poll
+ * event to wait for (POLLIN or POLLOUT, either way round); read returns
+ * 0 at the peer's close_notify; other errors are negative.
+ */
+struct sbx_tls_ops {
+	/* server: the payload's side, with the leaf; else the registry's
+	 * side, checking its certificate and name. NULL on failure. */
+	void *(*open)(const struct sbx_tls *t, int fd, bool server);
+	int (*handshake)(void *c, short *want, char *why, size_t whysz);
+	ssize_t (*read)(void *c, void *buf, size_t len, short *want);
+	ssize_t (*write)(void *c, const void *buf, size_t len, short *want);
+	bool (*pending)(void *c); /* decrypted bytes wait in the buffer */
+	void (*shutdown)(void *c); /* send close_notify, once */
+	void (*close)(void *c);
+};
+
+struct sbx_tls {
+	const struct sbx_tls_ops *ops;
+	void *server;   /* SSL_CTX: the leaf and its key */
+	void *client;   /* SSL_CTX: the registry's trust */
+	char host[256]; /* the registry host, as in the origin */
+	bool ip;        /* host is an address literal */
+	char *ca_pem;   /* the CA's certificate */
+};
+
+struct x509_st;
+struct evp_pkey_st;
+/*
+ * For unit tests: a new CA (EC P-256, valid_s seconds, name constraints
+ * naming host only) and its key; a leaf for host issued by a CA. 0 or
+ * an error; the caller frees what it gets.
+ */
+int sbx_tls_make_ca(const char *host, bool ip, long valid_s,
+		    struct x509_st **ca, struct evp_pkey_st **key);
+int sbx_tls_issue(struct x509_st *ca, struct evp_pkey_st *ca_key,
+		  const char *host, bool ip, long valid_s,
+		  struct x509_st **leaf, struct evp_pkey_st **leaf_key);
+
 /* ---- egress proxy (proxy.c) ---- */
 
 struct sbx_proxy_conn {
@@ -175,6 +220,7 @@ struct sbx_proxy {
 	unsigned nconns;
 	struct sbx_proxy_conn *conns; /* nconns slots */
 	const char *auth_origin, *auth_value, *auth_id; /* sbx_spec */
+	const struct sbx_tls *auth_tls;                  /* sbx_spec */
 	atomic_uint authed; /* requests the credential was added to */
 };
 

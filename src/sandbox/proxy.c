@@ -10,8 +10,11 @@
  * Every decision is an event (proxy.allow / proxy.deny, with the reason
  * for a refusal), and so is every tunnel cut by a limit (proxy.cut). A
  * credential for the registry (sbx_spec.auth_*) is added here, to
- * plain-HTTP GET and HEAD requests whose target is the registry, and
- * named by its id in one proxy.credential event when the proxy stops. A
+ * GET and HEAD requests whose target is the registry, and named by its
+ * id in one proxy.credential event when the proxy stops. For an https
+ * registry (auth_tls) the proxy ends the payload's TLS for a CONNECT
+ * to the registry and makes its own to the registry (tls.c), with the
+ * same rules for the request inside as for a plain-HTTP one. A
  * connection gets one thread, at most spec->proxy_max_conns at once;
  * more are refused with 503. Absolute-form requests are forwarded with
  * "Connection: close", so one client connection can never carry a
@@ -55,6 +58,19 @@ struct sbx_req {
 	const char *version; /* "HTTP/1.x" in the request line */
 	size_t version_len;
 	bool connect;
+	unsigned dflt_port; /* of a Host header without one: 80, or 443 */
+};
+
+/*
+ * One side of a connection the proxy relays: a socket, and the TLS
+ * connection on it where the proxy ends or makes TLS (sbx_tls.ops;
+ * the socket is then non-blocking).
+ */
+struct sbx_io {
+	int fd;
+	void *tls; /* NULL: plain */
+	const struct sbx_tls_ops *ops;
+	short want; /* the poll event the last read waits for */
 };
 
 /* "host", "host:port" or "[v6]:port" into host and port (dflt if none). */
@@ -123,8 +139,12 @@ bool sbx_proxy_allowed(const char *const *allow, const char *host,
 	return false;
 }
 
-/* Parse the request line of head (NUL-terminated). */
-static int sbx_parse_request(char *head, struct sbx_req *rq)
+/*
+ * Parse the request line of head (NUL-terminated). With origin_form
+ * (a request inside a TLS connection the proxy ended), the target must
+ * be a path; rq's host and port, those of the CONNECT, stay.
+ */
+static int sbx_parse_request(char *head, struct sbx_req *rq, bool origin_form)
 {
 	char *sp1 = strchr(head, ' ');
 	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
@@ -141,6 +161,16 @@ static int sbx_parse_request(char *head, struct sbx_req *rq)
 		return -EINVAL;
 	rq->version = sp2 + 1;
 	rq->version_len = (size_t)(eol - rq->version);
+	if (origin_form) {
+		if (tlen == 0 || *t != '/' || !strcmp(rq->method, "CONNECT"))
+			return -EINVAL;
+		rq->path = t;
+		rq->path_len = tlen;
+		rq->connect = false;
+		rq->dflt_port = 443;
+		return 0;
+	}
+	rq->dflt_port = 80;
 	if (strcmp(rq->method, "CONNECT") == 0) {
 		rq->connect = true;
 		return sbx_split_hostport(t, tlen, rq->host, sizeof(rq->host),
@@ -193,43 +223,127 @@ static int sbx_send_all(int fd, const char *p, size_t len)
 	return sbx_send_all_stop(fd, -1, p, len);
 }
 
-static void sbx_reply(int fd, int code, const char *reason, const char *why)
+/* The proxy's own short answer; its length, or 0. */
+static size_t sbx_reply_text(char *msg, size_t msgsz, int code,
+			     const char *reason, const char *why)
 {
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg),
+	int n = snprintf(msg, msgsz,
 			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
 			 code, reason, strlen(why) + 1, why);
 
-	if (n > 0 && (size_t)n < sizeof(msg))
-		sbx_send_all(fd, msg, (size_t)n);
+	return n > 0 && (size_t)n < msgsz ? (size_t)n : 0;
 }
 
-/* Wait for fd to become readable; false on timeout, stop or error. */
-static bool sbx_wait_in(struct sbx_proxy *px, int fd, int ms)
+static void sbx_reply(int fd, int code, const char *reason, const char *why)
 {
-	struct pollfd p[2] = { { fd, POLLIN, 0 }, { px->stop[0], POLLIN, 0 } };
+	char msg[512];
+	size_t n = sbx_reply_text(msg, sizeof(msg), code, reason, why);
+
+	if (n)
+		sbx_send_all(fd, msg, n);
+}
+
+/* Wait until fd is ready for ev: 0, -ETIMEDOUT, or -ECANCELED when the
+ * sandbox stops. */
+static int sbx_wait(struct sbx_proxy *px, int fd, short ev, int ms)
+{
+	struct pollfd p[2] = { { fd, ev, 0 }, { px->stop[0], POLLIN, 0 } };
 
 	for (;;) {
 		int n = poll(p, 2, ms);
 		if (n < 0 && errno == EINTR)
 			continue;
-		return n > 0 && !(p[1].revents) && p[0].revents;
+		if (n == 0)
+			return -ETIMEDOUT;
+		return n < 0 || p[1].revents ? -ECANCELED : 0;
 	}
 }
 
+/* One read without waiting: > 0 bytes, 0 at the end, -EAGAIN (with
+ * io->want), another negative error. */
+static ssize_t sbx_io_try(struct sbx_io *io, char *buf, size_t len)
+{
+	if (io->tls)
+		return io->ops->read(io->tls, buf, len, &io->want);
+
+	ssize_t n = recv(io->fd, buf, len, MSG_DONTWAIT);
+	if (n >= 0)
+		return n;
+	io->want = POLLIN;
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+		       ? -EAGAIN
+		       : -errno;
+}
+
+/* Read what comes within ms: > 0 bytes, 0 at the end, < 0 error. */
+static ssize_t sbx_io_read(struct sbx_proxy *px, struct sbx_io *io,
+			   char *buf, size_t len, int ms)
+{
+	for (;;) {
+		ssize_t n = sbx_io_try(io, buf, len);
+		if (n != -EAGAIN)
+			return n;
+		int rc = sbx_wait(px, io->fd, io->want, ms);
+		if (rc)
+			return rc;
+	}
+}
+
+/* All of p, or an error; never blocks past SBX_IO_TIMEOUT_MS a step,
+ * and ends at once when the sandbox stops (sbx_send_all_stop). */
+static int sbx_io_write(struct sbx_proxy *px, struct sbx_io *io,
+			const char *p, size_t len)
+{
+	if (!io->tls)
+		return sbx_send_all_stop(io->fd, px->stop[0], p, len);
+	while (len > 0) {
+		short want = POLLOUT;
+		ssize_t n = io->ops->write(io->tls, p, len, &want);
+		if (n == -EAGAIN) {
+			if (sbx_wait(px, io->fd, want, SBX_IO_TIMEOUT_MS))
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n <= 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* No more from us on io: FIN, or TLS close_notify. */
+static void sbx_io_shut_wr(struct sbx_io *io)
+{
+	if (io->tls)
+		io->ops->shutdown(io->tls);
+	else
+		shutdown(io->fd, SHUT_WR);
+}
+
+static void sbx_io_reply(struct sbx_proxy *px, struct sbx_io *io, int code,
+			 const char *reason, const char *why)
+{
+	char msg[512];
+	size_t n = sbx_reply_text(msg, sizeof(msg), code, reason, why);
+
+	if (n)
+		sbx_io_write(px, io, msg, n);
+}
+
 /* Read until the blank line ending the head; returns the head length. */
-static ssize_t sbx_read_head(struct sbx_proxy *px, int fd, char *buf,
-			     size_t *have)
+static ssize_t sbx_read_head(struct sbx_proxy *px, struct sbx_io *io,
+			     char *buf, size_t *have)
 {
 	*have = 0;
 	while (*have < SBX_HEAD_MAX) {
-		if (!sbx_wait_in(px, fd, SBX_IO_TIMEOUT_MS))
-			return -ETIMEDOUT;
-		ssize_t n = recv(fd, buf + *have, SBX_HEAD_MAX - *have, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
+		ssize_t n = sbx_io_read(px, io, buf + *have,
+					SBX_HEAD_MAX - *have,
+					SBX_IO_TIMEOUT_MS);
+		if (n < 0)
+			return n;
+		if (n == 0)
 			return -EPIPE;
 		*have += (size_t)n;
 		buf[*have] = '\0';
@@ -496,37 +610,44 @@ static bool sbx_spend(struct sbx_proxy *px, size_t n)
 /*
  * Copy both ways (or from b to a only) until both sides are done or
  * the sandbox stops; cut the tunnel when it carried nothing for the
- * idle limit or the sandbox's byte budget runs out.
+ * idle limit or the sandbox's byte budget runs out. A TLS side may hold
+ * decrypted bytes that poll cannot see: those are read first.
  */
-static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object,
-		      bool one_way)
+static void sbx_relay(struct sbx_proxy *px, struct sbx_io *a,
+		      struct sbx_io *b, const char *object, bool one_way)
 {
 	char buf[16384];
-	int fds[2] = { a, b };
+	struct sbx_io *io[2] = { a, b };
 	/* one_way: nothing more of a's goes to b (the request that got
 	 * the credential is the connection's last). */
 	bool open_in[2] = { !one_way, true };
 
+	a->want = b->want = POLLIN;
 	while (open_in[0] || open_in[1]) {
-		struct pollfd p[3] = { { open_in[0] ? a : -1, POLLIN, 0 },
-				       { open_in[1] ? b : -1, POLLIN, 0 },
+		bool ready[2];
+		for (int i = 0; i < 2; i++)
+			ready[i] = open_in[i] && io[i]->tls &&
+				   io[i]->ops->pending(io[i]->tls);
+		bool buffered = ready[0] || ready[1];
+		struct pollfd p[3] = { { open_in[0] ? a->fd : -1, a->want, 0 },
+				       { open_in[1] ? b->fd : -1, b->want, 0 },
 				       { px->stop[0], POLLIN, 0 } };
-		int n = poll(p, 3, px->idle_ms);
+		int n = poll(p, 3, buffered ? 0 : px->idle_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0)
+		if (n == 0 && !buffered)
 			sbx_cut(px, object, "idle past the limit");
-		if (n <= 0 || p[2].revents)
+		if (n < 0 || (n == 0 && !buffered) || p[2].revents)
 			return;
 		for (int i = 0; i < 2; i++) {
-			if (!p[i].revents)
+			if (!open_in[i] || (!ready[i] && !p[i].revents))
 				continue;
-			ssize_t r = recv(fds[i], buf, sizeof(buf), 0);
-			if (r < 0 && errno == EINTR)
+			ssize_t r = sbx_io_try(io[i], buf, sizeof(buf));
+			if (r == -EAGAIN)
 				continue;
 			if (r <= 0) {
 				open_in[i] = false;
-				shutdown(fds[1 - i], SHUT_WR);
+				sbx_io_shut_wr(io[1 - i]);
 				continue;
 			}
 			if (!sbx_spend(px, (size_t)r)) {
@@ -534,8 +655,7 @@ static void sbx_relay(struct sbx_proxy *px, int a, int b, const char *object,
 					"budget is used up");
 				return;
 			}
-			if (sbx_send_all_stop(fds[1 - i], px->stop[0], buf,
-					      (size_t)r))
+			if (sbx_io_write(px, io[1 - i], buf, (size_t)r))
 				return;
 		}
 	}
@@ -604,7 +724,8 @@ static bool sbx_host_matches(const struct sbx_req *rq, const char *v,
 	}
 	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
 		len--;
-	return sbx_split_hostport(v, len, host, sizeof(host), 80, &port) == 0
+	return sbx_split_hostport(v, len, host, sizeof(host), rq->dflt_port,
+				  &port) == 0
 	       && !strcasecmp(host, rq->host) && port == rq->port;
 }
 
@@ -760,6 +881,134 @@ static int sbx_decide(struct sbx_proxy *px, const struct sbx_req *rq,
 	return sbx_note(px, ok, object, rq->method, why);
 }
 
+static void sbx_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* A TLS handshake on io, waited for with the usual limits; why says
+ * what failed. */
+static int sbx_io_handshake(struct sbx_proxy *px, struct sbx_io *io,
+			    char *why, size_t whysz)
+{
+	for (;;) {
+		short want = POLLIN;
+		int rc = io->ops->handshake(io->tls, &want, why, whysz);
+		if (rc != -EAGAIN)
+			return rc;
+		rc = sbx_wait(px, io->fd, want, SBX_IO_TIMEOUT_MS);
+		if (rc) {
+			snprintf(why, whysz, "%s", rc == -ETIMEDOUT
+				 ? "timed out" : "the sandbox ended");
+			return rc;
+		}
+	}
+}
+
+/*
+ * The one request of a TLS connection the proxy ended (sbx_serve_tls):
+ * read and checked like an absolute-form request for the credential's
+ * origin, its target a path on the CONNECT's host and port, then sent
+ * to the registry over up; the answer, and for a request without the
+ * credential what follows it, relayed as is.
+ */
+static void sbx_serve_inner(struct sbx_proxy *px, const struct sbx_req *crq,
+			    struct sbx_io *down, struct sbx_io *up,
+			    const char *object)
+{
+	char *buf = malloc(SBX_HEAD_MAX + 1);
+	struct sbx_req rq = *crq;
+	struct al_buf fwd = { 0 };
+	size_t have = 0;
+	const char *bad;
+
+	if (!buf)
+		return;
+	ssize_t hlen = sbx_read_head(px, down, buf, &have);
+	if (hlen < 0)
+		goto out;
+	if (sbx_parse_request(buf, &rq, true)) {
+		sbx_note(px, false, "malformed", NULL, NULL);
+		sbx_io_reply(px, down, 400, "Bad Request",
+			     "airlock: malformed request");
+		goto out;
+	}
+	bool inject = !strcmp(rq.method, "GET") || !strcmp(rq.method, "HEAD");
+	bad = sbx_head_strict(&rq, buf, (size_t)hlen, inject);
+	if (bad) {
+		sbx_decide(px, &rq, false, bad);
+		sbx_io_reply(px, down, 400, "Bad Request",
+			     "airlock: request refused");
+		goto out;
+	}
+	if (sbx_rewrite_head(&rq, buf, true, inject ? px->auth_value : NULL,
+			     &fwd) ||
+	    sbx_io_write(px, up, fwd.p, fwd.len))
+		goto out;
+	if (inject)
+		atomic_fetch_add(&px->authed, 1);
+	if (have > (size_t)hlen && !inject &&
+	    (!sbx_spend(px, have - (size_t)hlen) ||
+	     sbx_io_write(px, up, buf + hlen, have - (size_t)hlen)))
+		goto out;
+	sbx_relay(px, down, up, object, inject);
+out:
+	if (fwd.p)
+		explicit_bzero(fwd.p, fwd.len); /* may hold the credential */
+	al_buf_free(&fwd);
+	free(buf);
+}
+
+/*
+ * A CONNECT to the credential's https origin (sbx_spec.auth_tls): the
+ * proxy is the TLS client of the registry and the TLS server of the
+ * payload. The registry's side comes first, so that a registry whose
+ * certificate or name does not check out gets nothing at all, and the
+ * payload a 502 saying so; only then is the CONNECT an allow decision.
+ */
+static void sbx_serve_tls(struct sbx_proxy *px, const struct sbx_req *rq,
+			  int cfd, int ufd)
+{
+	static const char ok200[] =
+		"HTTP/1.1 200 Connection established\r\n\r\n";
+	const struct sbx_tls *t = px->auth_tls;
+	struct sbx_io up = { ufd, NULL, t->ops, POLLIN };
+	struct sbx_io down = { cfd, NULL, t->ops, POLLIN };
+	char why[200], reason[240], object[300];
+
+	sbx_object(rq, object, sizeof(object));
+	sbx_nonblock(ufd);
+	up.tls = t->ops->open(t, ufd, false);
+	if (!up.tls)
+		snprintf(why, sizeof(why), "cannot start");
+	if (!up.tls || sbx_io_handshake(px, &up, why, sizeof(why))) {
+		snprintf(reason, sizeof(reason), "the registry's TLS: %s", why);
+		sbx_decide(px, rq, false, reason);
+		sbx_reply(cfd, 502, "Bad Gateway", "airlock: the registry's "
+			  "TLS certificate or name did not check out");
+		goto out;
+	}
+	if (sbx_decide(px, rq, true, NULL) != 0 ||
+	    sbx_send_all(cfd, ok200, sizeof(ok200) - 1))
+		goto out;
+	sbx_nonblock(cfd);
+	down.tls = t->ops->open(t, cfd, true);
+	if (!down.tls)
+		snprintf(why, sizeof(why), "cannot start");
+	if (!down.tls || sbx_io_handshake(px, &down, why, sizeof(why))) {
+		al_debug(SBX_MOD, px->job, "proxy %s: the sandbox's TLS "
+			 "handshake failed: %s", object, why);
+		goto out;
+	}
+	sbx_serve_inner(px, rq, &down, &up, object);
+out:
+	for (struct sbx_io *io = &up; io; io = io == &up ? &down : NULL)
+		if (io->tls) {
+			io->ops->shutdown(io->tls);
+			io->ops->close(io->tls);
+		}
+}
+
 static void sbx_serve(struct sbx_proxy *px, int cfd)
 {
 	char object[300];
@@ -767,15 +1016,17 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	struct sbx_req rq = { 0 };
 	struct al_buf fwd = { 0 };
 	struct addrinfo *addrs = NULL;
+	struct sbx_io down = { cfd, NULL, NULL, POLLIN };
+	struct sbx_io up = { -1, NULL, NULL, POLLIN };
 	size_t have = 0;
 	int ufd = -1;
 
 	if (!buf)
 		return;
-	ssize_t hlen = sbx_read_head(px, cfd, buf, &have);
+	ssize_t hlen = sbx_read_head(px, &down, buf, &have);
 	if (hlen < 0)
 		goto out;
-	if (sbx_parse_request(buf, &rq)) {
+	if (sbx_parse_request(buf, &rq, false)) {
 		sbx_note(px, false, "malformed", NULL, NULL);
 		sbx_reply(cfd, 400, "Bad Request",
 			  "airlock: malformed request");
@@ -787,8 +1038,12 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	/* The credential's origin is decided on the checked target, never
 	 * on a header the client wrote. */
 	const char *const origin[] = { px->auth_origin, NULL };
-	bool cred = !rq.connect && px->auth_value &&
-		    sbx_proxy_allowed(origin, rq.host, rq.port);
+	bool at_origin = px->auth_value &&
+			 sbx_proxy_allowed(origin, rq.host, rq.port);
+	bool cred = !rq.connect && at_origin;
+	/* A CONNECT to an https origin with a credential: the proxy ends
+	 * its TLS (sbx_serve_tls); to any other place, a tunnel. */
+	bool tls = rq.connect && at_origin && px->auth_tls;
 	bool inject = cred && (!strcmp(rq.method, "GET") ||
 			       !strcmp(rq.method, "HEAD"));
 	if (!ok) {
@@ -798,6 +1053,10 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 		sbx_decide(px, &rq, false, why);
 		sbx_reply(cfd, 400, "Bad Request", "airlock: request refused");
 		goto out;
+	} else if (tls && have > (size_t)hlen) {
+		/* TLS bytes before the tunnel's answer: npm never sends
+		 * them, and the proxy's TLS server starts after it. */
+		why = "data before the tunnel was established";
 	} else if (atomic_load(&px->bytes) >= px->max_bytes)
 		why = "the sandbox's proxy byte budget is used up";
 	else
@@ -805,14 +1064,21 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 				 &why) == 0;
 	if (why)
 		ok = false;
-	if (sbx_decide(px, &rq, ok, why) != 0 || !ok) {
+	if ((!ok || !tls) && (sbx_decide(px, &rq, ok, why) != 0 || !ok)) {
 		sbx_reply(cfd, 403, "Forbidden",
 			  "airlock: destination not allowed");
 		goto out;
 	}
 	ufd = sbx_dial(px, addrs, literal);
 	if (ufd < 0) {
+		if (tls)
+			sbx_decide(px, &rq, false, "cannot connect");
 		sbx_reply(cfd, 502, "Bad Gateway", "airlock: cannot connect");
+		goto out;
+	}
+	up.fd = ufd;
+	if (tls) {
+		sbx_serve_tls(px, &rq, cfd, ufd);
 		goto out;
 	}
 	if (rq.connect) {
@@ -835,7 +1101,7 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 			       have - (size_t)hlen)))
 		goto out;
 	sbx_object(&rq, object, sizeof(object));
-	sbx_relay(px, cfd, ufd, object, inject);
+	sbx_relay(px, &down, &up, object, inject);
 out:
 	if (addrs)
 		freeaddrinfo(addrs);
@@ -938,6 +1204,7 @@ int sbx_proxy_start(struct sbx_proxy *px, int lfd,
 	px->auth_origin = spec->auth_origin;
 	px->auth_value = spec->auth_origin ? spec->auth_value : NULL;
 	px->auth_id = spec->auth_id;
+	px->auth_tls = spec->auth_origin ? spec->auth_tls : NULL;
 	px->stop[0] = px->stop[1] = -1;
 	pthread_mutex_init(&px->mu, NULL);
 	px->conns = calloc(px->nconns, sizeof(*px->conns));

@@ -121,8 +121,9 @@ struct sbx_spec {
 	 * that the payload never holds it. auth_origin is "host:port" (an
 	 * IPv6 literal in brackets), one of allow; auth_value is the whole
 	 * Authorization value ("Bearer TOKEN"); auth_id names it in logs
-	 * and events. The proxy adds it to plain-HTTP GET and HEAD
-	 * requests whose target is auth_origin, after removing any
+	 * and events. The proxy adds it to GET and HEAD requests whose
+	 * target is auth_origin (plain HTTP, or inside TLS it ended: see
+	 * auth_tls), after removing any
 	 * Authorization the payload sent; requests for auth_origin are
 	 * parsed strictly and served one per connection (docs/sandbox.md).
 	 * All NULL: no credential.
@@ -130,9 +131,40 @@ struct sbx_spec {
 	const char *auth_origin;
 	const char *auth_value;
 	const char *auth_id;
+	/*
+	 * auth_origin is an https origin: the proxy ends the payload's TLS
+	 * for a CONNECT to it with this object's certificate (the payload
+	 * must trust sbx_tls_ca_pem()), reads the requests inside under the
+	 * rules above, and sends them on over a TLS connection of its own
+	 * that checks the registry's real certificate. NULL: a CONNECT to
+	 * auth_origin is a tunnel and gets no credential. Borrowed.
+	 */
+	const struct sbx_tls *auth_tls;
 };
 
 #define SBX_DEFAULT_DISK (4ull << 30)
+
+/*
+ * The proxy's TLS end for a credential on an https origin (tls.c).
+ *
+ * sbx_tls_create makes a CA of its own (EC P-256, valid from a minute
+ * ago for valid_s seconds, name constraints that name origin's host
+ * only), has it sign one certificate for origin's host ("host:port",
+ * an IPv6 literal in brackets; a name or an address), and destroys the
+ * CA's private key before it returns: it exists in memory only, for
+ * that one signature. The registry is checked against ca_file (PEM),
+ * or the system's roots when NULL, and against its host name or
+ * address. Returns 0, -EINVAL (bad origin), -ENOMEM or AL_E_CRYPTO,
+ * with a message in err (naming ca_file when it cannot be loaded).
+ * Free with sbx_tls_free (the leaf's key goes with it) after the last
+ * sandbox that uses it.
+ */
+struct sbx_tls;
+int sbx_tls_create(const char *origin, const char *ca_file, long valid_s,
+		   struct sbx_tls **out, char *err, size_t errsz);
+/* The CA's certificate, PEM: what the payload is told to trust. */
+const char *sbx_tls_ca_pem(const struct sbx_tls *t);
+void sbx_tls_free(struct sbx_tls *t);
 
 /* X(name, word): why the sandbox ended the payload, if it did. */
 #define SBX_KILL_TABLE(X)                                                  \

@@ -27,7 +27,7 @@ pass() { echo "ok: $*"; }
 # indirect dependencies too, so one pulled in by another library counts).
 ldd "$A" > "$tmp/thin.ldd" || fail "ldd $A"
 ldd "$core" > "$tmp/core.ldd" || fail "ldd $core"
-for lib in libgit2 libcurl libcrypto; do
+for lib in libgit2 libcurl libcrypto libssl; do
 	if grep -q "$lib" "$tmp/thin.ldd"; then
 		cat "$tmp/thin.ldd" >&2
 		fail "$A loads $lib: keep the commands that need it in airlock-core"
@@ -41,7 +41,7 @@ done
 if nm "$A" 2>/dev/null | grep -Eq ' [TtDdBbRr] (EVP_|OPENSSL_)'; then
 	fail "$A carries a static copy of libcrypto"
 fi
-pass "airlock loads neither libgit2, libcurl nor libcrypto; airlock-core loads them"
+pass "airlock loads neither libgit2, libcurl, libcrypto nor libssl; airlock-core loads them"
 
 # Every command is listed and answers through airlock, in process or in
 # airlock-core.

@@ -13,6 +13,11 @@
 # With VERDACCIO_PRIVATE=1 set, anyone may sign up (PUT
 # /-/user/org.couchdb.user:NAME answers with a token) and packages under
 # @airlock-private may be read and published by signed-in users only.
+# With VERDACCIO_TLS_KEY and VERDACCIO_TLS_CERT (PEM files) set, it serves
+# HTTPS with them (AL_TEST_REGISTRY is then https://127.0.0.1:PORT/), and
+# VERDACCIO_TLS_CA names the CA the start-up check trusts (without it,
+# the check does not verify: a test may serve a certificate on purpose
+# that nothing should accept).
 
 VERDACCIO_VERSION=6.8.0
 
@@ -38,7 +43,7 @@ verdaccio__install() {
 }
 
 verdaccio__config() {
-	local dir=$1 port=$2 uplink=$3 users=-1 private=''
+	local dir=$1 port=$2 uplink=$3 users=-1 private='' listen tls=''
 
 	if [ -n "${VERDACCIO_PRIVATE:-}" ]; then
 		users=100
@@ -46,9 +51,17 @@ verdaccio__config() {
     access: \$authenticated
     publish: \$authenticated"
 	fi
+	listen=127.0.0.1:$port
+	if [ -n "${VERDACCIO_TLS_KEY:-}" ]; then
+		listen=https://127.0.0.1:$port
+		tls="https:
+  key: $VERDACCIO_TLS_KEY
+  cert: $VERDACCIO_TLS_CERT"
+	fi
 	cat > "$dir/config.yaml" <<EOF
 storage: $dir/storage
-listen: 127.0.0.1:$port
+listen: $listen
+$tls
 web:
   enable: false
 auth:
@@ -79,7 +92,7 @@ EOF
 verdaccio_start() {
 	local dir=$1
 	local cache=${AL_TEST_CACHE:-/var/cache/airlock-tests}/verdaccio
-	local uplink port i
+	local uplink port i scheme=http ping_tls=()
 
 	if [ -z "$dir" ]; then
 		echo "verdaccio_start: usage: verdaccio_start DIR" >&2
@@ -100,9 +113,15 @@ verdaccio_start() {
 		> "$dir/stdout.log" 2>&1 &
 	VERDACCIO_PID=$!
 
+	if [ -n "${VERDACCIO_TLS_KEY:-}" ]; then
+		scheme=https
+		ping_tls=(--insecure)
+		[ -n "${VERDACCIO_TLS_CA:-}" ] && ping_tls=(--cacert "$VERDACCIO_TLS_CA")
+	fi
 	for i in $(seq 1 150); do
-		if curl -fs -o /dev/null "http://127.0.0.1:$port/-/ping"; then
-			export AL_TEST_REGISTRY="http://127.0.0.1:$port/"
+		if curl -fs -o /dev/null "${ping_tls[@]}" \
+			"$scheme://127.0.0.1:$port/-/ping"; then
+			export AL_TEST_REGISTRY="$scheme://127.0.0.1:$port/"
 			export VERDACCIO_PID
 			return 0
 		fi

@@ -74,6 +74,15 @@ static void test_good(void **state)
 	assert_int_equal(load("workers = auto\n", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.workers, 0);
 	job_config_free(&c);
+
+	/* A token for an https registry, with the CA its chain ends in. */
+	assert_int_equal(load("registry = https://127.0.0.1:9/\n"
+			      "registry_token_file = /srv/token\n"
+			      "registry_ca_file = /srv/ca.pem\n",
+			      &c, err, sizeof(err)), 0);
+	assert_string_equal(c.registry_token_file, "/srv/token");
+	assert_string_equal(c.registry_ca_file, "/srv/ca.pem");
+	job_config_free(&c);
 }
 
 static void bad(const char *line, const char *want)
@@ -107,6 +116,11 @@ static void test_bad(void **state)
 	    ":2: bad value for 'schedule_tz' (a zone of the system's tzdata");
 	bad("schedule = https://bot:tok@git.test/a.git @daily\n",
 	    "no credentials in the URL");
+	bad("registry_ca_file = ca.pem\n",
+	    ":2: bad value for 'registry_ca_file' (an absolute path)");
+	bad("registry_ca_file = /srv/ca.pem\n",
+	    "registry_ca_file is for an https registry, and the registry is "
+	    "http://127.0.0.1:9/");
 	bad("schedule = /srv/a.git @daily\nschedule = /srv/a.git @weekly\n",
 	    ":3: bad value for 'schedule'");
 	bad("schedule = /srv/a.git @daily\nschedule = /srv/a.git @weekly\n",

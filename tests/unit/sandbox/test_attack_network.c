@@ -48,6 +48,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "base/util.h"
 #include "sandbox/internal.h"
 #include "sandbox/sandbox.h"
@@ -817,6 +822,7 @@ struct recorder {
 	unsigned port;
 	pthread_t th;
 	pthread_mutex_t mu;
+	SSL_CTX *tls; /* a TLS server with this context; NULL: plain */
 	char log[32768];
 };
 
@@ -827,22 +833,45 @@ static void rec_conn(struct recorder *rc, int c)
 	char buf[8192];
 	size_t len = 0;
 	bool answered = false;
+	SSL *ssl = NULL;
 
+	if (rc->tls) {
+		struct timeval tv = { 5, 0 };
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssl = SSL_new(rc->tls);
+		SSL_set_fd(ssl, c);
+		if (SSL_accept(ssl) != 1) {
+			len = (size_t)snprintf(buf, sizeof(buf), "(no TLS)");
+			goto out;
+		}
+	}
 	for (;;) {
 		struct pollfd p = { c, POLLIN, 0 };
-		if (poll(&p, 1, answered ? 300 : 5000) <= 0)
+		if ((!ssl || SSL_pending(ssl) == 0) &&
+		    poll(&p, 1, answered ? 300 : 5000) <= 0)
 			break;
-		ssize_t n = recv(c, buf + len, sizeof(buf) - 1 - len, 0);
+		ssize_t n = ssl ? SSL_read(ssl, buf + len,
+					   (int)(sizeof(buf) - 1 - len))
+				: recv(c, buf + len, sizeof(buf) - 1 - len, 0);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
 		buf[len] = '\0';
 		if (!answered && strstr(buf, "\r\n\r\n")) {
-			send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+			if (ssl)
+				SSL_write(ssl, ok, sizeof(ok) - 1);
+			else
+				send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
 			answered = true;
 		}
 		if (len == sizeof(buf) - 1)
 			break;
+	}
+out:
+	if (ssl) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+		ERR_clear_error();
 	}
 	buf[len] = '\0';
 	pthread_mutex_lock(&rc->mu);
@@ -1017,6 +1046,273 @@ static void test_proxy_credential(void **state)
 	sbx_result_free(&r);
 }
 
+/* ---- the registry credential over TLS ---- */
+
+/* A TLS server context with cert and key (borrowed). */
+static SSL_CTX *tls_server(X509 *cert, EVP_PKEY *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_use_certificate(ctx, cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
+	return ctx;
+}
+
+static void write_cert(const char *path, X509 *cert)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, cert), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * The registry's own CA (the one the proxy is told to trust, as
+ * registry_ca_file would) and a certificate of it for 127.0.0.1; the
+ * job's CA comes from sbx_tls_create. dir holds reg-ca.pem for the
+ * proxy and job-ca.pem, bound into the sandbox at /ca.
+ */
+struct tls_fixture {
+	char dir[64], reg_ca[96], job_ca[96];
+	X509 *ca, *leaf;
+	EVP_PKEY *ca_key, *leaf_key;
+	struct sbx_tls *job;
+};
+
+static void tls_fixture_make(struct tls_fixture *f, unsigned port)
+{
+	char origin[64], err[256];
+
+	memset(f, 0, sizeof(*f));
+	al_strlcpy(f->dir, "/tmp/airlock-tls-XXXXXX", sizeof(f->dir));
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	snprintf(f->reg_ca, sizeof(f->reg_ca), "%s/reg-ca.pem", f->dir);
+	snprintf(f->job_ca, sizeof(f->job_ca), "%s/job-ca.pem", f->dir);
+	assert_int_equal(sbx_tls_make_ca("127.0.0.1", true, 3600, &f->ca,
+					 &f->ca_key), 0);
+	assert_int_equal(sbx_tls_issue(f->ca, f->ca_key, "127.0.0.1", true,
+				       3600, &f->leaf, &f->leaf_key), 0);
+	write_cert(f->reg_ca, f->ca);
+	snprintf(origin, sizeof(origin), "127.0.0.1:%u", port);
+	assert_int_equal(sbx_tls_create(origin, f->reg_ca, 3600, &f->job,
+					 err, sizeof(err)), 0);
+	FILE *o = fopen(f->job_ca, "w");
+	assert_non_null(o);
+	fputs(sbx_tls_ca_pem(f->job), o);
+	assert_int_equal(fclose(o), 0);
+}
+
+static void tls_fixture_free(struct tls_fixture *f)
+{
+	unlink(f->reg_ca);
+	unlink(f->job_ca);
+	rmdir(f->dir);
+	X509_free(f->ca);
+	X509_free(f->leaf);
+	EVP_PKEY_free(f->ca_key);
+	EVP_PKEY_free(f->leaf_key);
+	sbx_tls_free(f->job);
+}
+
+/* curl in the sandbox, through the proxy (HTTPS_PROXY), trusting the
+ * job's CA only; prints the body and " [CODE]". */
+#define CURL "curl -sS --max-time 20 --cacert /ca/job-ca.pem " \
+	     "-w ' [%%{http_code}]\\n' "
+
+static void test_proxy_credential_tls(void **state)
+{
+	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct al_event_sink sink = { remember, &ev };
+	struct recorder reg, other;
+	struct tls_fixture f;
+	char script[4096], allow1[64], allow2[64], want[200], seg[8192];
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	rec_start(&reg, "127.0.0.1");
+	rec_start(&other, "127.0.0.2");
+	tls_fixture_make(&f, reg.port);
+	reg.tls = tls_server(f.leaf, f.leaf_key);
+	snprintf(allow1, sizeof(allow1), "127.0.0.1:%u", reg.port);
+	snprintf(allow2, sizeof(allow2), "127.0.0.2:%u", other.port);
+	const char *allow[] = { allow1, allow2, NULL };
+	const char *R = allow1, *O = allow2;
+	struct sbx_bind bind = { .src = f.dir, .dst = "/ca" };
+	snprintf(script, sizeof(script),
+		 /* 1: its own Authorization is replaced */
+		 CURL "-H 'Authorization: Bearer sandbox-own' https://%s/one\n"
+		 /* 2: the registry with another Host */
+		 CURL "-H 'Host: %s' https://%s/two\n"
+		 /* 3: an absolute-form target to another place */
+		 CURL "--request-target http://%s/three https://%s/\n"
+		 /* 4: a write method: forwarded, without any credential */
+		 CURL "-H 'Authorization: Bearer sandbox-own' -d body "
+		 "https://%s/four\n"
+		 /* 5: a CONNECT to another place stays a tunnel and
+		  * carries what the payload wrote, nothing more */
+		 "curl -sS --max-time 20 -p -w ' [%%{http_code}]\\n' "
+		 "-H 'Host: %s' http://%s/five\n"
+		 /* 6: a request smuggled behind one that gets it */
+		 "printf 'GET /six HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n"
+		 "GET /smuggled HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' | "
+		 "timeout 10 openssl s_client -quiet -CAfile /ca/job-ca.pem "
+		 "-verify_return_error -proxy 127.0.0.1:3128 -connect %s "
+		 "2>&1 | head -n 1; echo done\n",
+		 R, O, R, O, R, R, R, O, R, R, R);
+	attack_spec(&s);
+	s.net = SBX_NET_REGISTRY;
+	s.allow = allow;
+	s.events = &sink;
+	s.binds = &bind;
+	s.nbinds = 1;
+	s.auth_origin = allow1;
+	s.auth_value = "Bearer " CRED_SECRET;
+	s.auth_id = "sha256:0123456789abcdef";
+	s.auth_tls = f.job;
+	run_bash(&s, script, &r);
+	rec_stop(&reg);
+	rec_stop(&other);
+	print_message("%s\n--- registry:\n%s--- other:\n%s--- events:\n%s",
+		      r.output, reg.log, other.log, ev.log);
+
+	/* 1: the credential, once, in place of the payload's own, over
+	 * the proxy's own TLS to the registry. */
+	assert_non_null(strstr(r.output, "ok [200]"));
+	assert_null(strstr(r.output, CRED_SECRET));
+	assert_non_null(rec_find(&reg, "GET /one ", seg, sizeof(seg)));
+	assert_non_null(strstr(seg, "\r\nAuthorization: Bearer " CRED_SECRET
+				    "\r\n"));
+	assert_null(strstr(seg, "sandbox-own"));
+	assert_null(strstr(strstr(seg, "Authorization:") + 1,
+			   "Authorization:"));
+	/* 2, 3: refused, never sent. */
+	assert_non_null(strstr(r.output, "airlock: request refused\n [400]"));
+	assert_non_null(strstr(r.output,
+			       "airlock: malformed request\n [400]"));
+	assert_null(strstr(reg.log, "/two"));
+	assert_null(strstr(reg.log, "/three"));
+	/* 4: forwarded without any credential. */
+	assert_non_null(rec_find(&reg, "POST /four ", seg, sizeof(seg)));
+	assert_null(strcasestr(seg, "Authorization"));
+	/* 5: the other destination gets nothing of it. */
+	assert_non_null(strstr(other.log, "GET /five "));
+	assert_null(strstr(other.log, CRED_SECRET));
+	/* 6: the first request only. */
+	assert_non_null(rec_find(&reg, "GET /six ", seg, sizeof(seg)));
+	assert_non_null(strstr(seg, CRED_SECRET));
+	assert_null(strstr(reg.log, "/smuggled"));
+	assert_non_null(strstr(r.output, "done"));
+
+	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=the "
+		 "Host header names another destination", R);
+	assert_non_null(strstr(ev.log, want));
+	assert_non_null(strstr(ev.log, "proxy.deny malformed job=attack"));
+	snprintf(want, sizeof(want), "proxy.credential %s job=attack", R);
+	assert_non_null(strstr(ev.log, want));
+	assert_null(strstr(ev.log, CRED_SECRET));
+	sbx_result_free(&r);
+	SSL_CTX_free(reg.tls);
+	tls_fixture_free(&f);
+}
+
+/*
+ * The proxy's TLS to the registry checks the registry: a certificate of
+ * a CA it was not told to trust, one of the right CA for another
+ * address, or the job's own certificate (its CA is the payload's to
+ * trust, never the proxy's) each end the CONNECT with 502 and a
+ * proxy.deny that says why, before anything is sent.
+ */
+static void test_proxy_tls_checks_registry(void **state)
+{
+	struct tls_fixture f;
+	X509 *other_ca, *foreign, *wrong_host;
+	EVP_PKEY *other_key, *foreign_key, *wrong_key;
+	unsigned port;
+	int lfd;
+
+	/* The port is known before the fixture: one listener for all. */
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) };
+	lfd = listen_on(AF_INET, &lo, &port);
+	tls_fixture_make(&f, port);
+	assert_int_equal(sbx_tls_make_ca("127.0.0.1", true, 3600, &other_ca,
+					 &other_key), 0);
+	assert_int_equal(sbx_tls_issue(other_ca, other_key, "127.0.0.1", true,
+				       3600, &foreign, &foreign_key), 0);
+	assert_int_equal(sbx_tls_issue(f.ca, f.ca_key, "127.0.0.2", true,
+				       3600, &wrong_host, &wrong_key), 0);
+	struct {
+		X509 *cert;
+		EVP_PKEY *key;
+		const char *why;
+	} cases[] = {
+		{ foreign, foreign_key, "unable to get local issuer" },
+		{ wrong_host, wrong_key, "IP address mismatch" },
+		{ SSL_CTX_get0_certificate(f.job->server),
+		  SSL_CTX_get0_privatekey(f.job->server),
+		  "unable to get local issuer" },
+	};
+
+	for (size_t i = 0; i < AL_ARRAY_LEN(cases); i++) {
+		struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+		struct al_event_sink sink = { remember, &ev };
+		struct recorder reg;
+		char script[512], allow1[64], want[200];
+		struct sbx_spec s;
+		struct sbx_result r;
+
+		memset(&reg, 0, sizeof(reg));
+		pthread_mutex_init(&reg.mu, NULL);
+		reg.lfd = dup(lfd);
+		reg.port = port;
+		reg.tls = tls_server(cases[i].cert, cases[i].key);
+		assert_int_equal(pipe2(reg.stop, O_CLOEXEC), 0);
+		assert_int_equal(pthread_create(&reg.th, NULL, rec_main, &reg),
+				 0);
+		snprintf(allow1, sizeof(allow1), "127.0.0.1:%u", port);
+		const char *allow[] = { allow1, NULL };
+		struct sbx_bind bind = { .src = f.dir, .dst = "/ca" };
+		snprintf(script, sizeof(script),
+			 CURL "https://%s/x 2>&1; echo done\n", allow1);
+		attack_spec(&s);
+		s.net = SBX_NET_REGISTRY;
+		s.allow = allow;
+		s.events = &sink;
+		s.binds = &bind;
+		s.nbinds = 1;
+		s.auth_origin = allow1;
+		s.auth_value = "Bearer " CRED_SECRET;
+		s.auth_id = "sha256:0123456789abcdef";
+		s.auth_tls = f.job;
+		run_bash(&s, script, &r);
+		rec_stop(&reg);
+		print_message("case %zu: %s\n--- registry:\n%s--- events:\n%s",
+			      i, r.output, reg.log, ev.log);
+		assert_non_null(strstr(r.output, "done"));
+		assert_non_null(strstr(r.output, "502"));
+		assert_null(strstr(r.output, "ok ["));
+		assert_null(strstr(reg.log, "GET"));
+		assert_null(strstr(reg.log, CRED_SECRET));
+		snprintf(want, sizeof(want), "proxy.deny %s job=attack "
+			 "reason=the registry's TLS: certificate verify "
+			 "failed: %s", allow1, cases[i].why);
+		assert_non_null(strstr(ev.log, want));
+		assert_null(strstr(ev.log, "proxy.allow"));
+		sbx_result_free(&r);
+		SSL_CTX_free(reg.tls);
+	}
+	close(lfd);
+	X509_free(other_ca);
+	X509_free(foreign);
+	X509_free(wrong_host);
+	EVP_PKEY_free(other_key);
+	EVP_PKEY_free(foreign_key);
+	EVP_PKEY_free(wrong_key);
+	tls_fixture_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1029,6 +1325,8 @@ int main(void)
 		cmocka_unit_test(test_proxy_idle_cut),
 		cmocka_unit_test(test_proxy_record_is_bounded),
 		cmocka_unit_test(test_proxy_credential),
+		cmocka_unit_test(test_proxy_credential_tls),
+		cmocka_unit_test(test_proxy_tls_checks_registry),
 	};
 
 	if (geteuid() != 0 || !getenv("AL_ATTACKS_DIR")) {
