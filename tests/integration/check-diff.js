@@ -1,5 +1,6 @@
 // check-diff.js OLD NEW RECORD: the new package.json differs from the old
-// one only inside the range strings the job record lists as updates, and
+// one only inside the range strings the job record lists as updates (the
+// proposed ones, after culprit isolation), and
 // every other byte (indentation, order, line endings) is unchanged.
 'use strict';
 const fs = require('fs');
@@ -7,7 +8,11 @@ const [oldPath, newPath, recordPath] = process.argv.slice(2);
 const oldText = fs.readFileSync(oldPath, 'utf8');
 const newText = fs.readFileSync(newPath, 'utf8');
 const record = JSON.parse(fs.readFileSync(recordPath, 'utf8'));
-const updates = record.plan.updates;
+// After culprit isolation the branch carries only the proposed updates.
+const iso = record.isolation || (record.groups && record.groups[0] &&
+  record.groups[0].isolation);
+const updates = record.plan.updates.filter(u =>
+  !iso || !iso.proposed || iso.proposed.includes(u.name));
 
 function die(msg) { console.error('check-diff: ' + msg); process.exit(1); }
 

@@ -26,16 +26,26 @@ node -e '
 const r = require("./record.json");
 const st = Object.fromEntries(r.stages.map(s => [s.name, s]));
 for (const n of ["clone", "plan", "baseline-install", "baseline-test",
-                 "install", "test", "propose"])
+                 "propose"])
   if (!st[n] || st[n].result !== "passed")
     throw new Error("stage " + n + " " + JSON.stringify(st[n]));
-if (!(st.test.tests && st.test.tests.ran > 0)) throw new Error("no test count");
+// The dev dependencies of minimist come from the live registry through
+// Verdaccio: when a new release there breaks the set (a peer range no
+// longer met), culprit isolation must name it and propose the rest.
+const whole = st.install.result === "passed" && st.test.result === "passed";
+const iso = r.isolation || (r.groups && r.groups[0].isolation);
+if (!whole && !(st.isolate && st.isolate.result === "passed" && iso &&
+                iso.culprits.length > 0 && iso.proposed.length > 0))
+  throw new Error("neither the whole set nor isolation passed: " +
+                  JSON.stringify({install: st.install, test: st.test, iso}));
+if (!(st["baseline-test"].tests && st["baseline-test"].tests.ran > 0))
+  throw new Error("no test count");
 if (typeof r.score.value !== "number") throw new Error("no score");
 if (r.timing.overhead_ms < 0) throw new Error("bad overhead");
 if (JSON.stringify(r).includes(process.env.AIRLOCK_GIT_TOKEN))
   throw new Error("token in the job record");
 ' || fail "record checks"
-pass "record: all stages passed, score $(node -p "require('./record.json').score.value")"
+pass "record: the job passed (whole set or after isolation), score $(node -p "require('./record.json').score.value")"
 
 branch=$(it_branch "$bare")
 [ -n "$branch" ] || fail "no airlock/ branch pushed"
