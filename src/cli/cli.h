@@ -19,6 +19,7 @@ int cli_audit(int argc, char **argv, const char *home);
 int cli_keys(int argc, char **argv, const char *home);
 int cli_job(int argc, char **argv, const char *home);
 int cli_status(int argc, char **argv, const char *home);
+int cli_console(int argc, char **argv, const char *home);
 
 #ifdef AL_CLI_CORE
 #include <jansson.h>

@@ -50,6 +50,8 @@ static const struct cli_command cli_commands[] = {
 	{"job", CLI_IN_CORE(cli_job),
 	 "queue, list, show, cancel, retry jobs of the daemon"},
 	{"status", CLI_IN_CORE(cli_status), "the daemon's state"},
+	{"console", CLI_IN_CORE(cli_console),
+	 "the operator console: jobs, detail, audit, live"},
 };
 
 static void cli_usage(FILE *f)

@@ -216,6 +216,71 @@ static json_t *m_list(void *ctx, const struct api_call *call,
 	return json_pack("{s:o}", "jobs", jobs);
 }
 
+/* An optional job id parameter (cursor): true with *out NULL if absent. */
+static bool param_cursor(json_t *params, const char *name, const char **out,
+			 struct api_err *err)
+{
+	json_t *v = json_object_get(params, name);
+	const char *id = json_string_value(v);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return true;
+	if (!id || strlen(id) != SCHED_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != SCHED_ID_LEN) {
+		api_fail(err, API_E_PARAMS, "'%s' must be a job id (%d hex "
+			 "digits)", name, SCHED_ID_LEN);
+		return false;
+	}
+	*out = id;
+	return true;
+}
+
+/*
+ * A page of jobs, newest first, reading only the records it returns or
+ * examines for a filter (sched_page): what the console scrolls through.
+ */
+static json_t *m_page(void *ctx, const struct api_call *call,
+		      json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"before", "after", "state",
+					    "level", "match", "limit",
+					    "scan", NULL};
+	struct sched_page_query q = {.state = -1};
+	struct daemon *d = ctx;
+	const char *state;
+	json_int_t limit, scan;
+	json_t *out = NULL;
+	int rc;
+
+	(void)call;
+	if (!params_known(params, names, err) ||
+	    !param_cursor(params, "before", &q.before, err) ||
+	    !param_cursor(params, "after", &q.after, err) ||
+	    !param_str(params, "state", 16, &state, err) ||
+	    !param_str(params, "level", 16, &q.level, err) ||
+	    !param_str(params, "match", 256, &q.match, err) ||
+	    !param_uint(params, "limit", SCHED_PAGE_MAX, 100, &limit, err) ||
+	    !param_uint(params, "scan", SCHED_PAGE_SCAN, SCHED_PAGE_SCAN,
+			&scan, err))
+		return NULL;
+	if (state && (q.state = sched_state_parse(state)) < 0)
+		return api_fail(err, API_E_PARAMS, "'state' must be queued, "
+				"running, succeeded, failed or cancelled");
+	if (limit == 0 || scan == 0)
+		return api_fail(err, API_E_PARAMS, "'limit' and 'scan' must be "
+				"at least 1");
+	q.limit = (size_t)limit;
+	q.scan = (size_t)scan;
+	pthread_rwlock_rdlock(&d->sched_lock);
+	rc = sched_page(d->sched, &q, &out);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "page: %s",
+				al_strerror(rc));
+	return out;
+}
+
 static json_t *m_show(void *ctx, const struct api_call *call,
 		      json_t *params, struct api_err *err)
 {
@@ -323,6 +388,55 @@ static json_t *m_logs(void *ctx, const struct api_call *call,
 	return rc ? sched_fail(err, rc, id) : out;
 }
 
+#define DMN_AUDIT_TAIL_MAX 1000
+
+/* The newest audit entries (before seq "before"), newest first. */
+static json_t *m_audit_tail(void *ctx, const struct api_call *call,
+			    json_t *params, struct api_err *err)
+{
+	static const char *const names[] = {"before", "limit", NULL};
+	struct daemon *d = ctx;
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	json_t *list = json_array(), *e, *out = NULL;
+	json_int_t before, limit;
+	uint8_t key[8];
+	const void *k;
+	size_t klen;
+	int rc;
+
+	(void)call;
+	if (!params_known(params, names, err) ||
+	    !param_uint(params, "before", INT64_MAX, 0, &before, err) ||
+	    !param_uint(params, "limit", DMN_AUDIT_TAIL_MAX, 100, &limit, err))
+		goto out;
+	audit_key((uint64_t)before, key);
+	if ((rc = store_txn_begin(d->st, false, &txn)) ||
+	    (rc = store_cursor_open(txn, STORE_DB_AUDIT, &cur)) ||
+	    (before && (rc = store_cursor_seek(cur, key, sizeof(key)))))
+		goto fail;
+	while ((json_int_t)json_array_size(list) < limit &&
+	       (rc = store_cursor_prev(cur, &k, &klen, &e)) == 0)
+		json_array_append_new(
+			list, json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "seq",
+					json_object_get(e, "seq"), "time",
+					json_object_get(e, "time"), "actor",
+					json_object_get(e, "actor"), "action",
+					json_object_get(e, "action"), "object",
+					json_object_get(e, "object")));
+	if (rc == 0 || rc == AL_E_NOTFOUND) {
+		out = json_pack("{s:O}", "entries", list);
+		goto out;
+	}
+fail:
+	api_fail(err, API_E_INTERNAL, "audit log: %s", al_strerror(rc));
+out:
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+	json_decref(list);
+	return out;
+}
+
 /*
  * Verification reads the whole log on this thread: other callers wait
  * for it (docs/KNOWN-LIMITS.md, "Control API").
@@ -410,10 +524,12 @@ const struct api_method dmn_methods[] = {
 	{"status", m_status},
 	{"job.enqueue", m_enqueue},
 	{"job.list", m_list},
+	{"job.page", m_page},
 	{"job.show", m_show},
 	{"job.cancel", m_cancel},
 	{"job.retry", m_retry},
 	{"job.logs", m_logs},
+	{"audit.tail", m_audit_tail},
 	{"audit.verify", m_verify},
 	{"audit.export", m_export},
 	{"keys.rotate", m_keys_rotate},

@@ -285,6 +285,38 @@ int sched_next_wakeup(struct sched *s, int64_t *at_ms);
 int sched_list(struct sched *s, int state, size_t limit, json_t **out);
 
 /*
+ * One page of jobs, newest first, for views that show a window of a
+ * large store (the console): only the records on the page, or examined
+ * for a filter, are read and unsealed. Job ids begin with their creation
+ * time, so the jobs database's key order is creation order.
+ */
+#define SCHED_PAGE_MAX 1000   /* jobs on one page */
+#define SCHED_PAGE_SCAN 5000  /* records a filtered page examines */
+struct sched_page_query {
+	const char *before; /* ids below this one; NULL: from the newest */
+	const char *after;  /* ids above this one only; NULL: no bound */
+	int state;          /* -1: any */
+	const char *level;  /* score level; NULL: any */
+	const char *match;  /* in the id or repository, any case; NULL */
+	size_t limit;       /* 1..SCHED_PAGE_MAX */
+	size_t scan;        /* records examined at most; 0: SCHED_PAGE_SCAN */
+};
+
+/*
+ * *out (new reference): {"jobs": [summaries as sched_list, newest
+ * first], "next": the id to pass as before for the following page, or
+ * null when the walk reached its end (the first job, or after),
+ * "newest": the newest job's id in the store (null: none), "total":
+ * jobs in the store, "scanned": records examined}. A page stops at limit
+ * jobs or scan records, whichever comes first, so a filter that matches
+ * little costs a bounded time per call and "next" says where to go on.
+ * Records that fail to unseal are skipped (the store logs them).
+ * AL_E_USAGE for a limit out of range.
+ */
+int sched_page(struct sched *s, const struct sched_page_query *q,
+	       json_t **out);
+
+/*
  * The record of job id (new reference), with "lease_expires_ms" added
  * while it runs. AL_E_NOTFOUND, or the store's unseal errors.
  */

@@ -318,6 +318,124 @@ out:
 	return rc;
 }
 
+static bool page_wants(const struct sched_page_query *q, json_t *rec)
+{
+	const char *repo = sched_jstr(rec, "repo");
+	const char *id = sched_jstr(rec, "id");
+	const char *level;
+
+	if (q->state >= 0 &&
+	    sched_state_parse(sched_jstr(rec, "state")) != q->state)
+		return false;
+	if (q->level) {
+		level = json_string_value(json_object_get(
+			json_object_get(rec, "score"), "level"));
+		if (!level || strcmp(level, q->level))
+			return false;
+	}
+	if (q->match && !(repo && strcasestr(repo, q->match)) &&
+	    !(id && strcasestr(id, q->match)))
+		return false;
+	return true;
+}
+
+/* The id of the newest job into out, "" when there is none. */
+static int page_newest(struct store_txn *txn, char *out)
+{
+	struct store_cursor *cur = NULL;
+	const void *key;
+	size_t klen;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = store_cursor_open(txn, STORE_DB_JOBS, &cur)) == 0 &&
+	    (rc = store_cursor_prev(cur, &key, &klen, NULL)) == 0 &&
+	    klen == SCHED_ID_LEN) {
+		memcpy(out, key, SCHED_ID_LEN);
+		out[SCHED_ID_LEN] = '\0';
+	}
+	store_cursor_close(cur);
+	return rc == AL_E_NOTFOUND ? 0 : rc;
+}
+
+/* Walk the jobs backwards from q->before; fills jobs, *next, *scanned. */
+static int page_walk(struct store_txn *txn, const struct sched_page_query *q,
+		     json_t *jobs, char *next, size_t *scanned)
+{
+	size_t scan = q->scan ? q->scan : SCHED_PAGE_SCAN;
+	struct store_cursor *cur = NULL;
+	const void *key;
+	size_t klen;
+	json_t *rec;
+	int rc;
+
+	next[0] = '\0';
+	if ((rc = store_cursor_open(txn, STORE_DB_JOBS, &cur)) ||
+	    (q->before &&
+	     (rc = store_cursor_seek(cur, q->before, strlen(q->before)))))
+		goto out;
+	while (json_array_size(jobs) < q->limit && *scanned < scan) {
+		rc = store_cursor_prev(cur, &key, &klen, &rec);
+		if (rc == AL_E_NOTFOUND) {
+			next[0] = '\0';
+			rc = 0;
+			break;
+		}
+		if (rc && rc != AL_E_AUTH && rc != AL_E_PARSE && rc != AL_E_STALE)
+			goto out;
+		if (klen != SCHED_ID_LEN)
+			continue;
+		if (q->after && memcmp(key, q->after, SCHED_ID_LEN) <= 0) {
+			next[0] = '\0';
+			rc = 0;
+			break;
+		}
+		memcpy(next, key, SCHED_ID_LEN);
+		next[SCHED_ID_LEN] = '\0';
+		(*scanned)++;
+		rc = 0;
+		if (rec && page_wants(q, rec) &&
+		    json_array_append_new(jobs, summary(rec, -1))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	store_cursor_close(cur);
+	return rc;
+}
+
+int sched_page(struct sched *s, const struct sched_page_query *q,
+	       json_t **out)
+{
+	struct store_txn *txn = NULL;
+	char next[SCHED_ID_LEN + 1], newest[SCHED_ID_LEN + 1];
+	json_t *jobs = NULL;
+	size_t scanned = 0, total = 0;
+	int rc;
+
+	*out = NULL;
+	if (q->limit == 0 || q->limit > SCHED_PAGE_MAX)
+		return AL_E_USAGE;
+	if (!(jobs = json_array()))
+		return -ENOMEM;
+	if ((rc = store_txn_begin(s->st, false, &txn)) ||
+	    (rc = store_count(txn, STORE_DB_JOBS, &total)) ||
+	    (rc = page_newest(txn, newest)) ||
+	    (rc = page_walk(txn, q, jobs, next, &scanned)))
+		goto out;
+	*out = json_pack("{s:o,s:s?,s:s?,s:I,s:I}", "jobs", jobs, "next",
+			 next[0] ? next : NULL, "newest",
+			 newest[0] ? newest : NULL, "total", (json_int_t)total,
+			 "scanned", (json_int_t)scanned);
+	jobs = NULL;
+	rc = *out ? 0 : -ENOMEM;
+out:
+	store_txn_abort(txn);
+	json_decref(jobs);
+	return rc;
+}
+
 int sched_show(struct sched *s, const char *id, json_t **out)
 {
 	struct store_txn *txn = NULL;

@@ -37,6 +37,7 @@ struct store_cursor {
 	enum store_db db;
 	MDB_cursor *cur;
 	MDB_cursor_op op;
+	MDB_cursor_op back; /* the next store_cursor_prev's step */
 	json_t *value;
 	bool past_end; /* a seek found nothing */
 	/*
@@ -1346,6 +1347,7 @@ int store_cursor_open(struct store_txn *txn, enum store_db db,
 	c->txn = txn;
 	c->db = db;
 	c->op = MDB_FIRST;
+	c->back = MDB_LAST;
 	*out = c;
 	return 0;
 }
@@ -1434,8 +1436,47 @@ int store_cursor_seek(struct store_cursor *cur, const void *key,
 	cur->ahead = false;
 	cur->past_end = mrc == MDB_NOTFOUND;
 	cur->op = MDB_GET_CURRENT;
+	cur->back = cur->past_end ? MDB_LAST : MDB_PREV;
 	if (mrc && mrc != MDB_NOTFOUND)
 		return store_err(mrc, store_db_names[cur->db]);
+	return 0;
+}
+
+int store_cursor_prev(struct store_cursor *cur, const void **key,
+		      size_t *keylen, json_t **value)
+{
+	MDB_val k, v;
+	int mrc = mdb_cursor_get(cur->cur, &k, &v, cur->back);
+
+	json_decref(cur->value);
+	cur->value = NULL;
+	if (value)
+		*value = NULL;
+	if (mrc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (mrc)
+		return store_err(mrc, store_db_names[cur->db]);
+	cur->back = MDB_PREV;
+
+	*key = k.mv_data;
+	*keylen = k.mv_size;
+	if (!value)
+		return 0;
+	int rc = store_unseal(cur->txn, cur->db, k.mv_data, k.mv_size, &v,
+			      &cur->value);
+	*value = cur->value;
+	return rc;
+}
+
+int store_count(struct store_txn *txn, enum store_db db, size_t *n)
+{
+	MDB_stat ms;
+
+	if ((unsigned)db >= STORE_DB__COUNT)
+		return AL_E_USAGE;
+	if (mdb_stat(txn->txn, txn->st->dbi[db], &ms))
+		return AL_E_STORE;
+	*n = ms.ms_entries;
 	return 0;
 }
 

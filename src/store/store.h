@@ -271,6 +271,17 @@ int store_cursor_next_plain(struct store_cursor *cur, const void **key,
  */
 int store_cursor_seek(struct store_cursor *cur, const void *key,
 		      size_t keylen);
+/*
+ * Step backwards, as store_cursor_next does forwards: the last record on
+ * the first call, after a seek the last record before the key sought
+ * (the last record of db if none is at or after it), then each earlier
+ * one. AL_E_NOTFOUND before the first record. Do not mix it with
+ * store_cursor_next on one cursor.
+ */
+int store_cursor_prev(struct store_cursor *cur, const void **key,
+		      size_t *keylen, json_t **value);
+/* The number of records in db, without reading them. */
+int store_count(struct store_txn *txn, enum store_db db, size_t *n);
 /* Move so that the next store_cursor_next returns the last record. */
 int store_cursor_last(struct store_cursor *cur);
 void store_cursor_close(struct store_cursor *cur);

@@ -497,6 +497,96 @@ static void test_cancel_retry(void **state)
 			 AL_E_NOTFOUND);
 }
 
+/* The ids of a page's jobs, in order, into ids; the count. */
+static size_t page_ids(json_t *page, char ids[][21], size_t max)
+{
+	json_t *j;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(page, "jobs"), i, j) {
+		assert_true(n < max);
+		snprintf(ids[n++], 21, "%s",
+			 json_string_value(json_object_get(j, "id")));
+	}
+	return n;
+}
+
+/*
+ * Paging: newest first, each job once across the pages, "next" the
+ * cursor and null at the end; a filter examines at most scan records
+ * per call and goes on from "next"; "after" bounds the walk.
+ */
+static void test_page(void **state)
+{
+	struct fix *f = *state;
+	struct sched_page_query q = {.state = -1, .limit = 7};
+	char made[40][21], got[64][21], next[21] = "", repo[32];
+	size_t n = 0, found = 0;
+	json_t *page = NULL;
+
+	open_sched(f);
+	for (int i = 0; i < 40; i++) {
+		snprintf(repo, sizeof(repo), "repo-%02d", i);
+		f->clk.now += 1000; /* ids in creation order */
+		enqueue(f, repo, 100, 0, made[i], NULL);
+		if (i % 4 == 0)
+			assert_int_equal(sched_cancel(f->s, NULL, made[i],
+						      "uid:1"), 0);
+	}
+	do {
+		q.before = next[0] ? next : NULL;
+		assert_int_equal(sched_page(f->s, &q, &page), 0);
+		assert_int_equal(json_integer_value(json_object_get(page,
+								    "total")),
+				 40);
+		assert_string_equal(json_string_value(json_object_get(
+					    page, "newest")), made[39]);
+		n += page_ids(page, got + n, 64 - n);
+		json_t *nx = json_object_get(page, "next");
+		snprintf(next, sizeof(next), "%s",
+			 json_is_string(nx) ? json_string_value(nx) : "");
+		json_decref(page);
+	} while (next[0]);
+	assert_int_equal(n, 40);
+	for (size_t i = 0; i < 40; i++)
+		assert_string_equal(got[i], made[39 - i]);
+
+	/* Cancelled ones, 3 records examined per call at most. */
+	q.state = sched_state_parse("cancelled");
+	q.scan = 3;
+	next[0] = '\0';
+	do {
+		q.before = next[0] ? next : NULL;
+		assert_int_equal(sched_page(f->s, &q, &page), 0);
+		assert_true(json_integer_value(json_object_get(page, "scanned"))
+			    <= 3);
+		size_t k = page_ids(page, got, 64);
+		for (size_t i = 0; i < k; i++)
+			assert_string_equal(got[i], made[36 - 4 * found++]);
+		json_t *nx = json_object_get(page, "next");
+		snprintf(next, sizeof(next), "%s",
+			 json_is_string(nx) ? json_string_value(nx) : "");
+		json_decref(page);
+	} while (next[0]);
+	assert_int_equal(found, 10);
+
+	/* Text, and only the jobs newer than made[30]. */
+	q = (struct sched_page_query){.state = -1, .limit = 100,
+				      .match = "REPO-1", .after = made[5]};
+	assert_int_equal(sched_page(f->s, &q, &page), 0);
+	assert_int_equal(page_ids(page, got, 64), 10); /* repo-10..19 */
+	assert_true(json_is_null(json_object_get(page, "next")));
+	json_decref(page);
+	q = (struct sched_page_query){.state = -1, .limit = 100,
+				      .after = made[30]};
+	assert_int_equal(sched_page(f->s, &q, &page), 0);
+	assert_int_equal(page_ids(page, got, 64), 9);
+	assert_string_equal(got[8], made[31]);
+	json_decref(page);
+	q.limit = 0;
+	assert_int_equal(sched_page(f->s, &q, &page), AL_E_USAGE);
+}
+
 /*
  * No state change without its audit entry: an entry the log refuses
  * (an actor over AUDIT_NAME_MAX) must leave the job as it was.
@@ -758,6 +848,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_retry, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_atomic, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_credentials_refused,

@@ -1,0 +1,240 @@
+/*
+ * internal.h - what the console's modules share: the jobs it holds (a
+ * window of the daemon's, model.c), the connection (conn.c), drawing
+ * (draw.c, text.c) and the key table (keys.c).
+ */
+#ifndef AL_CONSOLE_INTERNAL_H
+#define AL_CONSOLE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api/client.h"
+#include "console/console.h"
+
+#define CON_ID_LEN 20
+#define CON_MIN_COLS 80
+#define CON_MIN_LINES 24
+#define CON_PAGE 200       /* jobs asked for per call */
+#define CON_CALL_MS 10000  /* wait for a reply at most */
+#define CON_LOG_KEEP 2000  /* log lines kept for the detail view */
+#define CON_AUDIT_KEEP 1000
+
+/* X(enum, header, sort key help): the jobs table's columns. */
+#define CON_COL_TABLE(X)                                                   \
+	X(CON_COL_ID, "ID", "creation (the id)")                               \
+	X(CON_COL_REPO, "REPOSITORY", "repository")                            \
+	X(CON_COL_STATE, "STATE", "state")                                     \
+	X(CON_COL_STAGE, "STAGE", "current stage")                             \
+	X(CON_COL_SCORE, "SCORE", "confidence score")                          \
+	X(CON_COL_UPD, "UPD", "number of updates")                             \
+	X(CON_COL_DUR, "DURATION", "duration")                                 \
+	X(CON_COL_CHANGED, "CHANGED", "last change")
+
+enum con_col {
+#define CON_X_ENUM(e, h, s) e,
+	CON_COL_TABLE(CON_X_ENUM)
+#undef CON_X_ENUM
+	CON_COL__COUNT
+};
+
+/* One row of the jobs table: a job summary, every string terminal-safe. */
+struct con_job {
+	char id[CON_ID_LEN + 1];
+	char *repo;
+	char state[12];
+	char stage[32];
+	char level[8];
+	int score;   /* -1: none yet */
+	int updates; /* -1: not planned yet */
+	int64_t created_ms, finished_ms, changed_ms;
+};
+
+/* The filter typed after '/': state and level words, and any text. */
+struct con_filter {
+	char text[128]; /* as typed, shown in the title */
+	char state[12];
+	char level[8];
+	char match[128];
+};
+
+/*
+ * The jobs the console holds: the newest pages the operator has scrolled
+ * through (the daemon holds the rest). next is where the following page
+ * starts; "" once the walk reached the oldest job.
+ */
+struct con_jobs {
+	struct con_job *v;
+	size_t n, cap;
+	char next[CON_ID_LEN + 1];
+	/* The newest id in the store as far as the console knows (pages
+	 * say, events raise it), held or left out by the filter. */
+	char newest[CON_ID_LEN + 1];
+	bool end;
+	size_t total;  /* jobs in the daemon's store */
+	size_t scanned; /* records the daemon examined for this filter */
+	enum con_col sort;
+	bool descending;
+	struct con_filter filter;
+};
+
+/* model.c */
+void con_jobs_reset(struct con_jobs *j);
+void con_jobs_free(struct con_jobs *j);
+/* Parse text into f: words that name a state or a level filter on it. */
+void con_filter_parse(struct con_filter *f, const char *text);
+bool con_filter_empty(const struct con_filter *f);
+bool con_filter_wants(const struct con_filter *f, const struct con_job *job);
+/* Add the summaries of a job.page reply (array); keeps the order. */
+int con_jobs_add_page(struct con_jobs *j, json_t *summaries);
+/* Apply a job.state or job.stage event; true if a row changed. A job
+ * not held yet and newer than every held one is added at the top. */
+bool con_jobs_event(struct con_jobs *j, const char *event, json_t *data,
+		    int64_t now_ms);
+void con_jobs_sort(struct con_jobs *j);
+struct con_job *con_jobs_find(struct con_jobs *j, const char *id);
+/* A copy of s with every character that could drive a terminal
+ * replaced (al_sanitize_text after al_utf8_repair); NULL on ENOMEM. */
+char *con_safe_dup(const char *s);
+
+/* One line of the audit view. */
+struct con_audit {
+	int64_t seq;
+	char *text; /* "seq time actor action object", terminal-safe */
+};
+
+/* A line of the detail view: text (terminal-safe) and its look. */
+enum con_look { CON_PLAIN, CON_HEAD, CON_GOOD, CON_WARN, CON_BAD, CON_DIM };
+struct con_line {
+	char *text;
+	enum con_look look;
+};
+struct con_lines {
+	struct con_line *v;
+	size_t n, cap;
+};
+int con_lines_add(struct con_lines *l, enum con_look look, const char *fmt,
+		  ...) __attribute__((format(printf, 3, 4)));
+void con_lines_clear(struct con_lines *l);
+
+/* detail.c: the detail view's lines from a job record and its log. */
+void con_detail_build(struct con_lines *out, json_t *rec, json_t *log,
+		      bool utf8, int64_t now_ms);
+
+/* text.c: terminal-safe drawing. */
+void con_text_init(bool utf8);
+/* Draw s at (y, x) in at most width columns; returns columns used. */
+int con_text(int y, int x, int width, const char *s);
+/* The same, aligned right in width columns. */
+void con_text_right(int y, int x, int width, const char *s);
+/* "1h02m", "12.3s": a duration for a narrow column. */
+void con_fmt_dur(char *out, size_t outsz, int64_t ms);
+/* "14:03:27" today, "12-04 14:03" before: local time of a change. */
+void con_fmt_when(char *out, size_t outsz, int64_t ms, int64_t now_ms);
+
+/* X(action, views, keys label, help, key, other key): the key map; the
+ * help view lists it, so the two cannot drift. */
+#define CON_KEY_TABLE(X)                                                   \
+	X(CON_A_UP, CON_V_ALL, "Up k", "move up", KEY_UP, 'k')                 \
+	X(CON_A_DOWN, CON_V_ALL, "Down j", "move down", KEY_DOWN, 'j')         \
+	X(CON_A_PGUP, CON_V_ALL, "PgUp b", "page up", KEY_PPAGE, 'b')          \
+	X(CON_A_PGDN, CON_V_ALL, "PgDn Space", "page down", KEY_NPAGE, ' ')    \
+	X(CON_A_TOP, CON_V_ALL, "Home g", "first line", KEY_HOME, 'g')         \
+	X(CON_A_END, CON_V_ALL, "End G",                                       \
+	  "last line (detail: follow the log again)", KEY_END, 'G')            \
+	X(CON_A_OPEN, CON_V_JOBS, "Enter", "open the job's detail", '\n',      \
+	  KEY_ENTER)                                                           \
+	X(CON_A_FILTER, CON_V_JOBS, "/",                                       \
+	  "filter: state, level, text (empty: none)", '/', 0)                  \
+	X(CON_A_SORT, CON_V_JOBS, "s", "sort by the next column", 's', 0)      \
+	X(CON_A_RSORT, CON_V_JOBS, "S", "reverse the sort", 'S', 0)            \
+	X(CON_A_CANCEL, CON_V_JOBS | CON_V_DETAIL, "c",                        \
+	  "cancel the job (asks first)", 'c', 0)                               \
+	X(CON_A_RETRY, CON_V_JOBS | CON_V_DETAIL, "r",                         \
+	  "retry a failed or cancelled job (asks first)", 'r', 0)              \
+	X(CON_A_AUDIT, CON_V_JOBS | CON_V_DETAIL, "a Tab",                     \
+	  "the audit log, following", 'a', '\t')                               \
+	X(CON_A_HELP, CON_V_ALL, "?", "this help", '?', 0)                     \
+	X(CON_A_REDRAW, CON_V_ALL, "Ctrl-L", "redraw and read everything "     \
+	  "again", 12, 0)                                                      \
+	X(CON_A_BACK, CON_V_ALL, "q Esc",                                      \
+	  "back to the jobs; in the jobs view, quit", 'q', 27)                 \
+	X(CON_A_QUIT, CON_V_ALL, "Q", "quit", 'Q', 0)
+
+enum con_view {
+	CON_V_JOBS = 1,
+	CON_V_DETAIL = 2,
+	CON_V_AUDIT = 4,
+	CON_V_HELP = 8,
+	CON_V_ALL = 15
+};
+
+enum con_action {
+	CON_A_NONE,
+#define CON_X_ACT(a, v, l, h, k1, k2) a,
+	CON_KEY_TABLE(CON_X_ACT)
+#undef CON_X_ACT
+};
+
+struct con_keydef {
+	enum con_action act;
+	unsigned views;
+	const char *label, *help;
+	int key[2];
+};
+extern const struct con_keydef con_keys[];
+extern const size_t con_nkeys;
+
+enum con_prompt { CON_P_NONE, CON_P_FILTER, CON_P_CONFIRM };
+
+#define CON_STATS_MAX 20000
+
+/* The console's whole state: one instance, one thread. */
+struct con {
+	const struct con_opts *o;
+	char sock[128];
+	struct api_client *c;
+	bool up;
+	int64_t retry_at;  /* monotonic ms of the next connect attempt */
+	char down_why[160];
+	bool utf8, color;
+	enum con_view view, back;
+	bool quit, dirty;
+
+	struct con_jobs jobs;
+	size_t sel, top;
+	bool want_more;
+
+	char det_id[CON_ID_LEN + 1];
+	json_t *det_rec, *det_log;
+	struct con_lines det;
+	size_t det_top;
+	bool det_follow;
+
+	struct con_lines aud; /* oldest first; drawn newest first */
+	int64_t aud_seq;
+	size_t aud_top, help_top;
+
+	enum con_prompt prompt;
+	char input[128];
+	enum con_action confirm;
+	char confirm_id[CON_ID_LEN + 1];
+	char msg[256];
+	bool msg_bad;
+
+	int64_t start_ms;
+	double first_frame_ms;
+	double *frames;
+	size_t nframes;
+};
+
+/* draw.c */
+void con_draw(struct con *k);
+void con_draw_init_colors(struct con *k);
+/* Rows the current view scrolls in. */
+int con_body_rows(void);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * model.c - the jobs the console holds (internal.h): rows built from
+ * the daemon's summaries and events, the filter, the sort. No drawing
+ * and no I/O, so that it can be tested alone.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "console/internal.h"
+
+static const char *const con_states[] = {"queued", "running", "succeeded",
+					 "failed", "cancelled", NULL};
+static const char *const con_levels[] = {"high", "medium", "low", NULL};
+
+/* Make s inert: invalid UTF-8 and controls replaced, and tabs too
+ * (al_sanitize_text keeps them; on a screen they move the cursor). */
+static void con_inert(char *s)
+{
+	al_utf8_repair(s, strlen(s));
+	al_sanitize_text(s);
+	for (; *s; s++)
+		if (*s == '\t')
+			*s = ' ';
+}
+
+char *con_safe_dup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (d)
+		con_inert(d);
+	return d;
+}
+
+/* Copy a short string from a job into a fixed field, made inert. */
+static void safe_copy(char *out, size_t outsz, const char *s)
+{
+	al_strlcpy(out, s ? s : "", outsz);
+	con_inert(out);
+}
+
+void con_jobs_reset(struct con_jobs *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		free(j->v[i].repo);
+	j->n = 0;
+	j->next[0] = '\0';
+	j->newest[0] = '\0';
+	j->end = false;
+	j->scanned = 0;
+}
+
+void con_jobs_free(struct con_jobs *j)
+{
+	con_jobs_reset(j);
+	free(j->v);
+	j->v = NULL;
+	j->cap = 0;
+}
+
+static bool word_in(const char *w, const char *const *list)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(w, list[i]))
+			return true;
+	return false;
+}
+
+void con_filter_parse(struct con_filter *f, const char *text)
+{
+	char buf[sizeof(f->text)];
+	char *save = NULL, *w;
+
+	memset(f, 0, sizeof(*f));
+	al_strlcpy(f->text, text, sizeof(f->text));
+	al_strlcpy(buf, text, sizeof(buf));
+	for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (word_in(w, con_states))
+			al_strlcpy(f->state, w, sizeof(f->state));
+		else if (word_in(w, con_levels))
+			al_strlcpy(f->level, w, sizeof(f->level));
+		else if (!f->match[0])
+			al_strlcpy(f->match, w, sizeof(f->match));
+	}
+}
+
+bool con_filter_empty(const struct con_filter *f)
+{
+	return !f->state[0] && !f->level[0] && !f->match[0];
+}
+
+bool con_filter_wants(const struct con_filter *f, const struct con_job *job)
+{
+	if (f->state[0] && strcmp(f->state, job->state))
+		return false;
+	if (f->level[0] && strcmp(f->level, job->level))
+		return false;
+	if (f->match[0] && !strcasestr(job->repo, f->match) &&
+	    !strcasestr(job->id, f->match))
+		return false;
+	return true;
+}
+
+struct con_job *con_jobs_find(struct con_jobs *j, const char *id)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (!strcmp(j->v[i].id, id))
+			return &j->v[i];
+	return NULL;
+}
+
+static int64_t jint(json_t *o, const char *k, int64_t dflt)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* Update row from the members of o that are there (summary or event). */
+static void job_apply(struct con_job *row, json_t *o)
+{
+	json_t *v;
+
+	if ((v = json_object_get(o, "state")) && json_is_string(v))
+		safe_copy(row->state, sizeof(row->state), json_string_value(v));
+	if ((v = json_object_get(o, "stage")))
+		safe_copy(row->stage, sizeof(row->stage), json_string_value(v));
+	if ((v = json_object_get(o, "level")) && json_is_string(v))
+		safe_copy(row->level, sizeof(row->level), json_string_value(v));
+	if ((v = json_object_get(o, "score")) && json_is_integer(v))
+		row->score = (int)json_integer_value(v);
+	if ((v = json_object_get(o, "updates")) && json_is_integer(v))
+		row->updates = (int)json_integer_value(v);
+	row->created_ms = jint(o, "created_ms", row->created_ms);
+	row->finished_ms = jint(o, "finished_ms", row->finished_ms);
+}
+
+/* A new row at position at (0..n), from o; NULL if o is no job. */
+static struct con_job *job_insert(struct con_jobs *j, size_t at, json_t *o)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	struct con_job *row;
+
+	if (!id || strlen(id) != CON_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != CON_ID_LEN)
+		return NULL;
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 256;
+		struct con_job *v = realloc(j->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		j->v = v;
+		j->cap = cap;
+	}
+	memmove(&j->v[at + 1], &j->v[at], (j->n - at) * sizeof(*j->v));
+	row = &j->v[at];
+	memset(row, 0, sizeof(*row));
+	row->score = row->updates = -1;
+	row->created_ms = row->finished_ms = -1;
+	memcpy(row->id, id, CON_ID_LEN + 1);
+	row->repo = con_safe_dup(json_string_value(json_object_get(o, "repo")));
+	if (!row->repo) {
+		memmove(&j->v[at], &j->v[at + 1], (j->n - at) * sizeof(*j->v));
+		return NULL;
+	}
+	j->n++;
+	if (strcmp(id, j->newest) > 0)
+		memcpy(j->newest, id, CON_ID_LEN + 1);
+	job_apply(row, o);
+	row->changed_ms = row->finished_ms > 0 ? row->finished_ms
+						: row->created_ms;
+	return row;
+}
+
+int con_jobs_add_page(struct con_jobs *j, json_t *summaries)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(summaries, i, s) {
+		const char *id = json_string_value(json_object_get(s, "id"));
+		/* A job added by an event while the page was on its way. */
+		if (id && con_jobs_find(j, id))
+			continue;
+		if (!job_insert(j, j->n, s) && id)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+bool con_jobs_event(struct con_jobs *j, const char *event, json_t *data,
+		    int64_t now_ms)
+{
+	const char *id = json_string_value(json_object_get(data, "id"));
+	struct con_job *row;
+
+	if (!id || (strcmp(event, "job.state") && strcmp(event, "job.stage")))
+		return false;
+	row = con_jobs_find(j, id);
+	if (!row) {
+		/* Only a job newer than every one held belongs at the top;
+		 * an older one is found when its page is read. */
+		/* The newest job may have been left out by the filter
+		 * before and match it now; older ones come with pages. */
+		int c = strcmp(id, j->newest);
+		if (strcmp(event, "job.state") || c < 0)
+			return false;
+		if (c > 0) /* a job the store did not have when read */
+			j->total++;
+		row = job_insert(j, 0, data);
+		if (!row)
+			return false;
+		row->created_ms = now_ms;
+		if (!con_filter_wants(&j->filter, row)) {
+			free(row->repo);
+			memmove(&j->v[0], &j->v[1], (j->n - 1) * sizeof(*j->v));
+			j->n--;
+			return false;
+		}
+	}
+	job_apply(row, data);
+	if (!strcmp(event, "job.state") && strcmp(row->state, "queued") &&
+	    strcmp(row->state, "running") && row->finished_ms < 0)
+		row->finished_ms = now_ms;
+	row->changed_ms = now_ms;
+	return true;
+}
+
+static int cmp_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int64_t job_dur(const struct con_job *r)
+{
+	if (r->created_ms < 0)
+		return -1;
+	return (r->finished_ms > 0 ? r->finished_ms : INT64_MAX / 2) -
+	       r->created_ms;
+}
+
+static int col_cmp(enum con_col c, const struct con_job *a,
+		   const struct con_job *b)
+{
+	switch (c) {
+	case CON_COL_REPO:
+		return strcmp(a->repo, b->repo);
+	case CON_COL_STATE:
+		return strcmp(a->state, b->state);
+	case CON_COL_STAGE:
+		return strcmp(a->stage, b->stage);
+	case CON_COL_SCORE:
+		return cmp_i64(a->score, b->score);
+	case CON_COL_UPD:
+		return cmp_i64(a->updates, b->updates);
+	case CON_COL_DUR:
+		return cmp_i64(job_dur(a), job_dur(b));
+	case CON_COL_CHANGED:
+		return cmp_i64(a->changed_ms, b->changed_ms);
+	default:
+		return 0;
+	}
+}
+
+static enum con_col sort_col;
+static bool sort_desc;
+
+/* Ties fall back on the id, so equal keys keep a stable, newest-first
+ * order whatever qsort does. */
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct con_job *a = pa, *b = pb;
+	int c = col_cmp(sort_col, a, b);
+
+	if (c)
+		return sort_desc ? -c : c;
+	c = strcmp(a->id, b->id);
+	return sort_col == CON_COL_ID && !sort_desc ? c : -c;
+}
+
+void con_jobs_sort(struct con_jobs *j)
+{
+	sort_col = j->sort;
+	sort_desc = j->descending;
+	if (j->n > 1)
+		qsort(j->v, j->n, sizeof(*j->v), row_cmp);
+}
+
+int con_lines_add(struct con_lines *l, enum con_look look, const char *fmt,
+		  ...)
+{
+	va_list ap, again;
+	char *text;
+	int n;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct con_line *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	va_start(ap, fmt);
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	text = n < 0 ? NULL : malloc((size_t)n + 1);
+	if (text)
+		vsnprintf(text, (size_t)n + 1, fmt, again);
+	va_end(again);
+	if (!text)
+		return -ENOMEM;
+	con_inert(text);
+	l->v[l->n].text = text;
+	l->v[l->n].look = look;
+	l->n++;
+	return 0;
+}
+
+void con_lines_clear(struct con_lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	l->n = 0;
+}

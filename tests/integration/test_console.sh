@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# test_console.sh - `airlock console` headless, in a tmux of its own,
+# against a real airlockd whose jobs are in every state: one that
+# succeeded (score, updates, stages), one that failed and carries escape
+# sequences and a bidirectional override in its repository URL and
+# branch, one running, queued and cancelled ones. Drives it with
+# send-keys and reads capture-pane: navigation, detail, filter, sort,
+# cancel with confirmation (audited under our uid), resize to 80x24,
+# 200x60 and below the minimum, the daemon stopped and started again
+# while the console is open, and the terminal's title never changed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.sh"
+
+command -v tmux >/dev/null || fail "tmux is not installed (appliance/install-deps)"
+tsock="$it_tmp/tmux.sock"
+tm() { tmux -S "$tsock" "$@"; }
+con_cleanup() {
+	tm kill-server 2>/dev/null || true
+	dmn_cleanup
+}
+trap con_cleanup EXIT
+
+cd "$it_tmp"
+url=$(it_publish "$AL_SOURCE_DIR/tests/fixtures/daemon-project" cproject)
+printf 'workers = 1\n' >> "$it_home/airlock.conf"
+dmn_start
+
+# screen: the console's screen as text. wait_screen RE [SECS]: until
+# the screen matches RE.
+screen() { tm capture-pane -p -t con; }
+wait_screen() {
+	local re=$1 secs=${2:-20}
+	for _ in $(seq 1 $((secs * 10))); do
+		screen > screen.txt
+		grep -Eq -- "$re" screen.txt && return 0
+		sleep 0.1
+	done
+	cat screen.txt >&2
+	fail "the screen did not show /$re/ within ${secs}s"
+}
+keys() { tm send-keys -t con "$@"; sleep 0.3; }
+
+# Jobs in every state.
+ok=$(al job enqueue "$url" --policy minor --test-cmd "npm test" --json | json_id)
+dmn_wait "$ok" r.state succeeded 240
+evil_repo=$'http://127.0.0.1:9/evil\xe2\x80\xaegnp\xc2\x9b2J.git'
+evil_branch=$'main\e]2;pwned\a\e[2J\e[31mred'
+bad=$(al job enqueue "$evil_repo" --branch "$evil_branch" --json | json_id)
+dmn_wait "$bad" r.state failed 60
+run=$(al job enqueue "$url" --policy minor --test-cmd "sleep 600" --json |
+	json_id)
+dmn_wait "$run" r.state running 60
+queued=()
+for i in $(seq 1 12); do
+	queued+=("$(al job enqueue "http://127.0.0.1:9/q$i.git" --json | json_id)")
+done
+for i in 0 2 4 6 8 10; do
+	al job cancel "${queued[$i]}" >/dev/null
+done
+total=$((3 + 12))
+pass "seeded $total jobs: succeeded, failed, running, queued, cancelled"
+
+tail8() { echo "${1: -8}"; }
+
+# The console, in a 100x30 terminal whose title we set.
+tm -f /dev/null new-session -d -s con -x 100 -y 30 \
+	"env LANG=C.UTF-8 TERM=screen-256color $AIRLOCK_BIN --home $it_home console"
+tm select-pane -t con -T clean-title
+wait_screen "jobs: $total of $total"
+grep -q "connected" screen.txt || fail "title line: $(head -1 screen.txt)"
+for s in succeeded failed running queued cancelled; do
+	grep -q " $s " screen.txt || fail "no $s job on screen"
+done
+# Newest first: the last queued job is the first row.
+sed -n 3p screen.txt | grep -q "$(tail8 "${queued[11]}")" ||
+	fail "newest first: $(sed -n 3p screen.txt)"
+pass "jobs view: every state, newest first"
+
+# Navigation: the 15th row is the oldest job, the succeeded one; its
+# detail has the stage timeline, the score, the updates and the log.
+keys G Enter
+wait_screen "Job $ok"
+for want in 'Stages' 'clone +passed' 'Score [0-9]+ \((high|medium|low)\)' \
+	'Updates \([0-9]+\)' 'Log \([0-9]+ lines\)' 'clone \.\.\.'; do
+	grep -Eq -- "$want" screen.txt || { cat screen.txt; fail "detail: no /$want/"; }
+done
+keys q
+wait_screen "jobs: $total of $total"
+pass "navigation and the detail view"
+
+# Filter by state, by text, then none.
+keys / cancelled Enter
+wait_screen "filter: cancelled"
+wait_screen "jobs: 6 of $total"
+[ "$(sed -n '3,$p' screen.txt | grep -c ' cancelled ')" -eq 6 ] ||
+	fail "cancelled filter"
+sed -n '3,$p' screen.txt | grep -Eq ' (queued|failed|running|succeeded) ' &&
+	fail "the filter let other states through"
+keys / q7 Enter
+wait_screen "jobs: 1 of $total"
+grep -q "$(tail8 "${queued[6]}")" screen.txt || fail "text filter"
+keys / Enter
+wait_screen "jobs: $total of $total"
+pass "filter by state and by text"
+
+# Sort: s twice is the state column, ascending: cancelled ones first.
+keys s s
+wait_screen "sort: STATE"
+sed -n 3p screen.txt | grep -q ' cancelled ' || fail "sort: $(sed -n 3p screen.txt)"
+keys S
+wait_screen "sort: STATE \(descending\)"
+sed -n 3p screen.txt | grep -q ' succeeded ' || fail "reverse: $(sed -n 3p screen.txt)"
+keys s s s s s s
+wait_screen "sort: ID \(descending\)"
+pass "sort by a column and reversed"
+
+# Cancel with confirmation: n keeps the job, y cancels it through the
+# API, audited under our uid.
+keys / running Enter
+wait_screen "jobs: 1 of $total"
+keys c
+wait_screen "Cancel job $run\?"
+keys n
+wait_screen "kept job $run"
+[ "$(dmn_field "$run" r.state)" = running ] || fail "n cancelled the job"
+keys c
+wait_screen "Cancel job $run\?"
+keys y
+wait_screen "cancel requested"
+dmn_wait "$run" r.state cancelled 60
+al audit show --job "$run" > cancel-audit.txt
+grep '"job.cancel"' cancel-audit.txt | grep -q "\"uid:$(id -u)\"" ||
+	fail "the cancel is not audited under uid:$(id -u): $(cat cancel-audit.txt)"
+keys / Enter
+wait_screen "jobs: $total of $total"
+pass "cancel asks first and is audited under uid:$(id -u)"
+
+# The job with escape sequences: shown inert, title unchanged, nothing
+# cleared or coloured by it.
+keys / evil Enter
+wait_screen "jobs: 1 of $total"
+keys Enter
+wait_screen "Job $bad"
+tm capture-pane -p -e -t con > screen-e.txt
+grep -qF 'main?]2;pwned??[2J?[31mred' screen.txt ||
+	fail "the branch is not shown inert: $(grep Branch screen.txt)"
+grep -qF 'evil???gnp??2J.git' screen.txt ||
+	fail "the repository is not shown inert: $(grep Repository screen.txt)"
+if grep -q $'\xe2\x80\xae' screen.txt; then fail "a bidi override reached the screen"; fi
+if grep -q $'\e\]' screen-e.txt; then fail "an OSC sequence reached the screen"; fi
+# Raw, the branch's ESC[31m would colour "red" (capture -e shows the
+# console's own colours too, so look right before the word).
+if grep -q $'\e\[31mred' screen-e.txt; then
+	fail "the job's colour sequence reached the screen"
+fi
+[ "$(tm display -p -t con '#{pane_title}')" = clean-title ] ||
+	fail "the pane title changed to '$(tm display -p -t con '#{pane_title}')'"
+grep -q "airlock console - job" screen.txt || fail "the screen was cleared"
+keys q
+pass "escape sequences from a job are shown inert; terminal title unchanged"
+
+# Resize: 80x24, 200x60, too small, back.
+keys / Enter
+tm resize-window -t con -x 80 -y 24
+wait_screen "jobs: $total of $total"
+[ "$(LC_ALL=C.UTF-8 wc -L < screen.txt)" -le 80 ] || fail "a line wider than 80"
+[ "$(wc -l < screen.txt)" -eq 24 ] || fail "not 24 lines"
+grep -q 'q quit' screen.txt || fail "80x24: no key line"
+tm resize-window -t con -x 200 -y 60
+wait_screen "${queued[11]}"  # the whole id, at 200 columns
+[ "$(grep -c ' cancelled \| queued \| running \| failed \| succeeded ' \
+	screen.txt)" -eq "$total" ] || fail "200x60 does not show every job"
+tm resize-window -t con -x 60 -y 20
+wait_screen "needs at least 80x24; this terminal is 60x20"
+tm resize-window -t con -x 100 -y 30
+wait_screen "jobs: $total of $total"
+pass "resize: 80x24, 200x60, too small, back"
+
+# The daemon goes away and comes back.
+dmn_stop TERM
+wait_screen "airlockd is not answering"
+grep -q DISCONNECTED screen.txt || fail "title does not say disconnected"
+dmn_start
+wait_screen "  connected"
+wait_screen "jobs: $total of $total"
+# Live again: a job queued now shows up by event.
+late=$(al job enqueue "http://127.0.0.1:9/late.git" --json | json_id)
+wait_screen "$(tail8 "$late")"
+pass "daemon stopped: said so; started: reconnected and live"
+
+# The audit view follows: a call made now appears on top.
+keys a
+wait_screen "audit log"
+al status >/dev/null
+wait_screen "uid:$(id -u) +api.call +status"
+keys '?'
+wait_screen "Keys"
+for k in 'Enter' '/' 'Q'; do grep -q "^   $k " screen.txt || fail "help lacks $k"; done
+keys Q
+for _ in $(seq 1 50); do
+	tm has-session -t con 2>/dev/null || break
+	sleep 0.1
+done
+tm has-session -t con 2>/dev/null && fail "Q did not quit"
+pass "audit and help views; Q quits"
+
+dmn_stop TERM
+echo "all console checks passed"
