@@ -599,7 +599,7 @@ static int dmn_loop(struct daemon *d)
 	dmn_tick(d);
 	while (!atomic_load(&d->stopping) || atomic_load(&d->running) > 0) {
 		int64_t now = al_mono_ms();
-		bool poked = false;
+		bool poked = false, wake_due;
 		int n = epoll_wait(d->ep, evs, 32, dmn_timeout(d, now,
 							       &wake_wall));
 		if (n < 0 && errno != EINTR)
@@ -618,13 +618,18 @@ static int dmn_loop(struct daemon *d)
 		dmn_workers_reap(d);
 		now = al_mono_ms();
 		dmn_workers_deadlines(d, now);
-		if (poked || now >= d->next_beat_mono) {
+		/* A lease expiry is among the wake-ups: once the live leases
+		 * are renewed, the expired ones are orphans. */
+		wake_due = wake_wall != INT64_MAX && al_wall_ms() >= wake_wall;
+		if (poked || wake_due || now >= d->next_beat_mono) {
 			/* A poke may be a cancel: heartbeats learn of it. */
-			dmn_workers_beat(d);
+			if (dmn_workers_beat(d) == 0 &&
+			    (wake_due || now >= d->next_beat_mono))
+				dmn_workers_orphans(d);
 			d->next_beat_mono = now + lease_ms / 3;
 		}
 		if (!atomic_load(&d->stopping)) {
-			if (wake_wall != INT64_MAX && al_wall_ms() >= wake_wall)
+			if (wake_due)
 				dmn_tick(d);
 			dmn_workers_fill(d);
 		}
