@@ -47,6 +47,8 @@ struct child {
 	struct store *st;
 	struct audit_log *log;
 	struct sched *s;
+	struct sched_end end; /* how child_save ended the lease */
+	bool ended;
 };
 
 /* The first reason to stop wins: a cancel is not turned into a
@@ -166,13 +168,24 @@ static int child_save(void *ctx, struct store_txn *txn, const json_t *rec,
 
 	if (rc == 0 && !strcmp(action, "job.end")) {
 		enum sched_outcome out = child_outcome(c, rec, why, sizeof(why));
-		rc = sched_complete(c->s, txn, c->id, c->attempt, out, why,
-				    NULL);
+		rc = sched_complete_end(c->s, txn, c->id, c->attempt, out, why,
+					&c->end);
+		c->ended = rc == 0;
 	}
 	if (rc == AL_E_STALE)
 		al_error("worker", c->id, "lease %u is no longer ours; the job "
 			 "stops", c->attempt);
 	return rc;
+}
+
+/* The job's transaction committed: the lease's end is stored now. */
+static void child_saved(void *ctx, const char *action)
+{
+	struct child *c = ctx;
+
+	if (c->ended && !strcmp(action, "job.end"))
+		sched_log_end(c->id, &c->end);
+	c->ended = false;
 }
 
 static int child_open(struct child *c, json_t **rec)
@@ -232,7 +245,8 @@ static int child_run(struct child *c, const json_t *leased)
 							       "policy"));
 	struct job_worker w = {.id = c->id, .actor = DMN_ACTOR,
 			       .store = c->st, .alog = c->log,
-			       .save = child_save, .progress = child_progress,
+			       .save = child_save, .saved = child_saved,
+			       .progress = child_progress,
 			       .ctx = c};
 	struct job_opts o = {
 		.home = c->home,

@@ -200,6 +200,8 @@ static int job_save(struct job *j, const char *action)
 	else
 		store_txn_abort(txn);
 	pthread_mutex_unlock(&j->audit_lock);
+	if (rc == 0 && j->o->worker && j->o->worker->saved)
+		j->o->worker->saved(j->o->worker->ctx, action);
 	if (rc) {
 		/* Nothing goes on that its record cannot show. */
 		j->audit_failed = true;
