@@ -127,19 +127,31 @@ static void child_failure_reason(const json_t *rec, char *out, size_t outsz)
 		snprintf(out, outsz, "the job failed (its record says how)");
 }
 
+/*
+ * How the lease ends, from the job's last record: the one place where a
+ * job's failure becomes final or a retry. A failure the job marked
+ * "transient" (the git server or the registry unreachable or failing)
+ * is retried with backoff while attempts remain; every other failure
+ * (refused credentials, no such repository, a bad package.json, tests
+ * that fail) is final at once. docs/scheduler.md, "Retries".
+ */
 static enum sched_outcome child_outcome(const struct child *c,
 					const json_t *rec, char *why,
 					size_t whysz)
 {
 	const char *state = json_string_value(json_object_get(rec, "state"));
 	enum dmn_stop stop = (enum dmn_stop)atomic_load(&child_stop);
+	json_t *f = json_array_get(
+		json_object_get(json_object_get(rec, "report"), "failures"), 0);
 
 	*why = '\0';
 	if (state && !strcmp(state, "succeeded"))
 		return SCHED_OUT_SUCCEEDED;
 	if (state && !strcmp(state, "failed")) {
 		child_failure_reason(rec, why, whysz);
-		return SCHED_OUT_FAILED;
+		return json_is_true(json_object_get(f, "transient"))
+			       ? SCHED_OUT_RETRY
+			       : SCHED_OUT_FAILED;
 	}
 	switch (stop) {
 	case DMN_STOP_CANCEL:
@@ -191,7 +203,7 @@ static void child_saved(void *ctx, const char *action)
 static int child_open(struct child *c, json_t **rec)
 {
 	struct audit_policy pol;
-	struct sched_opts so = {0};
+	struct sched_opts so = {.backoff_ms = dmn_test_backoff_ms(false)};
 	char err[512] = "";
 	int rc = audit_policy_load(c->home, &pol, err, sizeof(err));
 

@@ -202,11 +202,36 @@ static void dmn_socket_group(struct daemon *d)
 			d->home, (unsigned)gid, strerror(errno));
 }
 
+/* Bounds of AIRLOCK_TEST_BACKOFF_MS: never longer than the default. */
+#define DMN_TEST_BACKOFF_MIN 10
+
+int64_t dmn_test_backoff_ms(bool say)
+{
+	const char *env = getenv("AIRLOCK_TEST_BACKOFF_MS");
+	uint64_t n = 0;
+
+	if (!env || !*env)
+		return 0;
+	if (al_parse_u64(env, SCHED_DEFAULT_BACKOFF_MS, &n) ||
+	    n < DMN_TEST_BACKOFF_MIN) {
+		if (say)
+			al_warn("daemon", NULL, "AIRLOCK_TEST_BACKOFF_MS='%.32s' "
+				"is not a number from %d to %d: ignored", env,
+				DMN_TEST_BACKOFF_MIN, SCHED_DEFAULT_BACKOFF_MS);
+		return 0;
+	}
+	if (say)
+		al_warn("daemon", NULL, "AIRLOCK_TEST_BACKOFF_MS: a retry waits "
+			"%llu ms before jitter, not %d s (for tests)",
+			(unsigned long long)n, SCHED_DEFAULT_BACKOFF_MS / 1000);
+	return (int64_t)n;
+}
+
 static int dmn_sched_open(struct daemon *d, const struct job_config *c,
 			  struct sched **out)
 {
 	struct sched_schedule *sch = NULL;
-	struct sched_opts o = {0};
+	struct sched_opts o = {.backoff_ms = dmn_test_backoff_ms(!d->sched)};
 	int rc = job_config_schedules(c, &sch);
 
 	if (rc)

@@ -429,6 +429,21 @@ static void job_note_failure(struct job *j, const char *stage,
 	json_array_append_new(j->failure, f);
 }
 
+/*
+ * Mark the last failure as one that may pass: the git server or the
+ * registry could not be reached or kept failing (AL_E_UNAVAILABLE, as
+ * src/vcs and src/npm/registry.c classify them). A worker ends the
+ * lease of such a job with a retry (docs/scheduler.md, "Retries").
+ */
+static void job_note_transient(struct job *j, int rc)
+{
+	json_t *f = json_array_get(j->failure,
+				   json_array_size(j->failure) - 1);
+
+	if (rc == AL_E_UNAVAILABLE && f)
+		json_object_set_new(f, "transient", json_true());
+}
+
 /* npm's error code in its output ("npm error code ERESOLVE"), or "". */
 static void job_npm_code(const struct sbx_result *r, char *out, size_t n)
 {
@@ -675,8 +690,10 @@ static int job_clone(struct job *j)
 			   sizeof(err));
 	job_emit(j, "vcs.clone", j->url,
 		 json_pack("{s:s}", "result", rc ? "failed" : "ok"));
-	if (rc)
+	if (rc) {
 		job_note_failure(j, "clone", err, NULL, NULL);
+		job_note_transient(j, rc);
+	}
 	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
 	return rc;
 }
@@ -695,6 +712,18 @@ static int job_ws_open(struct job *j, const char *name)
 	if (ws >= 0)
 		close(ws);
 	return fd;
+}
+
+/* The first skip for a registry error, for the stage's reason. */
+static const char *job_registry_error(const struct npm_plan *plan)
+{
+	static const char pre[] = "registry error: ";
+
+	for (size_t i = 0; i < plan->nskips; i++)
+		if (plan->skips[i].reason &&
+		    !strncmp(plan->skips[i].reason, pre, sizeof(pre) - 1))
+			return plan->skips[i].reason + sizeof(pre) - 1;
+	return NULL;
 }
 
 /* The plan in the record: updates, skips, lockfile and notes. */
@@ -806,10 +835,17 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (plan->nregistry_errors && plan->nupdates == 0) {
 		/* Silence from the registry is not "up to date". */
 		snprintf(err, sizeof(err), "the registry could not tell about "
-			 "%zu dependenc%s (see Skipped)",
+			 "%zu dependenc%s (see Skipped)%s%s",
 			 plan->nregistry_errors,
-			 plan->nregistry_errors == 1 ? "y" : "ies");
-		rc = AL_E_REGISTRY;
+			 plan->nregistry_errors == 1 ? "y" : "ies",
+			 job_registry_error(plan) ? ": " : "",
+			 job_registry_error(plan) ? job_registry_error(plan)
+						  : "");
+		/* Only a registry that was down for all of them is worth
+		 * a later try; a refusal stays a refusal. */
+		rc = plan->nregistry_unavailable == plan->nregistry_errors
+			     ? AL_E_UNAVAILABLE
+			     : AL_E_REGISTRY;
 		goto out;
 	}
 	job_emit(j, "plan", "package.json",
@@ -817,8 +853,10 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 			   "skipped", (int)plan->nskips, "files",
 			   (int)pj->nfiles, "lockfile", pj->has_lock));
 out:
-	if (rc)
+	if (rc) {
 		job_note_failure(j, "plan", err, NULL, NULL);
+		job_note_transient(j, rc);
+	}
 	job_stage_end(j, st,
 		      rc ? "failed" : job_cancel_requested ? "cancelled"
 							 : "passed",
