@@ -57,8 +57,11 @@ static void child_request_stop(enum dmn_stop why)
 {
 	int none = DMN_STOP_NONE;
 
-	atomic_compare_exchange_strong(&child_stop, &none, (int)why);
-	job_cancel_from_signal();
+	if (atomic_compare_exchange_strong(&child_stop, &none, (int)why) &&
+	    why == DMN_STOP_TIMEOUT)
+		job_timeout_from_signal();
+	else
+		job_cancel_from_signal();
 }
 
 static void child_on_signal(int sig)
@@ -147,6 +150,11 @@ static enum sched_outcome child_outcome(const struct child *c,
 	*why = '\0';
 	if (state && !strcmp(state, "succeeded"))
 		return SCHED_OUT_SUCCEEDED;
+	if (stop == DMN_STOP_TIMEOUT) {
+		snprintf(why, whysz, "the job ran longer than job_timeout "
+			 "(%u s) and was stopped", c->job_timeout);
+		return SCHED_OUT_FAILED;
+	}
 	if (state && !strcmp(state, "failed")) {
 		child_failure_reason(rec, why, whysz);
 		return json_is_true(json_object_get(f, "transient"))
@@ -157,10 +165,6 @@ static enum sched_outcome child_outcome(const struct child *c,
 	case DMN_STOP_CANCEL:
 		snprintf(why, whysz, "cancelled on request");
 		return SCHED_OUT_CANCELLED;
-	case DMN_STOP_TIMEOUT:
-		snprintf(why, whysz, "the job ran longer than job_timeout "
-			 "(%u s) and was stopped", c->job_timeout);
-		return SCHED_OUT_FAILED;
 	default:
 		snprintf(why, whysz, "the daemon stopped while the job ran");
 		return SCHED_OUT_REQUEUE;
@@ -303,6 +307,7 @@ int dmn_worker_main(const char *home, const char *id, unsigned attempt)
 	int rc;
 
 	child_signals();
+	al_log_set_job(id);
 	if (job_config_load(home, &cfg, err, sizeof(err)) == 0)
 		c.job_timeout = cfg.job_timeout;
 	job_config_free(&cfg);

@@ -109,6 +109,15 @@ void job_cancel_from_signal(void)
 	sbx_cancel_all();
 }
 
+/* Set with job_cancel_requested: the stop is a failure, not a cancel. */
+static volatile sig_atomic_t job_timed_out;
+
+void job_timeout_from_signal(void)
+{
+	job_timed_out = 1;
+	job_cancel_from_signal();
+}
+
 static void job_actor(const struct job *j, char *out, size_t outsz)
 {
 	if (j->o->worker && j->o->worker->actor)
@@ -2108,7 +2117,7 @@ static const char *job_state(struct job *j, int rc)
 
 	/* A cancel that came after the push changes nothing. */
 	if (job_cancel_requested && !pushed)
-		return "cancelled";
+		return job_timed_out ? "failed" : "cancelled";
 	/* One failing group fails the job; the others' branches are
 	 * pushed all the same (docs/update-job.md, "Groups"). */
 	if (rc || j->audit_failed || j->sandbox_failed || j->groups_failed ||
@@ -2123,6 +2132,19 @@ static void job_finish(struct job *j, int rc)
 {
 	const char *state = job_state(j, rc);
 	int64_t total = al_wall_ms() - j->started_ms;
+	char why[128];
+
+	if (job_timed_out && !strcmp(state, "failed")) {
+		snprintf(why, sizeof(why), "the job ran longer than "
+			 "job_timeout (%u s) and was stopped",
+			 j->cfg.job_timeout);
+		if (!j->failure)
+			j->failure = json_array();
+		/* First: the report leads with why the job stopped. */
+		json_array_insert_new(j->failure, 0,
+				      json_pack("{s:s,s:s}", "stage", "job",
+						"reason", why));
+	}
 
 	json_object_set_new(j->record, "state", json_string(state));
 	json_object_set_new(j->record, "finished_ms",
@@ -2207,8 +2229,13 @@ static int job_sweep(const char *work)
 		if (rc == 0)
 			rc = al_rm_tree_at(workfd, e->d_name);
 		unlinkat(workfd, lock, 0);
-		al_warn("job", e->d_name, "removed the workspace of a job "
-			"that did not finish: %s", rc ? al_strerror(rc) : "ok");
+		if (rc)
+			al_error("job", e->d_name, "cannot remove the workspace "
+				 "of a job that did not finish: %s",
+				 al_strerror(rc));
+		else
+			al_warn("job", e->d_name, "removed the workspace of a "
+				"job that did not finish");
 		removed++;
 	}
 	if (d)

@@ -86,4 +86,10 @@ int job_sweep_home(const char *home);
  */
 void job_cancel_from_signal(void);
 
+/*
+ * The same for a job stopped at its time limit (job_timeout): it ends
+ * "failed", its report leading with the reason, not "cancelled".
+ */
+void job_timeout_from_signal(void);
+
 #endif
