@@ -29,7 +29,8 @@
 	X(AL_E_INTERRUPTED, "interrupted")                                     \
 	X(AL_E_JOB, "job failed")                                              \
 	X(AL_E_STALE, "sealed value is an older version of its record")        \
-	X(AL_E_ROLLBACK, "store is behind state kept outside it")
+	X(AL_E_ROLLBACK, "store is behind state kept outside it")          \
+	X(AL_E_UNAVAILABLE, "server unreachable or failing; may work later")
 
 enum al_err {
 	AL_E__FIRST = AL_ERR_BASE + 1,

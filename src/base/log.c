@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static int al_log_level = -1;
+static char al_log_job[64];
 
 static const char al_log_letters[] = {
 #define AL_X_LETTER(name, letter, word) letter,
@@ -24,6 +25,11 @@ static const char *const al_log_words[] = {
 void al_log_set_level(enum al_log_level level)
 {
 	al_log_level = (int)level;
+}
+
+void al_log_set_job(const char *job)
+{
+	al_strlcpy(al_log_job, job ? job : "", sizeof(al_log_job));
 }
 
 int al_log_level_parse(const char *word)
@@ -52,6 +58,8 @@ void al_log(enum al_log_level level, const char *module, const char *job,
 
 	if ((int)level < al_log_threshold())
 		return;
+	if (!job && al_log_job[0])
+		job = al_log_job;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -24,6 +24,13 @@ enum al_log_level {
 
 /* Lines below level are dropped. Default AL_LOG_INFO, or $AIRLOCK_LOG. */
 void al_log_set_level(enum al_log_level level);
+/*
+ * A process that works for one job (an airlockd worker) names it once:
+ * lines logged without a job id then carry this one, so the lines of
+ * the modules that do not know the job (vcs, npm, sandbox) can be
+ * found by it. NULL clears it. Call before other threads start.
+ */
+void al_log_set_job(const char *job);
 /* Parse "debug", "info", "warn", "error"; -1 if unknown. */
 int al_log_level_parse(const char *word);
 

@@ -47,6 +47,8 @@ struct child {
 	struct store *st;
 	struct audit_log *log;
 	struct sched *s;
+	struct sched_end end; /* how child_save ended the lease */
+	bool ended;
 };
 
 /* The first reason to stop wins: a cancel is not turned into a
@@ -55,8 +57,11 @@ static void child_request_stop(enum dmn_stop why)
 {
 	int none = DMN_STOP_NONE;
 
-	atomic_compare_exchange_strong(&child_stop, &none, (int)why);
-	job_cancel_from_signal();
+	if (atomic_compare_exchange_strong(&child_stop, &none, (int)why) &&
+	    why == DMN_STOP_TIMEOUT)
+		job_timeout_from_signal();
+	else
+		job_cancel_from_signal();
 }
 
 static void child_on_signal(int sig)
@@ -125,28 +130,41 @@ static void child_failure_reason(const json_t *rec, char *out, size_t outsz)
 		snprintf(out, outsz, "the job failed (its record says how)");
 }
 
+/*
+ * How the lease ends, from the job's last record: the one place where a
+ * job's failure becomes final or a retry. A failure the job marked
+ * "transient" (the git server or the registry unreachable or failing)
+ * is retried with backoff while attempts remain; every other failure
+ * (refused credentials, no such repository, a bad package.json, tests
+ * that fail) is final at once. docs/scheduler.md, "Retries".
+ */
 static enum sched_outcome child_outcome(const struct child *c,
 					const json_t *rec, char *why,
 					size_t whysz)
 {
 	const char *state = json_string_value(json_object_get(rec, "state"));
 	enum dmn_stop stop = (enum dmn_stop)atomic_load(&child_stop);
+	json_t *f = json_array_get(
+		json_object_get(json_object_get(rec, "report"), "failures"), 0);
 
 	*why = '\0';
 	if (state && !strcmp(state, "succeeded"))
 		return SCHED_OUT_SUCCEEDED;
+	if (stop == DMN_STOP_TIMEOUT) {
+		snprintf(why, whysz, "the job ran longer than job_timeout "
+			 "(%u s) and was stopped", c->job_timeout);
+		return SCHED_OUT_FAILED;
+	}
 	if (state && !strcmp(state, "failed")) {
 		child_failure_reason(rec, why, whysz);
-		return SCHED_OUT_FAILED;
+		return json_is_true(json_object_get(f, "transient"))
+			       ? SCHED_OUT_RETRY
+			       : SCHED_OUT_FAILED;
 	}
 	switch (stop) {
 	case DMN_STOP_CANCEL:
 		snprintf(why, whysz, "cancelled on request");
 		return SCHED_OUT_CANCELLED;
-	case DMN_STOP_TIMEOUT:
-		snprintf(why, whysz, "the job ran longer than job_timeout "
-			 "(%u s) and was stopped", c->job_timeout);
-		return SCHED_OUT_FAILED;
 	default:
 		snprintf(why, whysz, "the daemon stopped while the job ran");
 		return SCHED_OUT_REQUEUE;
@@ -166,8 +184,9 @@ static int child_save(void *ctx, struct store_txn *txn, const json_t *rec,
 
 	if (rc == 0 && !strcmp(action, "job.end")) {
 		enum sched_outcome out = child_outcome(c, rec, why, sizeof(why));
-		rc = sched_complete(c->s, txn, c->id, c->attempt, out, why,
-				    NULL);
+		rc = sched_complete_end(c->s, txn, c->id, c->attempt, out, why,
+					&c->end);
+		c->ended = rc == 0;
 	}
 	if (rc == AL_E_STALE)
 		al_error("worker", c->id, "lease %u is no longer ours; the job "
@@ -175,10 +194,20 @@ static int child_save(void *ctx, struct store_txn *txn, const json_t *rec,
 	return rc;
 }
 
+/* The job's transaction committed: the lease's end is stored now. */
+static void child_saved(void *ctx, const char *action)
+{
+	struct child *c = ctx;
+
+	if (c->ended && !strcmp(action, "job.end"))
+		sched_log_end(c->id, &c->end);
+	c->ended = false;
+}
+
 static int child_open(struct child *c, json_t **rec)
 {
 	struct audit_policy pol;
-	struct sched_opts so = {0};
+	struct sched_opts so = {.backoff_ms = dmn_test_backoff_ms(false)};
 	char err[512] = "";
 	int rc = audit_policy_load(c->home, &pol, err, sizeof(err));
 
@@ -232,7 +261,8 @@ static int child_run(struct child *c, const json_t *leased)
 							       "policy"));
 	struct job_worker w = {.id = c->id, .actor = DMN_ACTOR,
 			       .store = c->st, .alog = c->log,
-			       .save = child_save, .progress = child_progress,
+			       .save = child_save, .saved = child_saved,
+			       .progress = child_progress,
 			       .ctx = c};
 	struct job_opts o = {
 		.home = c->home,
@@ -277,6 +307,7 @@ int dmn_worker_main(const char *home, const char *id, unsigned attempt)
 	int rc;
 
 	child_signals();
+	al_log_set_job(id);
 	if (job_config_load(home, &cfg, err, sizeof(err)) == 0)
 		c.job_timeout = cfg.job_timeout;
 	job_config_free(&cfg);

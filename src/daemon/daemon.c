@@ -202,11 +202,36 @@ static void dmn_socket_group(struct daemon *d)
 			d->home, (unsigned)gid, strerror(errno));
 }
 
+/* Bounds of AIRLOCK_TEST_BACKOFF_MS: never longer than the default. */
+#define DMN_TEST_BACKOFF_MIN 10
+
+int64_t dmn_test_backoff_ms(bool say)
+{
+	const char *env = getenv("AIRLOCK_TEST_BACKOFF_MS");
+	uint64_t n = 0;
+
+	if (!env || !*env)
+		return 0;
+	if (al_parse_u64(env, SCHED_DEFAULT_BACKOFF_MS, &n) ||
+	    n < DMN_TEST_BACKOFF_MIN) {
+		if (say)
+			al_warn("daemon", NULL, "AIRLOCK_TEST_BACKOFF_MS='%.32s' "
+				"is not a number from %d to %d: ignored", env,
+				DMN_TEST_BACKOFF_MIN, SCHED_DEFAULT_BACKOFF_MS);
+		return 0;
+	}
+	if (say)
+		al_warn("daemon", NULL, "AIRLOCK_TEST_BACKOFF_MS: a retry waits "
+			"%llu ms before jitter, not %d s (for tests)",
+			(unsigned long long)n, SCHED_DEFAULT_BACKOFF_MS / 1000);
+	return (int64_t)n;
+}
+
 static int dmn_sched_open(struct daemon *d, const struct job_config *c,
 			  struct sched **out)
 {
 	struct sched_schedule *sch = NULL;
-	struct sched_opts o = {0};
+	struct sched_opts o = {.backoff_ms = dmn_test_backoff_ms(!d->sched)};
 	int rc = job_config_schedules(c, &sch);
 
 	if (rc)
@@ -599,7 +624,7 @@ static int dmn_loop(struct daemon *d)
 	dmn_tick(d);
 	while (!atomic_load(&d->stopping) || atomic_load(&d->running) > 0) {
 		int64_t now = al_mono_ms();
-		bool poked = false;
+		bool poked = false, wake_due;
 		int n = epoll_wait(d->ep, evs, 32, dmn_timeout(d, now,
 							       &wake_wall));
 		if (n < 0 && errno != EINTR)
@@ -618,13 +643,18 @@ static int dmn_loop(struct daemon *d)
 		dmn_workers_reap(d);
 		now = al_mono_ms();
 		dmn_workers_deadlines(d, now);
-		if (poked || now >= d->next_beat_mono) {
+		/* A lease expiry is among the wake-ups: once the live leases
+		 * are renewed, the expired ones are orphans. */
+		wake_due = wake_wall != INT64_MAX && al_wall_ms() >= wake_wall;
+		if (poked || wake_due || now >= d->next_beat_mono) {
 			/* A poke may be a cancel: heartbeats learn of it. */
-			dmn_workers_beat(d);
+			if (dmn_workers_beat(d) == 0 &&
+			    (wake_due || now >= d->next_beat_mono))
+				dmn_workers_orphans(d);
 			d->next_beat_mono = now + lease_ms / 3;
 		}
 		if (!atomic_load(&d->stopping)) {
-			if (wake_wall != INT64_MAX && al_wall_ms() >= wake_wall)
+			if (wake_due)
 				dmn_tick(d);
 			dmn_workers_fill(d);
 		}

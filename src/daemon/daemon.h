@@ -140,7 +140,8 @@ void dmn_publish_state(struct daemon *d, const char *id);
 int dmn_workers_fill(struct daemon *d);
 void dmn_worker_readable(struct daemon *d, struct dmn_worker *w);
 void dmn_workers_reap(struct daemon *d);
-void dmn_workers_beat(struct daemon *d);
+int dmn_workers_beat(struct daemon *d);
+void dmn_workers_orphans(struct daemon *d);
 void dmn_workers_deadlines(struct daemon *d, int64_t now_mono);
 void dmn_workers_stop_all(struct daemon *d, enum dmn_stop why);
 int64_t dmn_workers_next_deadline(const struct daemon *d);
@@ -154,6 +155,10 @@ void dmn_worker_stop(struct daemon *d, struct dmn_worker *w,
  * is the monotonic ms it is due at (INT64_MAX: nothing to do).
  */
 int dmn_reseal_init(struct daemon *d);
+/* The first retry delay AIRLOCK_TEST_BACKOFF_MS asks for (10 ms up to
+ * the default), 0 for the default; say: log that it is in force (or
+ * ignored). The daemon and its workers both end leases, so both ask. */
+int64_t dmn_test_backoff_ms(bool say);
 /* The seal limit AIRLOCK_TEST_SEAL_LIMIT asks for, 0 for the default. */
 uint64_t dmn_reseal_seal_limit(void);
 void dmn_reseal_round(struct daemon *d);

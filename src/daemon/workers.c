@@ -382,17 +382,18 @@ void dmn_workers_reap(struct daemon *d)
 /*
  * Heartbeat every running job's lease in one transaction, and learn of
  * cancels asked for meanwhile (also through the API, which pokes us).
+ * 0 once every live worker's lease is renewed (none running counts).
  */
-void dmn_workers_beat(struct daemon *d)
+int dmn_workers_beat(struct daemon *d)
 {
 	struct store_txn *txn = NULL;
 	int rc;
 
 	if (atomic_load(&d->running) == 0)
-		return;
+		return 0;
 	if ((rc = sched_begin(d->sched, &txn))) {
 		al_warn("daemon", NULL, "heartbeat: %s", al_strerror(rc));
-		return;
+		return rc;
 	}
 	for (unsigned i = 0; i < d->nslots && rc == 0; i++) {
 		struct dmn_worker *w = &d->workers[i];
@@ -409,11 +410,32 @@ void dmn_workers_beat(struct daemon *d)
 	if (rc) {
 		store_txn_abort(txn);
 		al_warn("daemon", NULL, "heartbeat: %s", al_strerror(rc));
-		return;
+		return rc;
 	}
 	if ((rc = sched_commit(d->sched, txn)))
 		al_warn("daemon", NULL, "heartbeat commit: %s",
 			al_strerror(rc));
+	return rc;
+}
+
+/*
+ * End the leases that expired: call right after dmn_workers_beat
+ * succeeded. Every live worker's lease was just renewed, so a lease
+ * that expired anyway has no worker: its end could not be stored when
+ * the worker stopped (a full disk), and without this the job would
+ * stay "running", its repository blocked, until the next start.
+ */
+void dmn_workers_orphans(struct daemon *d)
+{
+	unsigned n = 0;
+	int rc = sched_requeue_expired(d->sched, NULL, false, &n);
+
+	if (rc)
+		al_warn("daemon", NULL, "cannot end expired leases: %s",
+			al_strerror(rc));
+	else if (n)
+		al_warn("daemon", NULL, "ended %u lease%s that no worker "
+			"held", n, n == 1 ? "" : "s");
 }
 
 void dmn_workers_deadlines(struct daemon *d, int64_t now)

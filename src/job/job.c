@@ -109,6 +109,15 @@ void job_cancel_from_signal(void)
 	sbx_cancel_all();
 }
 
+/* Set with job_cancel_requested: the stop is a failure, not a cancel. */
+static volatile sig_atomic_t job_timed_out;
+
+void job_timeout_from_signal(void)
+{
+	job_timed_out = 1;
+	job_cancel_from_signal();
+}
+
 static void job_actor(const struct job *j, char *out, size_t outsz)
 {
 	if (j->o->worker && j->o->worker->actor)
@@ -200,6 +209,8 @@ static int job_save(struct job *j, const char *action)
 	else
 		store_txn_abort(txn);
 	pthread_mutex_unlock(&j->audit_lock);
+	if (rc == 0 && j->o->worker && j->o->worker->saved)
+		j->o->worker->saved(j->o->worker->ctx, action);
 	if (rc) {
 		/* Nothing goes on that its record cannot show. */
 		j->audit_failed = true;
@@ -425,6 +436,21 @@ static void job_note_failure(struct job *j, const char *stage,
 	if (!j->failure)
 		j->failure = json_array();
 	json_array_append_new(j->failure, f);
+}
+
+/*
+ * Mark the last failure as one that may pass: the git server or the
+ * registry could not be reached or kept failing (AL_E_UNAVAILABLE, as
+ * src/vcs and src/npm/registry.c classify them). A worker ends the
+ * lease of such a job with a retry (docs/scheduler.md, "Retries").
+ */
+static void job_note_transient(struct job *j, int rc)
+{
+	json_t *f = json_array_get(j->failure,
+				   json_array_size(j->failure) - 1);
+
+	if (rc == AL_E_UNAVAILABLE && f)
+		json_object_set_new(f, "transient", json_true());
 }
 
 /* npm's error code in its output ("npm error code ERESOLVE"), or "". */
@@ -673,8 +699,10 @@ static int job_clone(struct job *j)
 			   sizeof(err));
 	job_emit(j, "vcs.clone", j->url,
 		 json_pack("{s:s}", "result", rc ? "failed" : "ok"));
-	if (rc)
+	if (rc) {
 		job_note_failure(j, "clone", err, NULL, NULL);
+		job_note_transient(j, rc);
+	}
 	job_stage_end(j, st, rc ? "failed" : "passed", rc ? err : NULL);
 	return rc;
 }
@@ -693,6 +721,18 @@ static int job_ws_open(struct job *j, const char *name)
 	if (ws >= 0)
 		close(ws);
 	return fd;
+}
+
+/* The first skip for a registry error, for the stage's reason. */
+static const char *job_registry_error(const struct npm_plan *plan)
+{
+	static const char pre[] = "registry error: ";
+
+	for (size_t i = 0; i < plan->nskips; i++)
+		if (plan->skips[i].reason &&
+		    !strncmp(plan->skips[i].reason, pre, sizeof(pre) - 1))
+			return plan->skips[i].reason + sizeof(pre) - 1;
+	return NULL;
 }
 
 /* The plan in the record: updates, skips, lockfile and notes. */
@@ -804,10 +844,17 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 	if (plan->nregistry_errors && plan->nupdates == 0) {
 		/* Silence from the registry is not "up to date". */
 		snprintf(err, sizeof(err), "the registry could not tell about "
-			 "%zu dependenc%s (see Skipped)",
+			 "%zu dependenc%s (see Skipped)%s%s",
 			 plan->nregistry_errors,
-			 plan->nregistry_errors == 1 ? "y" : "ies");
-		rc = AL_E_REGISTRY;
+			 plan->nregistry_errors == 1 ? "y" : "ies",
+			 job_registry_error(plan) ? ": " : "",
+			 job_registry_error(plan) ? job_registry_error(plan)
+						  : "");
+		/* Only a registry that was down for all of them is worth
+		 * a later try; a refusal stays a refusal. */
+		rc = plan->nregistry_unavailable == plan->nregistry_errors
+			     ? AL_E_UNAVAILABLE
+			     : AL_E_REGISTRY;
 		goto out;
 	}
 	job_emit(j, "plan", "package.json",
@@ -815,8 +862,10 @@ static int job_plan(struct job *j, struct npm_plan *plan,
 			   "skipped", (int)plan->nskips, "files",
 			   (int)pj->nfiles, "lockfile", pj->has_lock));
 out:
-	if (rc)
+	if (rc) {
 		job_note_failure(j, "plan", err, NULL, NULL);
+		job_note_transient(j, rc);
+	}
 	job_stage_end(j, st,
 		      rc ? "failed" : job_cancel_requested ? "cancelled"
 							 : "passed",
@@ -2068,7 +2117,7 @@ static const char *job_state(struct job *j, int rc)
 
 	/* A cancel that came after the push changes nothing. */
 	if (job_cancel_requested && !pushed)
-		return "cancelled";
+		return job_timed_out ? "failed" : "cancelled";
 	/* One failing group fails the job; the others' branches are
 	 * pushed all the same (docs/update-job.md, "Groups"). */
 	if (rc || j->audit_failed || j->sandbox_failed || j->groups_failed ||
@@ -2083,6 +2132,19 @@ static void job_finish(struct job *j, int rc)
 {
 	const char *state = job_state(j, rc);
 	int64_t total = al_wall_ms() - j->started_ms;
+	char why[128];
+
+	if (job_timed_out && !strcmp(state, "failed")) {
+		snprintf(why, sizeof(why), "the job ran longer than "
+			 "job_timeout (%u s) and was stopped",
+			 j->cfg.job_timeout);
+		if (!j->failure)
+			j->failure = json_array();
+		/* First: the report leads with why the job stopped. */
+		json_array_insert_new(j->failure, 0,
+				      json_pack("{s:s,s:s}", "stage", "job",
+						"reason", why));
+	}
 
 	json_object_set_new(j->record, "state", json_string(state));
 	json_object_set_new(j->record, "finished_ms",
@@ -2167,8 +2229,13 @@ static int job_sweep(const char *work)
 		if (rc == 0)
 			rc = al_rm_tree_at(workfd, e->d_name);
 		unlinkat(workfd, lock, 0);
-		al_warn("job", e->d_name, "removed the workspace of a job "
-			"that did not finish: %s", rc ? al_strerror(rc) : "ok");
+		if (rc)
+			al_error("job", e->d_name, "cannot remove the workspace "
+				 "of a job that did not finish: %s",
+				 al_strerror(rc));
+		else
+			al_warn("job", e->d_name, "removed the workspace of a "
+				"job that did not finish");
 		removed++;
 	}
 	if (d)

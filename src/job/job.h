@@ -40,6 +40,8 @@ struct job_worker {
 	 */
 	int (*save)(void *ctx, struct store_txn *txn, const json_t *record,
 		    const char *action);
+	/* May be NULL: the transaction of a save with action committed. */
+	void (*saved)(void *ctx, const char *action);
 	/* A stage begins (name) or a progress line is ready (stage NULL);
 	 * called from any of the job's threads, line already terminal-safe. */
 	void (*progress)(void *ctx, const char *stage, const char *line);
@@ -83,5 +85,11 @@ int job_sweep_home(const char *home);
  * sandboxes. Call from SIGINT/SIGTERM handlers.
  */
 void job_cancel_from_signal(void);
+
+/*
+ * The same for a job stopped at its time limit (job_timeout): it ends
+ * "failed", its report leading with the reason, not "cancelled".
+ */
+void job_timeout_from_signal(void);
 
 #endif

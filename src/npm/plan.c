@@ -863,6 +863,7 @@ pl_answer(struct npm_plan *p, const struct pl_ctx *c,
 	}
 	if (k->err) {
 		p->nregistry_errors++;
+		p->nregistry_unavailable += k->err == AL_E_UNAVAILABLE;
 		snprintf(why, sizeof(why), "registry error: %s", k->errmsg);
 		*rc = pl_skip(p, c, d, why);
 		return NULL;

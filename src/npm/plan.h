@@ -252,6 +252,9 @@ struct npm_plan {
 	/* Skips because the registry could not be asked or answered badly
 	 * (not "not found"): a plan with these cannot claim "up to date". */
 	size_t nregistry_errors;
+	/* Of those, the ones where the registry could not be reached or
+	 * kept failing (AL_E_UNAVAILABLE: may pass, worth a later try). */
+	size_t nregistry_unavailable;
 	/* The Node version engines.node was held against; "" when none
 	 * was known or none had to be asked. */
 	char node[32];

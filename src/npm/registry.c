@@ -662,7 +662,7 @@ static bool rg_retry(struct rg_batch *b, struct rg_req *r, const char *why)
 		return false;
 	curl_easy_getinfo(r->h, CURLINFO_RETRY_AFTER, &ra);
 	if (ra > 0 && ra > o->retry_after_max_ms / 1000) {
-		rg_fail(p, AL_E_REGISTRY, "%s: %s, and the registry asks to "
+		rg_fail(p, AL_E_UNAVAILABLE, "%s: %s, and the registry asks to "
 			"retry after %lld s (more than %ld s)", p->name, why,
 			(long long)ra, o->retry_after_max_ms / 1000);
 		return true;
@@ -775,7 +775,7 @@ static void rg_http(struct rg_batch *b, struct rg_req *r)
 	} else if (st == 429 || (st >= 500 && st <= 599)) {
 		snprintf(why, sizeof(why), "HTTP status %ld", st);
 		if (!rg_retry(b, r, why))
-			rg_fail(p, AL_E_REGISTRY, "%s: HTTP status %ld after "
+			rg_fail(p, AL_E_UNAVAILABLE, "%s: HTTP status %ld after "
 				"%u attempts", p->name, st, p->attempts);
 	} else {
 		rg_fail(p, AL_E_REGISTRY, "%s: HTTP status %ld", p->name, st);
@@ -794,9 +794,11 @@ static void rg_finish(struct rg_batch *b, struct rg_req *r, CURLcode cc)
 		rg_fail(p, AL_E_LIMIT, "%s: answer larger than %zu bytes",
 			p->name, r->max);
 	else if (cc == CURLE_OPERATION_TIMEDOUT)
-		rg_fail(p, AL_E_REGISTRY, "%s: timed out: %s", p->name, why);
+		rg_fail(p, AL_E_UNAVAILABLE, "%s: timed out: %s", p->name, why);
 	else if (cc != CURLE_OK && !(rg_transient(cc) && rg_retry(b, r, why)))
-		rg_fail(p, AL_E_REGISTRY, "%s: %s%s (attempt %u)", p->name,
+		rg_fail(p, rg_transient(cc) || cc == CURLE_COULDNT_RESOLVE_HOST
+				   ? AL_E_UNAVAILABLE : AL_E_REGISTRY,
+			"%s: %s%s (attempt %u)", p->name,
 			cc == CURLE_PARTIAL_FILE ? "answer cut short: " : "",
 			why, p->attempts);
 	else if (cc == CURLE_OK)

@@ -129,10 +129,12 @@ struct npm_dist_tag {
  * One package's answer. err is 0 or the package's own error:
  * AL_E_NOTFOUND (404 or no such package), AL_E_LIMIT (answer too big or
  * too many versions, tags or bytes in a field), AL_E_PARSE (not JSON or
- * the wrong shape), AL_E_REGISTRY (transport or HTTP error, timeout,
- * redirect refused, still failing after every attempt), AL_E_UNSAFE (a
- * name that is not a valid npm package name, never sent); errmsg starts
- * with the package name and says which and why. from_cache is set when
+ * the wrong shape), AL_E_UNAVAILABLE (no connection, name not resolved,
+ * connection broken, timed out, HTTP 429 or 5xx: still failing after
+ * every attempt, or asking for a longer wait), AL_E_REGISTRY (any other
+ * transport or HTTP error, a refused token, a refused redirect),
+ * AL_E_UNSAFE (a name that is not a valid npm package name, never
+ * sent); errmsg starts with the package name and says which and why. from_cache is set when
  * the registry answered 304 and the cached document was used.
  */
 struct npm_packument {

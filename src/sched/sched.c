@@ -578,7 +578,7 @@ static void cut_reason(char *out, const char *reason)
  */
 static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 		     json_t *rec, enum sched_outcome outcome,
-		     const char *reason, enum sched_state *state_out)
+		     const char *reason, struct sched_end *end)
 {
 	json_t *m = sched_member(rec), *repo = NULL, *rm;
 	unsigned attempt = (unsigned)sched_jint(m, "attempt", 0);
@@ -649,14 +649,46 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 				 json_pack("{s:s,s:i,s:s}", "state",
 					   sched_state_name(st), "attempt",
 					   (int)attempt, "reason", why));
-	if (rc == 0 && state_out)
-		*state_out = st;
-	if (rc == 0)
-		al_info("sched", id, "job %s attempt=%u%s%s",
-			st == SCHED_QUEUED ? "requeued" : sched_state_name(st),
-			attempt, *why ? " reason=" : "", why);
+	if (rc == 0) {
+		end->state = st;
+		end->attempt = attempt;
+		memcpy(end->reason, why, sizeof(end->reason));
+	}
 out:
 	json_decref(repo);
+	return rc;
+}
+
+void sched_log_end(const char *id, const struct sched_end *end)
+{
+	al_info("sched", id, "job %s attempt=%u%s%s",
+		end->state == SCHED_QUEUED ? "requeued"
+					   : sched_state_name(end->state),
+		end->attempt, *end->reason ? " reason=" : "", end->reason);
+}
+
+int sched_complete_end(struct sched *s, struct store_txn *txn,
+		       const char *id, unsigned attempt,
+		       enum sched_outcome outcome, const char *reason,
+		       struct sched_end *end)
+{
+	struct store_txn *use = NULL;
+	struct sched_end mine;
+	json_t *rec = NULL;
+	int rc;
+
+	if ((unsigned)outcome > SCHED_OUT_REQUEUE)
+		return AL_E_USAGE;
+	if (!end)
+		end = &mine;
+	if ((rc = sched_tx(s, txn, &use)) == 0 &&
+	    (rc = job_leased(use, id, attempt, &rec)) == 0)
+		rc = end_lease(s, use, id, rec, outcome, reason, end);
+	json_decref(rec);
+	rc = sched_tx_end(s, txn, use, rc);
+	/* Only a commit of ours is known to have happened. */
+	if (rc == 0 && !txn)
+		sched_log_end(id, end);
 	return rc;
 }
 
@@ -664,17 +696,13 @@ int sched_complete(struct sched *s, struct store_txn *txn, const char *id,
 		   unsigned attempt, enum sched_outcome outcome,
 		   const char *reason, enum sched_state *state_out)
 {
-	struct store_txn *use = NULL;
-	json_t *rec = NULL;
-	int rc;
+	struct sched_end end;
+	int rc = sched_complete_end(s, txn, id, attempt, outcome, reason,
+				    &end);
 
-	if ((unsigned)outcome > SCHED_OUT_REQUEUE)
-		return AL_E_USAGE;
-	if ((rc = sched_tx(s, txn, &use)) == 0 &&
-	    (rc = job_leased(use, id, attempt, &rec)) == 0)
-		rc = end_lease(s, use, id, rec, outcome, reason, state_out);
-	json_decref(rec);
-	return sched_tx_end(s, txn, use, rc);
+	if (rc == 0 && state_out)
+		*state_out = end.state;
+	return rc;
 }
 
 int sched_cancel(struct sched *s, struct store_txn *txn, const char *id,
@@ -798,6 +826,7 @@ int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 {
 	struct store_txn *use = NULL;
 	char (*ids)[SCHED_ID_LEN + 1] = NULL;
+	struct sched_end *ends = NULL;
 	size_t n = 0;
 	unsigned done = 0;
 	int rc;
@@ -805,6 +834,10 @@ int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 	if ((rc = sched_tx(s, txn, &use)) ||
 	    (rc = leases_due(use, all, sched_now(s), &ids, &n)))
 		goto out;
+	if (n && !(ends = calloc(n, sizeof(*ends)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		json_t *rec = NULL;
 		uint8_t lk[SCHED_LKEY_LEN];
@@ -816,7 +849,7 @@ int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 					     "ran (found at start-up)"
 					   : "lease expired: the worker "
 					     "stopped heartbeating",
-				       NULL);
+				       &ends[i]);
 			done += rc == 0;
 		} else if (rc == 0 || rc == AL_E_NOTFOUND) {
 			/* A lease entry without a running job cannot be
@@ -828,10 +861,16 @@ int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 		json_decref(rec);
 	}
 out:
+	rc = sched_tx_end(s, txn, use, rc);
+	/* The lines once the ends are stored (attempt 0: not ended). */
+	for (size_t i = 0; rc == 0 && !txn && i < n; i++)
+		if (ends[i].attempt)
+			sched_log_end(ids[i], &ends[i]);
 	free(ids);
+	free(ends);
 	if (rc == 0 && count)
 		*count = done;
-	return sched_tx_end(s, txn, use, rc);
+	return rc;
 }
 
 int sched_save_record(struct sched *s, struct store_txn *txn, const char *id,

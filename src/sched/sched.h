@@ -224,6 +224,25 @@ int sched_complete(struct sched *s, struct store_txn *txn, const char *id,
 		   const char *reason, enum sched_state *state_out);
 
 /*
+ * How a lease ended. sched_complete logs it ("job failed attempt=1
+ * reason=...") once its own transaction committed; with the caller's
+ * txn it logs nothing, as that may yet fail: the caller gets the end
+ * from sched_complete_end and logs it with sched_log_end after its
+ * commit. (sched_requeue_expired likewise logs only in a transaction
+ * of its own.)
+ */
+struct sched_end {
+	enum sched_state state;
+	unsigned attempt;
+	char reason[SCHED_REASON_MAX + 1];
+};
+int sched_complete_end(struct sched *s, struct store_txn *txn,
+		       const char *id, unsigned attempt,
+		       enum sched_outcome outcome, const char *reason,
+		       struct sched_end *end);
+void sched_log_end(const char *id, const struct sched_end *end);
+
+/*
  * Cancel job id on behalf of actor. A queued job is cancelled at once;
  * a running one is marked, its worker learns it at its next heartbeat
  * (and if the worker is gone, the expired lease ends as cancelled).
@@ -249,7 +268,8 @@ int sched_retry(struct sched *s, struct store_txn *txn, const char *id,
  * Each such job is requeued (attempt raised, backed off) or failed once
  * its attempts are used up, or cancelled if a cancel was requested.
  * *count (may be NULL) is how many leases were ended. Audit:
- * job.requeue or job.finish, with the reason.
+ * job.requeue or job.finish, with the reason; the log lines only with
+ * txn NULL, after the commit.
  */
 int sched_requeue_expired(struct sched *s, struct store_txn *txn, bool all,
 			  unsigned *count);

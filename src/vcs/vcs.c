@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <git2.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -193,6 +195,37 @@ const char *vcs__cb_remote_text(struct vcs_cb *cb)
 	return cb->remote_msg.p;
 }
 
+/*
+ * Whether libgit2's failure is the network's or the server's and may
+ * pass: no connection (refused, timed out, unreachable), no name
+ * resolution, a connection that broke, an HTTP 5xx or 429. libgit2 (1.5)
+ * tells these apart only by its error class and message; a server's own
+ * refusal (401, 403, 404, a remote error line) and whatever else stays
+ * final. docs/scheduler.md, "Retries", has the table.
+ */
+static bool vcs__transient(const git_error *ge)
+{
+	static const char *const net[] = {
+		"failed to connect to ", "failed to resolve address for ",
+		"error receiving data from socket", "error sending data",
+		"could not read from socket", "could not write to socket",
+	};
+	static const char http[] = "unexpected http status code: ";
+	long code;
+
+	if (!ge || !ge->message)
+		return false;
+	if (ge->klass == GIT_ERROR_OS || ge->klass == GIT_ERROR_NET)
+		for (size_t i = 0; i < AL_ARRAY_LEN(net); i++)
+			if (!strncmp(ge->message, net[i], strlen(net[i])))
+				return true;
+	if (ge->klass != GIT_ERROR_HTTP ||
+	    strncmp(ge->message, http, sizeof(http) - 1))
+		return false;
+	code = strtol(ge->message + sizeof(http) - 1, NULL, 10);
+	return code == 429 || (code >= 500 && code <= 599);
+}
+
 int vcs__fail(struct vcs_cb *cb, int rc, const char *what, const char *url,
 	      char *err, size_t errsz)
 {
@@ -229,5 +262,5 @@ int vcs__fail(struct vcs_cb *cb, int rc, const char *what, const char *url,
 	}
 	vcs__seterr(err, errsz, "%s %s: %s (libgit2 error %d)", what, url,
 		    gmsg, rc);
-	return AL_E_GIT;
+	return vcs__transient(ge) ? AL_E_UNAVAILABLE : AL_E_GIT;
 }

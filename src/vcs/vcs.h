@@ -12,7 +12,9 @@
  *
  * Errors: functions return 0, a negative errno or an AL_E_* code, and
  * write a one-line, terminal-safe explanation into err (errsz bytes) when
- * err is not NULL. Authentication failures return -EACCES.
+ * err is not NULL. Authentication failures return -EACCES; a server
+ * that cannot be reached, a connection that broke, an HTTP 5xx or 429
+ * return AL_E_UNAVAILABLE (worth trying again later).
  */
 #ifndef AL_VCS_VCS_H
 #define AL_VCS_VCS_H

@@ -38,7 +38,8 @@ const char *vcs__cb_remote_text(struct vcs_cb *cb);
 /*
  * Explain a failed libgit2 call: the callbacks' findings first (size
  * limit, authentication), libgit2's message otherwise. Returns the code
- * to hand back: AL_E_LIMIT, -EACCES or AL_E_GIT.
+ * to hand back: AL_E_LIMIT, -EACCES, AL_E_UNAVAILABLE (the network or
+ * the server failed in a way that may pass) or AL_E_GIT.
  */
 int vcs__fail(struct vcs_cb *cb, int rc, const char *what, const char *url,
 	      char *err, size_t errsz);

@@ -554,16 +554,16 @@ static void test_hostile_registry(void **state)
 		{ "wrongtypes", AL_E_PARSE, "not a packument" },
 		{ "badtag", AL_E_PARSE, "dist-tag" },
 		{ "othername", AL_E_PARSE, "another package" },
-		{ "truncated", AL_E_REGISTRY, "cut short" },
+		{ "truncated", AL_E_UNAVAILABLE, "cut short" },
 		{ "hugecl", AL_E_LIMIT, "larger than 1048576 bytes" },
 		{ "hugenocl", AL_E_LIMIT, "larger than 1048576 bytes" },
 		{ "bomb", AL_E_LIMIT, "larger than 1048576 bytes" },
 		{ "deep", AL_E_PARSE, "not JSON" },
-		{ "drip", AL_E_REGISTRY, "timed out: Operation timed out" },
+		{ "drip", AL_E_UNAVAILABLE, "timed out: Operation timed out" },
 		{ "ratelimit", 0, NULL },
 		{ "flaky", 0, NULL },
-		{ "down", AL_E_REGISTRY, "HTTP status 503 after 4 attempts" },
-		{ "waitlong", AL_E_REGISTRY, "retry after 3600 s" },
+		{ "down", AL_E_UNAVAILABLE, "HTTP status 503 after 4 attempts" },
+		{ "waitlong", AL_E_UNAVAILABLE, "retry after 3600 s" },
 		{ "loop", AL_E_REGISTRY, "more than 5 redirects" },
 		{ "offsite", AL_E_REGISTRY, "another origin refused" },
 		{ "moved", 0, NULL },
@@ -667,7 +667,7 @@ static void test_token(void **state)
 static void test_hostile_stall(void **state)
 {
 	static const struct want w[] = {
-		{ "drip", AL_E_REGISTRY, "timed out: Operation too slow" },
+		{ "drip", AL_E_UNAVAILABLE, "timed out: Operation too slow" },
 		{ "good", 0, NULL },
 	};
 	const char *names[] = { "drip", "good" };

@@ -7,6 +7,7 @@
  * credentials refused, and schedules across Europe/Berlin's clock
  * changes and a down-time.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -631,6 +632,100 @@ static void test_audit_atomic(void **state)
 	assert_state(f, a, "failed");
 }
 
+/* Run fn with stderr (the log) going to a file; what was logged. */
+static char *logged(struct fix *f, void (*fn)(struct fix *, void *),
+		    void *arg)
+{
+	char path[96];
+	static char buf[4096];
+	int saved = dup(STDERR_FILENO), fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/log.txt", f->home);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	al_log_set_level(AL_LOG_INFO);
+	fn(f, arg);
+	al_log_set_level(AL_LOG_WARN);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* End the lease of job arg in the caller's transaction, then abort it. */
+static void end_aborted(struct fix *f, void *arg)
+{
+	struct store_txn *txn;
+	struct sched_end end;
+
+	assert_int_equal(sched_begin(f->s, &txn), 0);
+	assert_int_equal(sched_complete_end(f->s, txn, arg, 1,
+					    SCHED_OUT_FAILED, "tests failed",
+					    &end), 0);
+	assert_int_equal(end.state, SCHED_FAILED);
+	store_txn_abort(txn);
+}
+
+/* The same, committed, and logged by the caller after the commit. */
+static void end_committed(struct fix *f, void *arg)
+{
+	struct store_txn *txn;
+	struct sched_end end;
+
+	assert_int_equal(sched_begin(f->s, &txn), 0);
+	assert_int_equal(sched_complete_end(f->s, txn, arg, 1,
+					    SCHED_OUT_RETRY, "registry down",
+					    &end), 0);
+	assert_int_equal(sched_commit(f->s, txn), 0);
+	sched_log_end(arg, &end);
+}
+
+/* An expired lease ended in a transaction of the scheduler's own. */
+static void end_expired(struct fix *f, void *arg)
+{
+	unsigned n = 0;
+
+	(void)arg;
+	f->clk.now += 5000;
+	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+/*
+ * "job requeued/failed" is logged once the end is stored, never for an
+ * end whose transaction was aborted (a full disk would otherwise leave
+ * a line about something that did not happen).
+ */
+static void test_end_logged_after_commit(void **state)
+{
+	struct fix *f = *state;
+	struct sched_lease l;
+	char a[21];
+	char *out;
+
+	open_sched(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	lease(f, &l);
+	out = logged(f, end_aborted, a);
+	assert_null(strstr(out, "job failed"));
+	assert_state(f, a, "running");
+
+	out = logged(f, end_committed, a);
+	assert_non_null(strstr(out, "job requeued attempt=1 reason=registry "
+				    "down"));
+	assert_state(f, a, "queued");
+
+	f->clk.now += 60000;
+	lease(f, &l);
+	out = logged(f, end_expired, NULL);
+	assert_non_null(strstr(out, "job requeued attempt=2 reason=lease "
+				    "expired"));
+}
+
 static void test_credentials_refused(void **state)
 {
 	struct fix *f = *state;
@@ -852,6 +947,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_atomic, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_credentials_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_logged_after_commit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_record, setup,
 						teardown),

@@ -8,8 +8,10 @@
  * server. git's command line is the independent witness for what
  * libgit2 wrote.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,6 +370,45 @@ static void test_clone_branch(void **state)
 	assert_false(exists(dest));
 	assert_int_equal(vcs_clone(url, &c, dest, "bad..name", err,
 				   sizeof(err)), AL_E_USAGE);
+}
+
+/* A loopback port nobody listens on: one the kernel gave, then freed. */
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/*
+ * A server that cannot be reached may be back later (AL_E_UNAVAILABLE:
+ * the daemon retries the job); a repository the server says does not
+ * exist (404) will not be (AL_E_GIT: final).
+ */
+static void test_clone_unavailable_or_missing(void **state)
+{
+	struct vcs_cred c = good_cred();
+	char url[512], dest[512], err[512];
+
+	path_of(url, sizeof(url), "http://127.0.0.1:%d/proj.git", free_port());
+	fresh_dest(dest, sizeof(dest));
+	assert_int_equal(vcs_clone(url, &c, dest, NULL, err, sizeof(err)),
+			 AL_E_UNAVAILABLE);
+	assert_non_null(strstr(err, "Connection refused"));
+	assert_false(exists(dest));
+
+	repo_url(url, sizeof(url), "no-such-repository");
+	assert_int_equal(vcs_clone(url, &c, dest, NULL, err, sizeof(err)),
+			 AL_E_GIT);
+	assert_non_null(strstr(err, "404"));
+	assert_false(exists(dest));
 }
 
 static void test_clone_wrong_password(void **state)
@@ -826,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_clone_http),
 		cmocka_unit_test(test_clone_branch),
 		cmocka_unit_test(test_clone_wrong_password),
+		cmocka_unit_test(test_clone_unavailable_or_missing),
 		cmocka_unit_test(test_clone_no_token),
 		cmocka_unit_test(test_clone_refuses_userinfo),
 		cmocka_unit_test(test_clone_file_and_path),
