@@ -4,8 +4,9 @@
  * libgit2's (vcs_branch_name_ok, which the clone stage asks): every name
  * here gets the same answer from both, so nothing queued is refused at
  * the clone stage and nothing the clone stage takes is refused at
- * enqueue, but two that git itself refuses and libgit2 does not. The names follow git-check-ref-format's rules, one case per
- * rule and its neighbours.
+ * enqueue, but two that git itself refuses and libgit2 does not. The
+ * names follow git-check-ref-format's rules, one case per rule and its
+ * neighbours.
  */
 #include <setjmp.h>
 #include <stdarg.h>
