@@ -64,6 +64,9 @@ void al_log(enum al_log_level level, const char *module, const char *job,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A line is UTF-8 whatever it quotes (a config key, a cut-off
+	 * character): log readers and JSON shippers choke on stray bytes. */
+	al_utf8_repair(msg, strlen(msg));
 	al_sanitize_text(msg);
 
 	al_utc_stamp(stamp, sizeof(stamp), al_wall_ms());

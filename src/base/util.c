@@ -112,6 +112,16 @@ static size_t al_utf8_len(const unsigned char *u, size_t left)
 	return n;
 }
 
+bool al_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = al_utf8_len(u + i, len - i)) == 0)
+			return false;
+	return true;
+}
+
 void al_utf8_repair(char *s, size_t len)
 {
 	unsigned char *u = (unsigned char *)s;

@@ -35,6 +35,8 @@ void al_sanitize_buf(char *s, size_t len, bool keep_nl);
  * sequence with '?', so the text can go into JSON and terminals.
  */
 void al_utf8_repair(char *s, size_t len);
+/* Whether the len bytes at s are well-formed UTF-8 throughout. */
+bool al_utf8_valid(const char *s, size_t len);
 
 /* Copy at most outsz-1 bytes and terminate; returns strlen(src). */
 size_t al_strlcpy(char *out, const char *src, size_t outsz);

@@ -28,11 +28,14 @@ static const char cli_job_help[] =
 	"\n"
 	"  enqueue REPO [--branch B] [--policy patch|minor|major]\n"
 	"               [--test-cmd CMD] [--priority 0-255]\n"
-	"                    queue an update job (a request for a repository\n"
-	"                    that already has a queued job joins it)\n"
+	"                    queue an update job (a request joins a job\n"
+	"                    queued for the repository with the same branch,\n"
+	"                    policy and test command)\n"
 	"  list [--state S] [--limit N]\n"
 	"                    jobs, newest first (S: queued, running, succeeded,\n"
-	"                    failed, cancelled or all; default all, 50 shown)\n"
+	"                    failed, cancelled or all; default all, 50 shown);\n"
+	"                    AGE since the job was queued, TOOK from its start\n"
+	"                    to its end (or until now)\n"
 	"  show ID           a job's record: stages, updates, score, report\n"
 	"  cancel ID         cancel a queued job, or stop a running one\n"
 	"  retry ID          queue a failed or cancelled job again\n"
@@ -134,39 +137,69 @@ static void cli_time(char *out, size_t outsz, json_t *ms)
 		strftime(out, outsz, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static void cli_duration(char *out, size_t outsz, json_t *from, json_t *to)
+/* A span of ms in at most 6 columns: 42s, 3m07s, 5h02m, 12d04h. */
+static void cli_span(char *out, size_t outsz, int64_t ms)
 {
-	int64_t ms;
+	long long s = ms < 0 ? 0 : (long long)(ms / 1000);
+
+	if (s < 60)
+		snprintf(out, outsz, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, outsz, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 100 * 3600)
+		snprintf(out, outsz, "%lldh%02lldm", s / 3600, s / 60 % 60);
+	else
+		snprintf(out, outsz, "%lldd%02lldh", s / 86400, s / 3600 % 24);
+}
+
+/* An age in at most 4 columns: 42s, 17m, 5h, 12d. */
+static void cli_age(char *out, size_t outsz, json_t *from, int64_t now)
+{
+	long long s;
 
 	if (!json_is_integer(from)) {
 		snprintf(out, outsz, "-");
 		return;
 	}
-	ms = (json_is_integer(to) ? json_integer_value(to) : al_wall_ms()) -
-	     json_integer_value(from);
-	if (ms < 0)
-		ms = 0;
-	if (ms < 60000)
-		snprintf(out, outsz, "%llds", (long long)(ms / 1000));
-	else if (ms < 3600000)
-		snprintf(out, outsz, "%lldm%02llds", (long long)(ms / 60000),
-			 (long long)(ms / 1000 % 60));
+	s = (long long)((now - json_integer_value(from)) / 1000);
+	s = s < 0 ? 0 : s;
+	if (s < 60)
+		snprintf(out, outsz, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, outsz, "%lldm", s / 60);
+	else if (s < 48 * 3600)
+		snprintf(out, outsz, "%lldh", s / 3600);
 	else
-		snprintf(out, outsz, "%lldh%02lldm", (long long)(ms / 3600000),
-			 (long long)(ms / 60000 % 60));
+		snprintf(out, outsz, "%lldd", s / 86400);
 }
 
-static void cli_job_row(json_t *j)
-{
-	char created[32], dur[32], score[16], ups[16];
+/*
+ * One row of `job list`, within 80 columns: the repository is cut to
+ * what is left, keeping its end (owner and name), with "...".
+ */
+#define CLI_LIST_WIDTH 80
+#define CLI_LIST_FIXED 66 /* the columns before REPOSITORY */
 
-	cli_time(created, sizeof(created), json_object_get(j, "created_ms"));
-	cli_duration(dur, sizeof(dur), json_object_get(j, "created_ms"),
-		     json_object_get(j, "finished_ms"));
+static void cli_job_row(json_t *j, int64_t now)
+{
+	char age[16], took[16], score[16], ups[16], stage[32];
+	char repo[1024];
+	json_t *started = json_object_get(j, "started_ms");
+	json_t *finished = json_object_get(j, "finished_ms");
+	const char *st = cli_str(j, "stage");
+	size_t n, room = CLI_LIST_WIDTH - CLI_LIST_FIXED;
+
+	cli_age(age, sizeof(age), json_object_get(j, "created_ms"), now);
+	if (!json_is_integer(started))
+		snprintf(took, sizeof(took), "-");
+	else
+		cli_span(took, sizeof(took),
+			 (json_is_integer(finished) ? json_integer_value(finished)
+						    : now) -
+				 json_integer_value(started));
 	if (json_is_integer(json_object_get(j, "score")))
-		snprintf(score, sizeof(score), "%lld %s",
-			 json_integer_value(json_object_get(j, "score")),
-			 cli_str(j, "level"));
+		snprintf(score, sizeof(score), "%lld",
+			 json_integer_value(json_object_get(j, "score")));
 	else
 		snprintf(score, sizeof(score), "-");
 	if (json_is_integer(json_object_get(j, "updates")))
@@ -174,11 +207,19 @@ static void cli_job_row(json_t *j)
 			 json_integer_value(json_object_get(j, "updates")));
 	else
 		snprintf(ups, sizeof(ups), "-");
-	printf("%-20s  %-9s  ", cli_str(j, "id"), cli_str(j, "state"));
-	cli_put(*cli_str(j, "stage") ? cli_str(j, "stage") : "-", 16);
-	printf("  %-11s  %4s  %-19s  %7s  ", score, ups, created, dur);
-	cli_put(cli_str(j, "repo"), 0);
-	printf("\n");
+	/* "baseline-install" and the like: the tree, shortened. */
+	snprintf(stage, sizeof(stage), "%s%s",
+		 strncmp(st, "baseline-", 9) ? "" : "base-",
+		 *st ? st + (strncmp(st, "baseline-", 9) ? 0 : 9) : "-");
+	al_sanitize_text(stage);
+	al_strlcpy(repo, cli_str(j, "repo"), sizeof(repo));
+	al_sanitize_text(repo);
+	n = strlen(repo);
+	char *shown = n > room ? repo + n - (room - 3) : repo;
+	al_utf8_repair(shown, strlen(shown)); /* a character cut in two */
+	printf("%-20s %-9s %-12.12s %5s %3s %4s %6s %s%s\n", cli_str(j, "id"),
+	       cli_str(j, "state"), stage, score, ups, age, took,
+	       n > room ? "..." : "", shown);
 }
 
 static int cli_job_list(const struct cli_job_args *a)
@@ -199,12 +240,12 @@ static int cli_job_list(const struct cli_job_args *a)
 		printf("no jobs%s%s\n", a->state ? " in state " : "",
 		       a->state ? a->state : "");
 	} else {
-		printf("%-20s  %-9s  %-16s  %-11s  %4s  %-19s  %7s  %s\n",
-		       "ID", "STATE", "STAGE", "SCORE", "UPD",
-		       "CREATED (UTC)", "AGE", "REPOSITORY");
+		int64_t now = al_wall_ms();
+		printf("%-20s %-9s %-12s %5s %3s %4s %6s %s\n", "ID", "STATE",
+		       "STAGE", "SCORE", "UPD", "AGE", "TOOK", "REPOSITORY");
 		/* The daemon lists oldest first; people want the newest. */
 		for (size_t i = json_array_size(jobs); i > 0; i--)
-			cli_job_row(json_array_get(jobs, i - 1));
+			cli_job_row(json_array_get(jobs, i - 1), now);
 	}
 	json_decref(res);
 	return CLI_OK;

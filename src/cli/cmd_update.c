@@ -12,6 +12,7 @@
 #include "base/util.h"
 #include "cli/cli.h"
 #include "job/job.h"
+#include "sched/sched.h"
 
 static const char cli_update_help[] =
 	"usage: airlock update REPO [--branch B] [--policy patch|minor|major]\n"
@@ -105,6 +106,15 @@ static int cli_update_args(int argc, char **argv, struct job_opts *o,
 	o->repo = argv[optind];
 	if (o->test_cmd && !*o->test_cmd) {
 		fprintf(stderr, "airlock update: --test-cmd is empty\n");
+		return CLI_USAGE;
+	}
+	/* The daemon's check of a job request (sched.h), but the URL's
+	 * credentials stay in this process and a path may be relative. */
+	struct sched_request rq = {.repo = o->repo, .branch = o->branch,
+				   .test_cmd = o->test_cmd};
+	char why[512];
+	if (sched_request_check(&rq, SCHED_CHECK_LOCAL, why, sizeof(why))) {
+		fprintf(stderr, "airlock update: %s\n", why);
 		return CLI_USAGE;
 	}
 	return 0;

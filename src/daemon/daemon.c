@@ -188,18 +188,67 @@ static int dmn_home(struct daemon *d)
 }
 
 /*
- * Members of socket_group reach HOME/airlockd.sock through HOME: give
- * them search (not read) permission on it, nothing below.
+ * HOME is the daemon's state directory: 0700 and the daemon's own
+ * group, or, with socket_group, 0710 and that group, so that its
+ * members reach HOME/airlockd.sock (search, not read, and nothing
+ * below). A home made 0755, or left 0710 to a group after socket_group
+ * was removed, would let others list the keys, the store and the jobs'
+ * workspaces by name: it is set right, with a warning line.
  */
-static void dmn_socket_group(struct daemon *d)
+static void dmn_home_mode(struct daemon *d)
 {
-	gid_t gid = d->cfg.socket_gid;
+	gid_t gid = d->cfg.socket_gid == (gid_t)-1 ? getegid()
+						   : d->cfg.socket_gid;
+	mode_t want = d->cfg.socket_gid == (gid_t)-1 ? 0700 : 0710;
+	struct stat st;
 
-	if (gid == (gid_t)-1)
+	if (stat(d->home, &st) < 0) {
+		al_warn("daemon", NULL, "%s: %s", d->home, strerror(errno));
 		return;
-	if (chown(d->home, (uid_t)-1, gid) < 0 || chmod(d->home, 0710) < 0)
-		al_warn("daemon", NULL, "%s: cannot open it to group %u: %s",
-			d->home, (unsigned)gid, strerror(errno));
+	}
+	if ((st.st_mode & 07777) == want && st.st_gid == gid)
+		return;
+	if (chown(d->home, (uid_t)-1, gid) < 0 || chmod(d->home, want) < 0) {
+		al_warn("daemon", NULL, "%s: cannot set mode %04o and group %u "
+			"(it is mode %04o, group %u): %s", d->home,
+			(unsigned)want, (unsigned)gid,
+			(unsigned)(st.st_mode & 07777), (unsigned)st.st_gid,
+			strerror(errno));
+		return;
+	}
+	/* Opening the home to socket_group is what was asked for; taking
+	 * anything away is news to the operator. */
+	if (st.st_mode & 0077 & ~want)
+		al_warn("daemon", NULL, "%s was mode %04o, group %u; set to "
+			"%04o, group %u: the daemon's state directory is %s",
+			d->home, (unsigned)(st.st_mode & 07777),
+			(unsigned)st.st_gid, (unsigned)want, (unsigned)gid,
+			want == 0700 ? "its own (no socket_group in "
+				       "airlock.conf)"
+				     : "searchable by socket_group only");
+}
+
+/*
+ * airlock.conf names the registry and the token file: readable by
+ * others, or by a group other than the daemon's (socket_group's members
+ * reach HOME), it tells them where the secrets are. A warning, not a
+ * refusal: homes made with umask 022 start as they did.
+ */
+static void dmn_conf_check(struct daemon *d)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/airlock.conf", d->home);
+	if (stat(path, &st) < 0)
+		return;
+	if ((st.st_mode & S_IROTH) ||
+	    ((st.st_mode & S_IRGRP) && st.st_gid != getegid()))
+		al_warn("daemon", NULL, "%s is readable by %s (mode %04o, "
+			"group %u): it names the registry and the token file; "
+			"chmod 0600 it", path,
+			st.st_mode & S_IROTH ? "others" : "its group",
+			(unsigned)(st.st_mode & 07777), (unsigned)st.st_gid);
 }
 
 /* Bounds of AIRLOCK_TEST_BACKOFF_MS: never longer than the default. */
@@ -404,6 +453,8 @@ static int dmn_start(struct daemon *d)
 		al_error("daemon", NULL, "%s", err);
 		return rc;
 	}
+	dmn_home_mode(d);
+	dmn_conf_check(d);
 	if (sbx_check_host(err, sizeof(err))) {
 		al_error("daemon", NULL, "this host cannot give jobs their "
 			 "sandbox, so no job would be safe here: %s", err);
@@ -447,7 +498,6 @@ static int dmn_start(struct daemon *d)
 	for (unsigned i = 0; i < d->nslots; i++)
 		d->workers[i] = (struct dmn_worker){.slot = i + 1, .sock = -1};
 
-	dmn_socket_group(d);
 	rc = dmn_audit(d, "daemon.start", d->home,
 		       json_pack("{s:I,s:s,s:i,s:i,s:i,s:I}", "pid",
 				 (json_int_t)getpid(), "version", AL_VERSION,
@@ -489,9 +539,10 @@ static void dmn_reload(struct daemon *d)
 		snprintf(err, sizeof(err), "the schedules do not load: %s "
 			 "(the line above says why)", al_strerror(rc));
 	if (rc) {
+		/* The text may quote a key that is not UTF-8. */
+		al_utf8_repair(err, strlen(err));
 		al_error("daemon", NULL, "reload refused, the running "
 			 "configuration stays in force: %s", err);
-		al_utf8_repair(err, strlen(err));
 		dmn_audit(d, "config.reload", "airlock.conf",
 			  json_pack("{s:s,s:s}", "result", "refused", "error",
 				    err));
@@ -502,6 +553,7 @@ static void dmn_reload(struct daemon *d)
 	if (nc.socket_gid != d->cfg.socket_gid)
 		al_warn("daemon", NULL, "socket_group changes take effect at "
 			"the next start");
+	dmn_conf_check(d);
 	pthread_rwlock_wrlock(&d->sched_lock);
 	old = d->sched;
 	d->sched = ns;

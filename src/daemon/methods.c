@@ -146,7 +146,7 @@ static json_t *m_enqueue(void *ctx, const struct api_call *call,
 					    "test_cmd", "priority", NULL};
 	struct daemon *d = ctx;
 	struct sched_request rq = {.trigger = "api", .actor = call->actor};
-	char id[SCHED_ID_LEN + 1];
+	char id[SCHED_ID_LEN + 1], why[512];
 	json_int_t prio;
 	bool joined = false;
 	int rc;
@@ -159,27 +159,16 @@ static json_t *m_enqueue(void *ctx, const struct api_call *call,
 	    !param_uint(params, "priority", 255, SCHED_PRIO_NORMAL, &prio,
 			err))
 		return NULL;
-	if (!rq.repo)
-		return api_fail(err, API_E_PARAMS, "'repo' is required");
-	/* A path is read by the worker, whose working directory is not
-	 * the caller's. */
-	if (!strstr(rq.repo, "://") && rq.repo[0] != '/')
-		return api_fail(err, API_E_PARAMS, "'repo' must be a URL or an "
-				"absolute path");
 	rq.priority = (unsigned)prio;
+	/* What the worker would refuse at the clone stage, or what would
+	 * leak into records and logs, is refused now (sched.h). */
+	if (sched_request_check(&rq, 0, why, sizeof(why)))
+		return api_fail(err, API_E_PARAMS, "%s", why);
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_enqueue(d->sched, NULL, &rq, id, &joined);
 	if (rc == 0)
 		dmn_publish_state(d, id);
 	pthread_rwlock_unlock(&d->sched_lock);
-	if (rc == AL_E_UNSAFE)
-		return api_fail(err, API_E_PARAMS, "credentials in the URL are "
-				"refused (they would be recorded): the daemon "
-				"takes them from AIRLOCK_GIT_TOKEN");
-	if (rc == AL_E_USAGE)
-		return api_fail(err, API_E_PARAMS, "bad request: control "
-				"characters in 'repo', or 'policy' not patch, "
-				"minor or major");
 	if (rc)
 		return api_fail(err, API_E_INTERNAL, "enqueue: %s",
 				al_strerror(rc));
@@ -347,6 +336,10 @@ static json_t *m_retry(void *ctx, const struct api_call *call,
 	if (rc == AL_E_USAGE)
 		return api_fail(err, API_E_CONFLICT, "job %s is not failed or "
 				"cancelled: only those are retried", id);
+	if (rc == AL_E_PARSE)
+		return api_fail(err, API_E_PARAMS, "job %s was queued with a "
+				"repository or branch that is refused now (see "
+				"job.enqueue); enqueue it anew", id);
 	if (rc)
 		return sched_fail(err, rc, id);
 	dmn_poke(d);

@@ -83,6 +83,17 @@ static int config_u32_min(const char *v, unsigned min, uint64_t max,
 	return rc ? rc : *out < min ? -ERANGE : 0;
 }
 
+/* Whether two URLs name one repository (sched_repo_norm's key). */
+static bool config_same_repo(const char *a, const char *b)
+{
+	char ka[SCHED_REPO_MAX + 1], kb[SCHED_REPO_MAX + 1];
+
+	if (sched_repo_norm(a, true, ka, sizeof(ka)) ||
+	    sched_repo_norm(b, true, kb, sizeof(kb)))
+		return !strcmp(a, b);
+	return !strcmp(ka, kb);
+}
+
 /*
  * "URL [TZ=ZONE] SPEC": checked here so that a typo is an error naming
  * the line, not a schedule that never fires. why gets the reason.
@@ -110,18 +121,17 @@ static int config_schedule(struct job_config *c, const char *v,
 		return -EINVAL;
 	}
 	memcpy(e->repo, v, n);
-	/* Credentials in a URL would be logged and recorded; a schedule
-	 * takes them from the daemon's environment instead. */
-	const char *host = strstr(e->repo, "://");
-	if (host && strchr(host, '@') &&
-	    strchr(host, '@') < host + 3 + strcspn(host + 3, "/?#")) {
-		snprintf(why, whysz, "no credentials in the URL");
+	/* The control API's check (sched.h): no credentials, which would be
+	 * logged and recorded (a schedule takes them from the daemon's
+	 * environment), no query string, only what the worker clones. */
+	struct sched_request rq = {.repo = e->repo};
+	if (sched_request_check(&rq, 0, why, whysz))
 		return -EINVAL;
-	}
 	for (size_t i = 0; i < c->nschedules; i++)
-		if (!strcmp(c->schedules[i].repo, e->repo)) {
+		if (config_same_repo(c->schedules[i].repo, e->repo)) {
 			snprintf(why, whysz, "%s already has a schedule on "
-				 "line %u", e->repo, c->schedules[i].line);
+				 "line %u", c->schedules[i].repo,
+				 c->schedules[i].line);
 			return -EEXIST;
 		}
 	while (*spec == ' ' || *spec == '\t')
@@ -309,27 +319,16 @@ static int config_set(struct job_config *c, const char *k, const char *v,
 	return AL_E_NOTFOUND;
 }
 
-/* A repository URL as schedule lines take it: one word, no credentials. */
+/* A repository URL as schedule lines and jobs take it (sched.h). */
 static int config_repo_url(const char *url, char *why, size_t whysz)
 {
-	size_t n = strlen(url);
-	const char *host = strstr(url, "://");
+	struct sched_request rq = {.repo = url};
 
-	if (n == 0 || n > SCHED_REPO_MAX || strpbrk(url, " \t")) {
+	if (!*url || strpbrk(url, " \t")) {
 		snprintf(why, whysz, "a repository URL of one word");
 		return -EINVAL;
 	}
-	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			snprintf(why, whysz, "no control characters");
-			return -EINVAL;
-		}
-	if (host && strchr(host, '@') &&
-	    strchr(host, '@') < host + 3 + strcspn(host + 3, "/?#")) {
-		snprintf(why, whysz, "no credentials in the URL");
-		return -EINVAL;
-	}
-	return 0;
+	return sched_request_check(&rq, 0, why, whysz) ? -EINVAL : 0;
 }
 
 /*
@@ -360,7 +359,7 @@ static int config_section(struct job_config *c, char *s, unsigned line,
 	if ((rc = config_repo_url(url, why, whysz)))
 		return rc;
 	for (size_t i = 0; i < c->nrepo_rules; i++)
-		if (!strcmp(c->repo_rules[i].repo, url)) {
+		if (config_same_repo(c->repo_rules[i].repo, url)) {
 			snprintf(why, whysz, "%s already has a section on "
 				 "line %u", url, c->repo_rules[i].line);
 			return -EEXIST;
@@ -384,8 +383,10 @@ bool job_config_rules(const struct job_config *c, const char *repo,
 {
 	*out = c->rules;
 	out->policy = policy;
+	/* Any spelling of the repository (docs/scheduler.md, "Repository
+	 * identity") finds its section. */
 	for (size_t i = 0; repo && i < c->nrepo_rules; i++)
-		if (!strcmp(c->repo_rules[i].repo, repo)) {
+		if (config_same_repo(c->repo_rules[i].repo, repo)) {
 			npm_rules_merge(out, &c->repo_rules[i].rules);
 			return true;
 		}

@@ -11,6 +11,7 @@
 
 #include "base/err.h"
 #include "base/util.h"
+#include "sched/sched.h"
 
 /* The record key: blinded "name@version". */
 static int hist_key(struct store_txn *txn, const char *name,
@@ -27,13 +28,18 @@ static int hist_key(struct store_txn *txn, const char *name,
 }
 
 /* A repository's id in a record: the first 16 bytes of its blinded key,
- * in hex. The same URL gives the same id; the id gives no URL. */
+ * in hex. Every spelling of one repository (sched_repo_norm) gives the
+ * same id; the id gives no URL. */
 static int hist_repo_id(struct store_txn *txn, const char *repo,
 			char out[33])
 {
+	char id[SCHED_REPO_MAX + 1];
 	uint8_t k[32];
-	int rc = store_blind_key(store_txn_store(txn), STORE_DB_REPOS, repo,
-				 strlen(repo), k);
+	int rc = sched_repo_norm(repo, true, id, sizeof(id));
+
+	if (rc == 0)
+		rc = store_blind_key(store_txn_store(txn), STORE_DB_REPOS, id,
+				     strlen(id), k);
 
 	for (int i = 0; rc == 0 && i < 16; i++)
 		snprintf(out + 2 * i, 3, "%02x", k[i]);

@@ -52,6 +52,20 @@ int sched_repo_put(struct store_txn *txn, const uint8_t key[32],
 		   json_t *rec);
 json_t *sched_member(json_t *rec); /* rec["sched"], borrowed */
 
+/*
+ * The repository's queued jobs, rm being its "sched" member: "queued"
+ * is an array of job ids, oldest first (a single id in records made
+ * before jobs joined by settings). sched_repo_queued returns a new
+ * array; the others change rm.
+ */
+json_t *sched_repo_queued(json_t *rm);
+void sched_repo_unqueue(json_t *rm, const char *id);
+int sched_repo_enqueue_id(json_t *rm, const char *id);
+
+/* Whether job record rec runs what rq asks for: the same branch, policy
+ * and test command (priority, due time and trigger merge on a join). */
+bool sched_same_settings(const json_t *rec, const struct sched_request *rq);
+
 int sched_enqueue_rec(struct sched *s, struct store_txn *txn,
 		      const struct sched_request *rq, const char *retry_of,
 		      char *id, bool *joined);

@@ -164,18 +164,91 @@ static enum sched_state job_state(const json_t *rec)
 	return st < 0 ? SCHED_STATE__COUNT : (enum sched_state)st;
 }
 
+/*
+ * The record is found by the repository's identity (sched_repo_norm's
+ * key), so that every spelling of one repository shares its "running"
+ * and "queued" members. A record written under a spelling that was not
+ * in normal form before the key was normalised is not read again
+ * (docs/scheduler.md, "Repository identity", says why that is safe).
+ */
 int sched_repo_get(struct sched *s, struct store_txn *txn, const char *url,
 		   uint8_t key[32], json_t **rec)
 {
-	int rc = store_blind_key(s->st, STORE_DB_REPOS, url, strlen(url), key);
+	char id[SCHED_REPO_MAX + 1], shown[SCHED_REPO_MAX + 1];
+	int rc = sched_repo_norm(url, true, id, sizeof(id));
 
+	if (rc == 0)
+		rc = sched_repo_norm(url, false, shown, sizeof(shown));
+	if (rc == 0)
+		rc = store_blind_key(s->st, STORE_DB_REPOS, id, strlen(id),
+				     key);
 	if (rc == 0)
 		rc = store_get_json(txn, STORE_DB_REPOS, key, 32, rec);
 	if (rc == AL_E_NOTFOUND) {
-		*rec = json_pack("{s:s,s:{}}", "url", url, "sched");
+		*rec = json_pack("{s:s,s:{}}", "url", shown, "sched");
 		rc = *rec ? 0 : -ENOMEM;
 	}
 	return rc;
+}
+
+json_t *sched_repo_queued(json_t *rm)
+{
+	json_t *q = json_object_get(rm, "queued");
+
+	/* One id, as records before per-settings joins held it. */
+	if (json_is_string(q))
+		return json_pack("[O]", q);
+	return json_is_array(q) ? json_copy(q) : json_array();
+}
+
+void sched_repo_unqueue(json_t *rm, const char *id)
+{
+	json_t *q = sched_repo_queued(rm), *v;
+	size_t i;
+
+	json_array_foreach(q, i, v)
+		if (!strcmp(json_string_value(v) ? json_string_value(v) : "",
+			    id)) {
+			json_array_remove(q, i);
+			break;
+		}
+	if (json_array_size(q))
+		json_object_set(rm, "queued", q);
+	else
+		json_object_del(rm, "queued");
+	json_decref(q);
+}
+
+int sched_repo_enqueue_id(json_t *rm, const char *id)
+{
+	json_t *q = sched_repo_queued(rm), *v;
+	size_t i;
+	int rc = q ? 0 : -ENOMEM;
+
+	json_array_foreach(q, i, v)
+		if (json_string_value(v) && !strcmp(json_string_value(v), id))
+			goto out;
+	if (rc == 0 && (json_array_append_new(q, json_string(id)) ||
+			json_object_set(rm, "queued", q)))
+		rc = -ENOMEM;
+out:
+	json_decref(q);
+	return rc;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
+bool sched_same_settings(const json_t *rec, const struct sched_request *rq)
+{
+	const char *cmd = sched_jstr(rec, "test_cmd");
+
+	return same_str(sched_jstr(rec, "branch"), rq->branch) &&
+	       same_str(sched_jstr(rec, "policy"), rq->policy) &&
+	       !strcmp(cmd ? cmd : "npm test",
+		       rq->test_cmd ? rq->test_cmd : "npm test");
 }
 
 int sched_repo_put(struct store_txn *txn, const uint8_t key[32], json_t *rec)
@@ -194,41 +267,6 @@ static int audit_job(struct sched *s, struct store_txn *txn,
 			    details, NULL);
 }
 
-/*
- * Credentials never enter a record or the log: refuse a URL whose
- * authority carries userinfo ("https://user:token@host/...").
- */
-static bool url_has_userinfo(const char *url)
-{
-	const char *p = strstr(url, "://");
-
-	if (!p)
-		return false;
-	p += 3;
-	const char *at = strchr(p, '@');
-	return at && at < p + strcspn(p, "/?#");
-}
-
-static int request_check(const struct sched_request *rq)
-{
-	size_t n = rq->repo ? strlen(rq->repo) : 0;
-
-	if (n == 0 || n > SCHED_REPO_MAX || rq->priority > 255)
-		return AL_E_USAGE;
-	for (const char *p = rq->repo; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return AL_E_USAGE;
-	if (rq->policy && strcmp(rq->policy, "patch") &&
-	    strcmp(rq->policy, "minor") && strcmp(rq->policy, "major"))
-		return AL_E_USAGE;
-	if (rq->trigger && strcmp(rq->trigger, "api") &&
-	    strcmp(rq->trigger, "schedule") && strcmp(rq->trigger, "retry"))
-		return AL_E_USAGE;
-	if (url_has_userinfo(rq->repo))
-		return AL_E_UNSAFE;
-	return 0;
-}
-
 static void make_id(struct sched *s, int64_t now, char *id)
 {
 	uint32_t r = (uint32_t)s->clock.random(s->clock.ctx);
@@ -237,9 +275,13 @@ static void make_id(struct sched *s, int64_t now, char *id)
 		 (unsigned long long)(now & 0xffffffffffffll), r);
 }
 
-/* Join the job qid queued for the repository of rq. */
+/*
+ * Join the job qid queued for the repository of rq: one request more,
+ * or, with from (a job folded into qid, below), that job's requests.
+ */
 static int join(struct sched *s, struct store_txn *txn,
-		const struct sched_request *rq, const char *qid, json_t *rec)
+		const struct sched_request *rq, const char *qid, json_t *rec,
+		const json_t *from)
 {
 	json_t *m = sched_member(rec);
 	unsigned prio = (unsigned)sched_jint(m, "priority", 0);
@@ -261,15 +303,113 @@ static int join(struct sched *s, struct store_txn *txn,
 		rc = store_put_raw(txn, STORE_DB_QUEUE, nk, sizeof(nk), "", 0);
 	json_object_set_new(m, "priority", json_integer(prio));
 	json_object_set_new(m, "due_ms", json_integer(due));
-	json_object_set_new(m, "requests",
-			    json_integer(sched_jint(m, "requests", 1) + 1));
+	json_object_set_new(
+		m, "requests",
+		json_integer(sched_jint(m, "requests", 1) +
+			     (from ? sched_jint(sched_member((json_t *)from),
+						"requests", 1)
+				   : 1)));
 	if (rc == 0)
 		rc = job_put(txn, qid, rec, 0);
+	json_t *d = json_pack("{s:i,s:I,s:s}", "priority", prio, "due_ms",
+			      (json_int_t)due, "trigger",
+			      rq->trigger ? rq->trigger : "api");
+	if (d && from)
+		json_object_set(d, "from", json_object_get(from, "id"));
 	if (rc == 0)
-		rc = audit_job(s, txn, rq->actor, "job.join", qid,
-			       json_pack("{s:i,s:I,s:s}", "priority", prio,
-					 "due_ms", (json_int_t)due, "trigger",
-					 rq->trigger ? rq->trigger : "api"));
+		rc = audit_job(s, txn, rq->actor, "job.join", qid, d);
+	else
+		json_decref(d);
+	return rc;
+}
+
+/*
+ * Fold the queued job gone into the queued job keep (same repository
+ * and settings): keep takes gone's requests, the higher priority and
+ * the earlier due time (job.join, "from" naming gone); gone leaves the
+ * queue as cancelled, "joined_into" naming keep (job.finish). rm is the
+ * repository's "sched" member; the caller writes it back.
+ */
+static int fold(struct sched *s, struct store_txn *txn, json_t *keep,
+		json_t *gone, json_t *rm)
+{
+	json_t *gm = sched_member(gone);
+	const char *kid = sched_jstr(keep, "id"), *gid = sched_jstr(gone, "id");
+	struct sched_request rq = {
+		.priority = (unsigned)sched_jint(gm, "priority", 0),
+		.due_ms = sched_jint(gm, "due_ms", 0),
+		.trigger = "fold",
+	};
+	uint8_t qk[SCHED_QKEY_LEN];
+	char why[80];
+	int rc;
+
+	if (!kid || !gid)
+		return AL_E_PARSE;
+	snprintf(why, sizeof(why), "joined job %s, queued with the same "
+		 "settings", kid);
+	sched_qkey(qk, rq.priority, rq.due_ms, gid);
+	json_object_set_new(gone, "state", json_string("cancelled"));
+	json_object_set_new(gone, "finished_ms", json_integer(sched_now(s)));
+	json_object_set_new(gm, "reason", json_string(why));
+	json_object_set_new(gm, "joined_into", json_string(kid));
+	sched_repo_unqueue(rm, gid);
+	if ((rc = store_del(txn, STORE_DB_QUEUE, qk, sizeof(qk))) ||
+	    (rc = job_put(txn, gid, gone, 0)) ||
+	    (rc = audit_job(s, txn, NULL, "job.finish", gid,
+			    json_pack("{s:s,s:s,s:s}", "state", "cancelled",
+				      "reason", why, "joined_into", kid))) ||
+	    (rc = join(s, txn, &rq, kid, keep, gone)))
+		return rc;
+	al_info("sched", gid, "job joined into %s (same repository and "
+		"settings queued twice)", kid);
+	return 0;
+}
+
+/*
+ * A job requeued after its lease ended may meet a job queued for its
+ * repository meanwhile with the same settings (repeated crashes pile
+ * them up): fold the newer into the older, so that one run, and one
+ * proposal, comes of them.
+ */
+static int fold_requeued(struct sched *s, struct store_txn *txn,
+			 const char *id)
+{
+	json_t *rec = NULL, *repo = NULL, *queued = NULL, *other = NULL, *v;
+	uint8_t rkey[32];
+	size_t i;
+	int rc;
+
+	if ((rc = job_get(txn, id, &rec)) ||
+	    (rc = sched_repo_get(s, txn, sched_jstr(rec, "repo"), rkey,
+				 &repo)))
+		goto out;
+	struct sched_request mine = {.branch = sched_jstr(rec, "branch"),
+				     .policy = sched_jstr(rec, "policy"),
+				     .test_cmd = sched_jstr(rec, "test_cmd")};
+	queued = sched_repo_queued(sched_member(repo));
+	json_array_foreach(queued, i, v) {
+		const char *qid = json_string_value(v);
+		if (!qid || !strcmp(qid, id) || job_get(txn, qid, &other))
+			continue;
+		if (job_state(other) == SCHED_QUEUED &&
+		    sched_same_settings(other, &mine)) {
+			json_t *rm = sched_member(repo);
+			/* Ids sort by creation time: keep the older job. */
+			rc = strcmp(qid, id) < 0 ? fold(s, txn, other, rec, rm)
+						 : fold(s, txn, rec, other, rm);
+			if (rc == 0)
+				rc = sched_repo_put(txn, rkey, repo);
+			goto out;
+		}
+		json_decref(other);
+		other = NULL;
+	}
+out:
+	json_decref(rec);
+	json_decref(repo);
+	json_decref(queued);
+	json_decref(other);
 	return rc;
 }
 
@@ -300,25 +440,32 @@ int sched_enqueue_rec(struct sched *s, struct store_txn *txn,
 		      const struct sched_request *rq, const char *retry_of,
 		      char *id, bool *joined)
 {
-	json_t *repo = NULL, *rec = NULL;
+	json_t *repo = NULL, *rec = NULL, *queued = NULL, *v;
 	uint8_t rkey[32], qk[SCHED_QKEY_LEN];
 	int64_t now = sched_now(s);
 	const char *qid;
+	size_t i;
 	int rc;
 
 	if ((rc = sched_repo_get(s, txn, rq->repo, rkey, &repo)))
 		goto out;
-	qid = sched_jstr(sched_member(repo), "queued");
-	if (qid && job_get(txn, qid, &rec) == 0 &&
-	    job_state(rec) == SCHED_QUEUED) {
-		memcpy(id, qid, SCHED_ID_LEN + 1);
-		if (joined)
-			*joined = true;
-		rc = join(s, txn, rq, id, rec);
-		goto out;
+	/* A request joins a queued job only if it asks for the same run;
+	 * with other settings it would silently lose its own. */
+	queued = sched_repo_queued(sched_member(repo));
+	json_array_foreach(queued, i, v) {
+		qid = json_string_value(v);
+		if (qid && job_get(txn, qid, &rec) == 0 &&
+		    job_state(rec) == SCHED_QUEUED &&
+		    sched_same_settings(rec, rq)) {
+			memcpy(id, qid, SCHED_ID_LEN + 1);
+			if (joined)
+				*joined = true;
+			rc = join(s, txn, rq, id, rec, NULL);
+			goto out;
+		}
+		json_decref(rec);
+		rec = NULL;
 	}
-	json_decref(rec);
-	rec = NULL;
 
 	for (int tries = 0; tries < 4; tries++) {
 		make_id(s, now, id);
@@ -338,8 +485,8 @@ int sched_enqueue_rec(struct sched *s, struct store_txn *txn,
 		*joined = false;
 	sched_qkey(qk, rq->priority, sched_jint(sched_member(rec), "due_ms", 0),
 		   id);
-	json_object_set_new(sched_member(repo), "queued", json_string(id));
-	if ((rc = store_put_raw(txn, STORE_DB_QUEUE, qk, sizeof(qk), "", 0)) ||
+	if ((rc = sched_repo_enqueue_id(sched_member(repo), id)) ||
+	    (rc = store_put_raw(txn, STORE_DB_QUEUE, qk, sizeof(qk), "", 0)) ||
 	    (rc = sched_repo_put(txn, rkey, repo)))
 		goto out;
 	json_t *d = json_pack("{s:s,s:i,s:O,s:s}", "repo", rq->repo,
@@ -350,6 +497,7 @@ int sched_enqueue_rec(struct sched *s, struct store_txn *txn,
 		json_object_set_new(d, "retry_of", json_string(retry_of));
 	rc = audit_job(s, txn, rq->actor, "job.enqueue", id, d);
 out:
+	json_decref(queued);
 	json_decref(repo);
 	json_decref(rec);
 	return rc;
@@ -359,15 +507,19 @@ int sched_enqueue(struct sched *s, struct store_txn *txn,
 		  const struct sched_request *rq, char *id, bool *joined)
 {
 	struct store_txn *use = NULL;
-	int rc = request_check(rq);
+	struct sched_request nrq = *rq;
+	char why[256], url[SCHED_REPO_MAX + 1];
+	int rc = sched_request_check(rq, 0, why, sizeof(why));
 
 	if (rc) {
-		al_warn("sched", NULL, "enqueue refused: %s%s", al_strerror(rc),
-			rc == AL_E_UNSAFE ? " (credentials in the URL)" : "");
+		al_warn("sched", NULL, "enqueue refused: %s", why);
 		return rc;
 	}
+	if ((rc = sched_repo_norm(rq->repo, false, url, sizeof(url))))
+		return rc;
+	nrq.repo = url;
 	if ((rc = sched_tx(s, txn, &use)) == 0)
-		rc = sched_enqueue_rec(s, use, rq, NULL, id, joined);
+		rc = sched_enqueue_rec(s, use, &nrq, NULL, id, joined);
 	return sched_tx_end(s, txn, use, rc);
 }
 
@@ -455,8 +607,7 @@ static int lease_take(struct sched *s, struct store_txn *txn,
 		goto out;
 	m = sched_member(repo);
 	json_object_set_new(m, "running", json_string(id));
-	if (sched_jstr(m, "queued") && !strcmp(sched_jstr(m, "queued"), id))
-		json_object_del(m, "queued");
+	sched_repo_unqueue(m, id);
 	if ((rc = sched_repo_put(txn, rkey, repo)) ||
 	    (rc = audit_job(s, txn, NULL, "job.lease", id,
 			    json_pack("{s:s,s:i,s:I}", "worker", worker,
@@ -632,11 +783,11 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 	rm = sched_member(repo);
 	if (sched_jstr(rm, "running") && !strcmp(sched_jstr(rm, "running"), id))
 		json_object_del(rm, "running");
-	/* A retry becomes the job new requests join, unless the repository
-	 * got another queued job meanwhile; then both wait their turn. */
-	if (st == SCHED_QUEUED && !sched_jstr(rm, "queued"))
-		json_object_set_new(rm, "queued", json_string(id));
-	if ((rc = sched_repo_put(txn, rkey, repo)))
+	/* A retry is queued again for its repository: new requests with
+	 * its settings join it, and fold_requeued (below) merges it with a
+	 * job of the same settings queued meanwhile. */
+	if ((st == SCHED_QUEUED && (rc = sched_repo_enqueue_id(rm, id))) ||
+	    (rc = sched_repo_put(txn, rkey, repo)))
 		goto out;
 	rc = st == SCHED_QUEUED
 		     ? audit_job(s, txn, NULL, "job.requeue", id,
@@ -654,6 +805,8 @@ static int end_lease(struct sched *s, struct store_txn *txn, const char *id,
 		end->attempt = attempt;
 		memcpy(end->reason, why, sizeof(end->reason));
 	}
+	if (rc == 0 && st == SCHED_QUEUED)
+		rc = fold_requeued(s, txn, id);
 out:
 	json_decref(repo);
 	return rc;
@@ -737,8 +890,7 @@ int sched_cancel(struct sched *s, struct store_txn *txn, const char *id,
 	    (rc = sched_repo_get(s, use, sched_jstr(rec, "repo"), rkey, &repo)))
 		goto out;
 	rm = sched_member(repo);
-	if (sched_jstr(rm, "queued") && !strcmp(sched_jstr(rm, "queued"), id))
-		json_object_del(rm, "queued");
+	sched_repo_unqueue(rm, id);
 	if ((rc = sched_repo_put(use, rkey, repo)) == 0)
 		rc = audit_job(s, use, actor, "job.cancel", id,
 			       json_pack("{s:s}", "state", "queued"));
@@ -753,6 +905,7 @@ int sched_retry(struct sched *s, struct store_txn *txn, const char *id,
 {
 	struct store_txn *use = NULL;
 	json_t *rec = NULL;
+	char url[SCHED_REPO_MAX + 1];
 	int rc;
 
 	if ((rc = sched_tx(s, txn, &use)) || (rc = job_get(use, id, &rec)))
@@ -772,8 +925,14 @@ int sched_retry(struct sched *s, struct store_txn *txn, const char *id,
 		.trigger = "retry",
 		.actor = actor,
 	};
-	if ((rc = request_check(&rq)) == 0)
-		rc = sched_enqueue_rec(s, use, &rq, id, new_id, NULL);
+	/* A record made before the request check may fail it now. */
+	if (sched_request_check(&rq, 0, NULL, 0) ||
+	    sched_repo_norm(rq.repo, false, url, sizeof(url))) {
+		rc = AL_E_PARSE;
+		goto out;
+	}
+	rq.repo = url;
+	rc = sched_enqueue_rec(s, use, &rq, id, new_id, NULL);
 out:
 	json_decref(rec);
 	return sched_tx_end(s, txn, use, rc);
@@ -991,13 +1150,15 @@ int sched_open(struct audit_log *log, const struct sched_opts *o,
 		const struct sched_schedule *c = &o->schedules[i];
 		struct sched_entry *e = &s->sch[s->nsch++];
 		struct sched_request rq = {.repo = c->repo};
+		char url[SCHED_REPO_MAX + 1];
 
-		if ((rc = request_check(&rq))) {
+		if ((rc = sched_request_check(&rq, 0, err, sizeof(err))) ||
+		    (rc = sched_repo_norm(c->repo, false, url, sizeof(url)))) {
 			al_error("sched", NULL, "schedule %zu: bad repository: "
-				 "%s", i + 1, al_strerror(rc));
+				 "%s", i + 1, err);
 			goto out;
 		}
-		e->repo = strdup(c->repo);
+		e->repo = strdup(url);
 		e->spec = strdup(c->spec ? c->spec : "");
 		if (!e->repo || !e->spec) {
 			rc = -ENOMEM;

@@ -81,6 +81,8 @@ int sched_state_parse(const char *name);
 /* 12 hex digits of the creation time in ms, 8 random hex digits. */
 #define SCHED_ID_LEN 20
 #define SCHED_REPO_MAX 2047   /* bytes of a repository URL */
+#define SCHED_BRANCH_MAX 255  /* bytes of a branch name */
+#define SCHED_TEST_CMD_MAX 4096 /* bytes of a test command */
 #define SCHED_WORKER_MAX 64   /* bytes of a worker name */
 #define SCHED_REASON_MAX 1024 /* bytes of a failure reason kept */
 
@@ -158,13 +160,49 @@ struct sched_request {
 };
 
 /*
- * Queue a job for rq->repo, or join the job already queued for it. id
+ * Whether rq may be queued; the one check of every way in (the control
+ * API, schedule lines, `airlock update`). repo: an http, https or file
+ * URL (scheme in any case) or an absolute path, without spaces, control
+ * characters, query string or fragment (a token there would be logged),
+ * or credentials (AL_E_UNSAFE); branch: a valid git branch name
+ * (sched_branch_ok); policy patch, minor or major; test_cmd UTF-8 of 1
+ * to SCHED_TEST_CMD_MAX bytes; priority 0..255; a known trigger.
+ * flags SCHED_CHECK_LOCAL (`airlock update`, which splits credentials
+ * off in its own process and resolves paths in its own directory):
+ * user:token@ and relative paths pass. Returns 0, AL_E_USAGE or
+ * AL_E_UNSAFE, with why (may be NULL) saying which rule, never quoting
+ * the value.
+ */
+#define SCHED_CHECK_LOCAL 1u
+int sched_request_check(const struct sched_request *rq, unsigned flags,
+			char *why, size_t whysz);
+
+/* Whether name is a valid git branch name (git check-ref-format's rules
+ * for refs/heads/NAME, not "HEAD", not starting with '-'). */
+bool sched_branch_ok(const char *name);
+
+/*
+ * A repository URL in normal form, into out (at least strlen(url) + 1
+ * bytes, else AL_E_LIMIT): scheme and host lower-cased, a default port
+ * (http 80, https 443) and trailing slashes dropped; a local path with
+ * repeated slashes collapsed. With key, the repository's identity, the
+ * same for every spelling of one repository: also without a trailing
+ * ".git" on http(s) (git servers serve x and x.git as one), and
+ * file:///p as the path /p. The job record keeps the form without key
+ * (what the worker clones); the repository record is found by the key
+ * (docs/scheduler.md, "Repository identity").
+ */
+int sched_repo_norm(const char *url, bool key, char *out, size_t outsz);
+
+/*
+ * Queue a job for rq->repo, or join a job queued for the repository
+ * (sched_repo_norm's key) with the same settings (branch, policy,
+ * test_cmd); a request with other settings makes a job of its own,
+ * which waits its turn. The record holds the URL in normal form. id
  * receives the job's id (SCHED_ID_LEN + 1 bytes); *joined (may be NULL)
  * says which happened. Audit: job.enqueue or job.join.
- * Errors: AL_E_USAGE (empty or over-long repo, control characters,
- * priority over 255, unknown policy or trigger), AL_E_UNSAFE (credentials in the
- * URL: records and the log must never hold them), store and audit
- * errors.
+ * Errors: sched_request_check's with flags 0 (AL_E_USAGE, AL_E_UNSAFE),
+ * store and audit errors.
  */
 int sched_enqueue(struct sched *s, struct store_txn *txn,
 		  const struct sched_request *rq, char *id, bool *joined);
@@ -255,8 +293,10 @@ int sched_cancel(struct sched *s, struct store_txn *txn, const char *id,
 /*
  * Queue a failed or cancelled job again as a new job (same repository,
  * branch, policy and test command; "retry_of" names the old one), or
- * join the job already queued for its repository. new_id receives the
- * id. Errors: AL_E_NOTFOUND, AL_E_USAGE (not failed or cancelled).
+ * join the job queued for its repository with those settings. new_id
+ * receives the id. Errors: AL_E_NOTFOUND, AL_E_USAGE (not failed or
+ * cancelled), AL_E_PARSE (its settings fail sched_request_check: a job
+ * queued before the check was made).
  */
 int sched_retry(struct sched *s, struct store_txn *txn, const char *id,
 		const char *actor, char *new_id);

@@ -212,6 +212,11 @@ static json_t *summary(json_t *rec, int64_t expires)
 	if (o && expires >= 0)
 		json_object_set_new(o, "lease_expires_ms",
 				    json_integer(expires));
+	/* When its worker started it (the last attempt): with finished_ms,
+	 * how long the job took. */
+	if (o && json_is_integer(json_object_get(rec, "started_ms")))
+		json_object_set(o, "started_ms",
+				json_object_get(rec, "started_ms"));
 	/* What a list of jobs shows beside the state, once the job has
 	 * it: the confidence and how many updates were planned. */
 	json_t *score = json_object_get(rec, "score");

@@ -3,7 +3,9 @@
 # socket_group neither the socket nor anything under the home, and the
 # command line says why in words; with socket_group, the group's members
 # call the API (audited as their own uid) but still read nothing under
-# the home.
+# the home. Without socket_group again, and for a home made 0755, the
+# daemon makes the home its own at start; an airlock.conf others can
+# read is warned about.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -74,3 +76,62 @@ grep '"action":"api.call"' audit.txt | grep '"object":"status"' |
 	grep -q "\"actor\":\"uid:$uid\"" ||
 	fail "the call is not audited as uid:$uid: $(grep api.call audit.txt | tail -3)"
 pass "a member of socket_group calls as uid:$uid and reads nothing under the home"
+
+# socket_group removed: at the next start the home is the daemon's own
+# again (0700, its group), with a warning line, and the group is out.
+dmn_stop TERM
+sed -i '/^socket_group/d' "$it_home/airlock.conf"
+before=$(grep -c ' W daemon' "$dmn_log" || true)
+dmn_start
+[ "$(stat -c '%a %g' "$it_home")" = "700 $(id -g)" ] ||
+	fail "home after socket_group went: $(stat -c '%a %G' "$it_home")"
+grep ' W daemon' "$dmn_log" | tail -n +$((before + 1)) |
+	grep -q "was mode 0710, group [0-9]*; set to 0700" ||
+	fail "no warning: $(grep ' W ' "$dmn_log")"
+if as_user "$AIRLOCK_BIN" --home "$it_home" status; then
+	fail "a former member of socket_group still calls: $(cat as_user.txt)"
+fi
+pass "without socket_group again, the home is 0700 and the group is out"
+
+# A home others can list (made with umask 022) is closed at start.
+dmn_stop TERM
+chmod 0755 "$it_home"
+chmod 0644 "$it_home/airlock.conf"
+dmn_start
+[ "$(stat -c %a "$it_home")" = 700 ] ||
+	fail "home mode $(stat -c %a "$it_home")"
+grep -q "W daemon .*was mode 0755, group [0-9]*; set to 0700" "$dmn_log" ||
+	fail "no warning: $(grep ' W ' "$dmn_log")"
+if as_user ls "$it_home"; then
+	fail "a local user lists the home: $(cat as_user.txt)"
+fi
+pass "a home made 0755 is set to 0700 with a warning"
+
+# airlock.conf readable by others, or by a group not the daemon's: a
+# warning at start and on reload; none once it is private.
+conf_warnings() { grep -c 'airlock.conf is readable by' "$dmn_log" || true; }
+# reload: SIGHUP, and wait until the daemon says it reloaded.
+reload() {
+	local k
+	k=$(grep -c 'configuration reloaded' "$dmn_log" || true)
+	kill -HUP "$dmn_pid"
+	for _ in $(seq 1 100); do
+		[ "$(grep -c 'configuration reloaded' "$dmn_log")" -gt "$k" ] &&
+			return 0
+		sleep 0.1
+	done
+	fail "no reload: $(tail -3 "$dmn_log")"
+}
+n=$(conf_warnings)
+[ "$n" -ge 1 ] || fail "no warning for a 0644 airlock.conf at start"
+chmod 0600 "$it_home/airlock.conf"
+reload
+[ "$(conf_warnings)" -eq "$n" ] || fail "a warning for a 0600 airlock.conf"
+chgrp "$group" "$it_home/airlock.conf"
+chmod 0640 "$it_home/airlock.conf"
+reload
+[ "$(conf_warnings)" -eq $((n + 1)) ] ||
+	fail "warnings: $(grep 'readable by' "$dmn_log")"
+grep 'airlock.conf is readable by' "$dmn_log" | tail -1 |
+	grep -q "by its group (mode 0640" || fail "$(tail -3 "$dmn_log")"
+pass "airlock.conf readable by others or another group is warned about"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # airlockd end to end: jobs enqueued through the control API run in
 # worker processes and end with their records, progress lines and audit
-# entries; a second request for a queued repository joins it; list,
+# entries; a second request for a queued repository joins it (in any
+# spelling of its URL, with the same settings only); list,
 # show, logs, cancel and retry answer as documented; SIGTERM stops the
 # daemon cleanly and the log names every call's caller.
 . "$(dirname "$0")/lib.sh"
@@ -41,7 +42,7 @@ al job logs "$id" > logs.txt
 grep -q 'clone \.\.\.' logs.txt || { cat logs.txt; fail "no clone line"; }
 grep -q 'test passed in' logs.txt || { cat logs.txt; fail "no test line"; }
 al job list > list.txt
-grep -q "^$id  succeeded" list.txt || { cat list.txt; fail "list"; }
+grep -q "^$id succeeded " list.txt || { cat list.txt; fail "list"; }
 al job list --state failed | grep -q 'no jobs in state failed' ||
 	fail "filtered list"
 al job show "$id" | grep -q "^job $id: succeeded" || fail "show"
@@ -60,7 +61,20 @@ al job enqueue "$url" --json > c.json
 [ "$(jq_field c.json 'r.id + " " + r.joined')" = "$b true" ] ||
 	fail "third request did not join the queued job: $(cat c.json)"
 [ "$(dmn_field "$b" r.state)" = queued ] || fail "second job not queued"
+# Another spelling of the repository is the same repository.
+alt="$(echo "${url%.git}" | sed 's#^http://#HTTP://#')/"
+al job enqueue "$alt" --json > d.json
+[ "$(jq_field d.json 'r.id + " " + r.joined')" = "$b true" ] ||
+	fail "$alt did not join the queued job: $(cat d.json)"
+# Other settings: a job of its own, which waits its turn too.
+al job enqueue "$alt" --branch main --json > e.json
+e=$(jq_field e.json r.id)
+[ "$(jq_field e.json r.joined)" = false ] && [ "$e" != "$b" ] ||
+	fail "a request with another branch joined: $(cat e.json)"
+[ "$(dmn_field "$e" r.state)" = queued ] || fail "job $e not queued"
+[ "$(dmn_field "$e" r.branch)" = main ] || fail "job $e lost its branch"
 pass "one active job per repository; requests join the queued one"
+al job cancel "$e" >/dev/null
 
 # Cancel the queued one at once, the running one through its worker.
 al job cancel "$b" | grep -q "cancelled" || fail "cancel queued"

@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "base/fs.h"
 #include "base/jsonx.h"
+#include "base/log.h"
 #include "base/util.h"
 
 static void test_sanitize(void **state)
@@ -48,6 +49,38 @@ static void test_utf8_repair(void **state)
 	assert_non_null(strstr(s, "\xf0\x9f\x98\x80")); /* emoji kept */
 	assert_null(strchr(s, '\xff'));
 	assert_null(strstr(s, "\xed\xa0\x80"));          /* surrogate */
+}
+
+static void test_utf8_valid(void **state)
+{
+	assert_true(al_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+	assert_true(al_utf8_valid("", 0));
+	assert_false(al_utf8_valid("a\xff", 2));
+	assert_false(al_utf8_valid("\xc3", 1));          /* cut off */
+	assert_false(al_utf8_valid("\xc0\xaf", 2));      /* overlong */
+	assert_false(al_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+}
+
+/* A log line is valid UTF-8 and free of controls, whatever it quotes. */
+static void test_log_line_clean(void **state)
+{
+	char path[] = "/tmp/al-log-XXXXXX", buf[512];
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	al_warn("test", NULL, "key '%s'", "k\xff\xfe\x1b[31m\xc3");
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_true(al_utf8_valid(buf, (size_t)n));
+	assert_null(strchr(buf, '\x1b'));
+	assert_non_null(strstr(buf, "key 'k"));
 }
 
 static void test_json_text(void **state)
@@ -239,6 +272,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_utf8_repair),
+		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_log_line_clean),
 		cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_strerror),

@@ -115,7 +115,25 @@ static void test_bad(void **state)
 	bad("schedule_tz = Europe/Berln\n",
 	    ":2: bad value for 'schedule_tz' (a zone of the system's tzdata");
 	bad("schedule = https://bot:tok@git.test/a.git @daily\n",
-	    "no credentials in the URL");
+	    "credentials in the URL are refused");
+	/* What the control API refuses (sched_request_check), and no
+	 * more than it: a query string (a token would be logged), schemes
+	 * the worker does not clone, relative paths. */
+	bad("schedule = https://git.test/a.git?token=s3cret @daily\n",
+	    ":2: bad value for 'schedule' (URL [TZ=Zone] then a cron "
+	    "expression such as '0 2 * * *' or words such as 'weekly mon "
+	    "06:00'): 'repo' must not carry a query string");
+	bad("schedule = ext::sh @daily\n", "or an absolute path");
+	bad("schedule = ssh://-oProxyCommand=x/a.git @daily\n",
+	    "only http, https and file URLs");
+	bad("schedule = git/a.git @daily\n", "or an absolute path");
+	/* One repository, two spellings. */
+	bad("schedule = https://git.test/a.git @daily\n"
+	    "schedule = HTTPS://Git.Test:443/a/ @weekly\n",
+	    ":3: bad value for 'schedule'");
+	bad("schedule = https://git.test/a.git @daily\n"
+	    "schedule = HTTPS://Git.Test:443/a/ @weekly\n",
+	    "https://git.test/a.git already has a schedule on line 2");
 	bad("registry_ca_file = ca.pem\n",
 	    ":2: bad value for 'registry_ca_file' (an absolute path)");
 	bad("registry_ca_file = /srv/ca.pem\n",
@@ -187,6 +205,11 @@ static void test_policy(void **state)
 
 	assert_true(job_config_rules(&c, "/srv/b.git", NPM_POLICY_MAJOR, &r));
 	assert_string_equal(r.ignore, "left-pad");
+	/* Another spelling of a repository finds its section. */
+	assert_true(job_config_rules(&c, "HTTPS://git.test:443/acme/a/",
+				     NPM_POLICY_MAJOR, &r));
+	assert_int_equal(r.max_updates, 3);
+	assert_false(job_config_rules(&c, "/srv/b", NPM_POLICY_MAJOR, &r));
 	assert_int_equal(r.strategy, NPM_STRATEGY_PIN);
 	job_config_free(&c);
 }
@@ -214,7 +237,11 @@ static void test_policy_bad(void **state)
 	    ":3: bad value for 'group'");
 	bad("[repo ]\n", ":2: bad section: a repository URL");
 	bad("[repo]\n", ":2: bad section: a repository URL");
-	bad("[repo https://u:p@git.test/a.git]\n", "no credentials");
+	bad("[repo https://u:p@git.test/a.git]\n",
+	    "credentials in the URL are refused");
+	bad("[repo https://git.test/a.git#x]\n", "query string or fragment");
+	bad("[repo /srv/a.git]\n[repo /srv//a.git/]\n",
+	    ":3: bad section: /srv//a.git/ already has a section on line 2");
 	bad("[repo /srv/a.git\n", ":2: bad section: a section is [repo URL]");
 	bad("[repo /srv/a.git]\n[repo /srv/a.git]\n",
 	    ":3: bad section: /srv/a.git already has a section on line 2");

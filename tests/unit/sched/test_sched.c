@@ -174,12 +174,13 @@ static void test_order(void **state)
 	int64_t t0 = f->clk.now;
 
 	open_sched(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
-	enqueue(f, "repo-b", 200, 0, b, NULL);
-	enqueue(f, "repo-c", 100, t0 - 5000, c, NULL); /* due earlier */
-	enqueue(f, "repo-d", 250, t0 + 60000, d, NULL); /* not yet due */
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-b", 200, 0, b, NULL);
+	enqueue(f, "/srv/repo-c", 100, t0 - 5000, c, NULL); /* due earlier */
+	enqueue(f, "/srv/repo-d", 250, t0 + 60000, d, NULL); /* not yet due */
 	f->clk.now += 1;
-	enqueue(f, "repo-e", 100, t0, e, NULL); /* same due as a, later id */
+	/* The same due time as a, a later id. */
+	enqueue(f, "/srv/repo-e", 100, t0, e, NULL);
 
 	lease(f, &l);
 	assert_string_equal(l.id, b);
@@ -260,7 +261,7 @@ static void test_expiry_backoff(void **state)
 
 	f->clk.rnd = 0; /* jitter: the fixed half only */
 	open_sched(f);
-	enqueue(f, "repo-x", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-x", 100, 0, a, NULL);
 	lease(f, &l);
 
 	/* Heartbeats keep the lease. */
@@ -336,7 +337,7 @@ static void test_requeue_not_counted(void **state)
 	enum sched_state st;
 
 	open_sched(f);
-	enqueue(f, "repo-r", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-r", 100, 0, a, NULL);
 	for (unsigned i = 1; i <= 5; i++) {
 		lease(f, &l);
 		assert_int_equal(l.attempt, i);
@@ -363,7 +364,7 @@ static void test_requeue_not_counted(void **state)
 			       "3 of 3 attempts used"));
 	json_decref(rec);
 
-	enqueue(f, "repo-s", 100, 0, b, NULL);
+	enqueue(f, "/srv/repo-s", 100, 0, b, NULL);
 	lease(f, &l);
 	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:0"), 0);
 	assert_int_equal(sched_complete(f->s, NULL, b, 1, SCHED_OUT_REQUEUE,
@@ -410,8 +411,8 @@ static void test_daemon_death(void **state)
 	unsigned n = 0;
 
 	open_sched(f);
-	enqueue(f, "repo-1", 100, 0, a, NULL);
-	enqueue(f, "repo-2", 100, 0, b, NULL);
+	enqueue(f, "/srv/repo-1", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-2", 100, 0, b, NULL);
 	sched_close(f->s);
 	f->s = NULL;
 
@@ -461,8 +462,8 @@ static void test_cancel_retry(void **state)
 	bool cancel = false;
 
 	open_sched(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
-	enqueue(f, "repo-b", 90, 0, b, NULL);
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-b", 90, 0, b, NULL);
 	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:1000"), 0);
 	assert_state(f, b, "cancelled");
 	assert_int_equal(sched_cancel(f->s, NULL, b, "uid:1000"), AL_E_USAGE);
@@ -600,7 +601,7 @@ static void test_audit_atomic(void **state)
 
 	open_sched(f);
 	n0 = audit_count(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
 	assert_int_equal(audit_count(f), n0 + 1);
 	assert_string_equal(last_action(f), "job.enqueue");
 
@@ -609,7 +610,7 @@ static void test_audit_atomic(void **state)
 	assert_int_equal(sched_cancel(f->s, NULL, a, actor), AL_E_LIMIT);
 	assert_state(f, a, "queued");
 	assert_int_equal(audit_count(f), n0 + 1);
-	struct sched_request rq = {.repo = "repo-z", .actor = actor};
+	struct sched_request rq = {.repo = "/srv/repo-z", .actor = actor};
 	char z[21];
 	assert_int_equal(sched_enqueue(f->s, NULL, &rq, z, NULL), AL_E_LIMIT);
 	json_t *list = NULL;
@@ -625,7 +626,7 @@ static void test_audit_atomic(void **state)
 	json_decref(l.record);
 	assert_int_equal(sched_complete(f->s, txn, a, 1, SCHED_OUT_FAILED,
 					"tests failed", NULL), 0);
-	rq = (struct sched_request){.repo = "repo-b"};
+	rq = (struct sched_request){.repo = "/srv/repo-b"};
 	assert_int_equal(sched_enqueue(f->s, txn, &rq, z, NULL), 0);
 	assert_int_equal(sched_commit(f->s, txn), 0);
 	assert_int_equal(audit_count(f), n0 + 4);
@@ -708,7 +709,7 @@ static void test_end_logged_after_commit(void **state)
 	char *out;
 
 	open_sched(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
 	lease(f, &l);
 	out = logged(f, end_aborted, a);
 	assert_null(strstr(out, "job failed"));
@@ -726,6 +727,326 @@ static void test_end_logged_after_commit(void **state)
 				    "expired"));
 }
 
+/* A request with its settings; NULL members are the defaults. */
+static void enqueue_rq(struct fix *f, const char *repo, const char *branch,
+		       const char *policy, const char *cmd, char *id,
+		       bool *joined)
+{
+	struct sched_request rq = {.repo = repo, .branch = branch,
+				   .policy = policy, .test_cmd = cmd,
+				   .priority = 100};
+	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, joined), 0);
+}
+
+static const char *rec_str(struct fix *f, const char *id, const char *key)
+{
+	static char buf[256];
+	json_t *rec = show(f, id);
+	const char *v = json_string_value(json_object_get(rec, key));
+
+	snprintf(buf, sizeof(buf), "%s", v ? v : "(null)");
+	json_decref(rec);
+	return buf;
+}
+
+/*
+ * A request joins a queued job only with the same branch, policy and
+ * test command; otherwise it becomes a job of its own, which still
+ * waits while another job of its repository runs.
+ */
+static void test_join_needs_same_settings(void **state)
+{
+	struct fix *f = *state;
+	const char *r = "https://git.test/acme/a.git";
+	char a[21], b[21], c[21], x[21];
+	bool joined = true;
+	struct sched_lease l;
+
+	open_sched(f);
+	enqueue_rq(f, r, NULL, NULL, NULL, a, &joined);
+	assert_false(joined);
+	/* "npm test" is what no test command means: the same run. */
+	enqueue_rq(f, r, NULL, NULL, "npm test", x, &joined);
+	assert_true(joined);
+	assert_string_equal(x, a);
+	enqueue_rq(f, r, "release", NULL, NULL, b, &joined);
+	assert_false(joined);
+	assert_string_not_equal(b, a);
+	assert_string_equal(last_action(f), "job.enqueue");
+	enqueue_rq(f, r, NULL, "patch", NULL, c, &joined);
+	assert_false(joined);
+	enqueue_rq(f, r, NULL, NULL, "make check", x, &joined);
+	assert_false(joined);
+	/* A request like b's joins b, not a. */
+	enqueue_rq(f, r, "release", NULL, NULL, x, &joined);
+	assert_true(joined);
+	assert_string_equal(x, b);
+	assert_int_equal(sched_int(f, b, "requests"), 2);
+	assert_string_equal(rec_str(f, b, "branch"), "release");
+	assert_string_equal(rec_str(f, a, "branch"), "(null)");
+
+	/* One at a time: a runs, b waits until a ends. */
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	no_lease(f);
+	/* Running: a request like a's makes a new job, or joins one. */
+	enqueue_rq(f, r, NULL, NULL, NULL, x, &joined);
+	assert_false(joined);
+	assert_string_not_equal(x, a);
+	assert_int_equal(sched_complete(f->s, NULL, a, 1, SCHED_OUT_SUCCEEDED,
+					NULL, NULL), 0);
+	lease(f, &l);
+	assert_string_equal(l.id, b);
+	no_lease(f);
+}
+
+/* Every spelling of one repository is one repository. */
+static void test_repo_identity(void **state)
+{
+	static const char *const same[][2] = {
+		{"HTTPS://Git.Test:443/acme/a.git/", "https://git.test/acme/a"},
+		{"https://git.test/acme/a.git", "https://git.test/acme/a"},
+		{"https://git.test/acme/a//", "https://git.test/acme/a"},
+		{"Http://GIT.test:80/acme/a", "http://git.test/acme/a"},
+		{"http://git.test:/acme/a", "http://git.test/acme/a"},
+		{"http://[::1]:80/a.git", "http://[::1]/a"},
+		{"file:///srv/x.git/", "/srv/x.git"},
+		{"FILE:///srv//x", "/srv/x"},
+		{"/srv//x.git//", "/srv/x.git"},
+		{"/", "/"},
+	};
+	static const char *const other[][2] = {
+		{"https://git.test:8443/acme/a", "https://git.test/acme/a"},
+		{"http://git.test/acme/a", "https://git.test/acme/a"},
+		{"https://git.test/acme/A", "https://git.test/acme/a"},
+		{"https://git.test/acme/a/.git", "https://git.test/acme/a"},
+		{"/srv/x.git", "/srv/x"}, /* two directories */
+		{"http://[::1]:8080/a", "http://[::1]/a"},
+	};
+	struct fix *f = *state;
+	char k1[256], k2[256], a[21], x[21];
+	bool joined = false;
+	struct sched_lease l;
+
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(sched_repo_norm(same[i][0], true, k1,
+						 sizeof(k1)), 0);
+		assert_string_equal(k1, same[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		assert_int_equal(sched_repo_norm(other[i][0], true, k1,
+						 sizeof(k1)), 0);
+		assert_int_equal(sched_repo_norm(other[i][1], true, k2,
+						 sizeof(k2)), 0);
+		assert_string_not_equal(k1, k2);
+	}
+	/* What is stored keeps ".git": the worker clones that URL. */
+	assert_int_equal(sched_repo_norm("HTTPS://Git.Test:443/a.git/", false,
+					 k1, sizeof(k1)), 0);
+	assert_string_equal(k1, "https://git.test/a.git");
+	assert_int_equal(sched_repo_norm("https://h/a", false, k1, 5),
+			 AL_E_LIMIT);
+
+	open_sched(f);
+	enqueue_rq(f, "HTTPS://Git.Test:443/acme/a.git/", NULL, NULL, NULL, a,
+		   &joined);
+	assert_string_equal(rec_str(f, a, "repo"),
+			    "https://git.test/acme/a.git");
+	enqueue_rq(f, "https://git.test/acme/a", NULL, NULL, NULL, x, &joined);
+	assert_true(joined);
+	assert_string_equal(x, a);
+	/* Another spelling with other settings waits for a. */
+	enqueue_rq(f, "https://GIT.TEST/acme/a.git/", "dev", NULL, NULL, x,
+		   &joined);
+	assert_false(joined);
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	no_lease(f);
+	assert_int_equal(sched_complete(f->s, NULL, a, 1, SCHED_OUT_FAILED,
+					"tests failed", NULL), 0);
+	lease(f, &l);
+	assert_string_equal(l.id, x);
+}
+
+/*
+ * A repository record written under a spelling that is not in normal
+ * form (by a daemon before the key was normalised) is not read: its
+ * stale "running" does not block the repository.
+ */
+static void test_repo_old_key(void **state)
+{
+	struct fix *f = *state;
+	const char *old = "HTTPS://git.test/acme/a.git/";
+	struct store_txn *txn;
+	uint8_t key[32];
+	char a[21];
+	struct sched_lease l;
+	json_t *rec = json_pack("{s:s,s:{s:s,s:s}}", "url", old, "sched",
+				"running", "0000000000000000dead", "queued",
+				"0000000000000000beef");
+
+	assert_int_equal(store_blind_key(f->st, STORE_DB_REPOS, old,
+					 strlen(old), key), 0);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_put_json(txn, STORE_DB_REPOS, key, 32, rec, 0),
+			 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(rec);
+	open_sched(f);
+	enqueue_rq(f, old, NULL, NULL, NULL, a, NULL);
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+}
+
+static void test_request_check(void **state)
+{
+	static const char *const bad_repo[] = {
+		"ext::sh -c touch% /tmp/pwned",
+		"ext::sh://x",
+		"ssh://-oProxyCommand=touch%20/tmp/x/a.git",
+		"ssh://git@git.test/a.git",
+		"git://git.test/a.git",
+		"git.test:acme/a.git",
+		"relative/path",
+		"https://git.test/a.git?token=s3cret",
+		"https://git.test/a.git#frag",
+		"file:///srv/x?y",
+		"https:///a.git",
+		"file://",
+		"/srv/with space",
+		"/srv/bell\a",
+		"/srv/bad\xff",
+		"",
+	};
+	static const char *const bad_branch[] = {
+		"-n", "--upload-pack=x", "a..b", "a@{1}", "@", "HEAD", "a.lock",
+		"a/b.lock/c", ".hidden", "a/.b", "a/", "/a", "a//b", "a.",
+		"a b", "a\tb", "a\nb", "a~1", "a^", "a:b", "a?", "a*", "a[",
+		"a\\b", "a\x7f", "\xc3", "",
+	};
+	static const char *const good_branch[] = {
+		"main", "release/1.x", "feature/a-b_c", "v1.2.3", "a@b",
+		"dependabot/npm_and_yarn/x-1.0", "caf\xc3\xa9", "a.lock.b",
+	};
+	struct sched_request rq = {.repo = "https://git.test/a.git"};
+	char why[512], id[21];
+	struct fix *f = *state;
+
+	open_sched(f);
+	assert_int_equal(sched_request_check(&rq, 0, why, sizeof(why)), 0);
+	for (size_t i = 0; i < sizeof(bad_repo) / sizeof(*bad_repo); i++) {
+		rq.repo = bad_repo[i];
+		why[0] = '\0';
+		assert_int_equal(sched_request_check(&rq, 0, why, sizeof(why)),
+				 AL_E_USAGE);
+		assert_true(why[0] != '\0');
+		/* The refused value is never quoted back. */
+		assert_null(strstr(why, "s3cret"));
+		assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL),
+				 AL_E_USAGE);
+	}
+	rq.repo = "https://git.test/a.git?token=s3cret";
+	assert_int_equal(sched_request_check(&rq, 0, why, sizeof(why)),
+			 AL_E_USAGE);
+	assert_non_null(strstr(why, "query"));
+	rq.repo = "https://bot:s3cret@git.test/a.git";
+	assert_int_equal(sched_request_check(&rq, 0, NULL, 0), AL_E_UNSAFE);
+	/* airlock update splits credentials off and resolves paths. */
+	assert_int_equal(sched_request_check(&rq, SCHED_CHECK_LOCAL, NULL, 0),
+			 0);
+	rq.repo = "relative/path";
+	assert_int_equal(sched_request_check(&rq, SCHED_CHECK_LOCAL, NULL, 0),
+			 0);
+	rq.repo = "ssh://-oProxyCommand=x/a";
+	assert_int_equal(sched_request_check(&rq, SCHED_CHECK_LOCAL, NULL, 0),
+			 AL_E_USAGE);
+	rq.repo = "https://git.test/a.git?token=s3cret";
+	assert_int_equal(sched_request_check(&rq, SCHED_CHECK_LOCAL, NULL, 0),
+			 AL_E_USAGE);
+	for (size_t i = 0; i < 3; i++) {
+		const char *ok[] = {"HTTPS://git.test/a", "file:///srv/x.git",
+				    "/srv/x.git"};
+		rq.repo = ok[i];
+		assert_int_equal(sched_request_check(&rq, 0, NULL, 0), 0);
+	}
+
+	rq.repo = "https://git.test/a.git";
+	for (size_t i = 0; i < sizeof(bad_branch) / sizeof(*bad_branch); i++) {
+		rq.branch = bad_branch[i];
+		assert_false(sched_branch_ok(rq.branch));
+		assert_int_equal(sched_request_check(&rq, 0, why, sizeof(why)),
+				 AL_E_USAGE);
+		assert_non_null(strstr(why, "branch"));
+		assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL),
+				 AL_E_USAGE);
+	}
+	for (size_t i = 0; i < sizeof(good_branch) / sizeof(*good_branch);
+	     i++) {
+		rq.branch = good_branch[i];
+		assert_true(sched_branch_ok(rq.branch));
+	}
+	rq.branch = NULL;
+	rq.policy = "huge";
+	assert_int_equal(sched_request_check(&rq, 0, NULL, 0), AL_E_USAGE);
+	rq.policy = NULL;
+	rq.test_cmd = "";
+	assert_int_equal(sched_request_check(&rq, 0, NULL, 0), AL_E_USAGE);
+
+	json_t *list = NULL;
+	assert_int_equal(sched_list(f->s, -1, 0, &list), 0);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+}
+
+/*
+ * Crashes pile up queued jobs: a job requeued after its lease expired
+ * meets the job queued for its repository meanwhile with the same
+ * settings. The newer folds into the older: one run, one proposal.
+ */
+static void test_fold_requeued(void **state)
+{
+	struct fix *f = *state;
+	const char *r = "https://git.test/acme/f.git";
+	char a[21], b[21], c[21];
+	struct sched_lease l;
+	unsigned n = 0;
+
+	open_sched(f);
+	enqueue_rq(f, r, NULL, NULL, NULL, a, NULL);
+	lease(f, &l);
+	f->clk.now += 10;
+	enqueue_rq(f, r, NULL, NULL, NULL, b, NULL); /* waits for a */
+	enqueue_rq(f, r, "dev", NULL, NULL, c, NULL); /* other settings */
+	assert_string_not_equal(a, b);
+	assert_int_equal(sched_requeue_expired(f->s, NULL, true, &n), 0);
+	assert_int_equal(n, 1);
+	assert_state(f, a, "queued");
+	assert_state(f, b, "cancelled");
+	assert_string_equal(last_action(f), "job.join");
+	json_t *rec = show(f, b);
+	json_t *m = json_object_get(rec, "sched");
+	assert_string_equal(json_string_value(json_object_get(m,
+							      "joined_into")),
+			    a);
+	assert_non_null(strstr(json_string_value(json_object_get(m, "reason")),
+			       a));
+	json_decref(rec);
+	assert_int_equal(sched_int(f, a, "requests"), 2);
+	assert_state(f, c, "queued");
+
+	/* a now runs first (b's earlier due time), then c; b never. */
+	lease(f, &l);
+	assert_string_equal(l.id, a);
+	assert_int_equal(l.attempt, 2);
+	assert_int_equal(sched_complete(f->s, NULL, a, 2, SCHED_OUT_SUCCEEDED,
+					NULL, NULL), 0);
+	lease(f, &l);
+	assert_string_equal(l.id, c);
+	assert_int_equal(sched_complete(f->s, NULL, c, 1, SCHED_OUT_SUCCEEDED,
+					NULL, NULL), 0);
+	no_lease(f);
+}
+
 static void test_credentials_refused(void **state)
 {
 	struct fix *f = *state;
@@ -737,11 +1058,11 @@ static void test_credentials_refused(void **state)
 	open_sched(f);
 	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL),
 			 AL_E_UNSAFE);
-	rq.repo = "repo\nwith-newline";
+	rq.repo = "/srv/repo\nwith-newline";
 	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
 	rq.repo = "";
 	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
-	rq.repo = "repo-a";
+	rq.repo = "/srv/repo-a";
 	rq.priority = 256;
 	assert_int_equal(sched_enqueue(f->s, NULL, &rq, id, NULL), AL_E_USAGE);
 	assert_int_equal(sched_list(f->s, -1, 0, &list), 0);
@@ -760,7 +1081,7 @@ static void test_save_record(void **state)
 	struct sched_lease l;
 
 	open_sched(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
 	assert_int_equal(sched_lease(f->s, NULL, "w1", &l), 0);
 	json_object_set_new(l.record, "state", json_string("succeeded"));
 	json_object_set_new(l.record, "repo", json_string("elsewhere"));
@@ -771,7 +1092,7 @@ static void test_save_record(void **state)
 	assert_string_equal(json_string_value(json_object_get(rec, "state")),
 			    "running");
 	assert_string_equal(json_string_value(json_object_get(rec, "repo")),
-			    "repo-a");
+			    "/srv/repo-a");
 	assert_non_null(json_object_get(rec, "plan"));
 	assert_non_null(json_object_get(rec, "lease_expires_ms"));
 	json_decref(rec);
@@ -872,7 +1193,7 @@ static void test_schedule_fall_back(void **state)
 {
 	struct fix *f = *state;
 	struct sched_schedule sch[] = {
-		{"repo-w", "weekly sun 02:30", "Europe/Berlin"},
+		{"/srv/repo-w", "weekly sun 02:30", "Europe/Berlin"},
 	};
 
 	f->o.schedules = sch;
@@ -896,9 +1217,10 @@ static void test_schedule_fall_back(void **state)
 static void test_open_refuses(void **state)
 {
 	struct fix *f = *state;
-	struct sched_schedule bad_spec[] = {{"repo", "0 0 * * mnn", NULL}};
-	struct sched_schedule bad_tz[] = {{"repo", "@daily", "../../etc"}};
-	struct sched_schedule no_tz[] = {{"repo", "@daily", "Mars/Olympus"}};
+	struct sched_schedule bad_spec[] = {{"/srv/repo", "0 0 * * mnn", NULL}};
+	struct sched_schedule bad_tz[] = {{"/srv/repo", "@daily", "../../etc"}};
+	struct sched_schedule no_tz[] = {
+		{"/srv/repo", "@daily", "Mars/Olympus"}};
 	struct sched_schedule cred[] = {{"http://u:p@h/r", "@daily", NULL}};
 	struct sched *s = NULL;
 
@@ -950,6 +1272,16 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_logged_after_commit,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_needs_same_settings,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_identity, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_old_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_request_check, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fold_requeued, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_save_record, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_schedule_dst_downtime,
