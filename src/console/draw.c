@@ -340,7 +340,7 @@ static void draw_bottom(struct con *k)
 	con_text(LINES - 1, 0, COLS,
 		 k->view == CON_V_JOBS
 			 ? " ? help  Enter open  / filter  s sort  c cancel  "
-			   "r retry  w workers  a audit  q quit"
+			   "w workers  a audit  q quit"
 		 : k->view == CON_V_AUDIT
 			 ? " ? help  arrows scroll  R rotate keys  E export  "
 			   "w workers  q back  Q quit"
