@@ -208,6 +208,22 @@ int audit_verify_store(struct store *st, const struct audit_verify_opts *o,
 		       struct audit_report *r);
 
 /*
+ * A cheap look at the log for views that refresh often: *out (new
+ * reference) is {"ok", "head": {"seq","hash"}, "checkpoint": the last
+ * one {"n","seq","time","time_ms","key"} or null, "checked": {"from",
+ * "to","entries","linked"}, "export": the last {"n","time","count",
+ * "first","last"} or null, "nproblems", "problems": [...]}. It checks
+ * the head, the last checkpoint's signature and the entry it pins, the
+ * entries after it (linked to it; at most max_check of them, the newest,
+ * unlinked at their start when there are more; 0: all), and the newest
+ * export digest's signature. ok is false with problems listed as in
+ * audit_report_json. Not a verification of the whole log
+ * (audit_verify_store): what lies before the checkpoint is not read.
+ */
+int audit_head_report(struct audit_log *log, uint64_t max_check,
+		      json_t **out);
+
+/*
  * The entry chain alone, without checkpoints or outside state: 0 with
  * *count entries, or AL_E_CHAIN with *bad_seq the first sequence number
  * that cannot be trusted (see audit_verify_store for the checks).

@@ -221,6 +221,53 @@ static void audit_load(struct con *k)
 	json_decref(res);
 }
 
+/* Read the queue view's workers, queue and schedules; again in a while
+ * only while jobs run (their CPU and memory change without events). */
+static void queue_load(struct con *k)
+{
+	json_t *res = NULL;
+	int64_t now = al_mono_ms();
+
+	k->q_due = 0;
+	k->q_last = now;
+	if (call(k, "workers", json_pack("{s:i}", "queued", 50), &res))
+		return;
+	json_decref(k->q_prev);
+	k->q_prev = k->q_res;
+	k->q_res = res;
+	con_queue_build(&k->q, k->q_res, k->q_prev, al_wall_ms());
+	if (json_array_size(json_object_get(res, "running")))
+		k->q_due = now + CON_QUEUE_MS;
+	k->dirty = true;
+}
+
+/* The audit view's head: the chain's state, checkpoint and export. */
+static void head_load(struct con *k)
+{
+	json_t *res = NULL;
+
+	k->head_due = 0;
+	k->head_last = al_mono_ms();
+	if (call(k, "audit.head", json_object(), &res))
+		return;
+	json_decref(k->head);
+	k->head = res;
+	con_head_build(&k->head_lines, k->head, al_wall_ms());
+	k->dirty = true;
+}
+
+/* Read a view again soon: at once, or CON_EVENT_MS after the last
+ * read, so that a burst of events costs one call. */
+static void due_soon(int64_t *due, int64_t last)
+{
+	int64_t at = last + CON_EVENT_MS, now = al_mono_ms();
+
+	if (at < now)
+		at = now;
+	if (!*due || at < *due)
+		*due = at;
+}
+
 /* Read everything shown again: after connecting, or lost events. */
 static void reload(struct con *k)
 {
@@ -230,6 +277,10 @@ static void reload(struct con *k)
 	audit_load(k);
 	if (k->det_id[0])
 		detail_load(k);
+	if (k->view == CON_V_QUEUE)
+		k->q_due = al_mono_ms();
+	if (k->view == CON_V_AUDIT)
+		k->head_due = al_mono_ms();
 	want_more(k);
 }
 
@@ -266,6 +317,16 @@ static void on_event(struct con *k, json_t *ev)
 	}
 	if (!strcmp(name, "audit.entry")) {
 		audit_add(k, data);
+		/* Not for the calls of views that refresh themselves: each
+		 * call is an entry, and would call again. */
+		if (k->view == CON_V_AUDIT &&
+		    !(!strcmp(json_string_value(json_object_get(data, "action"))
+			      ?: "", "api.call") &&
+		      (!strcmp(json_string_value(json_object_get(data, "object"))
+			       ?: "", "audit.head") ||
+		       !strcmp(json_string_value(json_object_get(data, "object"))
+			       ?: "", "workers"))))
+			due_soon(&k->head_due, k->head_last);
 		return;
 	}
 	if (!strcmp(name, "job.log")) {
@@ -281,6 +342,8 @@ static void on_event(struct con *k, json_t *ev)
 		detail_build(k);
 		return;
 	}
+	if (k->view == CON_V_QUEUE)
+		due_soon(&k->q_due, k->q_last);
 	if (con_jobs_event(&k->jobs, name, data, al_wall_ms())) {
 		if (k->jobs.sort != CON_COL_ID || !k->jobs.descending)
 			con_jobs_sort(&k->jobs);
@@ -325,6 +388,17 @@ static void ask(struct con *k, enum con_action act)
 			 : selected(k)            ? selected(k)->id
 						  : NULL;
 
+	if (act == CON_A_ROTATE || act == CON_A_EXPORT) {
+		k->confirm_id[0] = '\0';
+		k->confirm = act;
+		k->prompt = CON_P_CONFIRM;
+		set_msg(k, false, "%s? y to confirm, any other key to keep "
+			"things as they are", act == CON_A_ROTATE
+			? "Rotate the store's keys (a new current key; values "
+			  "are sealed again in the background)"
+			: "Export the audit log to HOME/export");
+		return;
+	}
 	if (!id || !id[0])
 		return;
 	memcpy(k->confirm_id, id, sizeof(k->confirm_id));
@@ -334,11 +408,43 @@ static void ask(struct con *k, enum con_action act)
 		act == CON_A_CANCEL ? "Cancel" : "Retry", id);
 }
 
+/* Rotation and export: audited under the operator by the daemon. */
+static void confirmed_log(struct con *k)
+{
+	bool rotate = k->confirm == CON_A_ROTATE;
+	json_t *res = NULL;
+
+	if (call(k, rotate ? "keys.rotate" : "audit.export", json_object(),
+		 &res))
+		return;
+	if (rotate && json_is_true(json_object_get(res, "started")))
+		set_msg(k, false, "keys rotated: key %s is current; the values "
+			"are sealed again in the background",
+			json_string_value(json_object_get(res, "key")) ?: "?");
+	else if (rotate)
+		set_msg(k, false, "a rotation to key %s is under way already: "
+			"nothing changed",
+			json_string_value(json_object_get(res, "key")) ?: "?");
+	else
+		set_msg(k, false, "export %lld written: seq %lld to %lld in %s",
+			(long long)json_integer_value(json_object_get(res, "n")),
+			(long long)json_integer_value(json_object_get(res,
+								      "first")),
+			(long long)json_integer_value(json_object_get(res, "last")),
+			json_string_value(json_object_get(res, "file")) ?: "?");
+	json_decref(res);
+	k->head_due = al_mono_ms();
+}
+
 static void confirmed(struct con *k)
 {
 	bool cancel = k->confirm == CON_A_CANCEL;
 	json_t *res = NULL;
 
+	if (k->confirm == CON_A_ROTATE || k->confirm == CON_A_EXPORT) {
+		confirmed_log(k);
+		return;
+	}
 	if (call(k, cancel ? "job.cancel" : "job.retry",
 		 json_pack("{s:s}", "id", k->confirm_id), &res))
 		return;
@@ -380,6 +486,8 @@ static void move_by(struct con *k, long delta)
 		k->det_follow = k->det_top + rows >= k->det.n;
 	} else if (k->view == CON_V_AUDIT) {
 		scroll_pos(&k->aud_top, delta, k->aud.n);
+	} else if (k->view == CON_V_QUEUE) {
+		scroll_pos(&k->q_top, delta, k->q.n);
 	} else {
 		scroll_pos(&k->help_top, delta, 40);
 	}
@@ -450,11 +558,20 @@ static void act(struct con *k, enum con_action a)
 		k->sel = k->top = 0;
 		break;
 	case CON_A_CANCEL:
-	case CON_A_RETRY: ask(k, a); break;
+	case CON_A_RETRY:
+	case CON_A_ROTATE:
+	case CON_A_EXPORT: ask(k, a); break;
 	case CON_A_AUDIT:
-		k->back = k->view;
+		k->back = k->view == CON_V_QUEUE ? k->back : k->view;
 		k->view = CON_V_AUDIT;
 		k->aud_top = 0;
+		k->head_due = al_mono_ms();
+		break;
+	case CON_A_QUEUE:
+		k->back = k->view == CON_V_AUDIT ? k->back : k->view;
+		k->view = CON_V_QUEUE;
+		k->q_top = 0;
+		k->q_due = al_mono_ms();
 		break;
 	case CON_A_HELP:
 		if (k->view != CON_V_HELP)
@@ -530,8 +647,10 @@ static void on_key(struct con *k, int ret, wint_t ch)
 		k->prompt = CON_P_NONE;
 		if (ret == OK && (ch == 'y' || ch == 'Y'))
 			confirmed(k);
-		else
+		else if (k->confirm_id[0])
 			set_msg(k, false, "kept job %s", k->confirm_id);
+		else
+			set_msg(k, false, "nothing done");
 		return;
 	}
 	if (ret == OK && ch == '\r')
@@ -605,15 +724,34 @@ static void frame(struct con *k)
 	k->dirty = false;
 }
 
+/* The monotonic ms the shown view wants to be read again at; 0: none. */
+static int64_t view_due(struct con *k)
+{
+	if (k->view == CON_V_QUEUE)
+		return k->q_due;
+	if (k->view == CON_V_AUDIT)
+		return k->head_due;
+	return 0;
+}
+
 static int poll_timeout(struct con *k)
 {
+	int64_t due = view_due(k), t = ticking(k) ? 1000 : -1;
+
 	if (k->want_more)
 		return 0;
 	if (!k->up) {
 		int64_t left = k->retry_at - al_mono_ms();
 		return left < 0 ? 0 : (int)left;
 	}
-	return ticking(k) ? 1000 : -1;
+	if (due) {
+		due -= al_mono_ms();
+		if (due < 0)
+			due = 0;
+		if (t < 0 || due < t)
+			t = due;
+	}
+	return (int)t;
 }
 
 static void loop(struct con *k)
@@ -628,6 +766,12 @@ static void loop(struct con *k)
 		if (k->want_more) {
 			load_page(k);
 			want_more(k);
+		}
+		if (k->up && view_due(k) && al_mono_ms() >= view_due(k)) {
+			if (k->view == CON_V_QUEUE)
+				queue_load(k);
+			else
+				head_load(k);
 		}
 		if (k->dirty)
 			frame(k);
@@ -742,8 +886,15 @@ int con_run(const struct con_opts *o)
 	con_jobs_free(&k.jobs);
 	con_lines_clear(&k.det);
 	con_lines_clear(&k.aud);
+	con_lines_clear(&k.q);
+	con_lines_clear(&k.head_lines);
 	free(k.det.v);
 	free(k.aud.v);
+	free(k.q.v);
+	free(k.head_lines.v);
+	json_decref(k.q_res);
+	json_decref(k.q_prev);
+	json_decref(k.head);
 	json_decref(k.det_rec);
 	json_decref(k.det_log);
 	free(k.frames);

@@ -44,6 +44,7 @@ static void head(struct con_lines *out, json_t *rec, int64_t now)
 	json_t *m = json_object_get(rec, "sched");
 	int64_t c = num(rec, "created_ms", -1), f = num(rec, "finished_ms", -1);
 	char dur[32];
+	int pos, total;
 
 	con_fmt_dur(dur, sizeof(dur), c < 0 ? -1 : (f > 0 ? f : now) - c);
 	con_lines_add(out, CON_HEAD, "Job %s  %s  attempt %lld  trigger %s",
@@ -57,7 +58,12 @@ static void head(struct con_lines *out, json_t *rec, int64_t now)
 			      ? str(rec, "policy") : "(default)");
 	con_lines_add(out, CON_PLAIN, "Duration    %s%s", dur,
 		      f > 0 ? "" : " so far");
-	if (json_is_string(json_object_get(m, "stage")))
+	if (json_is_string(json_object_get(m, "stage")) &&
+	    !strcmp(str(rec, "state"), "running") &&
+	    con_stage_pos(str(m, "stage"), &pos, &total))
+		con_lines_add(out, CON_PLAIN, "Stage       %s (%d of the %d "
+			      "stages)", str(m, "stage"), pos, total);
+	else if (json_is_string(json_object_get(m, "stage")))
 		con_lines_add(out, CON_PLAIN, "Stage       %s",
 			      str(m, "stage"));
 	if (json_is_string(json_object_get(m, "reason")))

@@ -123,6 +123,20 @@ static void draw_repo(int y, int x, int width, const char *repo, bool utf8)
 	con_text(y, x + mark, width - mark, tail);
 }
 
+/* A running job's stage with its place in the pipeline, first, so that
+ * a narrow column cuts the name rather than the place: "7/12 install". */
+static void draw_stage(int y, int x, int width, const struct con_job *j)
+{
+	char buf[64];
+	int pos, total;
+
+	if (!strcmp(j->state, "running") && con_stage_pos(j->stage, &pos, &total))
+		snprintf(buf, sizeof(buf), "%d/%d %s", pos, total, j->stage);
+	else
+		snprintf(buf, sizeof(buf), "%s", j->stage[0] ? j->stage : "-");
+	con_text(y, x, width, buf);
+}
+
 static void draw_job(struct con *k, int y, const struct con_job *j,
 		     const int w[CON_COL__COUNT], bool sel, int64_t now)
 {
@@ -141,7 +155,7 @@ static void draw_job(struct con *k, int y, const struct con_job *j,
 	con_text(y, x, w[CON_COL_STATE], j->state);
 	attrset(base);
 	x += w[CON_COL_STATE] + 1;
-	con_text(y, x, w[CON_COL_STAGE], j->stage[0] ? j->stage : "-");
+	draw_stage(y, x, w[CON_COL_STAGE], j);
 	x += w[CON_COL_STAGE] + 1;
 	if (j->score >= 0)
 		snprintf(buf, sizeof(buf), "%3d %s", j->score, j->level);
@@ -193,31 +207,69 @@ static void draw_jobs(struct con *k, int64_t now)
 					: "no jobs match the filter");
 }
 
-/* Lines of a text view from top; reversed: newest (last) first. */
-static void draw_lines(const struct con_lines *l, size_t top, bool reversed)
+/* Lines of a text view from top, in rows lines from screen line y;
+ * reversed: newest (last) first. */
+static void draw_lines_at(const struct con_lines *l, size_t top,
+			  bool reversed, int y, int rows)
 {
-	int rows = con_body_rows();
-
 	for (int r = 0; r < rows && top + (size_t)r < l->n; r++) {
 		size_t i = top + (size_t)r;
 		const struct con_line *ln = &l->v[reversed ? l->n - 1 - i : i];
 		attrset(look_attr(ln->look));
-		con_text(1 + r, 1, COLS - 2, ln->text);
+		con_text(y + r, 1, COLS - 2, ln->text);
 	}
 	attrset(A_NORMAL);
+}
+
+static void draw_lines(const struct con_lines *l, size_t top, bool reversed)
+{
+	draw_lines_at(l, top, reversed, 1, con_body_rows());
+}
+
+/* The audit view: the chain's state on top, the entries beneath. */
+static void draw_audit(struct con *k)
+{
+	int head = (int)k->head_lines.n + 1;
+	char cols[128];
+
+	draw_lines_at(&k->head_lines, 0, false, 1, head - 1);
+	attrset(A_BOLD | A_UNDERLINE);
+	mvhline(head, 0, ' ', COLS);
+	snprintf(cols, sizeof(cols), "%8s  %-24s  %-18s %-18s %s", "SEQ",
+		 "TIME", "ACTOR", "ACTION", "OBJECT");
+	con_text(head, 1, COLS - 2, cols);
+	attrset(A_NORMAL);
+	draw_lines_at(&k->aud, k->aud_top, true, head + 1,
+		      con_body_rows() - head);
+}
+
+/* The views a key works in, in words. */
+static const char *views_text(unsigned v, char *buf, size_t sz)
+{
+	static const struct { unsigned v; const char *name; } names[] = {
+		{CON_V_JOBS, "jobs"}, {CON_V_DETAIL, "detail"},
+		{CON_V_AUDIT, "audit"}, {CON_V_QUEUE, "workers"}};
+
+	if (v == CON_V_ALL)
+		return "everywhere";
+	buf[0] = '\0';
+	for (size_t i = 0; i < AL_ARRAY_LEN(names); i++)
+		if (v & names[i].v)
+			snprintf(buf + strlen(buf), sz - strlen(buf), "%s%s",
+				 buf[0] ? ", " : "", names[i].name);
+	return buf;
 }
 
 static void draw_help(struct con *k)
 {
 	struct con_lines l = {0};
+	char vbuf[64];
 
 	con_lines_add(&l, CON_HEAD, "Keys");
 	for (size_t i = 0; i < con_nkeys; i++) {
 		const struct con_keydef *d = &con_keys[i];
 		con_lines_add(&l, CON_PLAIN, "  %-11s %-22s %s", d->label,
-			      d->views == CON_V_ALL ? "everywhere"
-			      : d->views == CON_V_JOBS ? "jobs"
-						       : "jobs, detail",
+			      views_text(d->views, vbuf, sizeof(vbuf)),
 			      d->help);
 	}
 	con_lines_add(&l, CON_PLAIN, "%s", "");
@@ -240,6 +292,7 @@ static void draw_title(struct con *k)
 	const char *what = k->view == CON_V_DETAIL ? "job"
 			   : k->view == CON_V_AUDIT ? "audit log"
 			   : k->view == CON_V_HELP  ? "help"
+			   : k->view == CON_V_QUEUE ? "workers, queue and schedules"
 						    : "jobs";
 
 	if (k->view == CON_V_JOBS)
@@ -287,7 +340,12 @@ static void draw_bottom(struct con *k)
 	con_text(LINES - 1, 0, COLS,
 		 k->view == CON_V_JOBS
 			 ? " ? help  Enter open  / filter  s sort  c cancel  "
-			   "r retry  a audit  q quit"
+			   "w workers  a audit  q quit"
+		 : k->view == CON_V_AUDIT
+			 ? " ? help  arrows scroll  R rotate keys  E export  "
+			   "w workers  q back  Q quit"
+		 : k->view == CON_V_QUEUE
+			 ? " ? help  arrows scroll  a audit  q back  Q quit"
 			 : " ? help  arrows scroll  c cancel  r retry  "
 			   "q back  Q quit");
 	attrset(A_NORMAL);
@@ -315,7 +373,9 @@ void con_draw(struct con *k)
 	else if (k->view == CON_V_DETAIL)
 		draw_lines(&k->det, k->det_top, false);
 	else if (k->view == CON_V_AUDIT)
-		draw_lines(&k->aud, k->aud_top, true);
+		draw_audit(k);
+	else if (k->view == CON_V_QUEUE)
+		draw_lines(&k->q, k->q_top, false);
 	else
 		draw_help(k);
 	draw_bottom(k);

@@ -22,6 +22,8 @@
 #define CON_CALL_MS 10000  /* wait for a reply at most */
 #define CON_LOG_KEEP 2000  /* log lines kept for the detail view */
 #define CON_AUDIT_KEEP 1000
+#define CON_QUEUE_MS 2000  /* the queue view's refresh while jobs run */
+#define CON_EVENT_MS 500   /* refreshes caused by events, at most this often */
 
 /* X(enum, header, sort key help): the jobs table's columns. */
 #define CON_COL_TABLE(X)                                                   \
@@ -99,6 +101,11 @@ struct con_job *con_jobs_find(struct con_jobs *j, const char *id);
 /* A copy of s with every character that could drive a terminal
  * replaced (al_sanitize_text after al_utf8_repair); NULL on ENOMEM. */
 char *con_safe_dup(const char *s);
+/*
+ * A stage's place in the pipeline (job/stages.h): *pos from 1 and
+ * *total; false for a stage not in the table.
+ */
+bool con_stage_pos(const char *stage, int *pos, int *total);
 
 /* One line of the audit view. */
 struct con_audit {
@@ -124,6 +131,20 @@ void con_lines_clear(struct con_lines *l);
 void con_detail_build(struct con_lines *out, json_t *rec, json_t *log,
 		      bool utf8, int64_t now_ms);
 
+/*
+ * queue.c: the queue view's lines from a workers reply (docs/api.md),
+ * with CPU rates from the reply before it (prev, may be NULL), and the
+ * audit view's head lines from an audit.head reply (NULL: not read).
+ */
+void con_queue_build(struct con_lines *out, json_t *res, json_t *prev,
+		     int64_t now_ms);
+/* CPU use of worker w since the same worker in prev, in milli-CPUs;
+ * -1 without two readings of the same sandbox. */
+int64_t con_cpu_rate(json_t *w, json_t *prev);
+void con_head_build(struct con_lines *out, json_t *head, int64_t now_ms);
+/* "512M", "3.1G": bytes for a narrow column. */
+void con_fmt_bytes(char *out, size_t outsz, uint64_t n);
+
 /* text.c: terminal-safe drawing. */
 void con_text_init(bool utf8);
 /* Draw s at (y, x) in at most width columns; returns columns used. */
@@ -148,15 +169,21 @@ void con_fmt_when(char *out, size_t outsz, int64_t ms, int64_t now_ms);
 	X(CON_A_OPEN, CON_V_JOBS, "Enter", "open the job's detail", '\n',      \
 	  KEY_ENTER)                                                           \
 	X(CON_A_FILTER, CON_V_JOBS, "/",                                       \
-	  "filter: state, level, text (empty: none)", '/', 0)                  \
+	  "filter: state, level, text in id, repo, package, test", '/', 0)    \
 	X(CON_A_SORT, CON_V_JOBS, "s", "sort by the next column", 's', 0)      \
 	X(CON_A_RSORT, CON_V_JOBS, "S", "reverse the sort", 'S', 0)            \
 	X(CON_A_CANCEL, CON_V_JOBS | CON_V_DETAIL, "c",                        \
 	  "cancel the job (asks first)", 'c', 0)                               \
 	X(CON_A_RETRY, CON_V_JOBS | CON_V_DETAIL, "r",                         \
 	  "retry a failed or cancelled job (asks first)", 'r', 0)              \
-	X(CON_A_AUDIT, CON_V_JOBS | CON_V_DETAIL, "a Tab",                     \
-	  "the audit log, following", 'a', '\t')                               \
+	X(CON_A_AUDIT, CON_V_JOBS | CON_V_DETAIL | CON_V_QUEUE, "a Tab",       \
+	  "the audit log, following, and its chain's state", 'a', '\t')        \
+	X(CON_A_QUEUE, CON_V_JOBS | CON_V_DETAIL | CON_V_AUDIT, "w",           \
+	  "workers with their CPU and memory, the queue, schedules", 'w', 0)   \
+	X(CON_A_ROTATE, CON_V_AUDIT, "R",                                      \
+	  "rotate the store's keys (asks first)", 'R', 0)                      \
+	X(CON_A_EXPORT, CON_V_AUDIT, "E",                                      \
+	  "export the audit log to HOME/export (asks first)", 'E', 0)         \
 	X(CON_A_HELP, CON_V_ALL, "?", "this help", '?', 0)                     \
 	X(CON_A_REDRAW, CON_V_ALL, "Ctrl-L", "redraw and read everything "     \
 	  "again", 12, 0)                                                      \
@@ -169,7 +196,8 @@ enum con_view {
 	CON_V_DETAIL = 2,
 	CON_V_AUDIT = 4,
 	CON_V_HELP = 8,
-	CON_V_ALL = 15
+	CON_V_QUEUE = 16,
+	CON_V_ALL = 31
 };
 
 enum con_action {
@@ -217,6 +245,18 @@ struct con {
 	struct con_lines aud; /* oldest first; drawn newest first */
 	int64_t aud_seq;
 	size_t aud_top, help_top;
+	/* The audit view's head (audit.head) and when to read it again
+	 * (monotonic ms; 0: not due). */
+	json_t *head;
+	struct con_lines head_lines;
+	int64_t head_due, head_last;
+
+	/* The queue view: the last two workers replies, its lines, and
+	 * when to read it again (0: not due). */
+	json_t *q_res, *q_prev;
+	struct con_lines q;
+	size_t q_top;
+	int64_t q_due, q_last;
 
 	enum con_prompt prompt;
 	char input[128];

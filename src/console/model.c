@@ -11,10 +11,30 @@
 
 #include "base/util.h"
 #include "console/internal.h"
+#include "job/stages.h"
 
 static const char *const con_states[] = {"queued", "running", "succeeded",
 					 "failed", "cancelled", NULL};
 static const char *const con_levels[] = {"high", "medium", "low", NULL};
+
+static const char *const con_stages[] = {
+#define CON_X_STAGE(name) name,
+	JOB_STAGE_TABLE(CON_X_STAGE)
+#undef CON_X_STAGE
+};
+
+bool con_stage_pos(const char *stage, int *pos, int *total)
+{
+	*total = (int)AL_ARRAY_LEN(con_stages);
+	for (size_t i = 0; stage && i < AL_ARRAY_LEN(con_stages); i++) {
+		if (!strcmp(stage, con_stages[i])) {
+			*pos = (int)i + 1;
+			return true;
+		}
+	}
+	*pos = 0;
+	return false;
+}
 
 /* Make s inert: invalid UTF-8 and controls replaced, and tabs too
  * (al_sanitize_text keeps them; on a screen they move the cursor). */

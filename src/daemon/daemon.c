@@ -716,6 +716,7 @@ static int dmn_loop(struct daemon *d)
 			d->next_cp_mono = now + DMN_CHECKPOINT_MS;
 		}
 		dmn_audit_tail(d);
+		dmn_views_update(d);
 	}
 	return 0;
 }
@@ -762,10 +763,13 @@ int dmn_run(const char *home)
 	int rc;
 
 	pthread_rwlock_init(&d.sched_lock, NULL);
-	rc = dmn_start(&d);
+	rc = dmn_views_init(&d);
+	if (rc == 0)
+		rc = dmn_start(&d);
 	if (rc == 0)
 		rc = dmn_loop(&d);
 	dmn_finish(&d, rc);
+	dmn_views_free(&d);
 	pthread_rwlock_destroy(&d.sched_lock);
 	return rc;
 }

@@ -92,6 +92,17 @@ struct dmn_worker {
 
 struct dmn_reseal;
 
+/* What the API thread may know of a running worker (views.c). */
+struct dmn_wview {
+	unsigned slot;
+	pid_t pid;
+	char id[SCHED_ID_LEN + 1];
+	unsigned attempt;
+	char stage[32];
+	int64_t started_ms;
+	enum dmn_stop stop;
+};
+
 struct daemon {
 	const char *home;
 	char sock_path[108];
@@ -122,6 +133,12 @@ struct daemon {
 	int64_t next_cp_mono;
 	uint64_t jobs_started;
 	uint64_t reloads;
+	/* views.c: a copy of the workers for the API thread, and the
+	 * result of the last audit.verify; under view_lock. */
+	pthread_mutex_t view_lock;
+	struct dmn_wview *wview;
+	unsigned nwview;
+	json_t *last_verify;
 };
 
 /* The actor of the daemon's own entries. */
@@ -174,6 +191,23 @@ void dmn_reseal_free(struct daemon *d);
 json_t *dmn_keys_rotate(struct daemon *d, const char *actor, unsigned batch,
 			struct api_err *err);
 json_t *dmn_keys_status(struct daemon *d, bool check, struct api_err *err);
+
+/*
+ * views.c: what the views of an operator (the console) ask for. The
+ * main thread copies its workers for the API thread after each round
+ * (dmn_views_update); the API thread's methods read the copy, the
+ * sandboxes' cgroups and the store. dmn_views_verified keeps the last
+ * audit.verify result (report as audit_report_json, borrowed).
+ */
+int dmn_views_init(struct daemon *d);
+void dmn_views_update(struct daemon *d);
+void dmn_views_free(struct daemon *d);
+void dmn_views_verified(struct daemon *d, const char *actor,
+			const json_t *report);
+json_t *dmn_m_workers(void *ctx, const struct api_call *call,
+		      json_t *params, struct api_err *err);
+json_t *dmn_m_audit_head(void *ctx, const struct api_call *call,
+			 json_t *params, struct api_err *err);
 
 /* methods.c: the control API's method table. */
 extern const struct api_method dmn_methods[];

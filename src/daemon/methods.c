@@ -443,7 +443,6 @@ static json_t *m_verify(void *ctx, const struct api_call *call,
 	json_t *out;
 	int rc;
 
-	(void)call;
 	if (!params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	rc = audit_verify_store(d->st, &o, &r);
@@ -454,6 +453,8 @@ static json_t *m_verify(void *ctx, const struct api_call *call,
 	}
 	out = audit_report_json(&r);
 	audit_report_free(&r);
+	if (out)
+		dmn_views_verified(d, call->actor, out);
 	return out;
 }
 
@@ -522,7 +523,9 @@ const struct api_method dmn_methods[] = {
 	{"job.cancel", m_cancel},
 	{"job.retry", m_retry},
 	{"job.logs", m_logs},
+	{"workers", dmn_m_workers},
 	{"audit.tail", m_audit_tail},
+	{"audit.head", dmn_m_audit_head},
 	{"audit.verify", m_verify},
 	{"audit.export", m_export},
 	{"keys.rotate", m_keys_rotate},

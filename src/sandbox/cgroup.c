@@ -563,3 +563,150 @@ int sbx_sweep(void)
 		n += cg_sweep_dir(SBX_CG2_SHARED);
 	return n;
 }
+
+/*
+ * Live usage (sbx_usage_of). The reader looks where sbx_run puts the
+ * cgroups of a process that shares its own cgroup (cg_make_dirs and
+ * cg2_parent), by the creator's pid in their names, so the creator
+ * needs to tell it nothing: a daemon finds its workers' sandboxes.
+ */
+
+/* A v1 "no limit" is the largest page-aligned value, not a word. */
+static uint64_t cg_limit(uint64_t v)
+{
+	return v >= ((uint64_t)1 << 62) ? 0 : v;
+}
+
+/* CPU time, in microseconds, of the processes in dir/cgroup.procs and
+ * of the children they reaped (v1 without cpuacct beside cpu). */
+static uint64_t cg_procs_cpu_usec(const char *dir)
+{
+	char path[PATH_MAX + 32], line[32], stat[1024];
+	long tck = sysconf(_SC_CLK_TCK);
+	uint64_t ticks = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (tck <= 0 || !(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		long pid = strtol(line, NULL, 10);
+		char pdir[64];
+		if (pid <= 0)
+			continue;
+		snprintf(pdir, sizeof(pdir), "/proc/%ld", pid);
+		if (cg_read(pdir, "stat", stat, sizeof(stat)))
+			continue;
+		/* The command name may hold spaces and parentheses: the
+		 * fields start after the last ')'. utime, stime, cutime
+		 * and cstime are fields 14 to 17, the 12th to 15th after
+		 * it. */
+		char *p = strrchr(stat, ')');
+		unsigned long long v[4] = {0};
+		if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				"%*u %*u %llu %llu %llu %llu", &v[0], &v[1],
+				&v[2], &v[3]) == 4)
+			ticks += v[0] + v[1] + v[2] + v[3];
+	}
+	fclose(f);
+	return ticks * 1000000u / (uint64_t)tck;
+}
+
+static void cg_usage_v2(const char *dir, struct sbx_usage *u)
+{
+	char buf[64];
+	unsigned long long quota = 0, period = 0;
+
+	u->sandboxes++;
+	u->mem_bytes += cg_read_u64(dir, "memory.current");
+	u->mem_max += cg_read_u64(dir, "memory.max"); /* "max": 0 */
+	u->cpu_usec += cg_read_key(dir, "cpu.stat", "usage_usec");
+	if (cg_read(dir, "cpu.max", buf, sizeof(buf)) == 0 &&
+	    sscanf(buf, "%llu %llu", &quota, &period) == 2 && period)
+		u->cpu_milli += (unsigned)(quota * 1000 / period);
+	u->pids += (unsigned)cg_read_u64(dir, "pids.current");
+	u->pids_max += (unsigned)cg_read_u64(dir, "pids.max");
+}
+
+static void cg_usage_v1(int c, const char *dir, struct sbx_usage *u)
+{
+	uint64_t ns;
+	long long quota;
+	char buf[64];
+
+	switch (c) {
+	case SBX_CG_MEMORY:
+		u->sandboxes++;
+		u->mem_bytes += cg_read_u64(dir, "memory.usage_in_bytes");
+		u->mem_max += cg_limit(cg_read_u64(dir,
+						   "memory.limit_in_bytes"));
+		break;
+	case SBX_CG_CPU:
+		if (cg_read(dir, "cpuacct.usage", buf, sizeof(buf)) == 0) {
+			ns = strtoull(buf, NULL, 10);
+			u->cpu_usec += ns / 1000;
+		} else {
+			u->cpu_usec += cg_procs_cpu_usec(dir);
+		}
+		quota = cg_read(dir, "cpu.cfs_quota_us", buf, sizeof(buf))
+				? -1 : strtoll(buf, NULL, 10);
+		ns = cg_read_u64(dir, "cpu.cfs_period_us");
+		if (quota > 0 && ns)
+			u->cpu_milli += (unsigned)((uint64_t)quota * 1000 / ns);
+		break;
+	default:
+		u->pids += (unsigned)cg_read_u64(dir, "pids.current");
+		u->pids_max += (unsigned)cg_read_u64(dir, "pids.max");
+		break;
+	}
+}
+
+/* Add the usage of parent's airlock-sbx-<creator>-* children. */
+static void cg_usage_dir(int version, int c, const char *parent,
+			 pid_t creator, struct sbx_usage *u)
+{
+	char prefix[48], path[PATH_MAX];
+	DIR *d = opendir(parent);
+
+	if (!d)
+		return;
+	snprintf(prefix, sizeof(prefix), "airlock-sbx-%d-", (int)creator);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), "%.3900s/%.100s", parent,
+			 e->d_name);
+		if (version == 2)
+			cg_usage_v2(path, u);
+		else
+			cg_usage_v1(c, path, u);
+	}
+	closedir(d);
+}
+
+int sbx_usage_of(pid_t creator, struct sbx_usage *u)
+{
+	char why[256], self[900], dir[PATH_MAX] = "";
+	int version = sbx_cg_detect(why, sizeof(why));
+
+	memset(u, 0, sizeof(*u));
+	if (version < 0)
+		return -ENOTSUP;
+	for (int c = 0; c < SBX_CG_N; c++) {
+		const char *ctrl = version == 1 ? sbx_cg_names[c] : NULL;
+		if (version == 2 && c > 0)
+			break;
+		if (cg_self_path(ctrl, self, sizeof(self)))
+			continue;
+		const char *sep = strcmp(self, "/") == 0 ? "" : self;
+		if (version == 1)
+			snprintf(dir, sizeof(dir), SBX_CG_ROOT "/%s%s", ctrl,
+				 sep);
+		else
+			snprintf(dir, sizeof(dir), SBX_CG_ROOT "%s", sep);
+		cg_usage_dir(version, c, dir, creator, u);
+	}
+	if (version == 2 && strcmp(dir, SBX_CG2_SHARED))
+		cg_usage_dir(2, 0, SBX_CG2_SHARED, creator, u);
+	return 0;
+}

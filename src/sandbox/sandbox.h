@@ -307,4 +307,29 @@ void sbx_cancel_reset(void);
  */
 int sbx_sweep(void);
 
+/*
+ * What the sandboxes of one process use right now, against their limits,
+ * read from their cgroups: those named airlock-sbx-<creator>-*, looked up
+ * where sbx_run puts them for a process in the caller's own cgroup (a
+ * child it forked, such as a daemon's worker). Summed over the sandboxes
+ * found (a process runs them one after the other, so usually one). A
+ * limit of 0 means none. cpu_usec is CPU time used so far: cpu.stat on
+ * v2, cpuacct.usage where v1 mounts cpuacct with cpu, else the CPU time
+ * of the processes in the cgroup and of the children they reaped (from
+ * /proc; time of a process that already left without being reaped
+ * inside is missed). A rate needs two readings.
+ */
+struct sbx_usage {
+	unsigned sandboxes;   /* cgroups found; 0: nothing else is set */
+	uint64_t mem_bytes;   /* memory charged now */
+	uint64_t mem_max;
+	uint64_t cpu_usec;
+	unsigned cpu_milli;   /* quota / period, in milli-CPUs */
+	unsigned pids;
+	unsigned pids_max;
+};
+/* Returns 0 (with u->sandboxes 0 when none runs), or -ENOTSUP without
+ * usable cgroups. Reads only; safe on any thread. */
+int sbx_usage_of(pid_t creator, struct sbx_usage *u);
+
 #endif

@@ -345,6 +345,17 @@ int sched_next_wakeup(struct sched *s, int64_t *at_ms);
 int sched_list(struct sched *s, int state, size_t limit, json_t **out);
 
 /*
+ * What comes next, for a view of the queue: *out (new reference) is
+ * {"queued": the first limit queued jobs as summaries (sched_list), in
+ * lease order, "queued_total": how many are queued (counted from the
+ * index, without reading them), "schedules": [{"repo","spec","tz",
+ * "last_ms" (the last tick, null before the first),"next_ms" (the next
+ * slot, null if the spec has none)}] in configuration order}. Reads
+ * limit records at most, however long the queue.
+ */
+int sched_upcoming(struct sched *s, size_t limit, json_t **out);
+
+/*
  * One page of jobs, newest first, for views that show a window of a
  * large store (the console): only the records on the page, or examined
  * for a filter, are read and unsealed. Job ids begin with their creation
@@ -357,7 +368,8 @@ struct sched_page_query {
 	const char *after;  /* ids above this one only; NULL: no bound */
 	int state;          /* -1: any */
 	const char *level;  /* score level; NULL: any */
-	const char *match;  /* in the id or repository, any case; NULL */
+	const char *match;  /* in the id, the repository, a planned update's
+			     * name or a failing test's, any case; NULL */
 	size_t limit;       /* 1..SCHED_PAGE_MAX */
 	size_t scan;        /* records examined at most; 0: SCHED_PAGE_SCAN */
 };

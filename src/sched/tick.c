@@ -278,6 +278,101 @@ out:
 	return rc;
 }
 
+/*
+ * The first limit 'Q' entries' summaries into out (lease order) and the
+ * count of all of them, which reads keys only.
+ */
+static int upcoming_queue(struct store_txn *txn, size_t limit, json_t *out,
+			  size_t *total)
+{
+	struct store_cursor *cur = NULL;
+	char seek[1] = {'Q'}, id[SCHED_ID_LEN + 1];
+	const void *key;
+	size_t klen;
+	int rc;
+
+	*total = 0;
+	if ((rc = store_cursor_open(txn, STORE_DB_QUEUE, &cur)) ||
+	    (rc = store_cursor_seek(cur, seek, 1)))
+		goto out;
+	while ((rc = store_cursor_next(cur, &key, &klen, NULL)) == 0) {
+		const char *k = key;
+		json_t *rec = NULL;
+		if (klen != SCHED_QKEY_LEN || k[0] != 'Q')
+			break;
+		if ((*total)++ >= limit)
+			continue;
+		memcpy(id, k + klen - SCHED_ID_LEN, SCHED_ID_LEN);
+		id[SCHED_ID_LEN] = '\0';
+		if ((rc = store_get_json(txn, STORE_DB_JOBS, id, SCHED_ID_LEN,
+					 &rec)))
+			goto out;
+		json_array_append_new(out, summary(rec, -1));
+		json_decref(rec);
+	}
+	rc = rc == AL_E_NOTFOUND ? 0 : rc;
+out:
+	store_cursor_close(cur);
+	return rc;
+}
+
+/* Each schedule with its last tick and its next slot (null: none). */
+static int upcoming_schedules(struct sched *s, struct store_txn *txn,
+			      json_t *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < s->nsch && rc == 0; i++) {
+		const struct sched_entry *e = &s->sch[i];
+		json_t *repo = NULL, *o;
+		uint8_t rkey[32];
+		int64_t last, slot = -1;
+
+		if ((rc = sched_repo_get(s, txn, e->repo, rkey, &repo)))
+			break;
+		last = sched_jint(sched_member(repo), "tick_ms", -1);
+		json_decref(repo);
+		/* Not seen yet: the first tick records it and the slot
+		 * after that fires. */
+		if (sched_cron_next(&e->cron, e->tz,
+				    last >= 0 ? last : sched_now(s), &slot))
+			slot = -1;
+		o = json_pack("{s:s,s:s,s:s}", "repo", e->repo, "spec",
+			      e->spec, "tz", sched_tz_name(e->tz));
+		if (!o)
+			return -ENOMEM;
+		json_object_set_new(o, "last_ms", last >= 0 ? json_integer(last)
+							    : json_null());
+		json_object_set_new(o, "next_ms", slot >= 0 ? json_integer(slot)
+							    : json_null());
+		json_array_append_new(out, o);
+	}
+	return rc;
+}
+
+int sched_upcoming(struct sched *s, size_t limit, json_t **out)
+{
+	struct store_txn *txn = NULL;
+	json_t *queued = json_array(), *sch = json_array();
+	size_t total = 0;
+	int rc = queued && sch ? 0 : -ENOMEM;
+
+	*out = NULL;
+	if (rc || (rc = store_txn_begin(s->st, false, &txn)) ||
+	    (rc = upcoming_queue(txn, limit, queued, &total)) ||
+	    (rc = upcoming_schedules(s, txn, sch)))
+		goto out;
+	*out = json_pack("{s:O,s:I,s:O}", "queued", queued, "queued_total",
+			 (json_int_t)total, "schedules", sch);
+	if (!*out)
+		rc = -ENOMEM;
+out:
+	store_txn_abort(txn);
+	json_decref(queued);
+	json_decref(sch);
+	return rc;
+}
+
 struct list_ctx {
 	int state;
 	size_t limit;
@@ -323,6 +418,35 @@ out:
 	return rc;
 }
 
+/*
+ * Does match occur (any case) in the name of a planned update or of a
+ * failing test in the report? The record is read for the page anyway,
+ * so this costs no more reads.
+ */
+static bool page_names(const char *match, json_t *rec)
+{
+	json_t *ups = json_object_get(json_object_get(rec, "plan"), "updates");
+	json_t *fails = json_object_get(json_object_get(rec, "report"),
+					"failures");
+	json_t *v, *f, *t;
+	size_t i, k;
+
+	json_array_foreach(ups, i, v) {
+		const char *name = sched_jstr(v, "name");
+		if (name && strcasestr(name, match))
+			return true;
+	}
+	json_array_foreach(fails, i, f) {
+		json_array_foreach(json_object_get(json_object_get(f, "tests"),
+						   "failing"), k, t) {
+			const char *name = json_string_value(t);
+			if (name && strcasestr(name, match))
+				return true;
+		}
+	}
+	return false;
+}
+
 static bool page_wants(const struct sched_page_query *q, json_t *rec)
 {
 	const char *repo = sched_jstr(rec, "repo");
@@ -339,7 +463,7 @@ static bool page_wants(const struct sched_page_query *q, json_t *rec)
 			return false;
 	}
 	if (q->match && !(repo && strcasestr(repo, q->match)) &&
-	    !(id && strcasestr(id, q->match)))
+	    !(id && strcasestr(id, q->match)) && !page_names(q->match, rec))
 		return false;
 	return true;
 }

@@ -8,6 +8,11 @@
 # cancel with confirmation (audited under our uid), resize to 80x24,
 # 200x60 and below the minimum, the daemon stopped and started again
 # while the console is open, and the terminal's title never changed.
+# The workers view: the running job's sandbox use against the limits
+# from airlock.conf (memory 448M), read again only while jobs run; the
+# queue with due times and a schedule's next slot. The audit view: the
+# chain's state, export and key rotation asked first and audited under
+# our uid. The text filter by a planned package's name.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.sh"
 
@@ -22,7 +27,11 @@ trap con_cleanup EXIT
 
 cd "$it_tmp"
 url=$(it_publish "$AL_SOURCE_DIR/tests/fixtures/daemon-project" cproject)
-printf 'workers = 1\n' >> "$it_home/airlock.conf"
+printf 'workers = 1\nmemory = 448M\n' >> "$it_home/airlock.conf"
+# Next slot 04:30 Berlin time on 1 January (03:30 UTC); seen for the
+# first time it only records now, so it adds no job.
+printf 'schedule = http://127.0.0.1:9/sched.git TZ=Europe/Berlin 30 4 1 1 *\n' \
+	>> "$it_home/airlock.conf"
 dmn_start
 
 # screen: the console's screen as text. wait_screen RE [SECS]: until
@@ -64,7 +73,7 @@ tail8() { echo "${1: -8}"; }
 
 # The console, in a 100x30 terminal whose title we set.
 tm -f /dev/null new-session -d -s con -x 100 -y 30 \
-	"env LANG=C.UTF-8 TERM=screen-256color $AIRLOCK_BIN --home $it_home console"
+	"env LANG=C.UTF-8 TZ=UTC TERM=screen-256color $AIRLOCK_BIN --home $it_home console"
 tm select-pane -t con -T clean-title
 wait_screen "jobs: $total of $total"
 grep -q "connected" screen.txt || fail "title line: $(head -1 screen.txt)"
@@ -114,6 +123,41 @@ keys s s s s s s
 wait_screen "sort: ID \(descending\)"
 pass "sort by a column and reversed"
 
+# Filter by the name of a package the succeeded job's plan updates.
+pkg=$(dmn_field "$ok" 'r.plan.updates[0].name')
+[ -n "$pkg" ] || fail "the succeeded job has no planned update"
+keys / "$pkg" Enter
+# The running job of the same repository may have its plan already.
+wait_screen "jobs: [12] of $total"
+grep -q "$(tail8 "$ok")" screen.txt || fail "filter by package $pkg"
+sed -n '3,$p' screen.txt | grep -Eq ' (queued|cancelled|failed) ' &&
+	fail "the package filter let other jobs through"
+keys / Enter
+wait_screen "jobs: $total of $total"
+pass "filter by a planned package's name"
+
+# The running job's stage with its place in the stage order.
+wait_screen " running +[0-9]+/12 " 60
+pass "a running job's stage shows its place: $(grep -Eo ' [0-9]+/12 [a-z-]*' screen.txt)"
+
+# Workers: the running job with its sandbox's memory against the limit
+# airlock.conf sets, and its CPU once two readings (2 s apart) were
+# taken; the queue (6 queued behind one worker) and the schedule.
+keys w
+wait_screen "workers, queue and schedules"
+wait_screen "worker-1 +$(tail8 "$run") +[0-9]+/12 [a-z-]+"
+wait_screen "mem [0-9.]+[BKMG] of 448M \([0-9]+%\) +pids [0-9]+ of [0-9]+" 180
+wait_screen "cpu +[0-9]+\.[0-9]+ of 1\.00 \([0-9]+%\)" 30
+grep -q "Workers: 1 of 1 busy" screen.txt || fail "workers line"
+grep -q "Queued: 6" screen.txt || fail "queued count"
+[ "$(grep -c 'now (when a worker is free)' screen.txt)" -eq 6 ] ||
+	fail "due times of the queued jobs"
+grep -Eq -- "-01-01 03:30 \(in [0-9]+d[0-9]+h\) +Europe/Berlin +30 4 1 1 \*" \
+	screen.txt || fail "the schedule's next slot"
+pass "workers view: sandbox memory and CPU against the limits, queue, schedule"
+keys q
+wait_screen "jobs: $total of $total"
+
 # Cancel with confirmation: n keeps the job, y cancels it through the
 # API, audited under our uid.
 keys / running Enter
@@ -134,6 +178,19 @@ grep '"job.cancel"' cancel-audit.txt | grep -q "\"uid:$(id -u)\"" ||
 keys / Enter
 wait_screen "jobs: $total of $total"
 pass "cancel asks first and is audited under uid:$(id -u)"
+
+# With nothing running the workers view is read once and not again:
+# every call is an audit entry, so count them.
+keys w
+wait_screen "Queued: 0" 180
+wait_screen "Workers: 0 of 1 busy" 180
+sleep 1
+calls() { al audit show | grep -c '"object":"workers"'; }
+n1=$(calls)
+sleep 5
+[ "$(calls)" -eq "$n1" ] || fail "the workers view polls with nothing running"
+keys q
+pass "the workers view reads nothing while no job runs"
 
 # The job with escape sequences: shown inert, title unchanged, nothing
 # cleared or coloured by it.
@@ -191,6 +248,30 @@ pass "daemon stopped: said so; started: reconnected and live"
 # The audit view follows: a call made now appears on top.
 keys a
 wait_screen "audit log"
+wait_screen "Chain: intact from the last checkpoint to the head"
+grep -q "Last export: none" screen.txt || fail "an export before any"
+keys E
+wait_screen "Export the audit log to HOME/export\?"
+keys n
+wait_screen "nothing done"
+[ -e "$it_home/export/00000001.digest.json" ] && fail "n exported"
+keys E y
+wait_screen "export 1 written: seq 1 to [0-9]+"
+wait_screen "Last export: #1, seq 1 to [0-9]+"
+grep -Eq "Last checkpoint: #[0-9]+ at seq [0-9]+, signed 20" screen.txt ||
+	fail "no checkpoint line after the export"
+al audit show | grep '"audit.export"' | grep -q "\"uid:$(id -u)\"" ||
+	fail "the export is not audited under uid:$(id -u)"
+keys R
+wait_screen "Rotate the store's keys"
+keys x
+wait_screen "nothing done"
+keys R y
+wait_screen "keys rotated: key [0-9a-f]+ is current"
+al audit show | grep '"keys.rotate.start"' | grep -q "\"uid:$(id -u)\"" ||
+	fail "the rotation is not audited under uid:$(id -u)"
+al audit verify >/dev/null || fail "the log does not verify after export and rotation"
+pass "audit view: chain state; export and rotation ask first, audited"
 al status >/dev/null
 wait_screen "uid:$(id -u) +api.call +status"
 keys '?'

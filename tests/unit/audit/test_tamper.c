@@ -1054,6 +1054,109 @@ static void test_line_checker_form(void **state)
 	al_buf_free(&line);
 }
 
+/* --- the cheap look (audit_head_report) --- */
+
+static json_t *head_report(struct fix *f, uint64_t max)
+{
+	json_t *h = NULL;
+
+	assert_int_equal(audit_head_report(f->log, max, &h), 0);
+	assert_non_null(h);
+	return h;
+}
+
+static json_int_t jget(json_t *o, const char *a, const char *b)
+{
+	return json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+/* Intact: the entries after the last checkpoint checked and linked to
+ * it; the bound; and an export shows. */
+static void test_head_intact(void **state)
+{
+	struct fix *f = *state;
+	struct audit_export_info info;
+	json_t *h;
+
+	append_n(f, 35);
+	h = head_report(f, 0);
+	assert_true(json_is_true(json_object_get(h, "ok")));
+	assert_int_equal(jget(h, "head", "seq"), 35);
+	assert_int_equal(jget(h, "checkpoint", "seq"), 30);
+	assert_int_equal(jget(h, "checked", "entries"), 5);
+	assert_true(json_is_true(json_object_get(json_object_get(h, "checked"),
+						 "linked")));
+	assert_true(json_is_null(json_object_get(h, "export")));
+	json_decref(h);
+	h = head_report(f, 2);
+	assert_true(json_is_true(json_object_get(h, "ok")));
+	assert_int_equal(jget(h, "checked", "from"), 34);
+	assert_false(json_is_true(json_object_get(json_object_get(h, "checked"),
+						  "linked")));
+	json_decref(h);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	h = head_report(f, 0);
+	assert_true(json_is_true(json_object_get(h, "ok")));
+	assert_int_equal(jget(h, "export", "n"), 1);
+	assert_int_equal(jget(h, "export", "last"), (json_int_t)info.last);
+	json_decref(h);
+}
+
+/* An entry after the checkpoint rewritten with its hash redone: the
+ * next one's link breaks. */
+static void test_head_replaced(void **state)
+{
+	struct fix *f = *state;
+	struct store_txn *txn;
+	json_t *e, *h;
+
+	append_n(f, 35);
+	e = get_entry(f, 33);
+	json_object_set_new(e, "actor", json_string("uid:666"));
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	put_entry(txn, 33, e);
+	assert_int_equal(store_txn_commit(txn), 0);
+	json_decref(e);
+	h = head_report(f, 0);
+	assert_false(json_is_true(json_object_get(h, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(
+		json_array_get(json_object_get(h, "problems"), 0), "what")),
+		"prev"));
+	json_decref(h);
+}
+
+/* Re-chained from before the checkpoint to the head: every link holds,
+ * but the entry the checkpoint signed is not the one there now. */
+static void test_head_rechained(void **state)
+{
+	struct fix *f = *state;
+	char prev[AUDIT_HASH_HEX_LEN + 1];
+	struct store_txn *txn;
+	json_t *e, *h;
+
+	append_n(f, 35);
+	e = get_entry(f, 27);
+	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+		   sizeof(prev));
+	json_decref(e);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = 28; s <= 35; s++) {
+		e = get_entry(f, s);
+		if (s == 28)
+			json_object_set_new(e, "actor", json_string("uid:666"));
+		json_object_set_new(e, "prev", json_string(prev));
+		put_entry(txn, s, e);
+		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+			   sizeof(prev));
+		json_decref(e);
+	}
+	put_head(txn, 35, prev);
+	assert_int_equal(store_txn_commit(txn), 0);
+	h = head_report(f, 0);
+	assert_false(json_is_true(json_object_get(h, "ok")));
+	json_decref(h);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1082,6 +1185,9 @@ int main(void)
 		T(test_export_resigned),
 		T(test_export_refusals),
 		T(test_line_checker),
+		T(test_head_intact),
+		T(test_head_replaced),
+		T(test_head_rechained),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

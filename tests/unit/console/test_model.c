@@ -111,12 +111,139 @@ static void test_rows(void **state)
 	con_jobs_free(&jb);
 }
 
+/* Every stage of the table has its place; an unknown one has none. */
+static void test_stage_pos(void **state)
+{
+	int pos, total;
+	(void)state;
+
+	assert_true(con_stage_pos("clone", &pos, &total));
+	assert_int_equal(pos, 1);
+	assert_int_equal(total, 12);
+	assert_true(con_stage_pos("install", &pos, &total));
+	assert_int_equal(pos, 7);
+	assert_true(con_stage_pos("propose", &pos, &total));
+	assert_int_equal(pos, total);
+	assert_false(con_stage_pos("installx", &pos, &total));
+	assert_false(con_stage_pos(NULL, &pos, &total));
+}
+
+/* Does any line of l hold needle? */
+static bool lines_have(const struct con_lines *l, const char *needle)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strstr(l->v[i].text, needle))
+			return true;
+	return false;
+}
+
+static json_t *workers_reply(json_int_t cpu_usec, json_int_t sampled,
+			     const char *repo)
+{
+	return json_pack(
+		"{s:i,s:[{s:s,s:s,s:i,s:s,s:s,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:i,"
+		"s:i,s:i,s:I}}],s:[{s:s,s:s,s:i,s:I,s:i}],s:i,s:[{s:s,s:s,s:s,"
+		"s:I}]}",
+		"max", 2, "running", "worker", "worker-1", "id",
+		"0123456789abcdef0123", "pid", 42, "stage", "baseline-test",
+		"repo", repo, "started_ms", (json_int_t)1000, "stop", "none",
+		"attempt", 1, "sandbox", "mem_bytes",
+		(json_int_t)(64 << 20), "mem_max", (json_int_t)(512 << 20),
+		"cpu_usec", cpu_usec, "cpu_milli", 1000, "pids", 3,
+		"pids_max", 256, "sampled_ms", sampled,
+		"queued", "id", "11111111111122222222", "repo", "q\x1b[2Jx",
+		"priority", 100, "due_ms", (json_int_t)4000000, "attempt", 2,
+		"queued_total", 1,
+		"schedules", "repo", "http://h/s.git", "spec", "30 4 1 1 *",
+		"tz", "Europe/Berlin", "next_ms", (json_int_t)(86400000 * 3));
+}
+
+/* CPU: the rate between two readings of the same worker's sandbox in
+ * milli-CPUs; memory against its limit; the job's strings inert. */
+static void test_queue_lines(void **state)
+{
+	struct con_lines l = {0};
+	json_t *a = workers_reply(1000000, 10000, "r\x1b]2;t\x07");
+	json_t *b = workers_reply(1500000, 11000, "r\x1b]2;t\x07");
+	json_t *c = workers_reply(100, 12000, "r");
+	(void)state;
+
+	assert_int_equal(con_cpu_rate(json_array_get(json_object_get(b,
+			 "running"), 0), a), 500);
+	assert_int_equal(con_cpu_rate(json_array_get(json_object_get(a,
+			 "running"), 0), NULL), -1);
+	/* A new sandbox's counter starts again: no rate, not a negative. */
+	assert_int_equal(con_cpu_rate(json_array_get(json_object_get(c,
+			 "running"), 0), b), -1);
+	con_queue_build(&l, b, a, 61000);
+	assert_true(lines_have(&l, "Workers: 1 of 2 busy"));
+	assert_true(lines_have(&l, "worker-1  cdef0123"));
+	assert_true(lines_have(&l, "5/12 baseline-test"));
+	assert_true(lines_have(&l, "cpu  0.50 of 1.00 (50%)"));
+	assert_true(lines_have(&l, "mem 64M of 512M (12%)"));
+	assert_true(lines_have(&l, "pids 3 of 256"));
+	assert_true(lines_have(&l, "Queued: 1"));
+	assert_true(lines_have(&l, "Schedules: 1"));
+	assert_true(lines_have(&l, "Europe/Berlin"));
+	for (size_t i = 0; i < l.n; i++)
+		assert_inert(l.v[i].text);
+	con_queue_build(&l, a, NULL, 61000);
+	assert_true(lines_have(&l, "cpu  -.-- of 1.00"));
+	con_lines_clear(&l);
+	free(l.v);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+/* The audit head: intact, broken, and what is not there yet. */
+static void test_head_lines(void **state)
+{
+	struct con_lines l = {0};
+	json_t *ok = json_pack("{s:b,s:{s:i},s:{s:i,s:i,s:s,s:s},s:{s:i,s:b},"
+			       "s:n,s:n,s:i,s:[]}", "ok", 1, "head", "seq", 9,
+			       "checkpoint", "n", 2, "seq", 7, "time",
+			       "2026-01-02T03:04:05.000Z", "key", "abcd",
+			       "checked", "entries", 2, "linked", 1, "export",
+			       "verified", "nproblems", 0, "problems");
+	json_t *bad = json_pack("{s:b,s:{s:i},s:n,s:{s:i,s:b},s:{s:i,s:i,s:i,"
+			       "s:s},s:{s:b,s:i,s:I,s:s},s:i,s:[{s:s}]}", "ok",
+			       0, "head", "seq", 9, "checkpoint", "checked",
+			       "entries", 9, "linked", 1, "export", "n", 1,
+			       "first", 1, "last", 5, "time", "T", "verified",
+			       "ok", 0, "entries", 9, "time_ms",
+			       (json_int_t)1000, "actor", "uid:0", "nproblems",
+			       1, "problems", "what", "entry 4 \x1b[2J bad");
+	(void)state;
+
+	con_head_build(&l, ok, 2000);
+	assert_true(lines_have(&l, "Chain: intact from the last checkpoint"));
+	assert_true(lines_have(&l, "Last checkpoint: #2 at seq 7"));
+	assert_true(lines_have(&l, "Last export: none"));
+	assert_true(lines_have(&l, "none since the daemon started"));
+	con_head_build(&l, bad, 2000);
+	assert_true(lines_have(&l, "Chain: BROKEN (1 problems): entry 4"));
+	assert_int_equal(l.v[0].look, CON_BAD);
+	assert_true(lines_have(&l, "Last checkpoint: none yet"));
+	assert_true(lines_have(&l, "Last export: #1, seq 1 to 5"));
+	assert_true(lines_have(&l, "FAILED, 9 entries"));
+	for (size_t i = 0; i < l.n; i++)
+		assert_inert(l.v[i].text);
+	con_lines_clear(&l);
+	free(l.v);
+	json_decref(ok);
+	json_decref(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_safe_dup),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_stage_pos),
+		cmocka_unit_test(test_queue_lines),
+		cmocka_unit_test(test_head_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

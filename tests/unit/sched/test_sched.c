@@ -1249,6 +1249,91 @@ static void test_default_workers(void **state)
 	assert_true(sched_host_workers(1000, 512 * M) >= 1);
 }
 
+/* The text filter finds a job by a planned update's name and by a
+ * failing test's name, in any case; not by other members. */
+static void test_page_names(void **state)
+{
+	struct fix *f = *state;
+	struct sched_page_query q = {.state = -1, .limit = 10};
+	char a[21], b[21], got[4][21];
+	struct sched_lease l;
+	json_t *page = NULL;
+
+	open_sched(f);
+	enqueue(f, "repo-a", 100, 0, a, NULL);
+	f->clk.now += 1000;
+	enqueue(f, "repo-b", 100, 0, b, NULL);
+	assert_int_equal(sched_lease(f->s, NULL, "w1", &l), 0);
+	assert_string_equal(l.id, a);
+	json_object_set_new(l.record, "plan", json_pack(
+		"{s:[{s:s,s:s}],s:s}", "updates", "name", "left-pad", "to",
+		"1.3.0", "note", "lodash"));
+	json_object_set_new(l.record, "report", json_pack(
+		"{s:[{s:s,s:{s:[s]}}]}", "failures", "stage", "test", "tests",
+		"failing", "Cart totals the VAT"));
+	assert_int_equal(sched_save_record(f->s, NULL, a, 1, l.record,
+					   "job.save"), 0);
+	json_decref(l.record);
+
+	const char *hit[] = {"LEFT-pad", "cart totals", "repo-"};
+	const size_t want[] = {1, 1, 2};
+	for (size_t i = 0; i < 3; i++) {
+		q.match = hit[i];
+		assert_int_equal(sched_page(f->s, &q, &page), 0);
+		assert_int_equal(page_ids(page, got, 4), want[i]);
+		assert_string_equal(got[want[i] - 1], a);
+		json_decref(page);
+	}
+	/* A member that is neither a name nor a test: no match. */
+	const char *miss[] = {"lodash", "1.3.0", "VATx"};
+	for (size_t i = 0; i < 3; i++) {
+		q.match = miss[i];
+		assert_int_equal(sched_page(f->s, &q, &page), 0);
+		assert_int_equal(page_ids(page, got, 4), 0);
+		json_decref(page);
+	}
+}
+
+/* What comes next: the first queued jobs in lease order with the count
+ * of all, and each schedule's next slot. */
+static void test_upcoming(void **state)
+{
+	struct fix *f = *state;
+	struct sched_schedule sch[] = {
+		{"https://git.test/acme/nightly.git", "0 2 * * *",
+		 "Europe/Berlin"},
+	};
+	char ids[5][21];
+	json_t *up = NULL, *q, *s0;
+
+	f->o.schedules = sch;
+	f->o.nschedules = 1;
+	f->clk.now = utc("2026-06-01T12:00");
+	open_sched(f);
+	assert_int_equal(fired(f), 0);
+	for (int i = 0; i < 5; i++) {
+		char repo[16];
+		snprintf(repo, sizeof(repo), "repo-%d", i);
+		enqueue(f, repo, i == 3 ? 200 : 100, 0, ids[i], NULL);
+	}
+	assert_int_equal(sched_upcoming(f->s, 2, &up), 0);
+	q = json_object_get(up, "queued");
+	assert_int_equal(json_integer_value(json_object_get(up,
+							    "queued_total")), 5);
+	assert_int_equal(json_array_size(q), 2);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(q, 0), "id")), ids[3]);
+	s0 = json_array_get(json_object_get(up, "schedules"), 0);
+	assert_string_equal(json_string_value(json_object_get(s0, "tz")),
+			    "Europe/Berlin");
+	/* 02:00 CEST on 2 June is 00:00 UTC. */
+	assert_int_equal(json_integer_value(json_object_get(s0, "next_ms")),
+			 utc("2026-06-02T00:00"));
+	assert_int_equal(json_integer_value(json_object_get(s0, "last_ms")),
+			 utc("2026-06-01T12:00"));
+	json_decref(up);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1266,6 +1351,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_retry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_names, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_upcoming, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_audit_atomic, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_credentials_refused,
