@@ -528,7 +528,7 @@ static void test_page(void **state)
 
 	open_sched(f);
 	for (int i = 0; i < 40; i++) {
-		snprintf(repo, sizeof(repo), "repo-%02d", i);
+		snprintf(repo, sizeof(repo), "/srv/repo-%02d", i);
 		f->clk.now += 1000; /* ids in creation order */
 		enqueue(f, repo, 100, 0, made[i], NULL);
 		if (i % 4 == 0)
@@ -1260,9 +1260,9 @@ static void test_page_names(void **state)
 	json_t *page = NULL;
 
 	open_sched(f);
-	enqueue(f, "repo-a", 100, 0, a, NULL);
+	enqueue(f, "/srv/repo-a", 100, 0, a, NULL);
 	f->clk.now += 1000;
-	enqueue(f, "repo-b", 100, 0, b, NULL);
+	enqueue(f, "/srv/repo-b", 100, 0, b, NULL);
 	assert_int_equal(sched_lease(f->s, NULL, "w1", &l), 0);
 	assert_string_equal(l.id, a);
 	json_object_set_new(l.record, "plan", json_pack(
@@ -1313,7 +1313,7 @@ static void test_upcoming(void **state)
 	assert_int_equal(fired(f), 0);
 	for (int i = 0; i < 5; i++) {
 		char repo[16];
-		snprintf(repo, sizeof(repo), "repo-%d", i);
+		snprintf(repo, sizeof(repo), "/srv/repo-%d", i);
 		enqueue(f, repo, i == 3 ? 200 : 100, 0, ids[i], NULL);
 	}
 	assert_int_equal(sched_upcoming(f->s, 2, &up), 0);
