@@ -56,7 +56,7 @@ dmn_wait "$ok" r.state succeeded 240
 # enqueue (test_daemon_cli.sh); what a job can still bring is its test
 # output: a failing test whose name carries a bidi override, a title
 # (OSC), a clear-screen and a colour sequence, in the report and excerpt.
-evil_cmd="printf 'TAP version 13\\nnot ok 1 - evil\\342\\200\\256gnp \\033]2;pwned\\007\\033[2J\\033[31mred\\n1..1\\n'; exit 1"
+evil_cmd="printf 'TAP version 13\\nnot ok 1 - evil\\342\\200\\256gnp \\033]2;pwned\\007\\033[2J\\033[31mred\\n1..1\\n# tests 1\\n# pass 0\\n# fail 1\\n'; exit 1"
 bad=$(al job enqueue "$url" --policy minor --test-cmd "$evil_cmd" --json |
 	json_id)
 dmn_wait "$bad" r.state failed 240
@@ -131,10 +131,12 @@ pass "sort by a column and reversed"
 pkg=$(dmn_field "$ok" 'r.plan.updates[0].name')
 [ -n "$pkg" ] || fail "the succeeded job has no planned update"
 keys / "$pkg" Enter
-# The running job of the same repository may have its plan already.
-wait_screen "jobs: [12] of $total"
+# The failed job plans it too; the running one may have its plan
+# already. The queued and cancelled ones (other repositories) never.
+wait_screen "jobs: [23] of $total"
 grep -q "$(tail8 "$ok")" screen.txt || fail "filter by package $pkg"
-sed -n '3,$p' screen.txt | grep -Eq ' (queued|cancelled|failed) ' &&
+grep -q "$(tail8 "$bad")" screen.txt || fail "filter by package $pkg"
+sed -n '3,$p' screen.txt | grep -Eq ' (queued|cancelled) ' &&
 	fail "the package filter let other jobs through"
 keys / Enter
 wait_screen "jobs: $total of $total"
@@ -202,8 +204,16 @@ keys / evil Enter
 wait_screen "jobs: 1 of $total"
 keys Enter
 wait_screen "Job $bad"
+# The report is below the stages and the score: page down to it.
+for _ in 1 2 3 4 5 6; do
+	screen > screen.txt
+	grep -q 'failing: evil' screen.txt && break
+	keys Space
+done
 tm capture-pane -p -e -t con > screen-e.txt
-grep -q 'failing: evil.*pwned.*red' screen.txt ||
+# (the job's own sanitizing already dropped the OSC with its text and
+# the CSIs; the console cleans again what reaches it: test_model.c)
+grep -q 'failing: evil.*gnp.*red' screen.txt ||
 	fail "the failing test is not shown: $(grep -i fail screen.txt)"
 if grep -q $'\xe2\x80\xae' screen.txt; then fail "a bidi override reached the screen"; fi
 if grep -q $'\e\]' screen-e.txt; then fail "an OSC sequence reached the screen"; fi
