@@ -538,13 +538,20 @@ static int cg_sweep_dir(const char *dir)
 	return n;
 }
 
-int sbx_sweep(void)
+/*
+ * Call fn for each directory this process's sandboxes have their
+ * cgroups in (cg_make_dirs): its own cgroup of each v1 controller, or
+ * its v2 cgroup and SBX_CG2_SHARED (cg2_parent). c is the controller's
+ * index (0 on v2). Returns the sum of what fn returned.
+ */
+static int cg_each_parent(int version,
+			  int (*fn)(int version, int c, const char *dir,
+				    void *arg),
+			  void *arg)
 {
-	char why[256], self[900], dir[PATH_MAX];
-	int version = sbx_cg_detect(why, sizeof(why)), n = 0;
+	char self[900], dir[PATH_MAX] = "";
+	int n = 0;
 
-	if (version < 0)
-		return 0;
 	for (int c = 0; c < SBX_CG_N; c++) {
 		const char *ctrl = version == 1 ? sbx_cg_names[c] : NULL;
 		if (version == 2 && c > 0)
@@ -557,11 +564,27 @@ int sbx_sweep(void)
 				 sep);
 		else
 			snprintf(dir, sizeof(dir), SBX_CG_ROOT "%s", sep);
-		n += cg_sweep_dir(dir);
+		n += fn(version, c, dir, arg);
 	}
-	if (version == 2)
-		n += cg_sweep_dir(SBX_CG2_SHARED);
+	if (version == 2 && strcmp(dir, SBX_CG2_SHARED))
+		n += fn(2, 0, SBX_CG2_SHARED, arg);
 	return n;
+}
+
+static int cg_sweep_cb(int version, int c, const char *dir, void *arg)
+{
+	(void)version;
+	(void)c;
+	(void)arg;
+	return cg_sweep_dir(dir);
+}
+
+int sbx_sweep(void)
+{
+	char why[256];
+	int version = sbx_cg_detect(why, sizeof(why));
+
+	return version < 0 ? 0 : cg_each_parent(version, cg_sweep_cb, NULL);
 }
 
 /*
@@ -684,29 +707,28 @@ static void cg_usage_dir(int version, int c, const char *parent,
 	closedir(d);
 }
 
+struct cg_usage_arg {
+	pid_t creator;
+	struct sbx_usage *u;
+};
+
+static int cg_usage_cb(int version, int c, const char *dir, void *arg)
+{
+	const struct cg_usage_arg *a = arg;
+
+	cg_usage_dir(version, c, dir, a->creator, a->u);
+	return 0;
+}
+
 int sbx_usage_of(pid_t creator, struct sbx_usage *u)
 {
-	char why[256], self[900], dir[PATH_MAX] = "";
+	char why[256];
 	int version = sbx_cg_detect(why, sizeof(why));
+	struct cg_usage_arg a = {creator, u};
 
 	memset(u, 0, sizeof(*u));
 	if (version < 0)
 		return -ENOTSUP;
-	for (int c = 0; c < SBX_CG_N; c++) {
-		const char *ctrl = version == 1 ? sbx_cg_names[c] : NULL;
-		if (version == 2 && c > 0)
-			break;
-		if (cg_self_path(ctrl, self, sizeof(self)))
-			continue;
-		const char *sep = strcmp(self, "/") == 0 ? "" : self;
-		if (version == 1)
-			snprintf(dir, sizeof(dir), SBX_CG_ROOT "/%s%s", ctrl,
-				 sep);
-		else
-			snprintf(dir, sizeof(dir), SBX_CG_ROOT "%s", sep);
-		cg_usage_dir(version, c, dir, creator, u);
-	}
-	if (version == 2 && strcmp(dir, SBX_CG2_SHARED))
-		cg_usage_dir(2, 0, SBX_CG2_SHARED, creator, u);
+	cg_each_parent(version, cg_usage_cb, &a);
 	return 0;
 }
