@@ -1040,7 +1040,11 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 	const char *const origin[] = { px->auth_origin, NULL };
 	bool at_origin = px->auth_value &&
 			 sbx_proxy_allowed(origin, rq.host, rq.port);
-	bool cred = !rq.connect && at_origin;
+	/* An https origin's credential travels inside the proxy's own TLS
+	 * only (sbx_serve_tls): a plain request to that host and port
+	 * would carry it in clear text, so it is refused outright. */
+	bool plain_to_tls = !rq.connect && at_origin && px->auth_tls;
+	bool cred = !rq.connect && at_origin && !px->auth_tls;
 	/* A CONNECT to an https origin with a credential: the proxy ends
 	 * its TLS (sbx_serve_tls); to any other place, a tunnel. */
 	bool tls = rq.connect && at_origin && px->auth_tls;
@@ -1048,6 +1052,8 @@ static void sbx_serve(struct sbx_proxy *px, int cfd)
 			       !strcmp(rq.method, "HEAD"));
 	if (!ok) {
 		why = "not in the allow list";
+	} else if (plain_to_tls) {
+		why = "plain HTTP to the https registry";
 	} else if (cred &&
 		   (why = sbx_head_strict(&rq, buf, (size_t)hlen, inject))) {
 		sbx_decide(px, &rq, false, why);

@@ -1160,8 +1160,12 @@ static void test_proxy_credential_tls(void **state)
 		 "GET /smuggled HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' | "
 		 "timeout 10 openssl s_client -quiet -CAfile /ca/job-ca.pem "
 		 "-verify_return_error -proxy 127.0.0.1:3128 -connect %s "
-		 "2>&1 | head -n 1; echo done\n",
-		 R, O, R, O, R, R, R, O, R, R, R);
+		 "2>&1 | head -n 1; echo done\n"
+		 /* 7: plain HTTP to the https registry's host and port:
+		  * with the credential it would go out in clear text */
+		 "curl -sS --max-time 20 -w ' [%%{http_code}]\\n' "
+		 "http://%s/seven\n",
+		 R, O, R, O, R, R, R, O, R, R, R, R);
 	attack_spec(&s);
 	s.net = SBX_NET_REGISTRY;
 	s.allow = allow;
@@ -1205,6 +1209,12 @@ static void test_proxy_credential_tls(void **state)
 	assert_non_null(strstr(seg, CRED_SECRET));
 	assert_null(strstr(reg.log, "/smuggled"));
 	assert_non_null(strstr(r.output, "done"));
+	/* 7: refused before anything is sent. */
+	assert_non_null(strstr(r.output, "destination not allowed\n [403]"));
+	assert_null(strstr(reg.log, "/seven"));
+	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=plain "
+		 "HTTP to the https registry", R);
+	assert_non_null(strstr(ev.log, want));
 
 	snprintf(want, sizeof(want), "proxy.deny %s job=attack reason=the "
 		 "Host header names another destination", R);
