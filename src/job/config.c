@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -348,14 +349,29 @@ static int config_section(struct job_config *c, char *s, unsigned line,
 		snprintf(why, whysz, "a repository URL after repo");
 		return -EINVAL;
 	}
-	if (strncmp(s, "[repo", 5) || (s[5] != ' ' && s[5] != '\t'))
+	if (strncmp(s, "[repo", 5) || (s[5] != ' ' && s[5] != '\t')) {
+		/* Other sections only group global keys; one that looks
+		 * meant for a repository ([REPO URL], [repository URL],
+		 * [URL]) would silently make its keys global. */
+		if (!strncasecmp(s + 1, "repo", 4) || strstr(s, "://") ||
+		    s[1] == '/') {
+			snprintf(why, whysz, "a section for one repository is "
+				 "[repo URL]");
+			return -EINVAL;
+		}
 		return 0;
+	}
 	if (s[n - 1] != ']') {
 		snprintf(why, whysz, "a section is [repo URL]");
 		return -EINVAL;
 	}
 	s[n - 1] = '\0';
 	url = config_trim(s + 5);
+	if (strpbrk(url, "[]")) {
+		snprintf(why, whysz, "a section is [repo URL], one pair of "
+			 "brackets");
+		return -EINVAL;
+	}
 	if ((rc = config_repo_url(url, why, whysz)))
 		return rc;
 	for (size_t i = 0; i < c->nrepo_rules; i++)

@@ -237,6 +237,13 @@ static void test_policy_bad(void **state)
 	    ":3: bad value for 'group'");
 	bad("[repo ]\n", ":2: bad section: a repository URL");
 	bad("[repo]\n", ":2: bad section: a repository URL");
+	/* Mistyped headers would make their keys global: refused. */
+	bad("[repository https://git.test/a.git]\nignore = *\n",
+	    ":2: bad section: a section for one repository is [repo URL]");
+	bad("[REPO /srv/a.git]\n", ":2: bad section: a section for one");
+	bad("[https://git.test/a.git]\n", ":2: bad section: a section for");
+	bad("[repo /srv/a.git]]\n", ":2: bad section: a section is [repo URL], "
+	    "one pair");
 	bad("[repo https://u:p@git.test/a.git]\n",
 	    "credentials in the URL are refused");
 	bad("[repo https://git.test/a.git#x]\n", "query string or fragment");
