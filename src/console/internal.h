@@ -7,6 +7,7 @@
 #define AL_CONSOLE_INTERNAL_H
 
 #include <stdbool.h>
+#include <wchar.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,6 +150,9 @@ void con_fmt_bytes(char *out, size_t outsz, uint64_t n);
 void con_text_init(bool utf8);
 /* Draw s at (y, x) in at most width columns; returns columns used. */
 int con_text(int y, int x, int width, const char *s);
+/* A character con_text draws as '?': controls, bidi reordering,
+ * invisible format characters, anything not printable. */
+bool con_wc_unsafe(wchar_t wc);
 /* The same, aligned right in width columns. */
 void con_text_right(int y, int x, int width, const char *s);
 /* "1h02m", "12.3s": a duration for a narrow column. */

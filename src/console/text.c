@@ -24,12 +24,20 @@ void con_text_init(bool utf8)
 }
 
 /* Characters that must not reach a terminal, even if printable. */
-static bool wc_unsafe(wchar_t wc)
+bool con_wc_unsafe(wchar_t wc)
 {
 	if (wc < 0x20 || (wc >= 0x7f && wc < 0xa0))
 		return true;
 	/* Bidirectional embeddings, overrides and isolates reorder text. */
 	if ((wc >= 0x202a && wc <= 0x202e) || (wc >= 0x2066 && wc <= 0x2069))
+		return true;
+	/* Invisible format characters make two names look the same or
+	 * carry hidden text: soft hyphen, Arabic letter mark, Mongolian
+	 * vowel separator, zero-width space to right-to-left mark, word
+	 * joiner to invisible plus, byte order mark, tag characters. */
+	if (wc == 0xad || wc == 0x61c || wc == 0x180e ||
+	    (wc >= 0x200b && wc <= 0x200f) || (wc >= 0x2060 && wc <= 0x2064) ||
+	    wc == 0xfeff || (wc >= 0xe0000 && wc <= 0xe007f))
 		return true;
 	return !iswprint((wint_t)wc);
 }
@@ -53,7 +61,7 @@ static size_t text_wide(const char *s, int width, wchar_t *out, size_t max,
 			k = 1;
 			wc = L'?';
 		}
-		if (wc_unsafe(wc) || (w = wcwidth(wc)) < 0)
+		if (con_wc_unsafe(wc) || (w = wcwidth(wc)) < 0)
 			wc = L'?', w = 1;
 		if (*cols + w > width)
 			break;

@@ -3,6 +3,7 @@
  * (C0 and C1 controls, escape sequences, bidirectional overrides,
  * invalid UTF-8), the filter words, rows from pages and events, sort.
  */
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,25 @@ static void test_safe_dup(void **state)
 	char *s = con_safe_dup("caf\xc3\xa9 \xe2\x86\x92 ok");
 	assert_string_equal(s, "caf\xc3\xa9 \xe2\x86\x92 ok"); /* kept */
 	free(s);
+}
+
+/* What is drawn as '?': also the invisible format characters that
+ * make two test names look alike or hide text in one. */
+static void test_draw_unsafe(void **state)
+{
+	static const wchar_t bad[] = {
+		0x1b, 0x9b, 0x202e, 0x2067, 0xad, 0x61c, 0x180e, 0x200b,
+		0x200d, 0x200e, 0x200f, 0x2060, 0x2064, 0xfeff, 0xe0041,
+	};
+	static const wchar_t good[] = {L'a', 0xe9, 0x2192, 0x4e2d, 0x1f600};
+
+	(void)state;
+	/* What is printable depends on the locale: the console's own. */
+	assert_non_null(setlocale(LC_CTYPE, "C.UTF-8"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_true(con_wc_unsafe(bad[i]));
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		assert_false(con_wc_unsafe(good[i]));
 }
 
 static void test_filter(void **state)
@@ -239,6 +259,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_safe_dup),
+		cmocka_unit_test(test_draw_unsafe),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_stage_pos),
