@@ -287,7 +287,9 @@ int npm_group_branch(const char *group, char *out, size_t outsz)
 		return -ENAMETOOLONG;
 	memcpy(out, prefix, o);
 	for (; *name; name++) {
-		char c = strchr(keep, *name) ? *name : '-';
+		/* A scope's "/" becomes "+" (npm names have none), so that
+		 * @a/b-c and @a-b/c keep branches of their own. */
+		char c = *name == '/' ? '+' : strchr(keep, *name) ? *name : '-';
 
 		/* git refuses "..": the second dot goes. */
 		if (c == '.' && out[o - 1] == '.')

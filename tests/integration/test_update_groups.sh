@@ -43,7 +43,7 @@ EOF
 url=$(it_publish proj groups)
 bare="$AL_TEST_GIT_ROOT/repos/groups.git"
 nm=airlock/non-major
-mj=airlock/major-@airlock-test-greet
+mj=airlock/major-@airlock-test+greet
 printf 'group = non-major\n' >> "$it_home/airlock.conf"
 
 refs() {
@@ -71,7 +71,7 @@ if (nm.name !== "non-major" || nm.result !== "passed" ||
     nm.updates.slice().sort().join() !== "@airlock-test/greet,@airlock-test/sunset")
   die("non-major " + JSON.stringify(nm));
 if (mj.name !== "major:@airlock-test/greet" || mj.result !== "failed" ||
-    mj.test !== "failed" || mj.branch !== "airlock/major-@airlock-test-greet" ||
+    mj.test !== "failed" || mj.branch !== "airlock/major-@airlock-test+greet" ||
     mj.proposal.action !== "created" || !mj.proposal.pushed ||
     mj.updates.join() !== "@airlock-test/greet")
   die("major " + JSON.stringify(mj));
@@ -104,7 +104,7 @@ done
 node -e '
 const want = {
   "non-major": { "@airlock-test/greet": "^1.1.0", "@airlock-test/sunset": "^1.0.1" },
-  "major-@airlock-test-greet": { "@airlock-test/greet": "^2.0.0",
+  "major-@airlock-test+greet": { "@airlock-test/greet": "^2.0.0",
                                  "@airlock-test/sunset": "^1.0.0" },
 };
 for (const [f, deps] of Object.entries(want)) {

@@ -417,8 +417,11 @@ static void test_group_branches(void **state)
 	expect_branch("left-pad", "airlock/dep-left-pad");
 	/* A scope stays one component: "@babel/core" and "babel" never
 	 * make a directory of each other's ref, nor meet "babel-core". */
-	expect_branch("major:@babel/core", "airlock/major-@babel-core");
-	expect_branch("@types/node", "airlock/dep-@types-node");
+	expect_branch("major:@babel/core", "airlock/major-@babel+core");
+	/* Two scoped names that differ only in where "/" is. */
+	expect_branch("@a/b-c", "airlock/dep-@a+b-c");
+	expect_branch("@a-b/c", "airlock/dep-@a-b+c");
+	expect_branch("@types/node", "airlock/dep-@types+node");
 	/* What git refuses in a ref is mapped away. */
 	expect_branch("major:we~ird^na:me", "airlock/major-we-ird-na-me");
 	expect_branch("major:a..b", "airlock/major-a.-b");
