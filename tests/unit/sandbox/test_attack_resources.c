@@ -319,7 +319,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_memory_bomb_kills_only_itself,
 					  witness_cleanup),
 		cmocka_unit_test(test_stdout_flood_is_cut),
-		cmocka_unit_test(test_inotify_share_is_capped),
+		cmocka_unit_test_teardown(test_inotify_share_is_capped,
+					  attack_cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
