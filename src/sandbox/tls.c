@@ -115,8 +115,13 @@ static int tls_names(const char *host, bool ip, char *san, size_t sansz,
 		       : -ENAMETOOLONG;
 }
 
-int sbx_tls_make_ca(const char *host, bool ip, long valid_s, X509 **ca,
-		    EVP_PKEY **key)
+/*
+ * A new P-256 key and its certificate for host: the job's CA when
+ * issuer is NULL (self-signed, name-constrained to host), else a leaf
+ * for host signed by issuer with issuer_key. On error both are NULL.
+ */
+static int tls_make(const char *host, bool ip, long valid_s, X509 *issuer,
+		    EVP_PKEY *issuer_key, X509 **cert, EVP_PKEY **key)
 {
 	char san[300], nc[400];
 	X509 *x = NULL;
@@ -127,15 +132,29 @@ int sbx_tls_make_ca(const char *host, bool ip, long valid_s, X509 **ca,
 		goto out;
 	rc = AL_E_CRYPTO;
 	k = EVP_EC_gen("P-256");
-	x = k ? tls_cert_new(k, "airlock registry proxy CA", valid_s) : NULL;
-	if (!x || !X509_set_issuer_name(x, X509_get_subject_name(x)))
+	/* The CNs are not host names (they have spaces), so that no
+	 * verifier reads them as one: the SAN alone names the host. */
+	x = k ? tls_cert_new(k, issuer ? "airlock registry proxy"
+				       : "airlock registry proxy CA",
+			     valid_s)
+	      : NULL;
+	if (!x || !X509_set_issuer_name(x, X509_get_subject_name(
+						   issuer ? issuer : x)))
 		goto out;
-	if (tls_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-	    tls_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-	    tls_ext(x, x, NID_subject_key_identifier, "hash") ||
-	    tls_ext(x, x, NID_name_constraints, nc))
+	if (!issuer &&
+	    (tls_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	     tls_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	     tls_ext(x, x, NID_subject_key_identifier, "hash") ||
+	     tls_ext(x, x, NID_name_constraints, nc)))
 		goto out;
-	if (X509_sign(x, k, EVP_sha256()) <= 0)
+	if (issuer &&
+	    (tls_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+	     tls_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
+	     tls_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
+	     tls_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+	     tls_ext(x, issuer, NID_subject_alt_name, san)))
+		goto out;
+	if (X509_sign(x, issuer ? issuer_key : k, EVP_sha256()) <= 0)
 		goto out;
 	rc = 0;
 out:
@@ -145,47 +164,21 @@ out:
 		x = NULL;
 		k = NULL;
 	}
-	*ca = x;
+	*cert = x;
 	*key = k;
 	return rc;
+}
+
+int sbx_tls_make_ca(const char *host, bool ip, long valid_s, X509 **ca,
+		    EVP_PKEY **key)
+{
+	return tls_make(host, ip, valid_s, NULL, NULL, ca, key);
 }
 
 int sbx_tls_issue(X509 *ca, EVP_PKEY *ca_key, const char *host, bool ip,
 		  long valid_s, X509 **leaf, EVP_PKEY **leaf_key)
 {
-	char san[300], nc[400];
-	X509 *x = NULL;
-	EVP_PKEY *k = NULL;
-	int rc = tls_names(host, ip, san, sizeof(san), nc, sizeof(nc));
-
-	if (rc)
-		goto out;
-	rc = AL_E_CRYPTO;
-	k = EVP_EC_gen("P-256");
-	/* The CN is not a host name (it has spaces), so that no verifier
-	 * reads it as one: the SAN alone names the host. */
-	x = k ? tls_cert_new(k, "airlock registry proxy", valid_s) : NULL;
-	if (!x || !X509_set_issuer_name(x, X509_get_subject_name(ca)))
-		goto out;
-	if (tls_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-	    tls_ext(x, ca, NID_key_usage, "critical,digitalSignature") ||
-	    tls_ext(x, ca, NID_ext_key_usage, "serverAuth") ||
-	    tls_ext(x, ca, NID_authority_key_identifier, "keyid:always") ||
-	    tls_ext(x, ca, NID_subject_alt_name, san))
-		goto out;
-	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc) {
-		X509_free(x);
-		EVP_PKEY_free(k);
-		x = NULL;
-		k = NULL;
-	}
-	*leaf = x;
-	*leaf_key = k;
-	return rc;
+	return tls_make(host, ip, valid_s, ca, ca_key, leaf, leaf_key);
 }
 
 /* ---- connections (the proxy's side of sbx_tls.ops) ---- */
