@@ -333,6 +333,12 @@ static int dmn_api_start(struct daemon *d)
 	};
 	int rc;
 
+	/* The admin shell's account, and it alone, may name the SSH key a
+	 * call comes from (docs/admin-shell.md). */
+	if (d->cfg.admin_uid != (uid_t)-1) {
+		o.fp_uids = &d->cfg.admin_uid;
+		o.nfp_uids = 1;
+	}
 	if ((rc = api_server_new(&o, &d->api)))
 		return rc;
 	rc = -pthread_create(&d->api_thread, NULL, dmn_api_main, d);
@@ -552,6 +558,9 @@ static void dmn_reload(struct daemon *d)
 	}
 	if (nc.socket_gid != d->cfg.socket_gid)
 		al_warn("daemon", NULL, "socket_group changes take effect at "
+			"the next start");
+	if (nc.admin_uid != d->cfg.admin_uid)
+		al_warn("daemon", NULL, "admin_user changes take effect at "
 			"the next start");
 	dmn_conf_check(d);
 	pthread_rwlock_wrlock(&d->sched_lock);

@@ -209,6 +209,28 @@ json_t *dmn_m_workers(void *ctx, const struct api_call *call,
 json_t *dmn_m_audit_head(void *ctx, const struct api_call *call,
 			 json_t *params, struct api_err *err);
 
+/*
+ * admin.c: the SSH admin shell's session report (admin.session, only
+ * from a caller whose SSH key the server accepted), audit.pubkey,
+ * config.show and config.check. adminkeys.c: the admin account's
+ * authorized keys file (admin.keys.list, .add, .remove; adding and
+ * removing only for root, the daemon's user or the admin shell).
+ */
+json_t *dmn_m_admin_session(void *ctx, const struct api_call *call,
+			    json_t *params, struct api_err *err);
+json_t *dmn_m_audit_pubkey(void *ctx, const struct api_call *call,
+			   json_t *params, struct api_err *err);
+json_t *dmn_m_config_show(void *ctx, const struct api_call *call,
+			  json_t *params, struct api_err *err);
+json_t *dmn_m_config_check(void *ctx, const struct api_call *call,
+			   json_t *params, struct api_err *err);
+json_t *dmn_m_admin_keys_list(void *ctx, const struct api_call *call,
+			      json_t *params, struct api_err *err);
+json_t *dmn_m_admin_keys_add(void *ctx, const struct api_call *call,
+			     json_t *params, struct api_err *err);
+json_t *dmn_m_admin_keys_remove(void *ctx, const struct api_call *call,
+				json_t *params, struct api_err *err);
+
 /* methods.c: the control API's method table. */
 extern const struct api_method dmn_methods[];
 extern const size_t dmn_nmethods;

@@ -530,5 +530,12 @@ const struct api_method dmn_methods[] = {
 	{"audit.export", m_export},
 	{"keys.rotate", m_keys_rotate},
 	{"keys.status", m_keys_status},
+	{"admin.session", dmn_m_admin_session},
+	{"admin.keys.list", dmn_m_admin_keys_list},
+	{"admin.keys.add", dmn_m_admin_keys_add},
+	{"admin.keys.remove", dmn_m_admin_keys_remove},
+	{"audit.pubkey", dmn_m_audit_pubkey},
+	{"config.show", dmn_m_config_show},
+	{"config.check", dmn_m_config_check},
 };
 const size_t dmn_nmethods = AL_ARRAY_LEN(dmn_methods);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,29 @@ static int config_set_daemon(struct job_config *c, const char *k,
 			return -EINVAL;
 		c->socket_gid = res->gr_gid;
 		return 0;
+	}
+	if (!strcmp(k, "admin_user")) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+
+		/* Root asserting SSH keys would make every root process an
+		 * admin shell: the account must be a dedicated one. */
+		if (getpwnam_r(v, &pw, buf, sizeof(buf), &res) || !res ||
+		    res->pw_uid == 0 ||
+		    al_strlcpy(c->admin_user, v, sizeof(c->admin_user)) >=
+			    sizeof(c->admin_user))
+			return -EINVAL;
+		c->admin_uid = res->pw_uid;
+		return 0;
+	}
+	if (!strcmp(k, "admin_keys_file")) {
+		if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./"))
+			return -EINVAL;
+		return al_strlcpy(c->admin_keys_file, v,
+				  sizeof(c->admin_keys_file)) <
+				       sizeof(c->admin_keys_file)
+			       ? 0
+			       : -ERANGE;
 	}
 	return AL_E_NOTFOUND;
 }
@@ -447,6 +471,10 @@ static const char *config_hint(const char *k)
 		return " (seconds, 60 to 604800)";
 	if (!strcmp(k, "socket_group"))
 		return " (a group name or gid that exists)";
+	if (!strcmp(k, "admin_user"))
+		return " (the name of an account that exists, not root)";
+	if (!strcmp(k, "admin_keys_file"))
+		return " (an absolute path)";
 	if (!strcmp(k, "registry_token_file") ||
 	    !strcmp(k, "registry_ca_file"))
 		return " (an absolute path)";
@@ -558,6 +586,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->isolate_budget = 1800;
 	c->job_timeout = 3 * 3600;
 	c->socket_gid = (gid_t)-1;
+	c->admin_uid = (uid_t)-1;
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 	npm_rules_init(&c->rules, NPM_POLICY_MAJOR);
@@ -607,4 +636,70 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 out:
 	al_buf_free(&b);
 	return rc;
+}
+
+/* The schedules as [{"repo","spec","tz"}]. */
+static json_t *config_schedules_json(const struct job_config *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < c->nschedules; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "repo",
+						   c->schedules[i].repo, "spec",
+						   c->schedules[i].spec, "tz",
+						   c->schedules[i].tz));
+	return a;
+}
+
+static json_t *config_repo_rules_json(const struct job_config *c)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < c->nrepo_rules; i++)
+		json_object_set_new(o, c->repo_rules[i].repo,
+				    npm_rules_json(&c->repo_rules[i].rules));
+	return o;
+}
+
+json_t *job_config_json(const struct job_config *c)
+{
+	json_t *o = json_pack(
+		"{s:s,s:s?,s:s?,s:I,s:I,s:I,s:f,s:i,s:i,s:i,s:i,s:s,s:s?,"
+		"s:I,s:I,s:s,s:s,s:i}",
+		"registry", c->registry, "registry_token_file",
+		c->registry_token_file[0] ? c->registry_token_file : NULL,
+		"registry_ca_file",
+		c->registry_ca_file[0] ? c->registry_ca_file : NULL,
+		"sandbox_uid", (json_int_t)c->sandbox_uid, "memory",
+		(json_int_t)c->memory, "disk", (json_int_t)c->disk, "cpus",
+		c->cpus_milli / 1000.0, "pids", (int)c->pids, "install_timeout",
+		(int)c->install_timeout, "test_timeout", (int)c->test_timeout,
+		"isolate_budget", (int)c->isolate_budget, "image",
+		c->image[0] ? c->image : "host", "image_digest",
+		c->image_digest[0] ? c->image_digest : NULL,
+		"audit_checkpoint_entries", (json_int_t)c->audit.every_n,
+		"audit_checkpoint_minutes",
+		(json_int_t)(c->audit.every_ms / 60000), "workers",
+		c->workers ? "" : "auto", "schedule_tz", c->schedule_tz,
+		"job_timeout", (int)c->job_timeout);
+
+	if (!o)
+		return NULL;
+	if (c->workers)
+		json_object_set_new(o, "workers", json_integer(c->workers));
+	json_object_set_new(o, "socket_group",
+			    c->socket_gid == (gid_t)-1
+				    ? json_null()
+				    : json_integer((json_int_t)c->socket_gid));
+	json_object_set_new(o, "admin_user", c->admin_user[0]
+						     ? json_string(c->admin_user)
+						     : json_null());
+	json_object_set_new(o, "admin_keys_file",
+			    c->admin_keys_file[0]
+				    ? json_string(c->admin_keys_file)
+				    : json_null());
+	json_object_set_new(o, "policy", npm_rules_json(&c->rules));
+	json_object_set_new(o, "repos", config_repo_rules_json(c));
+	json_object_set_new(o, "schedules", config_schedules_json(c));
+	return o;
 }

@@ -30,6 +30,11 @@
  *   job_timeout = SEC      the daemon stops a job running longer (10800)
  *   socket_group = GROUP   group of HOME/airlockd.sock: its members may
  *                          use the control API (the daemon's own group)
+ *   admin_user = NAME      the SSH admin shell's account: the only uid
+ *                          whose calls may name an SSH key (docs/
+ *                          admin-shell.md); not root
+ *   admin_keys_file = PATH the admin account's authorized keys, which
+ *                          the daemon writes (keys admin add|remove)
  *
  * The update policy (npm/plan.h, docs/update-job.md "Policies"):
  *   range_strategy = auto|bump|replace|widen|pin      (auto)
@@ -107,6 +112,9 @@ struct job_config {
 	gid_t socket_gid;       /* (gid_t)-1: the daemon's own */
 	char registry_token_file[1024]; /* "" when none; read per job */
 	char registry_ca_file[1024];    /* "" when none: system roots */
+	char admin_user[64];            /* "" when none */
+	uid_t admin_uid;                /* (uid_t)-1 when none */
+	char admin_keys_file[1024];     /* "" when none */
 };
 
 /*
@@ -134,6 +142,13 @@ int job_config_schedules(const struct job_config *c,
  */
 bool job_config_rules(const struct job_config *c, const char *repo,
 		      enum npm_policy policy, struct npm_rules *out);
+
+/*
+ * The settings in force as JSON, for `config show`: every key with its
+ * value or default. Files are named by path, never read (a token file's
+ * contents are not configuration). NULL on allocation failure.
+ */
+json_t *job_config_json(const struct job_config *c);
 
 /* Run `npm config get registry` (no shell) and store the URL. */
 int job_npm_registry(char *out, size_t outsz);
