@@ -23,6 +23,9 @@ struct api_client {
 	json_t *events; /* an array used as a queue */
 };
 
+/* api_client_default_fingerprint's key; "" for none. */
+static char client_default_fp[API_FP_MAX];
+
 int api_socket_path(const char *home, char *out, size_t outsz)
 {
 	size_t lim = sizeof(((struct sockaddr_un *)0)->sun_path);
@@ -54,6 +57,7 @@ int api_client_connect(const char *path, struct api_client **out)
 	}
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		rc = -errno;
+	al_strlcpy(c->fingerprint, client_default_fp, sizeof(c->fingerprint));
 out:
 	if (rc)
 		api_client_close(c);
@@ -83,6 +87,14 @@ int api_client_set_fingerprint(struct api_client *c, const char *fp)
 	if (!api_fp_ok(fp))
 		return AL_E_USAGE;
 	al_strlcpy(c->fingerprint, fp, sizeof(c->fingerprint));
+	return 0;
+}
+
+int api_client_default_fingerprint(const char *fp)
+{
+	if (!api_fp_ok(fp))
+		return AL_E_USAGE;
+	al_strlcpy(client_default_fp, fp, sizeof(client_default_fp));
 	return 0;
 }
 

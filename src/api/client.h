@@ -45,6 +45,14 @@ int api_client_fd(const struct api_client *c);
 int api_client_set_fingerprint(struct api_client *c, const char *fp);
 
 /*
+ * The same for every client this process connects from now on: the
+ * admin shell sets it once, before it runs a command, so that each
+ * connection the command makes (the console's reconnections too) names
+ * the key. Not thread-safe: call before any other thread connects.
+ */
+int api_client_default_fingerprint(const char *fp);
+
+/*
  * Call method with params (stolen; NULL means {}) and wait up to
  * timeout_ms for the reply. On 0, *result is a new reference. Events
  * that arrive meanwhile are kept for api_client_next.

@@ -89,8 +89,7 @@ static int cli_connect(const char *home, struct api_client **c)
 	return rc;
 }
 
-/* One call; on failure the message, and the exit status to return. */
-static int cli_call(const char *home, const char *method, json_t *params,
+int cli_call(const char *home, const char *method, json_t *params,
 		    int timeout_ms, json_t **result)
 {
 	struct api_client *c = NULL;
@@ -120,7 +119,7 @@ static int cli_call(const char *home, const char *method, json_t *params,
 	return CLI_OK;
 }
 
-static void cli_json_out(json_t *v)
+void cli_json_out(json_t *v)
 {
 	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 	printf("\n");

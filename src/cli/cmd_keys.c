@@ -26,6 +26,7 @@
 static const char cli_keys_help[] =
 	"usage: airlock keys rotate [--batch N] [--wait] [--home DIR]\n"
 	"       airlock keys status [--json] [--home DIR]\n"
+	"       airlock keys admin list|add|remove ... (keys admin --help)\n"
 	"\n"
 	"rotate  make a fresh data key current, then seal every stored value\n"
 	"        again under it, N values (default 256) per transaction. Old\n"
@@ -187,10 +188,13 @@ static int cli_keys_daemon(const char *home, struct api_client **c)
 	int rc = api_socket_path(home, path, sizeof(path));
 
 	*c = NULL;
-	if (rc)
+	if (rc && !cli_daemon_only)
 		return 0; /* no daemon can serve such a home */
-	rc = api_client_connect(path, c);
-	if (rc == -ENOENT || rc == -ECONNREFUSED)
+	if (rc == 0)
+		rc = api_client_connect(path, c);
+	/* The admin shell cannot open the store: without the daemon it
+	 * has nothing to fall back on. */
+	if ((rc == -ENOENT || rc == -ECONNREFUSED) && !cli_daemon_only)
 		return 0;
 	if (rc)
 		fprintf(stderr, "airlock keys: airlockd's socket %s: %s "
@@ -359,6 +363,8 @@ int cli_keys(int argc, char **argv, const char *home)
 		fputs(cli_keys_help, stdout);
 		return CLI_OK;
 	}
+	if (sub && !strcmp(sub, "admin"))
+		return cli_keys_admin(argc - 1, argv + 1, home);
 	if (!sub || (strcmp(sub, "rotate") && strcmp(sub, "status"))) {
 		if (!sub)
 			fputs(cli_keys_help, stderr);

@@ -52,6 +52,10 @@ static const struct cli_command cli_commands[] = {
 	{"status", CLI_IN_CORE(cli_status), "the daemon's state"},
 	{"console", CLI_IN_CORE(cli_console),
 	 "the operator console: jobs, detail, audit, live"},
+	{"config", CLI_IN_CORE(cli_config),
+	 "show airlock.conf's settings, check the file"},
+	{"admin-shell", CLI_IN_CORE(cli_admin_shell),
+	 "the SSH admin account's shell (sshd's ForceCommand)"},
 };
 
 static void cli_usage(FILE *f)
@@ -63,7 +67,7 @@ static void cli_usage(FILE *f)
 		"the code it runs.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cli_commands) / sizeof(*cli_commands);
 	     i++)
-		fprintf(f, "  %-9s %s\n", cli_commands[i].name,
+		fprintf(f, "  %-11s %s\n", cli_commands[i].name,
 			cli_commands[i].summary);
 	fprintf(f,
 		"\noptions:\n"
