@@ -587,7 +587,7 @@ static int sh_run_audit(struct sh *s)
 		cli_json_out(r);
 	else
 		printf("export %lld: entries %lld to %lld in %s (signed digest "
-		       "%s)\n", json_integer_value(json_object_get(r, "n")),
+		       "%s), in the daemon's export directory\n", json_integer_value(json_object_get(r, "n")),
 		       json_integer_value(json_object_get(r, "first")),
 		       json_integer_value(json_object_get(r, "last")),
 		       cli_str(r, "file"), cli_str(r, "digest"));
