@@ -157,13 +157,19 @@ job=$(json_id < out.txt)
 ssh_as alice -- show "$job" --json
 [ "$rc" -eq 0 ] && grep -q "\"id\": \"$job\"" out.txt ||
 	fail "show ($rc): $(cat out.txt)"
+# A token typed into a URL reaches neither the queue nor the log.
+ssh_as alice -- "enqueue https://user:tok-$suffix@127.0.0.1:9/x.git"
+[ "$rc" -eq 2 ] && grep -q 'credentials' out.txt ||
+	fail "a URL with credentials ($rc): $(cat out.txt)"
+refusals=1
+ssh_as alice -- "enqueue https://user:tok-$suffix@127.0.0.1:9/x.git; id"
+[ "$rc" -eq 126 ] || fail "not refused ($rc): $(cat out.txt)"
 ssh_as alice -- keys admin list
 [ "$rc" -eq 0 ] && grep -q "$fp_alice .*alice@test" out.txt ||
 	fail "keys admin list ($rc): $(cat out.txt)"
 pass "status, version, jobs, audit, keys, config, enqueue and show answer"
 
 # Refused: exit status 126, a message, and nothing run.
-refusals=0
 refuse() {
 	local want=$1
 	shift
@@ -343,6 +349,12 @@ n_ref=$(acount audit.txt "$fp_alice" admin.refuse)
 [ "$(acount audit.txt "$fp_alice" api.call status)" -ge 1 ] ||
 	fail "the status call is not audited under the key"
 if grep -q 'secret-token' audit.txt; then fail "the token is in the log"; fi
+if grep -q "tok-$suffix" audit.txt; then
+	fail "a URL's credentials are in the log: $(grep "tok-$suffix" audit.txt)"
+fi
+[ "$(acount audit.txt "$fp_alice" admin.refuse admin-shell \
+	'https://***@127.0.0.1:9/x.git; id')" -eq 1 ] ||
+	fail "the refused command is not recorded without its credentials"
 al audit verify > /dev/null || fail "the audit chain does not verify"
 pass "logins ($n_login), commands ($n_cmd) and refusals ($n_ref) are audited under the key's fingerprint"
 
