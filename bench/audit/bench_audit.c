@@ -15,8 +15,9 @@
  * time of the whole process (both verifier threads; nothing else runs
  * in it then), which is the work done and what a verifier waiting for
  * a core on a shared machine does not inflate. The hash limits are one
- * thread's, timed both ways too. The medians and the spread of the
- * ratios are printed at the end.
+ * thread's, timed both ways too. Each round also verifies on one
+ * thread, for comparison under the same load. The medians and the
+ * spread of the ratios are printed at the end.
  */
 /* The hash limit uses the one-call SHA-256 the verifier uses (line.c). */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -257,70 +258,99 @@ static struct span span_end(struct span t)
  * the export, hash the export file once; each verifier's time is put
  * against the hash of its own bytes in the same round.
  */
+/* One verification round's measures: rates and ratios, wall and CPU. */
+enum { M_SW, M_SC, M_SWR, M_SCR, M_XW, M_XC, M_XWR, M_XCR, M__N };
+static const char *const m_names[M__N][2] = {
+	{ "verify_store", "entries/s (wall)" },
+	{ "verify_store_cpu", "entries/CPU s" },
+	{ "verify_store_over_sha256_same_bytes", "x (wall)" },
+	{ "verify_store_over_sha256_same_bytes_cpu", "x (CPU)" },
+	{ "verify_export", "entries/s (wall)" },
+	{ "verify_export_cpu", "entries/CPU s" },
+	{ "verify_export_over_sha256_file_once", "x (wall)" },
+	{ "verify_export_over_sha256_file_once_cpu", "x (CPU)" },
+};
+
+static uint64_t bench_round(struct store *st, const char *home,
+			    const char *dir, const struct audit_pubkey *pk,
+			    const struct same_bytes *sb, double m[M__N])
+{
+	struct audit_verify_opts vo = { .home = home };
+	struct audit_report r;
+	struct span ts, tx, h;
+	uint64_t entries;
+	int rc;
+
+	ts = span_start();
+	rc = audit_verify_store(st, &vo, &r);
+	ts = span_end(ts);
+	if (rc)
+		die("verify", rc);
+	entries = r.entries;
+	audit_report_free(&r);
+	h = sha_entries(sb);
+	m[M_SW] = (double)entries / ts.wall;
+	m[M_SC] = (double)entries / ts.cpu;
+	m[M_SWR] = ts.wall / h.wall;
+	m[M_SCR] = ts.cpu / h.cpu;
+
+	tx = span_start();
+	rc = audit_verify_exports(dir, pk, NULL, &r);
+	tx = span_end(tx);
+	if (rc)
+		die("verify-export", rc);
+	audit_report_free(&r);
+	h = sha_file(sb);
+	m[M_XW] = (double)entries / tx.wall;
+	m[M_XC] = (double)entries / tx.cpu;
+	m[M_XWR] = tx.wall / h.wall;
+	m[M_XCR] = tx.cpu / h.cpu;
+	return entries;
+}
+
+/*
+ * Each round verifies twice: on one thread (the "_1thread" measures),
+ * then as the verifiers choose (a second thread when the process may
+ * use two CPUs), so the two are compared under the same load.
+ */
 static void bench_verify(struct store *st, const char *home, const char *dir,
 			 const struct audit_pubkey *pk, int rounds)
 {
-	struct audit_verify_opts vo = { .home = home };
 	struct same_bytes sb = { 0 };
-	struct audit_report r;
-	/* Per round: rate and ratio, wall and CPU, store and export. */
-	double *v = calloc((size_t)rounds * 8, sizeof(*v));
-	double *sw = v, *sc = v + rounds, *swr = v + 2 * rounds,
-	       *scr = v + 3 * rounds, *xw = v + 4 * rounds,
-	       *xc = v + 5 * rounds, *xwr = v + 6 * rounds,
-	       *xcr = v + 7 * rounds;
+	double *v = calloc((size_t)rounds * M__N * 2, sizeof(*v));
+	char name[128];
 	uint64_t entries = 0;
-	struct span ts, tx, h;
-	int rc;
 
 	same_bytes_load(st, dir, &sb);
 	printf("entry_bytes_avg %.0f\n", (double)sb.all.len / (double)sb.n);
 	printf("export_bytes %zu\n", sb.file.len);
 	for (int i = 0; i < rounds; i++) {
-		ts = span_start();
-		rc = audit_verify_store(st, &vo, &r);
-		ts = span_end(ts);
-		if (rc)
-			die("verify", rc);
-		entries = r.entries;
-		audit_report_free(&r);
-		h = sha_entries(&sb);
-		sw[i] = (double)entries / ts.wall;
-		sc[i] = (double)entries / ts.cpu;
-		swr[i] = ts.wall / h.wall;
-		scr[i] = ts.cpu / h.cpu;
-
-		tx = span_start();
-		rc = audit_verify_exports(dir, pk, NULL, &r);
-		tx = span_end(tx);
-		if (rc)
-			die("verify-export", rc);
-		audit_report_free(&r);
-		h = sha_file(&sb);
-		xw[i] = (double)entries / tx.wall;
-		xc[i] = (double)entries / tx.cpu;
-		xwr[i] = tx.wall / h.wall;
-		xcr[i] = tx.cpu / h.cpu;
+		double one[M__N], two[M__N];
+		audit_par_mode = AUDIT_PAR_OFF;
+		bench_round(st, home, dir, pk, &sb, one);
+		audit_par_mode = AUDIT_PAR_AUTO;
+		entries = bench_round(st, home, dir, pk, &sb, two);
+		for (int k = 0; k < M__N; k++) {
+			v[(size_t)k * rounds + i] = two[k];
+			v[(size_t)(M__N + k) * rounds + i] = one[k];
+		}
 		printf("round %d: verify_store %.0f entries/s wall (%.0f per "
 		       "CPU second), %.2fx wall and %.2fx CPU of the same "
-		       "bytes' SHA-256; verify_export %.0f entries/s wall "
-		       "(%.0f per CPU second), %.2fx wall and %.2fx CPU of "
-		       "the file's SHA-256\n", i + 1, sw[i], sc[i], swr[i],
-		       scr[i], xw[i], xc[i], xwr[i], xcr[i]);
+		       "bytes' SHA-256 (one thread: %.2fx, %.2fx); "
+		       "verify_export %.0f entries/s wall (%.0f per CPU "
+		       "second), %.2fx wall and %.2fx CPU of the file's "
+		       "SHA-256 (one thread: %.2fx, %.2fx)\n", i + 1,
+		       two[M_SW], two[M_SC], two[M_SWR], two[M_SCR],
+		       one[M_SWR], one[M_SCR], two[M_XW], two[M_XC],
+		       two[M_XWR], two[M_XCR], one[M_XWR], one[M_XCR]);
 	}
 	printf("entries %llu\n", (unsigned long long)entries);
-	spread(sw, (size_t)rounds, "verify_store", "entries/s (wall)");
-	spread(sc, (size_t)rounds, "verify_store_cpu", "entries/CPU s");
-	spread(swr, (size_t)rounds, "verify_store_over_sha256_same_bytes",
-	       "x (wall)");
-	spread(scr, (size_t)rounds,
-	       "verify_store_over_sha256_same_bytes_cpu", "x (CPU)");
-	spread(xw, (size_t)rounds, "verify_export", "entries/s (wall)");
-	spread(xc, (size_t)rounds, "verify_export_cpu", "entries/CPU s");
-	spread(xwr, (size_t)rounds, "verify_export_over_sha256_file_once",
-	       "x (wall)");
-	spread(xcr, (size_t)rounds, "verify_export_over_sha256_file_once_cpu",
-	       "x (CPU)");
+	for (int k = 0; k < 2 * M__N; k++) {
+		snprintf(name, sizeof(name), "%s%s", m_names[k % M__N][0],
+			 k < M__N ? "" : "_1thread");
+		spread(v + (size_t)k * rounds, (size_t)rounds, name,
+		       m_names[k % M__N][1]);
+	}
 	printf("sha256_same_bytes %.0f entries/s (one more pass, CPU)\n",
 	       (double)sb.n / sha_entries(&sb).cpu);
 	printf("sha256_file_once %.0f MB/s (one more pass, CPU)\n",

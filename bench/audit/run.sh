@@ -30,6 +30,8 @@ store=$(field verify_store)
 store_cpu=$(field verify_store_cpu)
 export=$(field verify_export)
 export_cpu=$(field verify_export_cpu)
+store1=$(field verify_store_1thread)
+export1=$(field verify_export_1thread)
 
 echo "== openssl speed -bytes $avg sha256 (entry-sized blocks, same run)"
 e=$(openssl speed -seconds 3 -bytes "$avg" sha256 2>/dev/null | tail -1 |
@@ -39,14 +41,18 @@ echo "== openssl speed -bytes 16384 sha256 (streaming, same run)"
 s=$(openssl speed -seconds 3 -bytes 16384 sha256 2>/dev/null | tail -1 |
 	awk '{ sub(/k$/, "", $2); print $2 * 1000 }')
 echo "sha256 $s bytes/s"
+echo "== load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v e="$e" -v s="$s" -v avg="$avg" -v bytes="$bytes" -v n="$entries" \
 	-v store="$store" -v export="$export" -v store_cpu="$store_cpu" \
-	-v export_cpu="$export_cpu" 'BEGIN {
+	-v export_cpu="$export_cpu" -v store1="$store1" \
+	-v export1="$export1" 'BEGIN {
 	printf "verify_store (median) takes %.2fx (wall) and %.2fx (CPU) " \
-	       "the time openssl needs to hash %d entry-sized blocks\n",
-	       (e / avg) / store, (e / avg) / store_cpu, n
+	       "the time openssl needs to hash %d entry-sized blocks " \
+	       "(one thread: %.2fx wall)\n", (e / avg) / store,
+	       (e / avg) / store_cpu, n, (e / avg) / store1
 	printf "verify_export (median) takes %.2fx (wall) and %.2fx (CPU) " \
 	       "the time openssl needs to hash the export file once " \
-	       "(%d bytes)\n", (n / export) / (bytes / s),
-	       (n / export_cpu) / (bytes / s), bytes
+	       "(%d bytes; one thread: %.2fx wall)\n",
+	       (n / export) / (bytes / s), (n / export_cpu) / (bytes / s),
+	       bytes, (n / export1) / (bytes / s)
 }'
