@@ -6,6 +6,7 @@
 #ifndef AL_AUDIT_INTERNAL_H
 #define AL_AUDIT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -120,6 +121,29 @@ bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
  * names with a NUL; depth capped at AUDIT_DEPTH_MAX from depth.
  */
 int audit_check_json(const json_t *v, int depth);
+
+/*
+ * Verifying on two cores (par.c). The store's verifier opens sealed
+ * entries in a second thread while the first checks and chains them in
+ * order; the exports' verifier hashes each file for its digest in a
+ * second thread while the first checks its lines. Both give the same
+ * report as on one thread, and fall back to one thread when a second
+ * cannot be started. audit_par_mode and audit_thread_start are there
+ * for tests, which force either path or make the start fail; nothing
+ * else sets them.
+ */
+enum audit_par {
+	AUDIT_PAR_AUTO, /* two threads when this process may use 2 CPUs */
+	AUDIT_PAR_OFF,  /* always one thread */
+	AUDIT_PAR_ON,   /* two threads even on one CPU */
+};
+extern enum audit_par audit_par_mode;
+extern int (*audit_thread_start)(pthread_t *th, void *(*fn)(void *),
+				 void *arg);
+/* Whether a verifier should try a second thread now. */
+bool audit_par_wanted(void);
+/* Start fn(arg) through audit_thread_start; 0 or a negative errno. */
+int audit_par_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* Write the pending anchor, if any (after a commit). */
 void audit_log_sync_anchor(struct audit_log *log);

@@ -324,6 +324,211 @@ out:
 	json_decref(head);
 }
 
+/*
+ * The entries of the store as the walk below takes them: opened in key
+ * order, in blocks, either by a second thread that runs ahead (a ring
+ * of VS_BLOCKS blocks) or by the walk itself one block at a time. The
+ * opens are independent of each other; the checks that follow are
+ * not, so they stay on one thread, in order, and see exactly what a
+ * walk on one thread would: the same records, answers and end.
+ *
+ * Memory is bounded: a block closes at VS_BLOCK entries or once it
+ * holds VS_BLOCK_BYTES of plaintext, so at most VS_BLOCKS blocks, each
+ * that much and one entry more, are open at once. The walk wipes each
+ * entry's plaintext as soon as it is checked, and a slot's buffer that
+ * grew past VS_KEEP_BYTES is wiped and released before reuse.
+ */
+#define VS_BLOCK 256
+#define VS_BLOCKS 4
+#define VS_BLOCK_BYTES (128 * 1024)
+#define VS_KEEP_BYTES (8 * 1024)
+
+struct vs_slot {
+	int rc;          /* store_cursor_next_plain's answer */
+	bool stepped;    /* the cursor reached a record (rc is about it) */
+	uint64_t kseq;   /* the record key's seq, 0 if it is not one */
+	struct al_buf plain;
+};
+
+struct vs_block {
+	struct vs_slot s[VS_BLOCK];
+	size_t n;
+	bool last;       /* its last slot ends the walk */
+};
+
+struct vs_src {
+	struct store_cursor *cur; /* the producer's alone while it runs */
+	struct vs_block *b;       /* VS_BLOCKS of them */
+	struct vs_block *at;      /* the block being read, or NULL */
+	size_t pos;               /* the next slot of at */
+	bool threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t filled, emptied;
+	size_t nfull;             /* filled, not yet read; under mu */
+	size_t wi, ri;            /* blocks being written and read */
+	bool stop;                /* the reader is done; under mu */
+};
+
+/*
+ * Where the walk ends: past the last record, on a cursor that fails to
+ * step, or on a record whose failure it does not report and pass.
+ */
+static bool vs_ends(const struct vs_slot *sl)
+{
+	return sl->rc == AL_E_NOTFOUND || (sl->rc && !sl->stepped) ||
+	       (sl->rc && sl->rc != AL_E_AUTH && sl->rc != AL_E_PARSE &&
+		sl->kseq != 0);
+}
+
+static void vs_fill(struct store_cursor *cur, struct vs_block *b)
+{
+	size_t bytes = 0;
+
+	b->n = 0;
+	b->last = false;
+	while (!b->last && b->n < VS_BLOCK && bytes < VS_BLOCK_BYTES) {
+		struct vs_slot *sl = &b->s[b->n++];
+		const void *key = NULL;
+		size_t keylen = 0;
+
+		sl->rc = store_cursor_next_plain(cur, &key, &keylen,
+						 &sl->plain);
+		sl->stepped = key != NULL;
+		sl->kseq = key ? audit_key_seq(key, keylen) : 0;
+		bytes += sl->plain.len;
+		b->last = vs_ends(sl);
+	}
+}
+
+static void *vs_produce(void *arg)
+{
+	struct vs_src *s = arg;
+	struct vs_block *b;
+	bool last;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->nfull == VS_BLOCKS && !s->stop)
+			pthread_cond_wait(&s->emptied, &s->mu);
+		b = s->stop ? NULL : &s->b[s->wi];
+		pthread_mutex_unlock(&s->mu);
+		if (!b)
+			break;
+		vs_fill(s->cur, b);
+		last = b->last; /* b is the reader's once handed over */
+		pthread_mutex_lock(&s->mu);
+		s->wi = (s->wi + 1) % VS_BLOCKS;
+		s->nfull++;
+		pthread_cond_signal(&s->filled);
+		pthread_mutex_unlock(&s->mu);
+		if (last)
+			break;
+	}
+	return NULL;
+}
+
+/* Wipe what the block's slots held; drop buffers grown large. */
+static void vs_wipe(struct vs_block *b, bool all)
+{
+	for (size_t i = 0; i < VS_BLOCK; i++) {
+		struct al_buf *p = &b->s[i].plain;
+		if (!p->p)
+			continue;
+		if (all || p->cap > VS_KEEP_BYTES) {
+			explicit_bzero(p->p, p->cap);
+			al_buf_free(p);
+		} else {
+			explicit_bzero(p->p, p->len);
+			p->len = 0;
+		}
+	}
+}
+
+/*
+ * The cursor is handed to the producer for the whole walk: the caller
+ * does not touch the transaction until vs_close (store.h: a read
+ * transaction is used by one thread at a time).
+ */
+static int vs_open(struct vs_src *s, struct store_cursor *cur)
+{
+	memset(s, 0, sizeof(*s));
+	s->cur = cur;
+	s->b = calloc(VS_BLOCKS, sizeof(*s->b));
+	if (!s->b)
+		return -ENOMEM;
+	/* Without a second thread the walk fills one block at a time. */
+	if (!audit_par_wanted() || pthread_mutex_init(&s->mu, NULL) != 0)
+		return 0;
+	if (pthread_cond_init(&s->filled, NULL) != 0)
+		goto no_filled;
+	if (pthread_cond_init(&s->emptied, NULL) != 0)
+		goto no_emptied;
+	if (audit_par_start(&s->th, vs_produce, s) != 0)
+		goto no_thread;
+	s->threaded = true;
+	return 0;
+no_thread:
+	pthread_cond_destroy(&s->emptied);
+no_emptied:
+	pthread_cond_destroy(&s->filled);
+no_filled:
+	pthread_mutex_destroy(&s->mu);
+	return 0;
+}
+
+/* The next record in key order; NULL after the one that ends the walk. */
+static struct vs_slot *vs_next(struct vs_src *s)
+{
+	if (s->at && s->pos < s->at->n)
+		return &s->at->s[s->pos++];
+	if (s->at) {
+		bool last = s->at->last;
+		vs_wipe(s->at, false);
+		if (s->threaded) {
+			pthread_mutex_lock(&s->mu);
+			s->nfull--;
+			s->ri = (s->ri + 1) % VS_BLOCKS;
+			pthread_cond_signal(&s->emptied);
+			pthread_mutex_unlock(&s->mu);
+		}
+		s->at = NULL;
+		if (last)
+			return NULL;
+	}
+	if (s->threaded) {
+		pthread_mutex_lock(&s->mu);
+		while (s->nfull == 0)
+			pthread_cond_wait(&s->filled, &s->mu);
+		s->at = &s->b[s->ri];
+		pthread_mutex_unlock(&s->mu);
+	} else {
+		s->at = &s->b[0];
+		vs_fill(s->cur, s->at);
+	}
+	s->pos = 0;
+	return &s->at->s[s->pos++];
+}
+
+/* Stop and join the producer, then wipe and free every block. */
+static void vs_close(struct vs_src *s)
+{
+	if (s->threaded) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->emptied);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->th, NULL);
+		pthread_cond_destroy(&s->filled);
+		pthread_cond_destroy(&s->emptied);
+		pthread_mutex_destroy(&s->mu);
+	}
+	for (size_t i = 0; s->b && i < VS_BLOCKS; i++)
+		vs_wipe(&s->b[i], true);
+	free(s->b);
+	s->b = NULL;
+}
+
 /* Walk every entry in key order. */
 static int verify_entries(struct store_txn *txn, struct pins *ps,
 			  struct audit_report *r, uint64_t *last,
@@ -331,12 +536,11 @@ static int verify_entries(struct store_txn *txn, struct pins *ps,
 {
 	struct audit_walk w = { .next = 1, .linked = true };
 	struct store_cursor *cur = NULL;
-	struct al_buf plain = { 0 };
+	struct vs_src src = { 0 };
+	struct vs_slot *sl;
 	struct audit_line e;
 	uint64_t good = 0;
 	size_t pi = 0;
-	const void *key;
-	size_t keylen;
 	int rc = audit_hasher_init(&w.h);
 
 	memcpy(w.prev, AUDIT_ZERO_HASH, sizeof(w.prev));
@@ -344,11 +548,13 @@ static int verify_entries(struct store_txn *txn, struct pins *ps,
 	*last = 0;
 	if (rc == 0)
 		rc = store_cursor_open(txn, STORE_DB_AUDIT, &cur);
-	while (rc == 0) {
-		rc = store_cursor_next_plain(cur, &key, &keylen, &plain);
-		if (rc == AL_E_NOTFOUND)
+	if (rc == 0)
+		rc = vs_open(&src, cur);
+	while (rc == 0 && (sl = vs_next(&src)) != NULL) {
+		uint64_t kseq = sl->kseq;
+		rc = sl->rc;
+		if (rc == AL_E_NOTFOUND || (rc && !sl->stepped))
 			break;
-		uint64_t kseq = audit_key_seq(key, keylen);
 		if (rc == AL_E_AUTH || rc == AL_E_PARSE || kseq == 0) {
 			r->entries++;
 			audit_report_add(r, NULL, 0, kseq ? kseq : w.next,
@@ -378,19 +584,19 @@ static int verify_entries(struct store_txn *txn, struct pins *ps,
 		}
 		/* A checkpoint pins the record at its seq, whatever the
 		 * record says about itself. */
-		audit_walk_step(&w, r, NULL, 0, kseq, plain.p, plain.len, &e);
+		audit_walk_step(&w, r, NULL, 0, kseq, sl->plain.p,
+				sl->plain.len, &e);
 		if (e.hash)
 			verify_pins_at(ps, &pi, kseq, e.hash, &good, r);
-		explicit_bzero(plain.p, plain.len);
+		explicit_bzero(sl->plain.p, sl->plain.len);
+		sl->plain.len = 0;
 	}
 	if (rc == AL_E_NOTFOUND)
 		rc = 0;
 	*last = w.next - 1;
 	memcpy(hash, w.prev, AUDIT_HASH_HEX_LEN + 1);
+	vs_close(&src);
 	store_cursor_close(cur);
-	if (plain.p)
-		explicit_bzero(plain.p, plain.cap);
-	al_buf_free(&plain);
 	audit_hasher_free(&w.h);
 	return rc;
 }

@@ -25,6 +25,7 @@
 #include "audit/internal.h"
 #include "base/err.h"
 #include "base/fs.h"
+#include "seal/seal.h"
 
 struct fix {
 	char home[64];
@@ -111,31 +112,121 @@ static void dump(const struct audit_report *r)
 	audit_report_print(stderr, r);
 }
 
-static int verify_store(struct fix *f, struct audit_report *r)
+/* Starts of verifier threads, counted so a test sees the second
+ * thread was used and did not silently fall back to one. */
+static int thread_starts;
+
+static int counting_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	thread_starts++;
+	return -pthread_create(th, NULL, fn, arg);
+}
+
+static int failing_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	(void)th;
+	(void)fn;
+	(void)arg;
+	thread_starts++;
+	return -EAGAIN;
+}
+
+/* The same report, problem by problem, in the same order. */
+static void assert_same_report(const struct audit_report *a,
+			       const struct audit_report *b)
+{
+	assert_int_equal(a->entries, b->entries);
+	assert_int_equal(a->intact, b->intact);
+	assert_int_equal(a->last_seq, b->last_seq);
+	assert_int_equal(a->checkpoints, b->checkpoints);
+	assert_int_equal(a->exports, b->exports);
+	assert_int_equal(a->nproblems, b->nproblems);
+	assert_int_equal(a->nkept, b->nkept);
+	for (size_t i = 0; i < a->nkept; i++) {
+		assert_int_equal(a->problems[i].seq, b->problems[i].seq);
+		assert_int_equal(a->problems[i].line, b->problems[i].line);
+		assert_string_equal(a->problems[i].file, b->problems[i].file);
+		assert_string_equal(a->problems[i].what, b->problems[i].what);
+	}
+}
+
+/*
+ * Run a verifier on one thread and on two (internal.h), check that
+ * both give the same answer and report, and hand back the second. The
+ * store's two-thread run must really have started its thread (an
+ * export's starts one only for a file with a digest to check).
+ */
+static int verify_both(struct fix *f, const json_t *held,
+		       struct audit_report *r,
+		       int (*run)(struct fix *, const json_t *,
+				  struct audit_report *),
+		       bool must_start)
+{
+	struct audit_report one;
+	int rc1, rc2, starts;
+
+	audit_par_mode = AUDIT_PAR_OFF;
+	rc1 = run(f, held, &one);
+	audit_par_mode = AUDIT_PAR_ON;
+	audit_thread_start = counting_start;
+	starts = thread_starts;
+	rc2 = run(f, held, r);
+	audit_par_mode = AUDIT_PAR_AUTO;
+	assert_int_equal(rc1, rc2);
+	assert_same_report(&one, r);
+	audit_report_free(&one);
+	if (must_start)
+		assert_true(thread_starts > starts);
+	return rc2;
+}
+
+static int verify_store_run(struct fix *f, const json_t *held,
+			    struct audit_report *r)
 {
 	struct audit_verify_opts o = { .home = f->home, .pubkey = f->pk };
 
+	(void)held;
 	return audit_verify_store(f->st, &o, r);
+}
+
+static int verify_store(struct fix *f, struct audit_report *r)
+{
+	return verify_both(f, NULL, r, verify_store_run, true);
 }
 
 /* Raw LMDB access beside the store: what someone holding the files
  * (and, with reseal, the data key) can do. */
-static void raw_swap(struct fix *f, uint64_t a, uint64_t b)
+static MDB_env *raw_begin(struct fix *f, MDB_txn **txn, MDB_dbi *dbi)
 {
 	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val ka, kb, va, vb;
-	uint8_t keya[8], keyb[8];
-	char path[128], bufa[4096], bufb[4096];
+	char path[128];
 
 	close_all(f);
 	snprintf(path, sizeof(path), "%s/db", f->home);
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
 	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "audit", 0, &dbi), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, txn), 0);
+	assert_int_equal(mdb_dbi_open(*txn, "audit", 0, dbi), 0);
+	return env;
+}
+
+static void raw_end(struct fix *f, MDB_env *env, MDB_txn *txn)
+{
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(reopen(f), 0);
+}
+
+static void raw_swap(struct fix *f, uint64_t a, uint64_t b)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_env *env = raw_begin(f, &txn, &dbi);
+	MDB_val ka, kb, va, vb;
+	uint8_t keya[8], keyb[8];
+	char bufa[4096], bufb[4096];
+
 	audit_key(a, keya);
 	audit_key(b, keyb);
 	ka = (MDB_val){ 8, keya };
@@ -147,9 +238,34 @@ static void raw_swap(struct fix *f, uint64_t a, uint64_t b)
 	MDB_val na = { vb.mv_size, bufb }, nb = { va.mv_size, bufa };
 	assert_int_equal(mdb_put(txn, dbi, &ka, &na, 0), 0);
 	assert_int_equal(mdb_put(txn, dbi, &kb, &nb, 0), 0);
+	raw_end(f, env, txn);
+}
+
+/* Flip one bit of the ciphertext of entry seq; a second flip undoes it. */
+static void raw_flip(struct fix *f, uint64_t seq)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_env *env = raw_begin(f, &txn, &dbi);
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	struct al_buf b = { 0 };
+
+	audit_key(seq, key);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(v.mv_size > SEAL_OVERHEAD + 8);
+	assert_int_equal(al_buf_append(&b, v.mv_data, v.mv_size), 0);
+	b.p[SEAL_HEADER_LEN + 5] ^= 0x01;
+	v = (MDB_val){ b.len, b.p };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
-	assert_int_equal(reopen(f), 0);
+	al_buf_free(&b);
+	/* The log refuses to open over an entry its anchor pins that no
+	 * longer reads back (log.c); the verifiers need only the store. */
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	if (audit_log_open(f->st, f->home, &f->pol, &f->log) != 0)
+		f->log = NULL;
 }
 
 static json_t *get_entry(struct fix *f, uint64_t seq)
@@ -503,6 +619,115 @@ static void test_store_forged_checkpoint(void **state)
 
 /* --- checkpoint policy --- */
 
+/* n entries in batches of 100 (one sync each), details padded to pad. */
+static void append_batches(struct fix *f, int n, size_t pad)
+{
+	struct audit_rec recs[100];
+	char *fill = malloc(pad + 1);
+
+	assert_non_null(fill);
+	memset(fill, 'p', pad);
+	fill[pad] = '\0';
+	for (int done = 0; done < n; done += 100) {
+		int k = n - done < 100 ? n - done : 100;
+		for (int i = 0; i < k; i++)
+			recs[i] = (struct audit_rec){
+				"uid:0", "proxy.allow", "registry.test:443",
+				json_pack("{s:i, s:s}", "i", done + i, "pad",
+					  fill)
+			};
+		assert_int_equal(audit_append_batch(f->log, recs, (size_t)k,
+						    NULL), 0);
+	}
+	free(fill);
+}
+
+/* The first seq a report blames (what the CLI prints as broken_at). */
+static uint64_t first_bad(const struct audit_report *r)
+{
+	uint64_t first = 0;
+
+	for (size_t i = 0; i < r->nkept; i++)
+		if (r->problems[i].seq &&
+		    (!first || r->problems[i].seq < first))
+			first = r->problems[i].seq;
+	return first;
+}
+
+/* audit_verify (the daemon's check) on one thread and on two. */
+static void assert_daemon_verify(struct fix *f, uint64_t bad)
+{
+	uint64_t count[2], seq[2];
+	int rc[2];
+
+	for (int i = 0; i < 2; i++) {
+		audit_par_mode = i ? AUDIT_PAR_ON : AUDIT_PAR_OFF;
+		rc[i] = audit_verify(f->st, &count[i], &seq[i]);
+	}
+	audit_par_mode = AUDIT_PAR_AUTO;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(rc[i], bad ? AL_E_CHAIN : 0);
+		assert_int_equal(seq[i], bad);
+		if (bad)
+			assert_int_equal(count[i], bad - 1);
+	}
+}
+
+/*
+ * The walk on two threads hands entries over in blocks of up to 256
+ * through a ring of 4 (verify.c): a log of 1 100 entries fills the
+ * ring more than once, and an entry that fails to unseal is reported
+ * at its own seq whether it is the first, either side of a block's
+ * edge, in the middle or the last; verify_store checks that one thread
+ * reports exactly the same.
+ */
+static void test_store_par_positions(void **state)
+{
+	static const uint64_t at[] = { 1, 256, 257, 700, 1024, 1025, 1100 };
+	struct fix *f = *state;
+	struct audit_report r;
+
+	append_batches(f, 1100, 16);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.intact, 1100);
+	audit_report_free(&r);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		raw_flip(f, at[i]);
+		assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+		if (first_bad(&r) != at[i])
+			dump(&r);
+		assert_int_equal(first_bad(&r), at[i]);
+		assert_true(has_problem(&r, at[i], NULL, 0, "unseal"));
+		assert_int_equal(r.entries, 1100);
+		assert_int_equal(r.intact, 1099);
+		audit_report_free(&r);
+		assert_daemon_verify(f, at[i]);
+		raw_flip(f, at[i]);
+	}
+	assert_daemon_verify(f, 0);
+}
+
+/*
+ * Entries of 20 KiB close a block by its bytes (128 KiB) before its
+ * count, and grow slot buffers past what a slot keeps between blocks:
+ * the same report either way, the bad entry at its seq.
+ */
+static void test_store_par_big_entries(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+
+	append_batches(f, 40, 20 * 1024);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.intact, 40);
+	audit_report_free(&r);
+	raw_flip(f, 23);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_int_equal(first_bad(&r), 23);
+	assert_int_equal(r.intact, 39);
+	audit_report_free(&r);
+}
+
 static void test_policy(void **state)
 {
 	struct audit_policy p = { 100, 60000 };
@@ -573,10 +798,16 @@ static void export_three(struct fix *f)
 	assert_int_equal(info.last, 15);
 }
 
+static int verify_exp_run(struct fix *f, const json_t *held,
+			  struct audit_report *r)
+{
+	return audit_verify_exports(f->exp, f->pk, held, r);
+}
+
 static int verify_exp(struct fix *f, const json_t *held,
 		      struct audit_report *r)
 {
-	return audit_verify_exports(f->exp, f->pk, held, r);
+	return verify_both(f, held, r, verify_exp_run, false);
 }
 
 static void path_of(struct fix *f, const char *name, char *out, size_t sz)
@@ -657,6 +888,48 @@ static void dup_line_2(struct al_buf *b, void *ctx)
 	b->len = 0;
 	al_buf_append(b, o.p, o.len);
 	al_buf_free(&o);
+}
+
+/*
+ * When the second thread cannot start, both verifiers go on with one
+ * and give the same answers (the start was tried: thread_starts).
+ */
+static void test_par_thread_fails(void **state)
+{
+	int (*saved)(pthread_t *, void *(*)(void *), void *) =
+		audit_thread_start;
+	struct fix *f = *state;
+	struct audit_verify_opts o = { .home = f->home, .pubkey = f->pk };
+	struct audit_export_info info;
+	struct audit_report r;
+	int starts;
+
+	append_batches(f, 300, 16);
+	assert_int_equal(audit_export(f->log, NULL, "uid:0", &info), 0);
+	audit_thread_start = failing_start;
+	audit_par_mode = AUDIT_PAR_ON;
+	starts = thread_starts;
+	assert_int_equal(audit_verify_store(f->st, &o, &r), 0);
+	assert_int_equal(r.intact, 301);
+	audit_report_free(&r);
+	assert_int_equal(audit_verify_exports(f->exp, f->pk, NULL, &r), 0);
+	assert_int_equal(r.intact, 301);
+	audit_report_free(&r);
+	assert_int_equal(thread_starts, starts + 2);
+
+	edit_file(f, "00000001.jsonl", flip_line3, NULL);
+	raw_flip(f, 150);
+	assert_int_equal(audit_verify_store(f->st, &o, &r), AL_E_CHAIN);
+	assert_int_equal(first_bad(&r), 150);
+	assert_int_equal(r.intact, 300);
+	audit_report_free(&r);
+	assert_int_equal(audit_verify_exports(f->exp, f->pk, NULL, &r),
+			 AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, "00000001.jsonl", 0, "SHA-256"));
+	assert_true(has_problem(&r, 0, "00000001.jsonl", 3, NULL));
+	audit_report_free(&r);
+	audit_par_mode = AUDIT_PAR_AUTO;
+	audit_thread_start = saved;
 }
 
 static void test_export_continuity(void **state)
@@ -1174,6 +1447,9 @@ int main(void)
 		T(test_store_wrong_key),
 		T(test_store_replaced_key),
 		T(test_store_forged_checkpoint),
+		T(test_store_par_positions),
+		T(test_store_par_big_entries),
+		T(test_par_thread_fails),
 		T(test_checkpoint_by_time),
 		T(test_export_continuity),
 		T(test_export_large),
