@@ -43,6 +43,10 @@ struct sbx_cg {
 	 * which the child moves itself in (cgroup.c says why); -1 on
 	 * v2 and once closed. */
 	int join_fd[SBX_CG_N];
+	/* The counters sbx_cg_read_stats reads, opened while the sandbox
+	 * runs (sbx_cg_open_stats) so the read at its end walks no path;
+	 * -1 when not open. */
+	int stat_fd[4];
 };
 
 struct sbx_cg_stats {
@@ -66,6 +70,8 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid);
 void sbx_cg_close_join(struct sbx_cg *cg);
 /* SIGKILL every process in the cgroups (v2 cgroup.kill where present). */
 void sbx_cg_kill(const struct sbx_cg *cg);
+/* Open the counters' files ahead of sbx_cg_read_stats; best effort. */
+void sbx_cg_open_stats(struct sbx_cg *cg);
 /* Read peak usage and limit-hit counters; missing files leave zeros. */
 void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 /* Kill what is left, wait for the cgroups to empty, remove them. */
