@@ -273,12 +273,6 @@ struct sbx_run_ctx {
 	bool have_status;
 	int payload_status;
 	struct sbx_cg_stats st;
-	/* The sandbox's mount namespace, held so that its mounts are torn
-	 * down by mntns_th, beside the rest of the teardown, rather than in
-	 * init's exit before it (sbx_mntns_*); -1 when not held. */
-	int mntns;
-	pthread_t mntns_th;
-	bool mntns_running;
 	int64_t t0;
 	int64_t disk_ms;      /* last look at the writable filesystems */
 	struct al_buf outbuf; /* the head of the output */
@@ -499,57 +493,6 @@ static void sbx_disk_sample(struct sbx_run_ctx *c, struct sbx_result *res)
 }
 
 /*
- * The sandbox's mounts go when the last reference to its mount
- * namespace does: in init's exit, after every other process, and the
- * cgroups can only be removed after that exit (about 0.25 ms of the
- * kernel's umount work for the sandbox's ~45 mounts). We hold a
- * reference from the start, so init's exit only ends processes, and a
- * thread drops it once init is gone, while this one reaps, reads and
- * removes the cgroups. sbx_mntns_finish joins it: every mount is gone
- * before sbx_run returns, as before.
- */
-static void sbx_mntns_hold(struct sbx_run_ctx *c)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)c->pid);
-	c->mntns = open(path, O_RDONLY | O_CLOEXEC);
-}
-
-static void *sbx_mntns_main(void *arg)
-{
-	struct sbx_run_ctx *c = arg;
-	struct pollfd p = { c->pidfd, POLLIN, 0 };
-
-	/* An error here must not keep the mounts: close regardless. */
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
-	/* The umounts run on this thread before close returns. */
-	close(c->mntns);
-	return NULL;
-}
-
-/* init has reported the payload's end: it is about to exit. */
-static void sbx_mntns_release(struct sbx_run_ctx *c)
-{
-	if (c->mntns < 0 || c->mntns_running)
-		return;
-	c->mntns_running = pthread_create(&c->mntns_th, NULL,
-					  sbx_mntns_main, c) == 0;
-}
-
-/* After init is reaped: the mounts are gone when this returns. */
-static void sbx_mntns_finish(struct sbx_run_ctx *c)
-{
-	if (c->mntns_running)
-		pthread_join(c->mntns_th, NULL);
-	else if (c->mntns >= 0)
-		close(c->mntns);
-	c->mntns = -1;
-	c->mntns_running = false;
-}
-
-/*
  * init writes the payload's wait status just before it exits. The
  * kernel then tears the sandbox's namespaces down in init's exit, which
  * takes a while: read the cgroup counters meanwhile (the payload is
@@ -563,10 +506,8 @@ static void sbx_take_status(struct sbx_run_ctx *c)
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	c->have_status = n == (ssize_t)sizeof(c->payload_status);
-	if (c->have_status) {
-		sbx_mntns_release(c);
+	if (c->have_status)
 		sbx_cg_read_stats(&c->cg, &c->st);
-	}
 	sbx_close(&c->status[0]);
 }
 
@@ -922,7 +863,6 @@ static void sbx_teardown(struct sbx_run_ctx *c, struct sbx_result *res)
 	}
 	sbx_netwatch_stop(&c->nw, res);
 	sbx_cg_destroy(&c->cg, c->s.job_id);
-	sbx_mntns_finish(c);
 	sbx_close(&c->pidfd);
 	for (int i = 0; i < 2; i++) {
 		sbx_close(&c->go[i]);
@@ -939,7 +879,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	struct sbx_run_ctx c = { .pid = -1, .pidfd = -1,
 				 .go = { -1, -1 }, .err = { -1, -1 },
 				 .status = { -1, -1 }, .out = { -1, -1 },
-				 .watch = { -1, -1 }, .mntns = -1 };
+				 .watch = { -1, -1 } };
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -1002,10 +942,8 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	if (rc == 0)
 		rc = sbx_release(&c, 'n');
 	/* While init builds the root: the end of the run then only reads. */
-	if (rc == 0) {
+	if (rc == 0)
 		sbx_cg_open_stats(&c.cg);
-		sbx_mntns_hold(&c);
-	}
 	if (rc) {
 		sbx_report_early(&c);
 		/* What init said failed matters, not what that did to us
