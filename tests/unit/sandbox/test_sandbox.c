@@ -468,10 +468,12 @@ out:
 }
 
 /*
- * Every mount of the sandbox is gone when sbx_run returns. The caller
- * holds the sandbox's mount namespace until init is gone, then a thread
- * drops it (sandbox.c, sbx_mntns_*): sbx_run must wait for that thread.
- * A tmpfs of our own, bound into the sandbox, shows it: inotify reports
+ * Every mount of the sandbox is gone when sbx_run returns: the kernel
+ * unmounts the sandbox's tree when the last reference to its mount
+ * namespace goes, in init's exit, and sbx_run returns only after that
+ * (holding a reference anywhere, or returning before init has exited,
+ * would break this). A tmpfs of our own, bound into the sandbox, shows
+ * it: inotify reports
  * IN_UNMOUNT only when the filesystem itself ends, which any mount of it
  * left in the sandbox's namespace would prevent. In a child with a
  * private mount namespace, so the host's mounts are never touched.
