@@ -473,10 +473,10 @@ out:
  * namespace goes, in init's exit, and sbx_run returns only after that
  * (holding a reference anywhere, or returning before init has exited,
  * would break this). A tmpfs of our own, bound into the sandbox, shows
- * it: inotify reports
- * IN_UNMOUNT only when the filesystem itself ends, which any mount of it
- * left in the sandbox's namespace would prevent. In a child with a
- * private mount namespace, so the host's mounts are never touched.
+ * it: inotify reports IN_UNMOUNT only when the filesystem itself ends,
+ * which any mount of it left in the sandbox's namespace would prevent.
+ * In a child with a private mount namespace, so the host's mounts are
+ * never touched.
  */
 static void test_mounts_gone_on_return(void **state)
 {
