@@ -383,6 +383,7 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 		cg->join_fd[c] = -1;
 	for (size_t i = 0; i < AL_ARRAY_LEN(cg->stat_fd); i++)
 		cg->stat_fd[i] = -1;
+	cg->dir_fd = -1;
 	rc = sbx_cg_detect(why, sizeof(why));
 	if (rc < 0) {
 		al_error(SBX_MOD, spec->job_id, "step=cgroup %s", why);
@@ -399,6 +400,11 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 	}
 	if (rc == 0 && cg->version == 1)
 		rc = cg_open_join(cg, spec->job_id);
+	/* v2: for clone3's CLONE_INTO_CGROUP (sandbox.c); without it the
+	 * caller falls back to writing cgroup.procs. */
+	if (rc == 0 && cg->version == 2)
+		cg->dir_fd = open(cg->dir[0], O_RDONLY | O_DIRECTORY |
+				  O_CLOEXEC);
 	if (rc)
 		sbx_cg_destroy(cg, spec->job_id);
 	return rc;
@@ -408,7 +414,7 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid)
 {
 	char v[32];
 
-	if (cg->version != 2)
+	if (cg->version != 2 || cg->born_in)
 		return 0; /* v1: the child joined through join_fd */
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	return cg_write(cg->dir[0], "cgroup.procs", v);
@@ -533,6 +539,9 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
 
 	sbx_cg_close_join(cg);
 	cg_close_stats(cg);
+	if (cg->dir_fd >= 0)
+		close(cg->dir_fd);
+	cg->dir_fd = -1;
 	for (int c = 0; c < SBX_CG_N; c++) {
 		if (!cg->made[c])
 			continue;

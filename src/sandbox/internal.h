@@ -47,6 +47,11 @@ struct sbx_cg {
 	 * runs (sbx_cg_open_stats) so the read at its end walks no path;
 	 * -1 when not open. */
 	int stat_fd[4];
+	/* v2: the sandbox's cgroup directory, which the child is cloned
+	 * straight into (CLONE_INTO_CGROUP); -1 on v1 and once closed. */
+	int dir_fd;
+	/* v2: the child was born in the cgroup; nothing to attach. */
+	bool born_in;
 };
 
 struct sbx_cg_stats {
@@ -63,7 +68,8 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec);
 /*
  * Move pid (not yet running the payload) into every cgroup. On v1 this
  * does nothing: the child moves itself through cg->join_fd (cgroup.c
- * says why) as its first step, before anything else can run.
+ * says why) as its first step, before anything else can run; nor on v2
+ * when the child was cloned into the cgroup (cg->born_in).
  */
 int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid);
 /* Close the join descriptors (the caller's copies); idempotent. */
