@@ -135,14 +135,14 @@ static void own_cgroup_dirs(char dirs[3][1024], int *n)
  * The host is unchanged: no cgroup made by this process is left. Other
  * airlock processes on the machine may have sandboxes of their own.
  */
-static void assert_no_cgroups_left(void)
+static void assert_no_cgroups_left_by(pid_t creator)
 {
 	char dirs[3][1024];
 	int n;
 
 	char prefix[64];
 	int plen = snprintf(prefix, sizeof(prefix), "airlock-sbx-%d-",
-			    (int)getpid());
+			    (int)creator);
 
 	own_cgroup_dirs(dirs, &n);
 	assert_true(n >= 1);
@@ -156,6 +156,11 @@ static void assert_no_cgroups_left(void)
 					 e->d_name);
 		closedir(d);
 	}
+}
+
+static void assert_no_cgroups_left(void)
+{
+	assert_no_cgroups_left_by(getpid());
 }
 
 /* A marker unique to this run, for finding stray processes. */
@@ -686,6 +691,51 @@ static void test_fork_bomb_stops_at_pid_limit(void **state)
 	assert_no_cgroups_left();
 }
 
+/*
+ * On cgroup v2 the child is cloned into its cgroup with clone3; where
+ * clone3 is refused with ENOSYS (old kernels, a container runtime's
+ * seccomp policy), sbx_run clones as before and moves the child in: the
+ * limits must hold either way. Run from a child process under a filter
+ * answering ENOSYS for clone3 (on v1 hosts this is the only path).
+ */
+static void test_limits_hold_without_clone3(void **state)
+{
+	char script[256], marker[32];
+	unsigned m = marker_number();
+	int st = 0;
+
+	snprintf(marker, sizeof(marker), "sleep %u", m);
+	snprintf(script, sizeof(script),
+		 "i=0; while [ $i -lt 200 ]; do sleep %u & i=$((i+1)); done;"
+		 " wait", m);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[] = { "/bin/sh", "-c", script, NULL };
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		struct sbx_spec s;
+		struct sbx_result r;
+		/* No cmocka assertion in this child (see mounts_gone_child). */
+		if (!ctx ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+				     seccomp_syscall_resolve_name("clone3"),
+				     0) ||
+		    seccomp_load(ctx))
+			_exit(1);
+		spec_init(&s, argv);
+		s.pids = 16;
+		if (sbx_run(&s, &r) != 0)
+			_exit(2);
+		_exit(r.pids_limit_hit && r.pids_peak <= 16 &&
+		      r.pids_peak >= 8 && r.kill == SBX_KILL_PIDS ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_false(proc_with_marker(marker));
+	assert_no_cgroups_left_by(pid);
+}
+
 static void test_output_is_capped_and_counted(void **state)
 {
 	struct sbx_spec s;
@@ -1122,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bomb_is_oom_killed),
 		cmocka_unit_test(test_timeout_kills_the_whole_tree),
 		cmocka_unit_test(test_fork_bomb_stops_at_pid_limit),
+		cmocka_unit_test(test_limits_hold_without_clone3),
 		cmocka_unit_test(test_output_is_capped_and_counted),
 		cmocka_unit_test(test_stream_is_sanitised),
 		cmocka_unit_test(test_net_none_reaches_nothing),
