@@ -466,6 +466,12 @@ static const struct {
 	{ SBX_CG_PIDS, "pids.events", "pids.events" },
 };
 
+/* Was counter i's directory made? (v2 has one, recorded as made[0].) */
+static bool cg_stat_made(const struct sbx_cg *cg, size_t i)
+{
+	return cg->made[cg->version == 2 ? 0 : cg_stat_files[i].ctrl];
+}
+
 static const char *cg_stat_name(const struct sbx_cg *cg, size_t i)
 {
 	return cg->version == 2 ? cg_stat_files[i].v2 : cg_stat_files[i].v1;
@@ -476,7 +482,7 @@ void sbx_cg_open_stats(struct sbx_cg *cg)
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < AL_ARRAY_LEN(cg_stat_files); i++) {
-		if (!cg->made[cg_stat_files[i].ctrl] || cg->stat_fd[i] >= 0)
+		if (!cg_stat_made(cg, i) || cg->stat_fd[i] >= 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s",
 			 cg->dir[cg_stat_files[i].ctrl], cg_stat_name(cg, i));
@@ -515,7 +521,7 @@ void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
 	if (!cg->made[0])
 		return;
 	for (size_t i = 0; i < AL_ARRAY_LEN(cg_stat_files); i++)
-		if (!cg->made[cg_stat_files[i].ctrl] ||
+		if (!cg_stat_made(cg, i) ||
 		    cg_read_stat(cg, i, buf[i], sizeof(buf[i])) != 0)
 			buf[i][0] = '\0';
 	st->mem_peak = strtoull(buf[0], NULL, 10);
