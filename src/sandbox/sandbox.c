@@ -2,8 +2,9 @@
  * sandbox.c - sbx_run(): the parent's side of a sandbox.
  *
  * In order: validate the spec and prepare the plan (plan.c); make the
- * pipes and the cgroups; clone the child into new namespaces (it blocks
- * until released); write its id maps, move it into the cgroups, bring
+ * pipes and the cgroups; clone the child into new namespaces (on cgroup
+ * v2 into its cgroup too; it blocks until released); write its id maps,
+ * move it into the cgroups where it was not born in them, bring
  * its loopback up and, in registry mode, open the proxy's socket inside
  * its network namespace; release it; then supervise: capture output,
  * enforce the wall clock, honour cancellation, reap, measure, and tear
