@@ -11,6 +11,9 @@
  *   bwrap  bubblewrap with every namespace, a fresh /proc, /dev, /tmp and
  *          a read-only view of /
  *   plain  fork and exec, no sandbox
+ *   base   with --base PATH: `PATH sandbox run -- /bin/true`, another
+ *          airlock program (the one before a change) run in the same
+ *          rounds, so that old and new meet the same load
  *
  * Prints the median, 90th percentile, mean and minimum of each, and the
  * ratios of the medians. Times are wall-clock from before the spawn to
@@ -37,14 +40,15 @@
 
 extern char **environ;
 
-enum { V_LIB, V_CLI, V_BWRAP, V_PLAIN, V_N };
+enum { V_LIB, V_CLI, V_BWRAP, V_PLAIN, V_BASE, V_N };
 
-static const char *const vname[V_N] = { "lib", "cli", "bwrap", "plain" };
+static const char *const vname[V_N] = { "lib", "cli", "bwrap", "plain",
+					 "base" };
 
 struct opts {
 	int n, warmup, pause_ms;
 	bool on[V_N];
-	const char *airlock, *bwrap;
+	const char *airlock, *bwrap, *base;
 };
 
 static double now_ms(void)
@@ -100,6 +104,8 @@ static int run_one(const struct opts *o, int v)
 		       "--tmpfs", "/tmp", "--ro-bind", "/", "/", "true",
 		       NULL };
 	char *plain[] = { "/bin/true", NULL };
+	char *base[] = { (char *)o->base, "sandbox", "run", "--", "/bin/true",
+			 NULL };
 
 	switch (v) {
 	case V_LIB:
@@ -108,6 +114,8 @@ static int run_one(const struct opts *o, int v)
 		return run_prog(cli);
 	case V_BWRAP:
 		return run_prog(bw);
+	case V_BASE:
+		return run_prog(base);
 	default:
 		return run_prog(plain);
 	}
@@ -132,7 +140,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: spawn [-n RUNS] [-w WARMUP] [--pause MS]\n"
 		"             [--only lib,cli,bwrap,plain] [--airlock PATH]\n"
-		"             [--bwrap PATH]\n");
+		"             [--bwrap PATH] [--base PATH]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -142,6 +150,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "pause", required_argument, NULL, 'p' },
 		{ "airlock", required_argument, NULL, 'a' },
 		{ "bwrap", required_argument, NULL, 'b' },
+		{ "base", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,7 +168,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->pause_ms = (int)strtol(optarg, NULL, 10);
 			break;
 		case 'o':
-			for (int v = 0; v < V_N; v++)
+			for (int v = 0; v < V_BASE; v++)
 				o->on[v] = strstr(optarg, vname[v]) != NULL;
 			break;
 		case 'a':
@@ -167,6 +176,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'b':
 			o->bwrap = optarg;
+			break;
+		case 'B':
+			o->base = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -183,6 +195,11 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (o->on[V_BWRAP] && access(o->bwrap, X_OK) != 0) {
 		fprintf(stderr, "spawn: no bwrap at %s (bench/run installs "
 			"bubblewrap)\n", o->bwrap);
+		return -1;
+	}
+	o->on[V_BASE] = o->base != NULL;
+	if (o->on[V_BASE] && access(o->base, X_OK) != 0) {
+		fprintf(stderr, "spawn: no airlock at %s\n", o->base);
 		return -1;
 	}
 	if (o->on[V_CLI] && access(o->airlock, X_OK) != 0) {
@@ -222,6 +239,10 @@ static void report(const struct opts *o, double *t[V_N])
 	}
 	if (o->on[V_BWRAP] && o->on[V_PLAIN])
 		printf("  bwrap / plain = %.2f\n", med[V_BWRAP] / med[V_PLAIN]);
+	if (o->on[V_BASE] && o->on[V_BWRAP])
+		printf("  base / bwrap = %.2f\n", med[V_BASE] / med[V_BWRAP]);
+	if (o->on[V_BASE] && o->on[V_CLI])
+		printf("  cli / base = %.2f\n", med[V_CLI] / med[V_BASE]);
 }
 
 int main(int argc, char **argv)

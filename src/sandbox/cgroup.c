@@ -70,16 +70,12 @@ static uint64_t cg_read_u64(const char *dir, const char *file)
 	return strtoull(buf, NULL, 10);
 }
 
-/* The value after "key " in a flat keyed file (memory.events...). */
-static uint64_t cg_read_key(const char *dir, const char *file,
-			    const char *key)
+/* The value after "key " in a flat keyed text (memory.events...). */
+static uint64_t cg_key_value(const char *buf, const char *key)
 {
-	char buf[4096];
 	size_t klen = strlen(key);
 
-	if (cg_read(dir, file, buf, sizeof(buf)))
-		return 0;
-	for (char *line = buf; line && *line;) {
+	for (const char *line = buf; line && *line;) {
 		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
 			return strtoull(line + klen + 1, NULL, 10);
 		line = strchr(line, '\n');
@@ -87,6 +83,15 @@ static uint64_t cg_read_key(const char *dir, const char *file,
 			line++;
 	}
 	return 0;
+}
+
+/* The same, read from dir/file. */
+static uint64_t cg_read_key(const char *dir, const char *file,
+			    const char *key)
+{
+	char buf[4096];
+
+	return cg_read(dir, file, buf, sizeof(buf)) ? 0 : cg_key_value(buf, key);
 }
 
 /*
@@ -376,6 +381,9 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 	memset(cg, 0, sizeof(*cg));
 	for (int c = 0; c < SBX_CG_N; c++)
 		cg->join_fd[c] = -1;
+	for (size_t i = 0; i < AL_ARRAY_LEN(cg->stat_fd); i++)
+		cg->stat_fd[i] = -1;
+	cg->dir_fd = -1;
 	rc = sbx_cg_detect(why, sizeof(why));
 	if (rc < 0) {
 		al_error(SBX_MOD, spec->job_id, "step=cgroup %s", why);
@@ -392,6 +400,11 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
 	}
 	if (rc == 0 && cg->version == 1)
 		rc = cg_open_join(cg, spec->job_id);
+	/* v2: for clone3's CLONE_INTO_CGROUP (sandbox.c); without it the
+	 * caller falls back to writing cgroup.procs. */
+	if (rc == 0 && cg->version == 2)
+		cg->dir_fd = open(cg->dir[0], O_RDONLY | O_DIRECTORY |
+				  O_CLOEXEC);
 	if (rc)
 		sbx_cg_destroy(cg, spec->job_id);
 	return rc;
@@ -401,7 +414,7 @@ int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid)
 {
 	char v[32];
 
-	if (cg->version != 2)
+	if (cg->version != 2 || cg->born_in)
 		return 0; /* v1: the child joined through join_fd */
 	snprintf(v, sizeof(v), "%d", (int)pid);
 	return cg_write(cg->dir[0], "cgroup.procs", v);
@@ -442,23 +455,79 @@ void sbx_cg_kill(const struct sbx_cg *cg)
 			cg_kill_procs(cg->dir[c]);
 }
 
+/* The counters, in stat_fd's order: controller and file, v1 and v2. */
+static const struct {
+	enum sbx_cg_ctrl ctrl;
+	const char *v1, *v2;
+} cg_stat_files[] = {
+	{ SBX_CG_MEMORY, "memory.max_usage_in_bytes", "memory.peak" },
+	{ SBX_CG_MEMORY, "memory.oom_control", "memory.events" },
+	{ SBX_CG_PIDS, "pids.peak", "pids.peak" },
+	{ SBX_CG_PIDS, "pids.events", "pids.events" },
+};
+
+/* Was counter i's directory made? (v2 has one, recorded as made[0].) */
+static bool cg_stat_made(const struct sbx_cg *cg, size_t i)
+{
+	return cg->made[cg->version == 2 ? 0 : cg_stat_files[i].ctrl];
+}
+
+static const char *cg_stat_name(const struct sbx_cg *cg, size_t i)
+{
+	return cg->version == 2 ? cg_stat_files[i].v2 : cg_stat_files[i].v1;
+}
+
+void sbx_cg_open_stats(struct sbx_cg *cg)
+{
+	char path[PATH_MAX + 64];
+
+	for (size_t i = 0; i < AL_ARRAY_LEN(cg_stat_files); i++) {
+		if (!cg_stat_made(cg, i) || cg->stat_fd[i] >= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s",
+			 cg->dir[cg_stat_files[i].ctrl], cg_stat_name(cg, i));
+		cg->stat_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
+	}
+}
+
+static void cg_close_stats(struct sbx_cg *cg)
+{
+	for (size_t i = 0; i < AL_ARRAY_LEN(cg->stat_fd); i++) {
+		if (cg->stat_fd[i] >= 0)
+			close(cg->stat_fd[i]);
+		cg->stat_fd[i] = -1;
+	}
+}
+
+/* Counter i as text, through its open descriptor or else its path. */
+static int cg_read_stat(const struct sbx_cg *cg, size_t i, char *out,
+			size_t sz)
+{
+	ssize_t n;
+
+	if (cg->stat_fd[i] < 0)
+		return cg_read(cg->dir[cg_stat_files[i].ctrl],
+			       cg_stat_name(cg, i), out, sz);
+	n = pread(cg->stat_fd[i], out, sz - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+	return n < 0 ? -errno : 0;
+}
+
 void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st)
 {
-	const char *mem = cg->dir[SBX_CG_MEMORY], *pids = cg->dir[SBX_CG_PIDS];
+	char buf[4][4096];
 
 	memset(st, 0, sizeof(*st));
 	if (!cg->made[0])
 		return;
-	if (cg->version == 2) {
-		st->mem_peak = cg_read_u64(mem, "memory.peak");
-		st->oom_kills = cg_read_key(mem, "memory.events", "oom_kill");
-	} else {
-		st->mem_peak = cg_read_u64(mem, "memory.max_usage_in_bytes");
-		st->oom_kills = cg_read_key(mem, "memory.oom_control",
-					    "oom_kill");
-	}
-	st->pids_peak = (unsigned)cg_read_u64(pids, "pids.peak");
-	st->pids_max_hits = cg_read_key(pids, "pids.events", "max");
+	for (size_t i = 0; i < AL_ARRAY_LEN(cg_stat_files); i++)
+		if (!cg_stat_made(cg, i) ||
+		    cg_read_stat(cg, i, buf[i], sizeof(buf[i])) != 0)
+			buf[i][0] = '\0';
+	st->mem_peak = strtoull(buf[0], NULL, 10);
+	st->oom_kills = cg_key_value(buf[1], "oom_kill");
+	st->pids_peak = (unsigned)strtoull(buf[2], NULL, 10);
+	st->pids_max_hits = cg_key_value(buf[3], "max");
 }
 
 /* Has the cgroup no process left? */
@@ -475,6 +544,10 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job)
 	int rc = 0;
 
 	sbx_cg_close_join(cg);
+	cg_close_stats(cg);
+	if (cg->dir_fd >= 0)
+		close(cg->dir_fd);
+	cg->dir_fd = -1;
 	for (int c = 0; c < SBX_CG_N; c++) {
 		if (!cg->made[c])
 			continue;

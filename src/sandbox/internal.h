@@ -43,6 +43,15 @@ struct sbx_cg {
 	 * which the child moves itself in (cgroup.c says why); -1 on
 	 * v2 and once closed. */
 	int join_fd[SBX_CG_N];
+	/* The counters sbx_cg_read_stats reads, opened while the sandbox
+	 * runs (sbx_cg_open_stats) so the read at its end walks no path;
+	 * -1 when not open. */
+	int stat_fd[4];
+	/* v2: the sandbox's cgroup directory, which the child is cloned
+	 * straight into (CLONE_INTO_CGROUP); -1 on v1 and once closed. */
+	int dir_fd;
+	/* v2: the child was born in the cgroup; nothing to attach. */
+	bool born_in;
 };
 
 struct sbx_cg_stats {
@@ -59,13 +68,16 @@ int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec);
 /*
  * Move pid (not yet running the payload) into every cgroup. On v1 this
  * does nothing: the child moves itself through cg->join_fd (cgroup.c
- * says why) as its first step, before anything else can run.
+ * says why) as its first step, before anything else can run; nor on v2
+ * when the child was cloned into the cgroup (cg->born_in).
  */
 int sbx_cg_attach(const struct sbx_cg *cg, pid_t pid);
 /* Close the join descriptors (the caller's copies); idempotent. */
 void sbx_cg_close_join(struct sbx_cg *cg);
 /* SIGKILL every process in the cgroups (v2 cgroup.kill where present). */
 void sbx_cg_kill(const struct sbx_cg *cg);
+/* Open the counters' files ahead of sbx_cg_read_stats; best effort. */
+void sbx_cg_open_stats(struct sbx_cg *cg);
 /* Read peak usage and limit-hit counters; missing files leave zeros. */
 void sbx_cg_read_stats(const struct sbx_cg *cg, struct sbx_cg_stats *st);
 /* Kill what is left, wait for the cgroups to empty, remove them. */

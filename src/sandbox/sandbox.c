@@ -2,8 +2,9 @@
  * sandbox.c - sbx_run(): the parent's side of a sandbox.
  *
  * In order: validate the spec and prepare the plan (plan.c); make the
- * pipes and the cgroups; clone the child into new namespaces (it blocks
- * until released); write its id maps, move it into the cgroups, bring
+ * pipes and the cgroups; clone the child into new namespaces (on cgroup
+ * v2 into its cgroup too; it blocks until released); write its id maps,
+ * move it into the cgroups where it was not born in them, bring
  * its loopback up and, in registry mode, open the proxy's socket inside
  * its network namespace; release it; then supervise: capture output,
  * enforce the wall clock, honour cancellation, reap, measure, and tear
@@ -40,6 +41,13 @@
 #define SBX_NS_FLAGS                                                       \
 	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |       \
 	 CLONE_NEWIPC | CLONE_NEWUTS)
+
+/* clone3's arguments (linux/sched.h, which clashes with sched.h). */
+struct sbx_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+		stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define SBX_CLONE_INTO_CGROUP 0x200000000ULL
 
 static volatile sig_atomic_t sbx_cancelled;
 
@@ -268,6 +276,11 @@ struct sbx_run_ctx {
 	size_t errlen;
 	bool setup_failed;
 	bool killed;
+	/* init's report of the payload's status, and the cgroup counters
+	 * read right after it, while init exits (sbx_take_status) */
+	bool have_status;
+	int payload_status;
+	struct sbx_cg_stats st;
 	int64_t t0;
 	int64_t disk_ms;      /* last look at the writable filesystems */
 	struct al_buf outbuf; /* the head of the output */
@@ -487,6 +500,25 @@ static void sbx_disk_sample(struct sbx_run_ctx *c, struct sbx_result *res)
 	}
 }
 
+/*
+ * init writes the payload's wait status just before it exits. The
+ * kernel then tears the sandbox's namespaces down in init's exit, which
+ * takes a while: read the cgroup counters meanwhile (the payload is
+ * done; what it left behind dies with init) instead of after it.
+ */
+static void sbx_take_status(struct sbx_run_ctx *c)
+{
+	ssize_t n = read(c->status[0], &c->payload_status,
+			 sizeof(c->payload_status));
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	c->have_status = n == (ssize_t)sizeof(c->payload_status);
+	if (c->have_status)
+		sbx_cg_read_stats(&c->cg, &c->st);
+	sbx_close(&c->status[0]);
+}
+
 /* Poll until init exits, killing on timeout or cancellation. */
 static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 {
@@ -494,9 +526,10 @@ static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 	bool out_open = true;
 
 	for (;;) {
-		struct pollfd p[3] = { { c->pidfd, POLLIN, 0 },
+		struct pollfd p[4] = { { c->pidfd, POLLIN, 0 },
 				       { out_open ? c->out[0] : -1, POLLIN, 0 },
-				       { c->err[0], POLLIN, 0 } };
+				       { c->err[0], POLLIN, 0 },
+				       { c->status[0], POLLIN, 0 } };
 		int64_t now = al_mono_ms();
 		if (!c->killed && sbx_cancelled) {
 			res->kill = SBX_KILL_CANCEL;
@@ -509,7 +542,7 @@ static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 		int wait = 100;
 		if (!c->killed && deadline - now < wait)
 			wait = (int)(deadline - now);
-		int n = poll(p, 3, wait < 0 ? 0 : wait);
+		int n = poll(p, 4, wait < 0 ? 0 : wait);
 		if (n < 0 && errno != EINTR) {
 			/* Cannot watch it any more: do not let it run on. */
 			if (!c->killed)
@@ -526,6 +559,8 @@ static void sbx_supervise(struct sbx_run_ctx *c, struct sbx_result *res)
 			out_open = sbx_take_output(c, res);
 		if (p[2].revents)
 			sbx_take_error(c);
+		if (p[3].revents)
+			sbx_take_status(c);
 		if (p[0].revents)
 			break;
 	}
@@ -560,8 +595,8 @@ static int64_t tv_ms(struct timeval tv)
 static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 {
 	struct rusage ru = { 0 };
-	struct sbx_cg_stats st;
-	int ist = 0, pst = 0;
+	bool counted = c->have_status; /* sbx_take_status read them */
+	int ist = 0;
 
 	sbx_disk_sample(c, res);
 	while (wait4(c->pid, &ist, __WALL, &ru) < 0 && errno == EINTR)
@@ -572,8 +607,11 @@ static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 	c->pid = -1;
 	sbx_drain(c, res);
 
-	bool have = read(c->status[0], &pst, sizeof(pst)) == sizeof(pst);
-	int wst = have ? pst : ist;
+	if (!c->have_status && c->status[0] >= 0)
+		c->have_status = read(c->status[0], &c->payload_status,
+				      sizeof(c->payload_status)) ==
+				 (ssize_t)sizeof(c->payload_status);
+	int wst = c->have_status ? c->payload_status : ist;
 	if (WIFEXITED(wst)) {
 		res->exit_code = WEXITSTATUS(wst);
 	} else if (WIFSIGNALED(wst)) {
@@ -581,13 +619,14 @@ static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 		res->exit_code = 128 + res->signal;
 	}
 
-	sbx_cg_read_stats(&c->cg, &st);
-	res->mem_peak = st.mem_peak;
-	res->pids_peak = st.pids_peak;
-	res->pids_limit_hit = st.pids_max_hits > 0;
+	if (!counted)
+		sbx_cg_read_stats(&c->cg, &c->st);
+	res->mem_peak = c->st.mem_peak;
+	res->pids_peak = c->st.pids_peak;
+	res->pids_limit_hit = c->st.pids_max_hits > 0;
 	if (res->kill != SBX_KILL_NONE)
 		return;
-	if (st.oom_kills > 0)
+	if (c->st.oom_kills > 0)
 		res->kill = SBX_KILL_OOM;
 	else if (res->pids_limit_hit && res->exit_code != 0)
 		res->kill = SBX_KILL_PIDS;
@@ -596,6 +635,36 @@ static void sbx_collect(struct sbx_run_ctx *c, struct sbx_result *res)
 		res->kill = SBX_KILL_DISK;
 	else if (res->signal)
 		res->kill = SBX_KILL_SIGNAL;
+}
+
+/*
+ * A raw clone without a new stack behaves like fork, but creates the
+ * namespaces atomically with the process. On cgroup v2 the child is
+ * created inside the sandbox's cgroup (clone3, CLONE_INTO_CGROUP,
+ * Linux 5.7): no process of the sandbox ever exists outside it, and no
+ * write to cgroup.procs is needed, which takes the kernel's global
+ * thread-group lock and waits for an RCU grace period (cgroup.c). A
+ * kernel or a seccomp policy around us without clone3 (ENOSYS) gets the
+ * plain clone, and the caller moves the child (sbx_cg_attach). See
+ * docs/sandbox.md on why this is safe under ASan and in a threaded
+ * caller. Returns like fork.
+ */
+static pid_t sbx_clone(struct sbx_cg *cg)
+{
+	struct sbx_clone_args a = {
+		.flags = SBX_NS_FLAGS | SBX_CLONE_INTO_CGROUP,
+		.exit_signal = SIGCHLD,
+		.cgroup = (uint64_t)cg->dir_fd,
+	};
+
+	if (cg->dir_fd >= 0) {
+		pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+		if (pid >= 0)
+			cg->born_in = true;
+		if (pid >= 0 || errno != ENOSYS)
+			return pid;
+	}
+	return (pid_t)syscall(SYS_clone, SBX_NS_FLAGS | SIGCHLD, 0, 0, 0, 0);
 }
 
 /* ---- the run ---- */
@@ -876,12 +945,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.watch_fd = -1;
 	memcpy(c.ps.plan.cg_join, c.cg.join_fd, sizeof(c.ps.plan.cg_join));
 	c.t0 = al_mono_ms();
-	/*
-	 * A raw clone without a new stack behaves like fork, but creates
-	 * the namespaces atomically with the process. See docs/sandbox.md
-	 * on why this is safe under ASan and in a threaded caller.
-	 */
-	c.pid = (pid_t)syscall(SYS_clone, SBX_NS_FLAGS | SIGCHLD, 0, 0, 0, 0);
+	c.pid = sbx_clone(&c.cg);
 	if (c.pid == 0) {
 		close(c.go[1]);
 		close(c.err[0]);
@@ -910,6 +974,9 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 		rc = sbx_prepare_net(&c);
 	if (rc == 0)
 		rc = sbx_release(&c, 'n');
+	/* While init builds the root: the end of the run then only reads. */
+	if (rc == 0)
+		sbx_cg_open_stats(&c.cg);
 	if (rc) {
 		sbx_report_early(&c);
 		/* What init said failed matters, not what that did to us

@@ -19,10 +19,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -132,14 +135,14 @@ static void own_cgroup_dirs(char dirs[3][1024], int *n)
  * The host is unchanged: no cgroup made by this process is left. Other
  * airlock processes on the machine may have sandboxes of their own.
  */
-static void assert_no_cgroups_left(void)
+static void assert_no_cgroups_left_by(pid_t creator)
 {
 	char dirs[3][1024];
 	int n;
 
 	char prefix[64];
 	int plen = snprintf(prefix, sizeof(prefix), "airlock-sbx-%d-",
-			    (int)getpid());
+			    (int)creator);
 
 	own_cgroup_dirs(dirs, &n);
 	assert_true(n >= 1);
@@ -153,6 +156,11 @@ static void assert_no_cgroups_left(void)
 					 e->d_name);
 		closedir(d);
 	}
+}
+
+static void assert_no_cgroups_left(void)
+{
+	assert_no_cgroups_left_by(getpid());
 }
 
 /* A marker unique to this run, for finding stray processes. */
@@ -380,6 +388,114 @@ static void test_identity_and_capabilities(void **state)
 	assert_no_cgroups_left();
 }
 
+/*
+ * init (a copy of the caller that stays for the whole run) is as
+ * confined as the payload: no capability, no_new_privs, and the same two
+ * seccomp filters (netwatch's and the main one, loaded once by init and
+ * inherited by the payload at the fork: not twice).
+ */
+static void test_init_confined(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	const char *want = "CapEff:\t0000000000000000\n"
+			   "CapBnd:\t0000000000000000\n"
+			   "NoNewPrivs:\t1\n"
+			   "Seccomp:\t2\n"
+			   "Seccomp_filters:\t2\n";
+	char both[256];
+
+	spec_init(&s, NULL);
+	run_sh(&s, "for p in 1 self; do grep -E "
+		   "'^(CapEff|CapBnd|NoNewPrivs|Seccomp|Seccomp_filters):' "
+		   "/proc/$p/status; done", &r);
+	assert_int_equal(r.exit_code, 0);
+	snprintf(both, sizeof(both), "%s%s", want, want);
+	assert_string_equal(r.output, both);
+	sbx_result_free(&r);
+	assert_no_cgroups_left();
+}
+
+/*
+ * The child's side of test_mounts_gone_on_return; 0 when the tmpfs ended
+ * at our umount, else which step failed.
+ */
+static int mounts_gone_child(void)
+{
+	const char *argv[] = { "/bin/sh", "-c", "echo x > /w/f", NULL };
+	char dir[] = "/tmp/airlock-test-mnt-XXXXXX", buf[4096];
+	struct sbx_bind bind = { .dst = "/w", .rw = true };
+	struct sbx_spec s;
+	struct sbx_result r;
+	int in = -1, rc = 1;
+	bool mounted = false;
+
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    !mkdtemp(dir))
+		return 1;
+	rc = 2;
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0777") != 0)
+		goto out;
+	mounted = true;
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (in < 0 || inotify_add_watch(in, dir, IN_UNMOUNT) < 0)
+		goto out;
+	rc = 3;
+	bind.src = dir;
+	spec_init(&s, NULL);
+	s.binds = &bind;
+	s.nbinds = 1;
+	s.argv = argv;
+	/* No cmocka assertion in this child: it would run on as the test
+	 * runner. */
+	if (sbx_run(&s, &r) != 0)
+		goto out;
+	int code = r.exit_code;
+	sbx_result_free(&r);
+	if (code != 0)
+		goto out;
+	rc = 4;
+	if (umount2(dir, 0) != 0)
+		goto out;
+	mounted = false;
+	/* Queued by the umount itself if it ended the filesystem. */
+	ssize_t n = read(in, buf, sizeof(buf));
+	const struct inotify_event *ev = (const void *)buf;
+	rc = n >= (ssize_t)sizeof(*ev) && (ev->mask & IN_UNMOUNT) ? 0 : 5;
+out:
+	if (in >= 0)
+		close(in);
+	if (mounted)
+		umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	return rc;
+}
+
+/*
+ * Every mount of the sandbox is gone when sbx_run returns: the kernel
+ * unmounts the sandbox's tree when the last reference to its mount
+ * namespace goes, in init's exit, and sbx_run returns only after that
+ * (holding a reference anywhere, or returning before init has exited,
+ * would break this). A tmpfs of our own, bound into the sandbox, shows
+ * it: inotify reports IN_UNMOUNT only when the filesystem itself ends,
+ * which any mount of it left in the sandbox's namespace would prevent.
+ * In a child with a private mount namespace, so the host's mounts are
+ * never touched.
+ */
+static void test_mounts_gone_on_return(void **state)
+{
+	int st = 0;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(mounts_gone_child());
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* The payload sees its own pid namespace: pid 1 is the sandbox's init. */
 static void test_pid_namespace(void **state)
 {
@@ -573,6 +689,51 @@ static void test_fork_bomb_stops_at_pid_limit(void **state)
 	assert_false(proc_with_marker(marker));
 	sbx_result_free(&r);
 	assert_no_cgroups_left();
+}
+
+/*
+ * On cgroup v2 the child is cloned into its cgroup with clone3; where
+ * clone3 is refused with ENOSYS (old kernels, a container runtime's
+ * seccomp policy), sbx_run clones as before and moves the child in: the
+ * limits must hold either way. Run from a child process under a filter
+ * answering ENOSYS for clone3 (on v1 hosts this is the only path).
+ */
+static void test_limits_hold_without_clone3(void **state)
+{
+	char script[256], marker[32];
+	unsigned m = marker_number();
+	int st = 0;
+
+	snprintf(marker, sizeof(marker), "sleep %u", m);
+	snprintf(script, sizeof(script),
+		 "i=0; while [ $i -lt 200 ]; do sleep %u & i=$((i+1)); done;"
+		 " wait", m);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *argv[] = { "/bin/sh", "-c", script, NULL };
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		struct sbx_spec s;
+		struct sbx_result r;
+		/* No cmocka assertion in this child (see mounts_gone_child). */
+		if (!ctx ||
+		    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+				     seccomp_syscall_resolve_name("clone3"),
+				     0) ||
+		    seccomp_load(ctx))
+			_exit(1);
+		spec_init(&s, argv);
+		s.pids = 16;
+		if (sbx_run(&s, &r) != 0)
+			_exit(2);
+		_exit(r.pids_limit_hit && r.pids_peak <= 16 &&
+		      r.pids_peak >= 8 && r.kill == SBX_KILL_PIDS ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_false(proc_with_marker(marker));
+	assert_no_cgroups_left_by(pid);
 }
 
 static void test_output_is_capped_and_counted(void **state)
@@ -1000,6 +1161,8 @@ int main(void)
 		cmocka_unit_test(test_host_check),
 		cmocka_unit_test(test_host_check_names_missing_kernel_interfaces),
 		cmocka_unit_test(test_identity_and_capabilities),
+		cmocka_unit_test(test_init_confined),
+		cmocka_unit_test(test_mounts_gone_on_return),
 		cmocka_unit_test(test_pid_namespace),
 		cmocka_unit_test(test_environment_is_only_the_spec),
 		cmocka_unit_test(test_no_inherited_descriptors),
@@ -1009,6 +1172,7 @@ int main(void)
 		cmocka_unit_test(test_memory_bomb_is_oom_killed),
 		cmocka_unit_test(test_timeout_kills_the_whole_tree),
 		cmocka_unit_test(test_fork_bomb_stops_at_pid_limit),
+		cmocka_unit_test(test_limits_hold_without_clone3),
 		cmocka_unit_test(test_output_is_capped_and_counted),
 		cmocka_unit_test(test_stream_is_sanitised),
 		cmocka_unit_test(test_net_none_reaches_nothing),
