@@ -101,7 +101,7 @@ static void col_widths(int w[CON_COL__COUNT])
 }
 
 static const char *const col_names[] = {
-#define CON_X_NAME(e, h, s) h,
+#define CON_X_NAME(e, h, s, api) h,
 	CON_COL_TABLE(CON_X_NAME)
 #undef CON_X_NAME
 };
