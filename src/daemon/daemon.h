@@ -163,7 +163,8 @@ struct daemon {
 	/* views.c: the "workers" topic, sampled by the main thread only
 	 * while a connection subscribes to it. */
 	atomic_bool wv_dirty;    /* a job changed since the last sample */
-	unsigned wv_subs;        /* subscribers at the last round */
+	atomic_uint wv_gen;      /* subscriptions started or changed */
+	unsigned wv_gen_seen;    /* wv_gen at the last sample */
 	int64_t wv_last_mono;    /* the last sample */
 };
 

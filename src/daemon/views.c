@@ -12,6 +12,7 @@
  * leaves nothing stale behind.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,8 +218,11 @@ json_t *dmn_m_workers(void *ctx, const struct api_call *call,
 
 void dmn_views_subscribed(void *ctx)
 {
-	/* The main loop looks at the subscribers after each round. */
-	dmn_poke(ctx);
+	struct daemon *d = ctx;
+
+	/* A new subscriber gets a sample at once, from the main loop. */
+	atomic_fetch_add(&d->wv_gen, 1);
+	dmn_poke(d);
 }
 
 static unsigned sample_subscribers(struct daemon *d)
@@ -233,7 +237,7 @@ int64_t dmn_views_next(struct daemon *d, int64_t now)
 
 	if (!subs)
 		return INT64_MAX;
-	if (subs > d->wv_subs)
+	if (atomic_load(&d->wv_gen) != d->wv_gen_seen)
 		return now;
 	if (atomic_load(&d->wv_dirty))
 		at = d->wv_last_mono + DMN_SAMPLE_EVENT_MS;
@@ -253,18 +257,22 @@ static void index_idle(struct daemon *d, int64_t now)
 			sched_index_count(d->ix));
 		sched_index_free(d->ix);
 		d->ix = NULL;
+		/* Give the rows back to the system, not to malloc's free
+		 * lists: the point is the idle daemon's size. */
+		malloc_trim(0);
 	}
 	pthread_mutex_unlock(&d->ix_lock);
 }
 
 void dmn_views_round(struct daemon *d, int64_t now)
 {
-	unsigned subs = sample_subscribers(d);
+	unsigned gen = atomic_load(&d->wv_gen);
 	json_t *sample;
 	int rc;
 
 	index_idle(d, now);
-	if (subs && now >= dmn_views_next(d, now)) {
+	if (sample_subscribers(d) && now >= dmn_views_next(d, now)) {
+		d->wv_gen_seen = gen;
 		atomic_store(&d->wv_dirty, false);
 		d->wv_last_mono = now;
 		sample = workers_result(d, DMN_VIEW_QUEUED, &rc);
@@ -274,7 +282,6 @@ void dmn_views_round(struct daemon *d, int64_t now)
 			al_warn("daemon", NULL, "workers sample: %s",
 				al_strerror(rc));
 	}
-	d->wv_subs = subs;
 }
 
 void dmn_jobs_changed(struct daemon *d, const json_t *rec, int64_t now_ms)

@@ -382,6 +382,16 @@ int sched_index_build(struct sched *s, struct sched_index **out)
 			goto out;
 		rc = 0;
 	}
+	/* Growth left up to half again as many rows: room for the jobs
+	 * to come, not for half the store. */
+	if (ix->cap > ix->n + 1024) {
+		struct ix_row *v = realloc(ix->rows,
+					   (ix->n + 1024) * sizeof(*v));
+		if (v) {
+			ix->rows = v;
+			ix->cap = ix->n + 1024;
+		}
+	}
 	*out = ix;
 	ix = NULL;
 out:
@@ -596,7 +606,10 @@ int sched_index_page(const struct sched_index *ix,
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < ix->n; i++) {
+	/* Newest first: ties go to the newer job, so in the usual orders
+	 * the heap fills with its winners early and later rows lose at
+	 * the root, with one comparison. */
+	for (size_t i = ix->n; i-- > 0;) {
 		const struct ix_row *r = &ix->rows[i];
 		if (!ix_wants(q, r))
 			continue;
