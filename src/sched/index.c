@@ -376,8 +376,8 @@ int sched_index_build(struct sched *s, struct sched_index **out)
 		 * (the store logs it). */
 		if (rc && rc != AL_E_AUTH && rc != AL_E_PARSE && rc != AL_E_STALE)
 			goto out;
+		/* rec is the cursor's, valid until the next step. */
 		rc = rec ? sched_index_put(ix, rec, 0) : 0;
-		json_decref(rec);
 		if (rc && rc != AL_E_PARSE)
 			goto out;
 		rc = 0;
