@@ -298,9 +298,9 @@ keys / Enter
 pass "a job that comes to pass the filter appears live"
 
 # Sorting orders the whole store: a job older than the newest page (200
-# jobs) whose repository sorts first is the first row once sorted by
-# repository.
-first=$(al job enqueue "/aaa/first.git" --json | json_id)
+# jobs) whose repository sorts first (port 1 before any other port of
+# 127.0.0.1) is the first row once sorted by repository.
+first=$(al job enqueue "http://127.0.0.1:1/aaa-first.git" --json | json_id)
 al job cancel "$first" >/dev/null
 fill() {
 	local id
@@ -320,10 +320,10 @@ grep -q "$(tail8 "$first")" screen.txt && fail "the old job is on the first scre
 keys s
 wait_screen "sort: REPOSITORY"
 sed -n 3p screen.txt | grep -q "$(tail8 "$first")" ||
-	fail "sort by repository: the first row is not the oldest page's /aaa job: $(sed -n 3p screen.txt)"
+	fail "sort by repository: the first row is not the old aaa-first job: $(sed -n 3p screen.txt)"
 keys S
 wait_screen "sort: REPOSITORY \(descending\)"
-grep -q "$(tail8 "$first")" screen.txt && fail "reversed, /aaa is on the first screen"
+grep -q "$(tail8 "$first")" screen.txt && fail "reversed, the aaa-first job is on the first screen"
 keys s s s s s s s
 wait_screen "sort: ID \(descending\)"
 pass "sort orders every job in the store, not the pages read"
