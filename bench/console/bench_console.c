@@ -6,8 +6,12 @@
  *                               half cancelled), in commits of 1 000
  *   bench_console call HOME N   N job.page calls of 200 jobs (what the
  *                               console asks at start) against the
- *                               daemon on HOME, and N pings; prints the
- *                               medians in ms
+ *                               daemon on HOME, and N pings; then the
+ *                               first sorted page (which builds the
+ *                               daemon's job index) once, and N each
+ *                               of a sorted, a state-filtered and a
+ *                               text-filtered page; prints the medians
+ *                               in ms
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,7 +95,7 @@ static int cmp_d(const void *a, const void *b)
 }
 
 static double median_call(struct api_client *c, const char *method,
-			  unsigned n)
+			  const char *params, unsigned n)
 {
 	double *t = calloc(n, sizeof(*t)), m;
 	struct api_err err;
@@ -101,8 +105,7 @@ static double median_call(struct api_client *c, const char *method,
 	if (!t)
 		die("calloc", -ENOMEM);
 	for (unsigned i = 0; i < n; i++) {
-		json_t *p = strcmp(method, "ping")
-				    ? json_pack("{s:i}", "limit", 200) : NULL;
+		json_t *p = params ? json_loads(params, 0, NULL) : NULL;
 		double t0 = now_ms();
 		if ((rc = api_client_call(c, method, p, 30000, &res, &err)))
 			die(method, rc);
@@ -124,8 +127,20 @@ static void call(const char *home, unsigned n)
 	if ((rc = api_socket_path(home, path, sizeof(path))) ||
 	    (rc = api_client_connect(path, &c)))
 		die("connect", rc);
-	printf("page_ms %.3f\n", median_call(c, "job.page", n));
-	printf("ping_ms %.3f\n", median_call(c, "ping", n));
+	printf("page_ms %.3f\n", median_call(c, "job.page",
+					     "{\"limit\": 200}", n));
+	printf("ping_ms %.3f\n", median_call(c, "ping", NULL, n));
+	/* The first sorted page waits for the index to be built. */
+	printf("index_build_ms %.3f\n", median_call(c, "job.page",
+		"{\"limit\": 200, \"sort\": \"id\"}", 1));
+	printf("sorted_ms %.3f\n", median_call(c, "job.page",
+		"{\"limit\": 200, \"sort\": \"repo\"}", n));
+	printf("state_ms %.3f\n", median_call(c, "job.page",
+		"{\"limit\": 200, \"sort\": \"score\", \"desc\": true, "
+		"\"state\": \"failed\"}", n));
+	printf("match_ms %.3f\n", median_call(c, "job.page",
+		"{\"limit\": 200, \"sort\": \"changed\", \"desc\": true, "
+		"\"match\": \"bench-9999\"}", n));
 	api_client_close(c);
 }
 

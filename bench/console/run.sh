@@ -5,7 +5,8 @@
 # in the same run against the same daemon. Builds release binaries in
 # build-bench/, seeds a scratch home, starts airlockd on it, runs the
 # console in a private tmux (200x60) with --stats, scrolls through 150
-# rows and 40 pages, filters, opens a job, quits. Needs root (airlockd)
+# rows and 40 pages, filters, sorts by each column and pages, opens a
+# job, quits. Needs root (airlockd)
 # and tmux. Run by hand; never part of the tests.
 set -euo pipefail
 
@@ -42,7 +43,11 @@ for _ in $(seq 1 100); do
 	[ -S "$home/airlockd.sock" ] && break
 	sleep 0.1
 done
+kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+anon0=$(kib "$dpid" RssAnon)
 "$build/bench/console/bench_console" call "$home" 50 > "$scratch/call.txt"
+anon1=$(kib "$dpid" RssAnon)
+printf 'anon0 %s\nanon1 %s\n' "$anon0" "$anon1" >> "$scratch/call.txt"
 
 tm() { tmux -S "$tsock" "$@"; }
 tm -f /dev/null new-session -d -s b -x 200 -y 60 \
@@ -55,6 +60,10 @@ for _ in $(seq 1 150); do tm send-keys -t b j; done
 for _ in $(seq 1 40); do tm send-keys -t b NPage; done
 tm send-keys -t b / failed Enter
 sleep 1
+tm send-keys -t b / Enter
+sleep 1
+for _ in $(seq 1 8); do tm send-keys -t b s; sleep 0.3; done
+for _ in $(seq 1 10); do tm send-keys -t b NPage; done
 tm send-keys -t b g Enter
 sleep 1
 tm send-keys -t b Q
@@ -77,4 +86,12 @@ END {
 		" goal 5 ms, ratio %.2f\n", n, med, p90, max, med / 5
 	printf "first frame / job.page round trip: %.2f\n",
 		first / call["page_ms"]
+	printf "index build (first sorted page)  %.0f ms; daemon RssAnon" \
+		" %d KiB before, %d KiB after\n", call["index_build_ms"],
+		call["anon0"], call["anon1"]
+	printf "sorted page (200, by repo) %.2f ms median; by score, failed" \
+		" %.2f; by change, text %.2f\n", call["sorted_ms"],
+		call["state_ms"], call["match_ms"]
+	printf "sorted page / job.page walk: %.2f\n",
+		call["sorted_ms"] / call["page_ms"]
 }' "$scratch/call.txt" "$scratch/stats.txt" "$scratch/redraws.txt"

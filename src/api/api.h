@@ -76,6 +76,7 @@ const char *api_code_text(enum api_code code);
 #define API_ACTOR_MAX 128
 #define API_TOPIC_MAX 32
 #define API_TOPICS_MAX 8          /* per subscription */
+#define API_NAMED_MAX 32          /* topics api_server_subscribers counts */
 #define API_MSG_MAX 256           /* bytes of an error message */
 
 /* Who is calling: the kernel's word, plus an asserted SSH key. */
@@ -169,6 +170,10 @@ struct api_server_opts {
 	int line_ms;           /* [10 s] to finish a started line */
 	int idle_ms;           /* [300 s] without a request, unsubscribed */
 	int write_ms;          /* [30 s] queued output without progress */
+	/* NULL, or called (with ctx, on the server's thread) after a
+	 * subscription starts or changes its topics: a publisher that
+	 * samples only while someone listens can look again. */
+	void (*subscribed)(void *ctx);
 };
 
 /*
@@ -201,6 +206,13 @@ void api_server_stop(struct api_server *srv);
  */
 int api_server_publish(struct api_server *srv, const char *topic,
 		       const char *event, json_t *data);
+
+/*
+ * From any thread: how many connections subscribe naming topic (a
+ * subscription to every topic, without names, is not counted), so that
+ * a publisher can sample what costs something only while it is wanted.
+ */
+unsigned api_server_subscribers(struct api_server *srv, const char *topic);
 
 /* Counters, read on the server's thread (a "status" handler). */
 struct api_stats {

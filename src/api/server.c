@@ -89,6 +89,13 @@ struct api_server {
 	struct api_pub *pub_head, *pub_tail;
 	size_t npub;
 	uint64_t pub_seq, pub_lost;
+	/* Connections whose subscription names each topic, for
+	 * api_server_subscribers on other threads; under pub_lock. */
+	struct {
+		char name[API_TOPIC_MAX + 1];
+		unsigned n;
+	} named[API_NAMED_MAX];
+	unsigned nnamed;
 };
 
 /* epoll tags for the two descriptors that are not connections. */
@@ -218,6 +225,40 @@ static void conn_close_with(struct api_server *srv, struct api_conn *c,
 	conn_flush(srv, c);
 }
 
+/* Count c's named topics in (delta 1) or out (delta -1). */
+static void conn_named(struct api_server *srv, const struct api_conn *c,
+		       int delta)
+{
+	pthread_mutex_lock(&srv->pub_lock);
+	for (unsigned i = 0; i < c->ntopics; i++) {
+		unsigned k = 0;
+		while (k < srv->nnamed && strcmp(srv->named[k].name,
+						 c->topics[i]))
+			k++;
+		if (k == srv->nnamed && delta > 0 && k < API_NAMED_MAX) {
+			al_strlcpy(srv->named[k].name, c->topics[i],
+				   sizeof(srv->named[k].name));
+			srv->named[k].n = 0;
+			srv->nnamed++;
+		}
+		if (k < srv->nnamed)
+			srv->named[k].n += (unsigned)delta;
+	}
+	pthread_mutex_unlock(&srv->pub_lock);
+}
+
+unsigned api_server_subscribers(struct api_server *srv, const char *topic)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&srv->pub_lock);
+	for (unsigned k = 0; k < srv->nnamed; k++)
+		if (!strcmp(srv->named[k].name, topic))
+			n = srv->named[k].n;
+	pthread_mutex_unlock(&srv->pub_lock);
+	return n;
+}
+
 static void conn_free(struct api_server *srv, struct api_conn *c)
 {
 	if (c->prev)
@@ -227,8 +268,10 @@ static void conn_free(struct api_server *srv, struct api_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->st.conns--;
-	if (c->subscribed)
+	if (c->subscribed) {
 		srv->st.subscribers--;
+		conn_named(srv, c, -1);
+	}
 	/*
 	 * Out of the epoll set before the close: closing removes it only
 	 * when no other descriptor shares the open file, and a process
@@ -620,6 +663,8 @@ static void conn_subscribe(struct api_server *srv, struct api_conn *c,
 	size_t i;
 	json_t *t;
 
+	if (c->subscribed)
+		conn_named(srv, c, -1);
 	c->ntopics = 0;
 	json_array_foreach(topics, i, t)
 		al_strlcpy(c->topics[c->ntopics++], json_string_value(t),
@@ -627,6 +672,9 @@ static void conn_subscribe(struct api_server *srv, struct api_conn *c,
 	if (!c->subscribed)
 		srv->st.subscribers++;
 	c->subscribed = true;
+	conn_named(srv, c, 1);
+	if (srv->o.subscribed)
+		srv->o.subscribed(srv->o.ctx);
 }
 
 static void srv_round(struct api_server *srv)

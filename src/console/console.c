@@ -57,6 +57,7 @@ static void conn_drop(struct con *k, int rc)
 	api_client_close(k->c);
 	k->c = NULL;
 	k->up = false;
+	k->q_subscribed = false;
 	snprintf(k->down_why, sizeof(k->down_why), "%s", al_strerror(rc));
 	k->retry_at = al_mono_ms() + 1000;
 	k->dirty = true;
@@ -85,48 +86,83 @@ static int call(struct con *k, const char *method, json_t *params,
 	return rc;
 }
 
-/* The next page of jobs (the first after a reset). */
-static void load_page(struct con *k)
+/* job.page's parameters for the next page (the first after a reset). */
+static json_t *page_params(struct con_jobs *j)
 {
-	struct con_jobs *j = &k->jobs;
-	json_t *p = json_pack("{s:i}", "limit", CON_PAGE), *res = NULL;
-	json_t *next;
+	json_t *p = json_pack("{s:i}", "limit", CON_PAGE);
 
 	if (!p)
-		return;
-	if (j->next[0])
+		return NULL;
+	if (con_jobs_indexed(j)) {
+		/* The daemon sorts and filters every job (its index); the
+		 * cursor says where the last page ended. */
+		json_object_set_new(p, "sort",
+				    json_string(con_col_api(j->sort)));
+		json_object_set_new(p, "desc", json_boolean(j->descending));
+		if (j->cursor)
+			json_object_set(p, "from", j->cursor);
+	} else if (j->next[0]) {
 		json_object_set_new(p, "before", json_string(j->next));
+	}
 	if (j->filter.state[0])
 		json_object_set_new(p, "state", json_string(j->filter.state));
 	if (j->filter.level[0])
 		json_object_set_new(p, "level", json_string(j->filter.level));
 	if (j->filter.match[0])
 		json_object_set_new(p, "match", json_string(j->filter.match));
-	if (call(k, "job.page", p, &res)) {
-		k->want_more = false;
-		return;
-	}
-	if (con_jobs_add_page(j, json_object_get(res, "jobs")))
-		set_msg(k, true, "out of memory");
-	next = json_object_get(res, "newest");
+	return p;
+}
+
+/* A page of the newest-first walk: where it goes on, what it saw. */
+static void page_walked(struct con_jobs *j, json_t *res)
+{
+	json_t *next = json_object_get(res, "newest");
+
 	if (json_is_string(next) && strcmp(json_string_value(next), j->newest) > 0)
 		al_strlcpy(j->newest, json_string_value(next), sizeof(j->newest));
 	next = json_object_get(res, "next");
 	al_strlcpy(j->next, json_is_string(next) ? json_string_value(next) : "",
 		   sizeof(j->next));
 	j->end = !json_is_string(next);
-	j->total = (size_t)json_integer_value(json_object_get(res, "total"));
 	j->scanned += (size_t)json_integer_value(json_object_get(res, "scanned"));
-	json_decref(res);
-	if (j->sort != CON_COL_ID || !j->descending) {
-		char id[CON_ID_LEN + 1] = "";
-		if (k->sel < j->n)
-			memcpy(id, j->v[k->sel].id, sizeof(id));
-		con_jobs_sort(j);
-		for (size_t i = 0; id[0] && i < j->n; i++)
-			if (!strcmp(j->v[i].id, id))
-				k->sel = i;
+}
+
+/* A sorted or filtered page: its cursor, and its last row as the end of
+ * what is held (events add and drop jobs up to it). */
+static void page_indexed(struct con_jobs *j, json_t *res)
+{
+	json_t *jobs = json_object_get(res, "jobs");
+	json_t *last = json_array_get(jobs, json_array_size(jobs) - 1);
+	json_t *next = json_object_get(res, "next");
+
+	json_decref(j->cursor);
+	j->cursor = json_is_array(next) ? json_incref(next) : NULL;
+	j->end = !j->cursor;
+	if (last)
+		con_jobs_set_bound(j, json_string_value(json_object_get(last,
+									"id")));
+	con_jobs_sort(j);
+}
+
+static void load_page(struct con *k)
+{
+	struct con_jobs *j = &k->jobs;
+	json_t *p = page_params(j), *res = NULL;
+
+	if (!p)
+		return;
+	if (call(k, "job.page", p, &res)) {
+		k->want_more = false;
+		return;
 	}
+	if (con_jobs_add_page(j, json_object_get(res, "jobs")))
+		set_msg(k, true, "out of memory");
+	if (con_jobs_indexed(j))
+		page_indexed(j, res);
+	else
+		page_walked(j, res);
+	j->total = (size_t)json_integer_value(json_object_get(res, "total"));
+	json_decref(res);
 	k->dirty = true;
 }
 
@@ -221,23 +257,39 @@ static void audit_load(struct con *k)
 	json_decref(res);
 }
 
-/* Read the queue view's workers, queue and schedules; again in a while
- * only while jobs run (their CPU and memory change without events). */
-static void queue_load(struct con *k)
+/*
+ * The workers view lives on the daemon's "workers" samples: subscribed
+ * to while the view is shown (the daemon samples only then), so that
+ * no call, and no audit entry, is made per refresh. One subscribe call
+ * on the way in and one on the way out.
+ */
+static void queue_subscribe(struct con *k, bool want)
 {
-	json_t *res = NULL;
-	int64_t now = al_mono_ms();
+	static const char *const topics[] = {"job", "audit", "workers"};
+	struct api_err err;
+	int rc;
 
-	k->q_due = 0;
-	k->q_last = now;
-	if (call(k, "workers", json_pack("{s:i}", "queued", 50), &res))
+	if (!k->up || k->q_subscribed == want)
 		return;
+	rc = api_client_subscribe(k->c, topics, want ? 3 : 2, CON_CALL_MS,
+				  &err);
+	if (rc == -EREMOTEIO) {
+		set_msg(k, true, "events.subscribe: %s", err.message);
+		return;
+	}
+	if (rc) {
+		conn_drop(k, rc);
+		return;
+	}
+	k->q_subscribed = want;
+}
+
+static void queue_sample(struct con *k, json_t *data)
+{
 	json_decref(k->q_prev);
 	k->q_prev = k->q_res;
-	k->q_res = res;
+	k->q_res = json_incref(data);
 	con_queue_build(&k->q, k->q_res, k->q_prev, al_wall_ms());
-	if (json_array_size(json_object_get(res, "running")))
-		k->q_due = now + CON_QUEUE_MS;
 	k->dirty = true;
 }
 
@@ -277,8 +329,6 @@ static void reload(struct con *k)
 	audit_load(k);
 	if (k->det_id[0])
 		detail_load(k);
-	if (k->view == CON_V_QUEUE)
-		k->q_due = al_mono_ms();
 	if (k->view == CON_V_AUDIT)
 		k->head_due = al_mono_ms();
 	want_more(k);
@@ -286,12 +336,15 @@ static void reload(struct con *k)
 
 static void conn_try(struct con *k)
 {
-	static const char *const topics[] = {"job", "audit"};
+	static const char *const topics[] = {"job", "audit", "workers"};
+	bool queue = k->view == CON_V_QUEUE;
 	struct api_err err;
 	int rc = api_client_connect(k->sock, &k->c);
 
 	if (rc == 0)
-		rc = api_client_subscribe(k->c, topics, 2, CON_CALL_MS, &err);
+		rc = api_client_subscribe(k->c, topics, queue ? 3 : 2,
+					  CON_CALL_MS, &err);
+	k->q_subscribed = rc == 0 && queue;
 	if (rc) {
 		if (rc == -EREMOTEIO)
 			rc = -ECONNREFUSED;
@@ -308,6 +361,7 @@ static void on_event(struct con *k, json_t *ev)
 	const char *name = json_string_value(json_object_get(ev, "event"));
 	json_t *data = json_object_get(ev, "data");
 	const char *id = json_string_value(json_object_get(data, "id"));
+	char sel[CON_ID_LEN + 1] = "";
 
 	if (!name)
 		return;
@@ -342,14 +396,19 @@ static void on_event(struct con *k, json_t *ev)
 		detail_build(k);
 		return;
 	}
-	if (k->view == CON_V_QUEUE)
-		due_soon(&k->q_due, k->q_last);
+	if (!strcmp(name, "workers")) {
+		if (k->view == CON_V_QUEUE)
+			queue_sample(k, data);
+		return;
+	}
+	if (k->sel < k->jobs.n)
+		memcpy(sel, k->jobs.v[k->sel].id, sizeof(sel));
 	if (con_jobs_event(&k->jobs, name, data, al_wall_ms())) {
-		if (k->jobs.sort != CON_COL_ID || !k->jobs.descending)
-			con_jobs_sort(&k->jobs);
-		else if (k->sel > 0 && k->jobs.n > 1 &&
-			 !strcmp(k->jobs.v[0].id, id ? id : ""))
-			k->sel++; /* a new job on top: stay on the same row */
+		/* Stay on the job selected, wherever it moved; at the top,
+		 * stay at the top. */
+		for (size_t i = 0; sel[0] && k->sel > 0 && i < k->jobs.n; i++)
+			if (!strcmp(k->jobs.v[i].id, sel))
+				k->sel = i;
 		k->dirty = true;
 	}
 	if (id && !strcmp(id, k->det_id))
@@ -554,8 +613,10 @@ static void act(struct con *k, enum con_action a)
 		} else {
 			k->jobs.descending = !k->jobs.descending;
 		}
-		con_jobs_sort(&k->jobs);
+		/* The daemon sorts every job: read the first page again. */
+		con_jobs_reset(&k->jobs);
 		k->sel = k->top = 0;
+		k->want_more = k->up;
 		break;
 	case CON_A_CANCEL:
 	case CON_A_RETRY:
@@ -571,7 +632,6 @@ static void act(struct con *k, enum con_action a)
 		k->back = k->view == CON_V_AUDIT ? k->back : k->view;
 		k->view = CON_V_QUEUE;
 		k->q_top = 0;
-		k->q_due = al_mono_ms();
 		break;
 	case CON_A_HELP:
 		if (k->view != CON_V_HELP)
@@ -727,8 +787,6 @@ static void frame(struct con *k)
 /* The monotonic ms the shown view wants to be read again at; 0: none. */
 static int64_t view_due(struct con *k)
 {
-	if (k->view == CON_V_QUEUE)
-		return k->q_due;
 	if (k->view == CON_V_AUDIT)
 		return k->head_due;
 	return 0;
@@ -767,12 +825,9 @@ static void loop(struct con *k)
 			load_page(k);
 			want_more(k);
 		}
-		if (k->up && view_due(k) && al_mono_ms() >= view_due(k)) {
-			if (k->view == CON_V_QUEUE)
-				queue_load(k);
-			else
-				head_load(k);
-		}
+		queue_subscribe(k, k->view == CON_V_QUEUE);
+		if (k->up && view_due(k) && al_mono_ms() >= view_due(k))
+			head_load(k);
 		if (k->dirty)
 			frame(k);
 		if (k->up)

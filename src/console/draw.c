@@ -101,7 +101,7 @@ static void col_widths(int w[CON_COL__COUNT])
 }
 
 static const char *const col_names[] = {
-#define CON_X_NAME(e, h, s) h,
+#define CON_X_NAME(e, h, s, api) h,
 	CON_COL_TABLE(CON_X_NAME)
 #undef CON_X_NAME
 };
@@ -277,8 +277,8 @@ static void draw_help(struct con *k)
 		      "120 columns), repository, state, stage,");
 	con_lines_add(&l, CON_PLAIN, "score and level, updates, duration, "
 		      "last change.");
-	con_lines_add(&l, CON_PLAIN, "Sorting orders the jobs read so far; "
-		      "the filter asks the daemon.");
+	con_lines_add(&l, CON_PLAIN, "Sort and filter cover every job: the "
+		      "daemon orders and filters them.");
 	if (k->help_top >= l.n)
 		k->help_top = l.n ? l.n - 1 : 0;
 	draw_lines(&l, k->help_top, false);

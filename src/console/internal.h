@@ -26,19 +26,20 @@
 #define CON_QUEUE_MS 2000  /* the queue view's refresh while jobs run */
 #define CON_EVENT_MS 500   /* refreshes caused by events, at most this often */
 
-/* X(enum, header, sort key help): the jobs table's columns. */
+/* X(enum, header, sort key help, job.page's sort): the jobs table's
+ * columns. */
 #define CON_COL_TABLE(X)                                                   \
-	X(CON_COL_ID, "ID", "creation (the id)")                               \
-	X(CON_COL_REPO, "REPOSITORY", "repository")                            \
-	X(CON_COL_STATE, "STATE", "state")                                     \
-	X(CON_COL_STAGE, "STAGE", "current stage")                             \
-	X(CON_COL_SCORE, "SCORE", "confidence score")                          \
-	X(CON_COL_UPD, "UPD", "number of updates")                             \
-	X(CON_COL_DUR, "DURATION", "duration")                                 \
-	X(CON_COL_CHANGED, "CHANGED", "last change")
+	X(CON_COL_ID, "ID", "creation (the id)", "id")                         \
+	X(CON_COL_REPO, "REPOSITORY", "repository", "repo")                    \
+	X(CON_COL_STATE, "STATE", "state", "state")                            \
+	X(CON_COL_STAGE, "STAGE", "current stage", "stage")                    \
+	X(CON_COL_SCORE, "SCORE", "confidence score", "score")                 \
+	X(CON_COL_UPD, "UPD", "number of updates", "updates")                  \
+	X(CON_COL_DUR, "DURATION", "duration", "duration")                     \
+	X(CON_COL_CHANGED, "CHANGED", "last change", "changed")
 
 enum con_col {
-#define CON_X_ENUM(e, h, s) e,
+#define CON_X_ENUM(e, h, s, api) e,
 	CON_COL_TABLE(CON_X_ENUM)
 #undef CON_X_ENUM
 	CON_COL__COUNT
@@ -65,14 +66,22 @@ struct con_filter {
 };
 
 /*
- * The jobs the console holds: the newest pages the operator has scrolled
- * through (the daemon holds the rest). next is where the following page
- * starts; "" once the walk reached the oldest job.
+ * The jobs the console holds: the first pages, in the table's order, the
+ * operator has scrolled through (the daemon holds the rest). Newest
+ * first without a filter, the daemon's walk: next is where the following
+ * page starts; "" once the walk reached the oldest job. Sorted or
+ * filtered (con_jobs_indexed), pages of the daemon's index of every job:
+ * cursor is where the following page starts, and bound a copy of the
+ * last row read, the end of what is held: a job an event brings in or
+ * changes is held while it passes the filter and sorts before bound.
  */
 struct con_jobs {
 	struct con_job *v;
 	size_t n, cap;
 	char next[CON_ID_LEN + 1];
+	json_t *cursor;
+	struct con_job bound;
+	bool has_bound;
 	/* The newest id in the store as far as the console knows (pages
 	 * say, events raise it), held or left out by the filter. */
 	char newest[CON_ID_LEN + 1];
@@ -90,11 +99,24 @@ void con_jobs_free(struct con_jobs *j);
 /* Parse text into f: words that name a state or a level filter on it. */
 void con_filter_parse(struct con_filter *f, const char *text);
 bool con_filter_empty(const struct con_filter *f);
-bool con_filter_wants(const struct con_filter *f, const struct con_job *job);
+/* Whether job passes f. names (may be NULL): the names the text may be
+ * found in (an event's "names"); unknown: whether a text found in none
+ * of them passes anyway, for names the event left out. */
+bool con_filter_wants(const struct con_filter *f, const struct con_job *job,
+		      json_t *names, bool unknown);
+/* Whether the daemon's index pages are needed: a filter, or an order
+ * other than newest first. */
+bool con_jobs_indexed(const struct con_jobs *j);
+/* job.page's name of column c. */
+const char *con_col_api(enum con_col c);
+/* The last row of a page just added becomes the bound (indexed). */
+void con_jobs_set_bound(struct con_jobs *j, const char *id);
 /* Add the summaries of a job.page reply (array); keeps the order. */
 int con_jobs_add_page(struct con_jobs *j, json_t *summaries);
-/* Apply a job.state or job.stage event; true if a row changed. A job
- * not held yet and newer than every held one is added at the top. */
+/* Apply a job.state or job.stage event; true if a row changed. Newest
+ * first without a filter: a job not held yet and newer than every held
+ * one is added at the top. Indexed: a job is held, added or dropped as
+ * it passes the filter and sorts before the bound (or all is held). */
 bool con_jobs_event(struct con_jobs *j, const char *event, json_t *data,
 		    int64_t now_ms);
 void con_jobs_sort(struct con_jobs *j);
@@ -255,12 +277,12 @@ struct con {
 	struct con_lines head_lines;
 	int64_t head_due, head_last;
 
-	/* The queue view: the last two workers replies, its lines, and
-	 * when to read it again (0: not due). */
+	/* The queue view: the last two "workers" samples (events of that
+	 * topic, subscribed to only while the view is shown), its lines. */
 	json_t *q_res, *q_prev;
 	struct con_lines q;
 	size_t q_top;
-	int64_t q_due, q_last;
+	bool q_subscribed;
 
 	enum con_prompt prompt;
 	char input[128];

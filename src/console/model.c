@@ -63,6 +63,17 @@ static void safe_copy(char *out, size_t outsz, const char *s)
 	con_inert(out);
 }
 
+static const char *const con_col_apis[] = {
+#define CON_X_API(e, h, s, api) api,
+	CON_COL_TABLE(CON_X_API)
+#undef CON_X_API
+};
+
+const char *con_col_api(enum con_col c)
+{
+	return c < CON_COL__COUNT ? con_col_apis[c] : "id";
+}
+
 void con_jobs_reset(struct con_jobs *j)
 {
 	for (size_t i = 0; i < j->n; i++)
@@ -72,6 +83,11 @@ void con_jobs_reset(struct con_jobs *j)
 	j->newest[0] = '\0';
 	j->end = false;
 	j->scanned = 0;
+	json_decref(j->cursor);
+	j->cursor = NULL;
+	free(j->bound.repo);
+	j->bound.repo = NULL;
+	j->has_bound = false;
 }
 
 void con_jobs_free(struct con_jobs *j)
@@ -113,16 +129,30 @@ bool con_filter_empty(const struct con_filter *f)
 	return !f->state[0] && !f->level[0] && !f->match[0];
 }
 
-bool con_filter_wants(const struct con_filter *f, const struct con_job *job)
+bool con_filter_wants(const struct con_filter *f, const struct con_job *job,
+		      json_t *names, bool unknown)
 {
+	json_t *v;
+	size_t i;
+
 	if (f->state[0] && strcmp(f->state, job->state))
 		return false;
 	if (f->level[0] && strcmp(f->level, job->level))
 		return false;
-	if (f->match[0] && !strcasestr(job->repo, f->match) &&
-	    !strcasestr(job->id, f->match))
-		return false;
-	return true;
+	if (!f->match[0] || strcasestr(job->repo, f->match) ||
+	    strcasestr(job->id, f->match))
+		return true;
+	json_array_foreach(names, i, v)
+		if (json_string_value(v) &&
+		    strcasestr(json_string_value(v), f->match))
+			return true;
+	return unknown;
+}
+
+bool con_jobs_indexed(const struct con_jobs *j)
+{
+	return !con_filter_empty(&j->filter) || j->sort != CON_COL_ID ||
+	       !j->descending;
 }
 
 struct con_job *con_jobs_find(struct con_jobs *j, const char *id)
@@ -156,6 +186,7 @@ static void job_apply(struct con_job *row, json_t *o)
 		row->updates = (int)json_integer_value(v);
 	row->created_ms = jint(o, "created_ms", row->created_ms);
 	row->finished_ms = jint(o, "finished_ms", row->finished_ms);
+	row->changed_ms = jint(o, "changed_ms", row->changed_ms);
 }
 
 /* A new row at position at (0..n), from o; NULL if o is no job. */
@@ -189,10 +220,21 @@ static struct con_job *job_insert(struct con_jobs *j, size_t at, json_t *o)
 	j->n++;
 	if (strcmp(id, j->newest) > 0)
 		memcpy(j->newest, id, CON_ID_LEN + 1);
+	row->changed_ms = -1;
 	job_apply(row, o);
-	row->changed_ms = row->finished_ms > 0 ? row->finished_ms
-						: row->created_ms;
+	if (row->changed_ms < 0)
+		row->changed_ms = row->finished_ms > 0 ? row->finished_ms
+							: row->created_ms;
 	return row;
+}
+
+static void job_remove(struct con_jobs *j, struct con_job *row)
+{
+	size_t at = (size_t)(row - j->v);
+
+	free(row->repo);
+	memmove(&j->v[at], &j->v[at + 1], (j->n - at - 1) * sizeof(*j->v));
+	j->n--;
 }
 
 int con_jobs_add_page(struct con_jobs *j, json_t *summaries)
@@ -209,44 +251,6 @@ int con_jobs_add_page(struct con_jobs *j, json_t *summaries)
 			return -ENOMEM;
 	}
 	return 0;
-}
-
-bool con_jobs_event(struct con_jobs *j, const char *event, json_t *data,
-		    int64_t now_ms)
-{
-	const char *id = json_string_value(json_object_get(data, "id"));
-	struct con_job *row;
-
-	if (!id || (strcmp(event, "job.state") && strcmp(event, "job.stage")))
-		return false;
-	row = con_jobs_find(j, id);
-	if (!row) {
-		/* Only a job newer than every one held belongs at the top;
-		 * an older one is found when its page is read. */
-		/* The newest job may have been left out by the filter
-		 * before and match it now; older ones come with pages. */
-		int c = strcmp(id, j->newest);
-		if (strcmp(event, "job.state") || c < 0)
-			return false;
-		if (c > 0) /* a job the store did not have when read */
-			j->total++;
-		row = job_insert(j, 0, data);
-		if (!row)
-			return false;
-		row->created_ms = now_ms;
-		if (!con_filter_wants(&j->filter, row)) {
-			free(row->repo);
-			memmove(&j->v[0], &j->v[1], (j->n - 1) * sizeof(*j->v));
-			j->n--;
-			return false;
-		}
-	}
-	job_apply(row, data);
-	if (!strcmp(event, "job.state") && strcmp(row->state, "queued") &&
-	    strcmp(row->state, "running") && row->finished_ms < 0)
-		row->finished_ms = now_ms;
-	row->changed_ms = now_ms;
-	return true;
 }
 
 static int cmp_i64(int64_t a, int64_t b)
@@ -285,20 +289,104 @@ static int col_cmp(enum con_col c, const struct con_job *a,
 	}
 }
 
+/* The daemon's order (sched/index.h): ties fall back on the id, newest
+ * first, so the order is total and the same on both sides. */
+static int order_cmp(enum con_col col, bool desc, const struct con_job *a,
+		     const struct con_job *b)
+{
+	int c = col_cmp(col, a, b);
+
+	if (c)
+		return desc ? -c : c;
+	c = strcmp(a->id, b->id);
+	return col == CON_COL_ID && !desc ? c : -c;
+}
+
+void con_jobs_set_bound(struct con_jobs *j, const char *id)
+{
+	struct con_job *row = id ? con_jobs_find(j, id) : NULL;
+	char *repo;
+
+	if (!row || !(repo = strdup(row->repo)))
+		return;
+	free(j->bound.repo);
+	j->bound = *row;
+	j->bound.repo = repo;
+	j->has_bound = true;
+}
+
+/* An event, sorted or filtered: hold the job while it belongs. */
+static bool event_indexed(struct con_jobs *j, const char *id, json_t *data,
+			  int64_t now_ms)
+{
+	struct con_job *row = con_jobs_find(j, id);
+	bool held = row != NULL;
+
+	if (strcmp(id, j->newest) > 0) { /* new since the store was read */
+		j->total++;
+		memcpy(j->newest, id, CON_ID_LEN + 1);
+	}
+	if (!row && !(row = job_insert(j, j->n, data)))
+		return false;
+	if (held)
+		job_apply(row, data);
+	if (!strcmp(row->state, "queued") || !strcmp(row->state, "running"))
+		row->finished_ms = jint(data, "finished_ms", -1);
+	if (!json_object_get(data, "changed_ms"))
+		row->changed_ms = now_ms;
+	/* A held row passed the filter on names the event may not carry
+	 * all of; a new one is held only when it is known to pass. */
+	if (!con_filter_wants(&j->filter, row, json_object_get(data, "names"),
+			      held && json_is_true(json_object_get(
+					      data, "names_cut"))) ||
+	    (!j->end && (!j->has_bound ||
+			 order_cmp(j->sort, j->descending, row, &j->bound) > 0))) {
+		job_remove(j, row);
+		return held;
+	}
+	con_jobs_sort(j);
+	return true;
+}
+
+bool con_jobs_event(struct con_jobs *j, const char *event, json_t *data,
+		    int64_t now_ms)
+{
+	const char *id = json_string_value(json_object_get(data, "id"));
+	struct con_job *row;
+
+	if (!id || (strcmp(event, "job.state") && strcmp(event, "job.stage")))
+		return false;
+	if (con_jobs_indexed(j))
+		return event_indexed(j, id, data, now_ms);
+	row = con_jobs_find(j, id);
+	if (!row) {
+		/* Newest first: only a job newer than every one held
+		 * belongs at the top; older ones come with pages. */
+		int c = strcmp(id, j->newest);
+		if (strcmp(event, "job.state") || c <= 0)
+			return false;
+		j->total++; /* a job the store did not have when read */
+		row = job_insert(j, 0, data);
+		if (!row)
+			return false;
+		if (!json_object_get(data, "created_ms"))
+			row->created_ms = now_ms;
+	}
+	job_apply(row, data);
+	if (!strcmp(event, "job.state") && strcmp(row->state, "queued") &&
+	    strcmp(row->state, "running") && row->finished_ms < 0)
+		row->finished_ms = now_ms;
+	if (!json_object_get(data, "changed_ms"))
+		row->changed_ms = now_ms;
+	return true;
+}
+
 static enum con_col sort_col;
 static bool sort_desc;
 
-/* Ties fall back on the id, so equal keys keep a stable, newest-first
- * order whatever qsort does. */
 static int row_cmp(const void *pa, const void *pb)
 {
-	const struct con_job *a = pa, *b = pb;
-	int c = col_cmp(sort_col, a, b);
-
-	if (c)
-		return sort_desc ? -c : c;
-	c = strcmp(a->id, b->id);
-	return sort_col == CON_COL_ID && !sort_desc ? c : -c;
+	return order_cmp(sort_col, sort_desc, pa, pb);
 }
 
 void con_jobs_sort(struct con_jobs *j)

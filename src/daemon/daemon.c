@@ -46,26 +46,22 @@ void dmn_publish_job(struct daemon *d, const char *event, json_t *data)
 }
 
 /* Called with the sched read lock held, or from the main thread. */
-void dmn_publish_state(struct daemon *d, const char *id)
+void dmn_publish_rec(struct daemon *d, const char *event, const char *id)
 {
-	json_t *rec = NULL, *m;
+	int64_t now = al_wall_ms();
+	json_t *rec = NULL;
 
 	if (sched_show(d->sched, id, &rec))
 		return;
-	m = json_object_get(rec, "sched");
-	dmn_publish_job(
-		d, "job.state",
-		json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "id", id,
-			  "repo", json_object_get(rec, "repo"), "state",
-			  json_object_get(rec, "state"), "stage",
-			  json_object_get(m, "stage"), "attempt",
-			  json_object_get(m, "attempt"), "reason",
-			  json_object_get(m, "reason"), "score",
-			  json_object_get(json_object_get(rec, "score"), "value"),
-			  "level",
-			  json_object_get(json_object_get(rec, "score"),
-					  "level")));
+	dmn_jobs_changed(d, rec, now);
+	atomic_store(&d->wv_dirty, true);
+	dmn_publish_job(d, event, sched_index_summary(rec, now));
 	json_decref(rec);
+}
+
+void dmn_publish_state(struct daemon *d, const char *id)
+{
+	dmn_publish_rec(d, "job.state", id);
 }
 
 /* An entry of the daemon's own, in a transaction of its own. */
@@ -330,6 +326,7 @@ static int dmn_api_start(struct daemon *d)
 		.ctx = d,
 		.audit = dmn_api_audit,
 		.audit_ctx = d,
+		.subscribed = dmn_views_subscribed,
 	};
 	int rc;
 
@@ -660,6 +657,8 @@ static int dmn_timeout(struct daemon *d, int64_t now, int64_t *wake_wall)
 		at = t;
 	if ((t = dmn_reseal_next(d)) < at)
 		at = t;
+	if ((t = dmn_views_next(d, now)) < at)
+		at = t;
 	*wake_wall = INT64_MAX;
 	if (!atomic_load(&d->stopping) &&
 	    sched_next_wakeup(d->sched, wake_wall) == 0 &&
@@ -726,6 +725,7 @@ static int dmn_loop(struct daemon *d)
 		}
 		dmn_audit_tail(d);
 		dmn_views_update(d);
+		dmn_views_round(d, al_mono_ms());
 	}
 	return 0;
 }

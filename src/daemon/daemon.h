@@ -43,6 +43,7 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "job/config.h"
+#include "sched/index.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -57,6 +58,15 @@
 #define DMN_TAIL_MS 1000
 /* Take a due checkpoint at least this often (airlock.conf's minutes). */
 #define DMN_CHECKPOINT_MS 60000
+/* While someone subscribes to "workers": a sample this often while jobs
+ * run, and after a job changed at most this often. */
+#define DMN_SAMPLE_MS 2000
+#define DMN_SAMPLE_EVENT_MS 500
+/* The jobs' summary index is dropped after this long without a sorted
+ * or filtered page (views.c). */
+#define DMN_INDEX_IDLE_MS (10 * 60 * 1000)
+/* Jobs changed while the index is being built, replayed after it. */
+#define DMN_INDEX_PENDING 256
 
 /* X(enum, name): why the daemon asked a worker to stop. */
 #define DMN_STOP_TABLE(X)                                                  \
@@ -139,6 +149,23 @@ struct daemon {
 	struct dmn_wview *wview;
 	unsigned nwview;
 	json_t *last_verify;
+	/* views.c: the jobs' summary index for sorted and filtered pages
+	 * (sched/index.h), built by the first such page, kept current by
+	 * every job event, dropped when unused; under ix_lock. While the
+	 * API thread builds it (without the lock), changed jobs are noted
+	 * in ix_pending and read again once it is in place. */
+	pthread_mutex_t ix_lock;
+	struct sched_index *ix;
+	bool ix_building, ix_lost;
+	char (*ix_pending)[SCHED_ID_LEN + 1];
+	size_t ix_npending;
+	int64_t ix_used_mono;
+	/* views.c: the "workers" topic, sampled by the main thread only
+	 * while a connection subscribes to it. */
+	atomic_bool wv_dirty;    /* a job changed since the last sample */
+	atomic_uint wv_gen;      /* subscriptions started or changed */
+	unsigned wv_gen_seen;    /* wv_gen at the last sample */
+	int64_t wv_last_mono;    /* the last sample */
 };
 
 /* The actor of the daemon's own entries. */
@@ -150,7 +177,10 @@ int dmn_run(const char *home);
 void dmn_poke(struct daemon *d);
 /* Publish a job event (data stolen); safe from any thread. */
 void dmn_publish_job(struct daemon *d, const char *event, json_t *data);
-/* {"id","state",...} of job id as a job.state event. */
+/* Job id's summary (sched_index_summary) as event (job.state, job.stage),
+ * after the index and the workers topic learned of the change. */
+void dmn_publish_rec(struct daemon *d, const char *event, const char *id);
+/* The same as a job.state event. */
 void dmn_publish_state(struct daemon *d, const char *id);
 
 /* workers.c, on the main thread */
@@ -208,6 +238,26 @@ json_t *dmn_m_workers(void *ctx, const struct api_call *call,
 		      json_t *params, struct api_err *err);
 json_t *dmn_m_audit_head(void *ctx, const struct api_call *call,
 			 json_t *params, struct api_err *err);
+/*
+ * A sorted or filtered page of every job (sched_index_page), building
+ * the index first if there is none; on the API thread. NULL with err
+ * set on failure (a bad cursor is invalid_params).
+ */
+json_t *dmn_jobs_page(struct daemon *d, const struct sched_index_query *q,
+		      struct api_err *err);
+/* Job record rec changed at now_ms (wall): its row, if there is an
+ * index, follows; from any thread. */
+void dmn_jobs_changed(struct daemon *d, const json_t *rec, int64_t now_ms);
+/*
+ * The main thread, after each round: publish a "workers" sample if a
+ * subscriber wants one (a new subscriber, a job changed, or every
+ * DMN_SAMPLE_MS while jobs run), and drop an unused index.
+ * dmn_views_next is the monotonic ms the next sample is due (INT64_MAX:
+ * none); dmn_views_subscribed is the API server's hook.
+ */
+void dmn_views_round(struct daemon *d, int64_t now_mono);
+int64_t dmn_views_next(struct daemon *d, int64_t now_mono);
+void dmn_views_subscribed(void *ctx);
 
 /*
  * admin.c: the SSH admin shell's session report (admin.session, only

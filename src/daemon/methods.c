@@ -226,15 +226,55 @@ static bool param_cursor(json_t *params, const char *name, const char **out,
 }
 
 /*
+ * A sorted or filtered page of every job from the summary index
+ * (dmn_jobs_page): "sort" names the column, "desc" the direction,
+ * "from" is the last page's "next". The walk's cursors do not apply.
+ */
+static json_t *page_sorted(struct daemon *d, json_t *params,
+			   const char *state, struct sched_index_query *q,
+			   struct api_err *err)
+{
+	const char *sort = json_string_value(json_object_get(params, "sort"));
+	json_t *desc = json_object_get(params, "desc");
+	json_t *from = json_object_get(params, "from");
+	int col = sched_col_parse(sort);
+
+	if (col < 0)
+		return api_fail(err, API_E_PARAMS, "'sort' must be id, repo, "
+				"state, stage, score, updates, duration or "
+				"changed");
+	if (desc && !json_is_boolean(desc))
+		return api_fail(err, API_E_PARAMS, "'desc' must be true or "
+				"false");
+	if (json_object_get(params, "before") ||
+	    json_object_get(params, "after") || json_object_get(params, "scan"))
+		return api_fail(err, API_E_PARAMS, "'before', 'after' and "
+				"'scan' page the newest-first walk; a sorted "
+				"page goes on with 'from'");
+	if (from && !json_is_null(from) && !json_is_array(from))
+		return api_fail(err, API_E_PARAMS, "'from' must be the 'next' "
+				"of the last page");
+	q->col = (enum sched_col)col;
+	q->desc = json_is_true(desc);
+	q->from = json_is_array(from) ? from : NULL;
+	if (state && (q->state = sched_state_parse(state)) < 0)
+		return api_fail(err, API_E_PARAMS, "'state' must be queued, "
+				"running, succeeded, failed or cancelled");
+	return dmn_jobs_page(d, q, err);
+}
+
+/*
  * A page of jobs, newest first, reading only the records it returns or
  * examines for a filter (sched_page): what the console scrolls through.
+ * With "sort", a page of the summary index instead (page_sorted).
  */
 static json_t *m_page(void *ctx, const struct api_call *call,
 		      json_t *params, struct api_err *err)
 {
 	static const char *const names[] = {"before", "after", "state",
 					    "level", "match", "limit",
-					    "scan", NULL};
+					    "scan", "sort", "desc", "from",
+					    NULL};
 	struct sched_page_query q = {.state = -1};
 	struct daemon *d = ctx;
 	const char *state;
@@ -253,12 +293,21 @@ static json_t *m_page(void *ctx, const struct api_call *call,
 	    !param_uint(params, "scan", SCHED_PAGE_SCAN, SCHED_PAGE_SCAN,
 			&scan, err))
 		return NULL;
-	if (state && (q.state = sched_state_parse(state)) < 0)
-		return api_fail(err, API_E_PARAMS, "'state' must be queued, "
-				"running, succeeded, failed or cancelled");
 	if (limit == 0 || scan == 0)
 		return api_fail(err, API_E_PARAMS, "'limit' and 'scan' must be "
 				"at least 1");
+	if (json_object_get(params, "sort")) {
+		struct sched_index_query iq = {.state = -1, .level = q.level,
+					       .match = q.match,
+					       .limit = (size_t)limit};
+		return page_sorted(d, params, state, &iq, err);
+	}
+	if (json_object_get(params, "desc") || json_object_get(params, "from"))
+		return api_fail(err, API_E_PARAMS, "'desc' and 'from' go with "
+				"'sort'");
+	if (state && (q.state = sched_state_parse(state)) < 0)
+		return api_fail(err, API_E_PARAMS, "'state' must be queued, "
+				"running, succeeded, failed or cancelled");
 	q.limit = (size_t)limit;
 	q.scan = (size_t)scan;
 	pthread_rwlock_rdlock(&d->sched_lock);

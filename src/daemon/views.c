@@ -12,11 +12,13 @@
  * leaves nothing stale behind.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "daemon/daemon.h"
 #include "sandbox/sandbox.h"
@@ -31,9 +33,16 @@ int dmn_views_init(struct daemon *d)
 {
 	int rc = -pthread_mutex_init(&d->view_lock, NULL);
 
-	if (rc == 0 && !(d->wview = calloc(SCHED_WORKERS_MAX,
-					   sizeof(*d->wview)))) {
+	if (rc == 0 && (rc = -pthread_mutex_init(&d->ix_lock, NULL)))
 		pthread_mutex_destroy(&d->view_lock);
+	if (rc == 0 && (!(d->wview = calloc(SCHED_WORKERS_MAX,
+					    sizeof(*d->wview))) ||
+			!(d->ix_pending = calloc(DMN_INDEX_PENDING,
+						 sizeof(*d->ix_pending))))) {
+		free(d->wview);
+		d->wview = NULL;
+		pthread_mutex_destroy(&d->view_lock);
+		pthread_mutex_destroy(&d->ix_lock);
 		rc = -ENOMEM;
 	}
 	return rc;
@@ -44,8 +53,13 @@ void dmn_views_free(struct daemon *d)
 	if (!d->wview)
 		return;
 	pthread_mutex_destroy(&d->view_lock);
+	pthread_mutex_destroy(&d->ix_lock);
 	free(d->wview);
 	d->wview = NULL;
+	free(d->ix_pending);
+	d->ix_pending = NULL;
+	sched_index_free(d->ix);
+	d->ix = NULL;
 	json_decref(d->last_verify);
 	d->last_verify = NULL;
 }
@@ -151,12 +165,37 @@ static json_t *workers_json(struct daemon *d, json_t *running)
 	return arr;
 }
 
+/* The workers view (docs/api.md, "Workers and queue"); NULL with *rc. */
+static json_t *workers_result(struct daemon *d, size_t limit, int *rc)
+{
+	json_t *running = NULL, *up = NULL, *out = NULL;
+
+	pthread_rwlock_rdlock(&d->sched_lock);
+	*rc = sched_list(d->sched, SCHED_RUNNING, 0, &running);
+	if (*rc == 0)
+		*rc = sched_upcoming(d->sched, limit, &up);
+	pthread_rwlock_unlock(&d->sched_lock);
+	if (*rc == 0)
+		out = json_pack("{s:i,s:o,s:O?,s:O?,s:O?,s:I,s:I}", "max",
+				(int)d->max_workers, "running",
+				workers_json(d, running), "queued",
+				json_object_get(up, "queued"), "queued_total",
+				json_object_get(up, "queued_total"),
+				"schedules", json_object_get(up, "schedules"),
+				"now_ms", (json_int_t)al_wall_ms(),
+				"mono_ms", (json_int_t)al_mono_ms());
+	if (*rc == 0 && !out)
+		*rc = -ENOMEM;
+	json_decref(running);
+	json_decref(up);
+	return out;
+}
+
 json_t *dmn_m_workers(void *ctx, const struct api_call *call,
 		      json_t *params, struct api_err *err)
 {
 	struct daemon *d = ctx;
-	json_t *lim = json_object_get(params, "queued");
-	json_t *running = NULL, *up = NULL, *out = NULL;
+	json_t *lim = json_object_get(params, "queued"), *out;
 	json_int_t limit = DMN_VIEW_QUEUED;
 	int rc;
 
@@ -170,24 +209,175 @@ json_t *dmn_m_workers(void *ctx, const struct api_call *call,
 				"from 0 to %d", DMN_VIEW_QUEUED_MAX);
 	if (lim)
 		limit = json_integer_value(lim);
-	pthread_rwlock_rdlock(&d->sched_lock);
-	rc = sched_list(d->sched, SCHED_RUNNING, 0, &running);
-	if (rc == 0)
-		rc = sched_upcoming(d->sched, (size_t)limit, &up);
-	pthread_rwlock_unlock(&d->sched_lock);
-	if (rc == 0)
-		out = json_pack("{s:i,s:o,s:O?,s:O?,s:O?,s:I,s:I}", "max",
-				(int)d->max_workers, "running",
-				workers_json(d, running), "queued",
-				json_object_get(up, "queued"), "queued_total",
-				json_object_get(up, "queued_total"),
-				"schedules", json_object_get(up, "schedules"),
-				"now_ms", (json_int_t)al_wall_ms(),
-				"mono_ms", (json_int_t)al_mono_ms());
-	json_decref(running);
-	json_decref(up);
-	if (rc)
+	out = workers_result(d, (size_t)limit, &rc);
+	if (!out)
 		return api_fail(err, API_E_INTERNAL, "queue: %s",
+				al_strerror(rc));
+	return out;
+}
+
+void dmn_views_subscribed(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	/* A new subscriber gets a sample at once, from the main loop. */
+	atomic_fetch_add(&d->wv_gen, 1);
+	dmn_poke(d);
+}
+
+static unsigned sample_subscribers(struct daemon *d)
+{
+	return d->api ? api_server_subscribers(d->api, "workers") : 0;
+}
+
+int64_t dmn_views_next(struct daemon *d, int64_t now)
+{
+	unsigned subs = sample_subscribers(d);
+	int64_t at = INT64_MAX;
+
+	if (!subs)
+		return INT64_MAX;
+	if (atomic_load(&d->wv_gen) != d->wv_gen_seen)
+		return now;
+	if (atomic_load(&d->wv_dirty))
+		at = d->wv_last_mono + DMN_SAMPLE_EVENT_MS;
+	if (atomic_load(&d->running) && d->wv_last_mono + DMN_SAMPLE_MS < at)
+		at = d->wv_last_mono + DMN_SAMPLE_MS;
+	return at;
+}
+
+/* Drop the index when no sorted or filtered page asked for it lately:
+ * it is rebuilt on demand, and an idle daemon keeps its memory small. */
+static void index_idle(struct daemon *d, int64_t now)
+{
+	pthread_mutex_lock(&d->ix_lock);
+	if (d->ix && now - d->ix_used_mono >= DMN_INDEX_IDLE_MS) {
+		al_info("daemon", NULL, "job index dropped after %d min unused "
+			"jobs=%zu", DMN_INDEX_IDLE_MS / 60000,
+			sched_index_count(d->ix));
+		sched_index_free(d->ix);
+		d->ix = NULL;
+		/* Give the rows back to the system, not to malloc's free
+		 * lists: the point is the idle daemon's size. */
+		malloc_trim(0);
+	}
+	pthread_mutex_unlock(&d->ix_lock);
+}
+
+void dmn_views_round(struct daemon *d, int64_t now)
+{
+	unsigned gen = atomic_load(&d->wv_gen);
+	json_t *sample;
+	int rc;
+
+	index_idle(d, now);
+	if (sample_subscribers(d) && now >= dmn_views_next(d, now)) {
+		d->wv_gen_seen = gen;
+		atomic_store(&d->wv_dirty, false);
+		d->wv_last_mono = now;
+		sample = workers_result(d, DMN_VIEW_QUEUED, &rc);
+		if (sample)
+			api_server_publish(d->api, "workers", "workers", sample);
+		else
+			al_warn("daemon", NULL, "workers sample: %s",
+				al_strerror(rc));
+	}
+}
+
+void dmn_jobs_changed(struct daemon *d, const json_t *rec, int64_t now_ms)
+{
+	const char *id = json_string_value(json_object_get(rec, "id"));
+
+	pthread_mutex_lock(&d->ix_lock);
+	if (d->ix && sched_index_put(d->ix, rec, now_ms)) {
+		/* A stale row would mislead: the next page builds anew. */
+		al_warn("daemon", id, "job index: the change was not indexed; "
+			"the index is built again");
+		d->ix_lost = true;
+	}
+	if (!d->ix && d->ix_building && id) {
+		if (d->ix_npending < DMN_INDEX_PENDING)
+			al_strlcpy(d->ix_pending[d->ix_npending++], id,
+				   sizeof(*d->ix_pending));
+		else
+			d->ix_lost = true;
+	}
+	pthread_mutex_unlock(&d->ix_lock);
+}
+
+/* Read again the jobs that changed while the index was built. */
+static void index_replay(struct daemon *d, struct sched_index *ix)
+{
+	for (size_t i = 0; i < d->ix_npending; i++) {
+		json_t *rec = NULL;
+		if (sched_show(d->sched, d->ix_pending[i], &rec) == 0)
+			sched_index_put(ix, rec, 0);
+		json_decref(rec);
+	}
+	d->ix_npending = 0;
+}
+
+/*
+ * Build the index without holding ix_lock (it reads and unseals every
+ * record), then put it in place; called and returns with ix_lock held.
+ * Too many changes meanwhile: build again, at most three times.
+ */
+static int index_build(struct daemon *d)
+{
+	struct sched_index *ix = NULL;
+	int64_t t0 = al_mono_ms();
+	int rc = 0;
+
+	for (int tries = 0; !d->ix && tries < 3; tries++) {
+		d->ix_building = true;
+		d->ix_lost = false;
+		d->ix_npending = 0;
+		pthread_mutex_unlock(&d->ix_lock);
+		pthread_rwlock_rdlock(&d->sched_lock);
+		rc = sched_index_build(d->sched, &ix);
+		pthread_mutex_lock(&d->ix_lock);
+		d->ix_building = false;
+		if (rc == 0 && !d->ix_lost) {
+			index_replay(d, ix);
+			d->ix = ix;
+		} else {
+			sched_index_free(ix);
+		}
+		ix = NULL;
+		pthread_rwlock_unlock(&d->sched_lock);
+		if (rc)
+			return rc;
+	}
+	if (!d->ix)
+		return -EAGAIN;
+	al_info("daemon", NULL, "job index built jobs=%zu bytes=%zu ms=%lld",
+		sched_index_count(d->ix), sched_index_bytes(d->ix),
+		(long long)(al_mono_ms() - t0));
+	return 0;
+}
+
+json_t *dmn_jobs_page(struct daemon *d, const struct sched_index_query *q,
+		      struct api_err *err)
+{
+	json_t *out = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&d->ix_lock);
+	if (d->ix && d->ix_lost) {
+		sched_index_free(d->ix);
+		d->ix = NULL;
+	}
+	if (!d->ix)
+		rc = index_build(d);
+	if (rc == 0)
+		rc = sched_index_page(d->ix, q, &out);
+	d->ix_used_mono = al_mono_ms();
+	pthread_mutex_unlock(&d->ix_lock);
+	if (rc == AL_E_USAGE)
+		return api_fail(err, API_E_PARAMS, "'from' is not a cursor of "
+				"this sort (pass the 'next' of the last page)");
+	if (rc)
+		return api_fail(err, API_E_INTERNAL, "job index: %s",
 				al_strerror(rc));
 	return out;
 }

@@ -220,8 +220,9 @@ static void worker_stage(struct daemon *d, struct dmn_worker *w,
 	if (rc && rc != AL_E_STALE)
 		al_warn("daemon", w->id, "cannot record stage %s: %s",
 			w->stage, al_strerror(rc));
-	dmn_publish_job(d, "job.stage",
-			json_pack("{s:s,s:s}", "id", w->id, "stage", w->stage));
+	/* The whole summary, read again: the worker may have stored its
+	 * plan or score since the last event, and the index follows. */
+	dmn_publish_rec(d, "job.stage", w->id);
 }
 
 /* Keep a progress line (bounded) in txn and publish it. */

@@ -77,13 +77,93 @@ static void test_filter(void **state)
 	assert_string_equal(f.state, "failed");
 	assert_string_equal(f.level, "low");
 	assert_string_equal(f.match, "shop");
-	assert_true(con_filter_wants(&f, &j));
+	assert_true(con_filter_wants(&f, &j, NULL, false));
 	con_filter_parse(&f, "succeeded");
-	assert_false(con_filter_wants(&f, &j));
+	assert_false(con_filter_wants(&f, &j, NULL, false));
 	con_filter_parse(&f, "cdef01");
-	assert_true(con_filter_wants(&f, &j));
+	assert_true(con_filter_wants(&f, &j, NULL, false));
+	/* A name an event carries; names it left out. */
+	json_t *names = json_pack("[s,s]", "lodash", "Cart totals");
+	con_filter_parse(&f, "TOTALS");
+	assert_false(con_filter_wants(&f, &j, NULL, false));
+	assert_true(con_filter_wants(&f, &j, names, false));
+	con_filter_parse(&f, "left-pad");
+	assert_false(con_filter_wants(&f, &j, names, false));
+	assert_true(con_filter_wants(&f, &j, names, true));
+	json_decref(names);
 	con_filter_parse(&f, "");
 	assert_true(con_filter_empty(&f));
+}
+
+static json_t *ev_job(const char *id, const char *state, int score,
+		      const char *name)
+{
+	return json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:I,s:[s]}", "id", id,
+			 "repo", "r", "state", state, "score", score, "level",
+			 score >= 80 ? "high" : score >= 50 ? "medium" : "low",
+			 "created_ms", (json_int_t)1000, "changed_ms",
+			 (json_int_t)2000, "names", name);
+}
+
+/*
+ * Sorted and filtered: the held rows are the first of the daemon's
+ * order, up to the last row read. A job an event brings that passes
+ * the filter and sorts within comes in at its place; one sorting past
+ * the bound, or not passing, stays out; a held one that stops passing
+ * or moves past the bound goes.
+ */
+static void test_indexed_events(void **state)
+{
+	struct con_jobs jb = {.sort = CON_COL_SCORE, .descending = true};
+	json_t *page = json_pack("[o,o]",
+		ev_job("00000000000100000000", "failed", 90, "a"),
+		ev_job("00000000000200000000", "failed", 50, "b"));
+	json_t *ev;
+	(void)state;
+
+	con_filter_parse(&jb.filter, "failed");
+	assert_true(con_jobs_indexed(&jb));
+	assert_int_equal(con_jobs_add_page(&jb, page), 0);
+	con_jobs_set_bound(&jb, "00000000000200000000");
+	jb.end = false;
+
+	ev = ev_job("00000000000300000000", "failed", 70, "c");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 3);
+	assert_string_equal(jb.v[1].id, "00000000000300000000");
+	ev = ev_job("00000000000400000000", "failed", 10, "d"); /* past */
+	assert_false(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	ev = ev_job("00000000000500000000", "queued", 95, "e"); /* no pass */
+	assert_false(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 3);
+	ev = ev_job("00000000000100000000", "failed", 20, "a"); /* moves */
+	assert_true(con_jobs_event(&jb, "job.stage", ev, 5000));
+	json_decref(ev);
+	assert_null(con_jobs_find(&jb, "00000000000100000000"));
+	ev = ev_job("00000000000300000000", "succeeded", 70, "c");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 1);
+	assert_int_equal(jb.total, 3); /* jobs 3, 4, 5 were new */
+
+	/* All held (the end reached): anything that passes comes in. */
+	jb.end = true;
+	ev = ev_job("00000000000600000000", "failed", 1, "f");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_string_equal(jb.v[1].id, "00000000000600000000");
+
+	/* By a name only the event knows. */
+	con_filter_parse(&jb.filter, "left-pad");
+	ev = ev_job("00000000000700000000", "failed", 60, "left-pad");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_non_null(con_jobs_find(&jb, "00000000000700000000"));
+	json_decref(page);
+	con_jobs_free(&jb);
 }
 
 static void test_rows(void **state)
@@ -262,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_draw_unsafe),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_indexed_events),
 		cmocka_unit_test(test_stage_pos),
 		cmocka_unit_test(test_queue_lines),
 		cmocka_unit_test(test_head_lines),
