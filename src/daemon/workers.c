@@ -434,9 +434,17 @@ void dmn_workers_orphans(struct daemon *d)
 	if (rc)
 		al_warn("daemon", NULL, "cannot end expired leases: %s",
 			al_strerror(rc));
-	else if (n)
+	else if (n) {
 		al_warn("daemon", NULL, "ended %u lease%s that no worker "
 			"held", n, n == 1 ? "" : "s");
+		/* Those jobs changed without a record passing through
+		 * dmn_jobs_changed: their index rows are stale, so the
+		 * next sorted or filtered page builds the index anew. */
+		pthread_mutex_lock(&d->ix_lock);
+		if (d->ix || d->ix_building)
+			d->ix_lost = true;
+		pthread_mutex_unlock(&d->ix_lock);
+	}
 }
 
 void dmn_workers_deadlines(struct daemon *d, int64_t now)

@@ -67,7 +67,7 @@ static void try_dir(const char *name, const char *path)
 
 static void try_fds(pid_t pid)
 {
-	char dir[64], p[300], name[64];
+	char dir[64], p[64 + 256 + 2], name[64];
 	struct dirent *e;
 	DIR *d;
 
