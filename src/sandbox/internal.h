@@ -132,6 +132,7 @@ struct sbx_plan {
 	int watch_w;  /* netwatch: where init says which descriptor its
 		       * listener is; -1: no watch */
 	int watch_fd; /* init's listener until the parent has its copy */
+	int proc_cover; /* init: the empty directory under /proc, detached */
 	/* v1 cgroups to join ("tasks" files, -1 for none); see cgroup.c. */
 	int cg_join[SBX_CG_N];
 	/* The caller's argv and environment strings, which init (a copy of

@@ -943,6 +943,7 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 	c.ps.plan.out_w = c.out[1];
 	c.ps.plan.watch_w = c.watch[1];
 	c.ps.plan.watch_fd = -1;
+	c.ps.plan.proc_cover = -1;
 	memcpy(c.ps.plan.cg_join, c.cg.join_fd, sizeof(c.ps.plan.cg_join));
 	c.t0 = al_mono_ms();
 	c.pid = sbx_clone(&c.cg);
