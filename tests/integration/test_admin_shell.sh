@@ -175,7 +175,7 @@ refuse() {
 	shift
 	ssh_as alice "$@"
 	[ "$rc" -eq 126 ] || fail "not refused ($rc): $* -> $(cat out.txt)"
-	grep -q "refused: .*$want" out.txt ||
+	LC_ALL=C grep -q "refused: .*$want" out.txt ||
 		fail "refusal of $* does not say '$want': $(cat out.txt)"
 	refusals=$((refusals + 1))
 }
@@ -200,6 +200,14 @@ refuse "takes 0 operands" -- status now
 refuse "only the console" -t -t -- status
 refuse "console needs a terminal" -- console
 refuse "no command and no terminal" -- ""
+# Each of these is audited too (the count below): a reason that quotes a
+# word cut inside a character, a word longer than the daemon takes in
+# argv, and a command cut where the record has no room left for "***".
+refuse "is not a command" -- "$(printf 'a%.0s' $(seq 1 63))é"
+refuse "longer than 1024 bytes" -- \
+	"enqueue https://h.test/x.git --test-cmd '$(printf 'a%.0s' $(seq 1 1100))'"
+refuse "longer than 2048" -- \
+	"enqueue $(printf 'a%.0s' $(seq 1 2029)) https://QZsecret@h.test/x.git"
 [ -e "/tmp/al-redir-$suffix" ] && fail "a redirection made a file"
 pass "$refusals commands refused: other programs, shell syntax, paths, options, terminals"
 
@@ -349,6 +357,9 @@ n_ref=$(acount audit.txt "$fp_alice" admin.refuse)
 [ "$(acount audit.txt "$fp_alice" api.call status)" -ge 1 ] ||
 	fail "the status call is not audited under the key"
 if grep -q 'secret-token' audit.txt; then fail "the token is in the log"; fi
+if grep -q "https://QZ" audit.txt; then
+	fail "a URL's credentials cut short are in the log"
+fi
 if grep -q "tok-$suffix" audit.txt; then
 	fail "a URL's credentials are in the log: $(grep "tok-$suffix" audit.txt)"
 fi
