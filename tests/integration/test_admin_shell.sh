@@ -319,19 +319,20 @@ pass "-L (TCP and to the daemon's socket), -R, -D and -W are refused"
 # through (nothing, when refused): sshd's banner through -L, -D or -W,
 # the daemon's answer through a Unix-socket -L, a remote forward taken.
 leaks() {
-	local p=$1 key=$2 lp fp out=""
+	local p=$1 key=$2 lp dp fp out=""
 	local o=(-F /dev/null -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes
 		-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts
 		-o LogLevel=ERROR -p "$p")
 	lp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	dp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	rm -f "$it_tmp/leak.sock"
 	ssh "${o[@]}" -N -L "127.0.0.1:$lp:127.0.0.1:$port" \
-		-L "$it_tmp/leak.sock:$it_home/airlockd.sock" -D "127.0.0.1:$((lp + 1))" \
+		-L "$it_tmp/leak.sock:$it_home/airlockd.sock" -D "127.0.0.1:$dp" \
 		"$admin@127.0.0.1" < /dev/null > /dev/null 2>&1 &
 	fp=$!
 	sleep 1
 	case $(probe "$lp") in SSH-*) out="$out L" ;; esac
-	timeout 5 python3 - "$it_tmp/leak.sock" "$((lp + 1))" "$port" \
+	timeout 5 python3 - "$it_tmp/leak.sock" "$dp" "$port" \
 		> leak.txt 2>&1 <<'PY' || true
 import socket, struct, sys
 try:
@@ -398,6 +399,18 @@ kill "$sshd2_pid"; wait "$sshd2_pid" 2>/dev/null || true
 sshd2_pid=
 sed -i '/ carol-by-hand$/d' "$keysdir/admin-keys"
 pass "each layer alone (the drop-in, a key's restrict) refuses every forward"
+
+# A connection without a session is not audited (nothing of airlock's
+# runs): sshd closes it by itself (UnusedConnectionTimeout). The bound
+# of timeout(1) only keeps a broken sshd from hanging the test.
+rc=0
+timeout 120 ssh -F /dev/null -i alice -o IdentitiesOnly=yes -o BatchMode=yes \
+	-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts \
+	-o LogLevel=ERROR -p "$port" -N "$admin@127.0.0.1" < /dev/null \
+	> idle.txt 2>&1 || rc=$?
+[ "$rc" -ne 124 ] && grep -q "terminating inactive connection from user $admin" sshd.log ||
+	fail "ssh -N was not closed ($rc): $(cat idle.txt)"
+pass "a connection that opens no session is closed by sshd"
 
 # Keys: an administrator adds bob over ssh; bob logs in, is named in
 # the log, and is removed again; the last key needs --force.
