@@ -35,6 +35,7 @@
 
 #define SH_COMMAND_MAX 2048
 #define SH_TOKENS_MAX 32
+#define SH_WORD_MAX 1024 /* the daemon's limit on a word of argv */
 #define SH_CALL_MS 30000
 #define SH_LONG_CALL_MS 600000
 
@@ -137,6 +138,10 @@ static int sh_refuse(struct sh *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->why, sizeof(s->why), fmt, ap);
 	va_end(ap);
+	/* A word quoted with %.64s, or the reason cut at its size, may end
+	 * inside a character: the report would not be UTF-8, the daemon
+	 * could not take it, and the refusal would go unrecorded. */
+	al_utf8_repair(s->why, strlen(s->why));
 	return AL_E_USAGE;
 }
 
@@ -182,6 +187,11 @@ static int sh_split(struct sh *s, const char *cmd)
 				in_word = false;
 				if (!*s->tok[s->ntok - 1])
 					return sh_refuse(s, "an empty word");
+				/* Longer, the daemon would not take the report
+				 * of the command: refused here, it is audited. */
+				if (strlen(s->tok[s->ntok - 1]) > SH_WORD_MAX)
+					return sh_refuse(s, "a word is longer than "
+							 "%d bytes", SH_WORD_MAX);
 			}
 			if (!ch)
 				break;
@@ -364,7 +374,9 @@ static void sh_redact(const char *in, char *out, size_t outsz)
 		for (const char *p = auth; *p && !strchr("/?# \t'\"", *p); p++)
 			if (*p == '@')
 				at = p;
-		if (at && o + 4 < outsz) {
+		if (at && o + 4 >= outsz)
+			break; /* no room for "***": copy none of the secret */
+		if (at) {
 			memcpy(out + o, "***", 3);
 			o += 3;
 			in = at;

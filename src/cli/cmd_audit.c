@@ -89,7 +89,9 @@ struct cli_audit_args {
 
 static void cli_audit_print_json(json_t *o)
 {
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS |
+					    JSON_ENSURE_ASCII)
+		    : NULL;
 
 	if (s)
 		printf("%s\n", s);

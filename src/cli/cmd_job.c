@@ -119,9 +119,17 @@ int cli_call(const char *home, const char *method, json_t *params,
 	return CLI_OK;
 }
 
+/*
+ * JSON for a terminal: everything past ASCII as \u escapes. A job's
+ * record holds text from outside (a repository's URL, a test command)
+ * that may carry C1 controls (U+009B is CSI) or bidirectional
+ * overrides; raw, they would act on the terminal of whoever reads it,
+ * also through the SSH admin shell, which passes stdout on as it is.
+ */
 void cli_json_out(json_t *v)
 {
-	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_SORT_KEYS |
+				      JSON_ENSURE_ASCII);
 	printf("\n");
 }
 
@@ -370,7 +378,8 @@ static void cli_log_line(json_t *l, bool json)
 	int64_t ms = json_integer_value(json_object_get(l, "time"));
 
 	if (json) {
-		json_dumpf(l, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+		json_dumpf(l, stdout, JSON_COMPACT | JSON_SORT_KEYS |
+					      JSON_ENSURE_ASCII);
 		printf("\n");
 		return;
 	}

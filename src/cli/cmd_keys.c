@@ -339,7 +339,8 @@ static int cli_keys_status(const char *home, bool json)
 	if (rc)
 		return CLI_FAILED;
 	if (json) {
-		char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS |
+						   JSON_ENSURE_ASCII);
 		if (text)
 			printf("%s\n", text);
 		free(text);

@@ -142,14 +142,16 @@ int cli_update(int argc, char **argv, const char *home)
 		if (json) {
 			json_t *doc = json_pack("{s:s,s:s}", "state", "error",
 						"error", err);
-			json_dumpf(doc, stdout, JSON_INDENT(2));
+			json_dumpf(doc, stdout, JSON_INDENT(2) |
+							JSON_ENSURE_ASCII);
 			printf("\n");
 			json_decref(doc);
 		}
 		return CLI_USAGE;
 	}
 	if (json)
-		json_dumpf(rec, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		json_dumpf(rec, stdout, JSON_INDENT(2) | JSON_SORT_KEYS |
+						JSON_ENSURE_ASCII);
 	else
 		cli_print_summary(rec);
 	printf("\n");

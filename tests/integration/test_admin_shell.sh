@@ -20,11 +20,14 @@ admin="ala-$suffix"     # the admin account
 local_user="alu-$suffix" # a local user in socket_group, not the admin
 group="alg-$suffix"
 sshd_pid=
+sshd2_pid=
 admin_cleanup() {
-	if [ -n "$sshd_pid" ]; then
-		kill "$sshd_pid" 2>/dev/null || true
-		wait "$sshd_pid" 2>/dev/null || true
-	fi
+	local p
+	for p in "$sshd_pid" "$sshd2_pid"; do
+		[ -n "$p" ] || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	userdel "$admin" 2>/dev/null || true
 	userdel "$local_user" 2>/dev/null || true
 	groupdel "$group" 2>/dev/null || true
@@ -157,6 +160,24 @@ job=$(json_id < out.txt)
 ssh_as alice -- show "$job" --json
 [ "$rc" -eq 0 ] && grep -q "\"id\": \"$job\"" out.txt ||
 	fail "show ($rc): $(cat out.txt)"
+# JSON goes to the operator's terminal through ssh as it is: text of a
+# job's (here a test command with U+009B, a C1 CSI, and U+202E, a bidi
+# override) comes out escaped, and decodes to what it was.
+c1=$(printf '\xc2\x9b31m-\xe2\x80\xae-%s' "$suffix")
+ssh_as alice -- "enqueue '$GIT_SERVER_URL/none-$suffix.git' --test-cmd '$c1' --json"
+[ "$rc" -eq 0 ] || fail "enqueue with a C1 test command ($rc): $(cat out.txt)"
+job_c1=$(json_id < out.txt)
+for c in "show $job_c1 --json" "jobs --json"; do
+	ssh_as alice -- "$c"
+	[ "$rc" -eq 0 ] || fail "$c ($rc): $(cat out.txt)"
+	if LC_ALL=C grep -q "$(printf '\xc2[\x80-\x9f]\\|\xe2\x80\xae')" out.txt; then
+		fail "$c printed a C1 control or bidi override: $(od -c out.txt | grep -m1 302)"
+	fi
+done
+ssh_as alice -- show "$job_c1" --json
+C1="$c1" node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+	process.exit(r.test_cmd === process.env.C1 ? 0 : 1)' < out.txt ||
+	fail "show --json lost the test command: $(grep test_cmd out.txt)"
 # A token typed into a URL reaches neither the queue nor the log.
 ssh_as alice -- "enqueue https://user:tok-$suffix@127.0.0.1:9/x.git"
 [ "$rc" -eq 2 ] && grep -q 'credentials' out.txt ||
@@ -175,7 +196,7 @@ refuse() {
 	shift
 	ssh_as alice "$@"
 	[ "$rc" -eq 126 ] || fail "not refused ($rc): $* -> $(cat out.txt)"
-	grep -q "refused: .*$want" out.txt ||
+	LC_ALL=C grep -q "refused: .*$want" out.txt ||
 		fail "refusal of $* does not say '$want': $(cat out.txt)"
 	refusals=$((refusals + 1))
 }
@@ -200,6 +221,14 @@ refuse "takes 0 operands" -- status now
 refuse "only the console" -t -t -- status
 refuse "console needs a terminal" -- console
 refuse "no command and no terminal" -- ""
+# Each of these is audited too (the count below): a reason that quotes a
+# word cut inside a character, a word longer than the daemon takes in
+# argv, and a command cut where the record has no room left for "***".
+refuse "is not a command" -- "$(printf 'a%.0s' $(seq 1 63))é"
+refuse "longer than 1024 bytes" -- \
+	"enqueue https://h.test/x.git --test-cmd '$(printf 'a%.0s' $(seq 1 1100))'"
+refuse "longer than 2048" -- \
+	"enqueue $(printf 'a%.0s' $(seq 1 2029)) https://QZsecret@h.test/x.git"
 [ -e "/tmp/al-redir-$suffix" ] && fail "a redirection made a file"
 pass "$refusals commands refused: other programs, shell syntax, paths, options, terminals"
 
@@ -286,6 +315,103 @@ ssh_as alice -W "127.0.0.1:$port" --
 grep -q 'SSH-' out.txt && fail "-W reached sshd: $(cat out.txt)"
 pass "-L (TCP and to the daemon's socket), -R, -D and -W are refused"
 
+# Each layer alone. leaks PORT KEY: what a forward of each kind let
+# through (nothing, when refused): sshd's banner through -L, -D or -W,
+# the daemon's answer through a Unix-socket -L, a remote forward taken.
+leaks() {
+	local p=$1 key=$2 lp dp fp out=""
+	local o=(-F /dev/null -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes
+		-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts
+		-o LogLevel=ERROR -p "$p")
+	lp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	dp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	rm -f "$it_tmp/leak.sock"
+	ssh "${o[@]}" -N -L "127.0.0.1:$lp:127.0.0.1:$port" \
+		-L "$it_tmp/leak.sock:$it_home/airlockd.sock" -D "127.0.0.1:$dp" \
+		"$admin@127.0.0.1" < /dev/null > /dev/null 2>&1 &
+	fp=$!
+	sleep 1
+	case $(probe "$lp") in SSH-*) out="$out L" ;; esac
+	timeout 5 python3 - "$it_tmp/leak.sock" "$dp" "$port" \
+		> leak.txt 2>&1 <<'PY' || true
+import socket, struct, sys
+try:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"id":1,"method":"ping"}\n')
+    print(s.recv(100))
+except OSError as e:
+    print(e)
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    s.sendall(b"\x05\x01\x00")
+    s.recv(2)
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") +
+              struct.pack(">H", int(sys.argv[3])))
+    s.settimeout(3)
+    print(s.recv(100) + s.recv(100))
+except OSError as e:
+    print(e)
+PY
+	kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null || true
+	grep -q pong leak.txt && out="$out L-unix"
+	grep -q SSH- leak.txt && out="$out D"
+	timeout 10 ssh "${o[@]}" -W "127.0.0.1:$port" "$admin@127.0.0.1" \
+		< /dev/null 2>&1 | head -c 4 | grep -q SSH- && out="$out W"
+	timeout 10 ssh "${o[@]}" -o ExitOnForwardFailure=yes \
+		-R "127.0.0.1:0:127.0.0.1:$port" "$admin@127.0.0.1" version \
+		< /dev/null > /dev/null 2>&1 && out="$out R"
+	echo "${out# }"
+}
+# The drop-in alone: a key line written by hand, without restrict.
+ssh-keygen -q -t ed25519 -N '' -C carol@test -f carol
+printf '%s carol-by-hand\n' "$(cut -d' ' -f1,2 carol.pub)" >> "$keysdir/admin-keys"
+got=$(leaks "$port" carol)
+[ -z "$got" ] || fail "the drop-in alone let through: $got"
+# restrict alone: a second sshd with the drop-in's forwarding lines
+# taken out. carol, with neither layer, is the probe's own check: her
+# forwards must get through there.
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -e "s/^Port $port\$/Port $port2/" \
+	-e '/^\t\(DisableForwarding\|Allow[A-Za-z]*Forwarding\|X11Forwarding\|PermitTunnel\|PermitListen\|PermitOpen\|GatewayPorts\|PermitUserRC\) /d' \
+	sshd_config > sshd_config2
+grep -q 'Forwarding\|PermitOpen' sshd_config2 && fail "sshd_config2: $(cat sshd_config2)"
+unshare -m --propagation private sh -c '
+	mount -t tmpfs -o mode=0755 tmpfs /run &&
+	mkdir -m 0755 /run/sshd /run/airlock-admin &&
+	mount --bind "$1" /run/airlock-admin &&
+	exec /usr/sbin/sshd -D -e -f "$2"' sshd "$keysdir" \
+	"$it_tmp/sshd_config2" 2> sshd2.log &
+sshd2_pid=$!
+printf '[127.0.0.1]:%s %s\n' "$port2" "$(cut -d' ' -f1,2 hostkey.pub)" \
+	>> known_hosts
+for _ in $(seq 1 100); do
+	grep -q 'Server listening' sshd2.log && break
+	kill -0 "$sshd2_pid" 2>/dev/null || fail "sshd2 died: $(cat sshd2.log)"
+	sleep 0.1
+done
+got=$(leaks "$port2" carol)
+[ "$got" = "L L-unix D W R" ] ||
+	fail "without restrict or the drop-in, forwards did not work: '$got'"
+got=$(leaks "$port2" alice)
+[ -z "$got" ] || fail "restrict alone let through: $got"
+kill "$sshd2_pid"; wait "$sshd2_pid" 2>/dev/null || true
+sshd2_pid=
+sed -i '/ carol-by-hand$/d' "$keysdir/admin-keys"
+pass "each layer alone (the drop-in, a key's restrict) refuses every forward"
+
+# A connection without a session is not audited (nothing of airlock's
+# runs): sshd closes it by itself (UnusedConnectionTimeout). The bound
+# of timeout(1) only keeps a broken sshd from hanging the test.
+rc=0
+timeout 120 ssh -F /dev/null -i alice -o IdentitiesOnly=yes -o BatchMode=yes \
+	-o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts \
+	-o LogLevel=ERROR -p "$port" -N "$admin@127.0.0.1" < /dev/null \
+	> idle.txt 2>&1 || rc=$?
+[ "$rc" -ne 124 ] && grep -q "terminating inactive connection from user $admin" sshd.log ||
+	fail "ssh -N was not closed ($rc): $(cat idle.txt)"
+pass "a connection that opens no session is closed by sshd"
+
 # Keys: an administrator adds bob over ssh; bob logs in, is named in
 # the log, and is removed again; the last key needs --force.
 # shellcheck disable=SC2046
@@ -349,6 +475,9 @@ n_ref=$(acount audit.txt "$fp_alice" admin.refuse)
 [ "$(acount audit.txt "$fp_alice" api.call status)" -ge 1 ] ||
 	fail "the status call is not audited under the key"
 if grep -q 'secret-token' audit.txt; then fail "the token is in the log"; fi
+if grep -q "https://QZ" audit.txt; then
+	fail "a URL's credentials cut short are in the log"
+fi
 if grep -q "tok-$suffix" audit.txt; then
 	fail "a URL's credentials are in the log: $(grep "tok-$suffix" audit.txt)"
 fi
