@@ -44,39 +44,52 @@ void al_utc_date(char *out, size_t outsz, int64_t wall_ms)
 		 tm.tm_mon + 1, tm.tm_mday);
 }
 
+/*
+ * The length of the sequence at u[i] that could drive a terminal, 0 when
+ * there is none: a C0 control other than tab (and newline if keep_nl),
+ * DEL, a C1 control as UTF-8 (U+0080..U+009F, e.g. CSI), or one of the
+ * bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069),
+ * which reorder what follows them on screen so that a name could display
+ * as something else.
+ */
+static size_t unsafe_at(const unsigned char *u, size_t i, size_t len,
+			bool keep_nl)
+{
+	if (u[i] == '\t' || (keep_nl && u[i] == '\n'))
+		return 0;
+	if (u[i] < 0x20 || u[i] == 0x7f)
+		return 1;
+	if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
+	    u[i + 1] <= 0x9f)
+		return 2;
+	if (u[i] == 0xe2 && i + 2 < len &&
+	    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+	     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9)))
+		return 3;
+	return 0;
+}
+
 void al_sanitize_buf(char *s, size_t len, bool keep_nl)
 {
 	unsigned char *u = (unsigned char *)s;
 
 	for (size_t i = 0; i < len; i++) {
-		if (u[i] == '\t' || (keep_nl && u[i] == '\n'))
-			continue;
-		if (u[i] < 0x20 || u[i] == 0x7f) {
-			u[i] = '?';
-			continue;
-		}
-		/* U+0080..U+009F (C1 controls, e.g. CSI) as UTF-8. */
-		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
-		    u[i + 1] <= 0x9f) {
-			u[i] = '?';
-			u[i + 1] = '?';
-			i++;
-			continue;
-		}
-		/*
-		 * Bidirectional overrides and isolates (U+202A..U+202E,
-		 * U+2066..U+2069) reorder what follows them on screen, so a
-		 * name could display as something else.
-		 */
-		if (u[i] == 0xe2 && i + 2 < len &&
-		    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa &&
-		      u[i + 2] <= 0xae) ||
-		     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 &&
-		      u[i + 2] <= 0xa9))) {
-			u[i] = u[i + 1] = u[i + 2] = '?';
-			i += 2;
-		}
+		size_t n = unsafe_at(u, i, len, keep_nl);
+
+		memset(u + i, '?', n);
+		if (n)
+			i += n - 1;
 	}
+}
+
+bool al_text_safe(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++)
+		if (unsafe_at(u, i, len, false))
+			return false;
+	return true;
 }
 
 void al_sanitize_text(char *s)

@@ -29,6 +29,8 @@ void al_utc_date(char *out, size_t outsz, int64_t wall_ms);
 void al_sanitize_text(char *s);
 /* The same on a buffer of len bytes; newlines kept if keep_nl. */
 void al_sanitize_buf(char *s, size_t len, bool keep_nl);
+/* Whether al_sanitize_buf(s, len, false) would leave s as it is. */
+bool al_text_safe(const char *s, size_t len);
 
 /*
  * Replace, in place, every byte that is not part of a well-formed UTF-8

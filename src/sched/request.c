@@ -140,6 +140,9 @@ static int check_repo(const char *repo, unsigned flags, char *why,
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
 			return refuse(AL_E_USAGE, why, whysz, "'repo' holds a "
 				      "space or a control character");
+	if (!al_text_safe(repo, n))
+		return refuse(AL_E_USAGE, why, whysz, "'repo' holds a C1 "
+			      "control or a bidirectional override");
 	return check_url(repo, flags, why, whysz);
 }
 
@@ -165,6 +168,11 @@ int sched_request_check(const struct sched_request *rq, unsigned flags,
 	     !al_utf8_valid(rq->test_cmd, strlen(rq->test_cmd))))
 		return refuse(AL_E_USAGE, why, whysz, "'test_cmd' must be "
 			      "UTF-8 text of 1 to 4096 bytes");
+	/* It is shown in records, logs and the console: nothing in it may
+	 * drive a terminal (a tab is fine, a shell reads it as a space). */
+	if (rq->test_cmd && !al_text_safe(rq->test_cmd, strlen(rq->test_cmd)))
+		return refuse(AL_E_USAGE, why, whysz, "'test_cmd' holds a "
+			      "control character or a bidirectional override");
 	if (rq->trigger && strcmp(rq->trigger, "api") &&
 	    strcmp(rq->trigger, "schedule") && strcmp(rq->trigger, "retry"))
 		return refuse(AL_E_USAGE, why, whysz, "unknown trigger");

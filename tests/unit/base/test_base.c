@@ -39,6 +39,13 @@ static void test_sanitize(void **state)
 	char keep[] = "x\ny\rz";
 	al_sanitize_buf(keep, strlen(keep), true);
 	assert_string_equal(keep, "x\ny?z");
+	/* al_text_safe says whether sanitizing would change anything. */
+	assert_true(al_text_safe("caf\xc3\xa9\t\xe2\x80\x94", 9));
+	assert_false(al_text_safe("a\x1b", 2));
+	assert_false(al_text_safe("a\n", 2));
+	assert_false(al_text_safe("\xc2\x9b", 2));
+	assert_false(al_text_safe("\xe2\x80\xae", 3));
+	assert_true(al_text_safe("\xe2\x80\xa9", 3)); /* not an override */
 }
 
 static void test_utf8_repair(void **state)

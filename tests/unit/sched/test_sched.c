@@ -916,6 +916,8 @@ static void test_request_check(void **state)
 		"/srv/with space",
 		"/srv/bell\a",
 		"/srv/bad\xff",
+		"https://git.test/csi\xc2\x9b" "31m.git",
+		"https://git.test/\xe2\x80\xaegit.exe",
 		"",
 	};
 	static const char *const bad_branch[] = {
@@ -991,6 +993,20 @@ static void test_request_check(void **state)
 	rq.policy = NULL;
 	rq.test_cmd = "";
 	assert_int_equal(sched_request_check(&rq, 0, NULL, 0), AL_E_USAGE);
+	/* Nothing that drives a terminal: C0, C1, bidi overrides. */
+	static const char *const bad_cmd[] = {
+		"npm test\x1b]0;x\x07", "npm test\n", "npm \xc2\x9b" "2J",
+		"npm test \xe2\x81\xa6x",
+	};
+	for (size_t i = 0; i < sizeof(bad_cmd) / sizeof(*bad_cmd); i++) {
+		rq.test_cmd = bad_cmd[i];
+		assert_int_equal(sched_request_check(&rq, 0, why, sizeof(why)),
+				 AL_E_USAGE);
+		assert_non_null(strstr(why, "test_cmd"));
+	}
+	rq.test_cmd = "npm run\ttests-only -- --grep 'caf\xc3\xa9'";
+	assert_int_equal(sched_request_check(&rq, 0, NULL, 0), 0);
+	rq.test_cmd = NULL;
 
 	json_t *list = NULL;
 	assert_int_equal(sched_list(f->s, -1, 0, &list), 0);
