@@ -115,6 +115,14 @@ struct audit_walk {
 bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
 		     const char *file, uint64_t line, uint64_t keyseq,
 		     const char *p, size_t len, struct audit_line *e);
+/*
+ * The same for an entry already checked by audit_line_check (why, e),
+ * perhaps on another thread: the part of the step that depends on the
+ * entries before it.
+ */
+bool audit_walk_apply(struct audit_walk *w, struct audit_report *r,
+		      const char *file, uint64_t line, uint64_t keyseq,
+		      const char *why, const struct audit_line *e);
 
 /*
  * Refuse what has no single canonical spelling: real numbers and member
@@ -140,6 +148,9 @@ enum audit_par {
 extern enum audit_par audit_par_mode;
 extern int (*audit_thread_start)(pthread_t *th, void *(*fn)(void *),
 				 void *arg);
+/* How the store's verifier begins its read transactions. */
+extern int (*audit_txn_begin)(struct store *st, bool write,
+			      struct store_txn **out);
 /* Whether a verifier should try a second thread now. */
 bool audit_par_wanted(void);
 /* Start fn(arg) through audit_thread_start; 0 or a negative errno. */

@@ -62,6 +62,9 @@ struct store_cursor {
 	bool ahead;
 	int ahead_rc;
 	MDB_val ak, av;
+	/* store_cursor_bound: steps stop before this key (0: no bound). */
+	size_t boundlen;
+	uint8_t bound[STORE_KEY_MAX];
 };
 
 static const char *const store_db_names[] = {
@@ -1352,6 +1355,17 @@ int store_cursor_open(struct store_txn *txn, enum store_db db,
 	return 0;
 }
 
+/* LMDB's default order: bytes, then the shorter key first. */
+static int store_keycmp(const MDB_val *k, const uint8_t *b, size_t blen)
+{
+	size_t n = k->mv_size < blen ? k->mv_size : blen;
+	int c = n ? memcmp(k->mv_data, b, n) : 0;
+
+	if (c)
+		return c;
+	return (k->mv_size > blen) - (k->mv_size < blen);
+}
+
 /* The next record of the walk (see struct store_cursor). */
 static int store_cursor_step(struct store_cursor *cur, MDB_val *k, MDB_val *v)
 {
@@ -1369,6 +1383,14 @@ static int store_cursor_step(struct store_cursor *cur, MDB_val *k, MDB_val *v)
 	}
 	if (mrc)
 		return mrc;
+	if (cur->boundlen && store_keycmp(k, cur->bound, cur->boundlen) >= 0) {
+		/* Left as the next record: the cursor sits on it. */
+		cur->ahead = true;
+		cur->ak = *k;
+		cur->av = *v;
+		cur->ahead_rc = 0;
+		return MDB_NOTFOUND;
+	}
 	cur->op = MDB_NEXT;
 	if (cur->txn->write)
 		return 0;
@@ -1440,6 +1462,43 @@ int store_cursor_seek(struct store_cursor *cur, const void *key,
 	if (mrc && mrc != MDB_NOTFOUND)
 		return store_err(mrc, store_db_names[cur->db]);
 	return 0;
+}
+
+int store_cursor_bound(struct store_cursor *cur, const void *key,
+		       size_t keylen)
+{
+	if (keylen > STORE_KEY_MAX || cur->txn->write)
+		return AL_E_USAGE;
+	if (keylen)
+		memcpy(cur->bound, key, keylen);
+	cur->boundlen = keylen;
+	return 0;
+}
+
+int store_cursor_peek(struct store_cursor *cur, const void **key,
+		      size_t *keylen)
+{
+	if (!cur->ahead) {
+		cur->ahead_rc = cur->past_end
+				? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &cur->ak, &cur->av,
+						 cur->op);
+		cur->ahead = true;
+		/* The step that takes it reads on from there. */
+		cur->op = MDB_NEXT;
+	}
+	if (cur->ahead_rc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (cur->ahead_rc)
+		return store_err(cur->ahead_rc, store_db_names[cur->db]);
+	*key = cur->ak.mv_data;
+	*keylen = cur->ak.mv_size;
+	return 0;
+}
+
+uint64_t store_txn_snapshot(struct store_txn *txn)
+{
+	return (uint64_t)mdb_txn_id(txn->txn);
 }
 
 int store_cursor_prev(struct store_cursor *cur, const void **key,
