@@ -210,73 +210,236 @@ static int pin_cmp(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/*
+ * The checkpoints are read in chunks of CP_CHUNK. Checking one's form
+ * and Ed25519 signature (most of the work) depends on it alone, so a
+ * second thread, when the process may use two CPUs, checks the odd
+ * ones of each chunk while the first checks the even ones; then the
+ * first applies the chunk in order (numbering, links, pins), and the
+ * report is the one a single walk gives.
+ */
+#define CP_CHUNK 32
+
+struct cp_item {
+	uint64_t n;          /* from the record's key */
+	int rc;              /* reading the record */
+	int crc;             /* audit_cp_check's; AL_E_PARSE if not JSON */
+	bool json;
+	struct al_buf raw;
+	struct audit_cp cp;
+	char why[256];
+};
+
+struct cp_par {
+	const struct audit_pubkey *pk;
+	struct cp_item it[CP_CHUNK];
+	size_t n;                 /* items in the chunk */
+	bool threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t posted, checked; /* chunks; under mu */
+	bool done;                /* under mu */
+};
+
+static void cp_check_item(const struct audit_pubkey *pk, struct cp_item *it)
+{
+	json_t *o = json_loadb(it->raw.p, it->raw.len, JSON_REJECT_DUPLICATES,
+			       NULL);
+
+	it->json = o != NULL;
+	it->crc = o ? audit_cp_check(o, pk, &it->cp, it->why,
+				     sizeof(it->why))
+		    : AL_E_PARSE;
+	json_decref(o);
+}
+
+/* Check the items from first on, every step-th, that were read. */
+static void cp_check_items(struct cp_par *c, size_t n, size_t first,
+			   size_t step)
+{
+	for (size_t i = first; i < n; i += step)
+		if (c->it[i].rc == 0)
+			cp_check_item(c->pk, &c->it[i]);
+}
+
+static void *cp_helper(void *arg)
+{
+	struct cp_par *c = arg;
+	uint64_t seen = 0;
+	size_t n;
+
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		while (c->posted == seen && !c->done)
+			pthread_cond_wait(&c->cv, &c->mu);
+		n = c->posted == seen ? 0 : c->n;
+		seen = c->posted;
+		pthread_mutex_unlock(&c->mu);
+		if (!n)
+			break;
+		cp_check_items(c, n, 1, 2);
+		pthread_mutex_lock(&c->mu);
+		c->checked = seen;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return NULL;
+}
+
+/* Have the chunk's items checked: half here, half by the helper. */
+static void cp_check_chunk(struct cp_par *c)
+{
+	if (!c->threaded) {
+		cp_check_items(c, c->n, 0, 1);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->posted++;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	cp_check_items(c, c->n, 0, 2);
+	pthread_mutex_lock(&c->mu);
+	while (c->checked != c->posted)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void cp_par_start(struct cp_par *c)
+{
+	if (!audit_par_wanted() || pthread_mutex_init(&c->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&c->cv, NULL) != 0)
+		goto no_cv;
+	if (audit_par_start(&c->th, cp_helper, c) == 0) {
+		c->threaded = true;
+		return;
+	}
+	pthread_cond_destroy(&c->cv);
+no_cv:
+	pthread_mutex_destroy(&c->mu);
+}
+
+static void cp_par_stop(struct cp_par *c)
+{
+	if (c->threaded) {
+		pthread_mutex_lock(&c->mu);
+		c->done = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->th, NULL);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+	}
+	for (size_t i = 0; i < CP_CHUNK; i++)
+		al_buf_free(&c->it[i].raw);
+}
+
+/*
+ * Read the next chunk of checkpoints. *end is set (with the cursor's
+ * answer) once no more follow; an item whose record cannot be read is
+ * the chunk's last.
+ */
+static void cp_read_chunk(struct store_txn *txn, struct store_cursor *cur,
+			  struct cp_par *c, int *end)
+{
+	const void *key;
+	size_t keylen;
+
+	c->n = 0;
+	while (c->n < CP_CHUNK && !*end) {
+		struct cp_item *it = &c->it[c->n];
+		int rc = store_cursor_next(cur, &key, &keylen, NULL);
+		if (rc) {
+			*end = rc;
+			break;
+		}
+		c->n++;
+		it->n = audit_key_seq(key, keylen);
+		it->rc = store_get_raw(txn, STORE_DB_CHECKPOINTS, key, keylen,
+				       &it->raw);
+		if (it->rc)
+			break;
+	}
+}
+
 /* Walk the checkpoints database: numbering, signature, links. */
 static int verify_cps(struct store_txn *txn, const struct audit_pubkey *pk,
 		      struct pins *ps, struct audit_report *r)
 {
 	struct store_cursor *cur = NULL;
-	struct audit_cp cp, prev = { 0 };
-	struct al_buf raw = { 0 };
+	struct audit_cp prev = { 0 };
+	struct cp_par *c = calloc(1, sizeof(*c));
 	bool linked = true;
 	uint64_t expect = 1;
-	const void *key;
-	size_t keylen;
-	char why[256];
-	int rc = store_cursor_open(txn, STORE_DB_CHECKPOINTS, &cur);
+	int end = 0;
+	int rc = c ? store_cursor_open(txn, STORE_DB_CHECKPOINTS, &cur)
+		   : -ENOMEM;
 
+	if (rc)
+		goto out;
+	c->pk = pk;
+	cp_par_start(c);
 	memcpy(prev.hash, AUDIT_ZERO_HASH, sizeof(prev.hash));
-	while (rc == 0 &&
-	       (rc = store_cursor_next(cur, &key, &keylen, NULL)) == 0) {
-		uint64_t n = audit_key_seq(key, keylen);
-		json_t *o = NULL;
+	while (rc == 0 && !end) {
+		cp_read_chunk(txn, cur, c, &end);
+		cp_check_chunk(c);
+		for (size_t i = 0; rc == 0 && i < c->n; i++) {
+			struct cp_item *it = &c->it[i];
+			uint64_t n = it->n;
+			struct audit_cp *cp = &it->cp;
 
-		if (n != expect)
-			audit_report_add(r, NULL, 0, 0, "checkpoint %llu: "
-					 "checkpoints %llu to %llu are missing",
-					 (unsigned long long)n,
-					 (unsigned long long)expect,
-					 (unsigned long long)(n - 1));
-		linked = linked && n == expect;
-		expect = n + 1;
-		rc = store_get_raw(txn, STORE_DB_CHECKPOINTS, key, keylen,
-				   &raw);
-		if (rc)
-			break;
-		o = json_loadb(raw.p, raw.len, JSON_REJECT_DUPLICATES, NULL);
-		rc = o ? audit_cp_check(o, pk, &cp, why, sizeof(why))
-		       : AL_E_PARSE;
-		json_decref(o);
-		if (rc) {
-			audit_report_add(r, NULL, 0, 0, "checkpoint %llu: %s",
-					 (unsigned long long)n,
-					 o ? why : "not JSON");
-			linked = false;
-			rc = 0;
-			continue;
+			if (n != expect)
+				audit_report_add(r, NULL, 0, 0, "checkpoint "
+						 "%llu: checkpoints %llu to %llu "
+						 "are missing",
+						 (unsigned long long)n,
+						 (unsigned long long)expect,
+						 (unsigned long long)(n - 1));
+			linked = linked && n == expect;
+			expect = n + 1;
+			if ((rc = it->rc) != 0)
+				break;
+			if (it->crc) {
+				audit_report_add(r, NULL, 0, 0, "checkpoint "
+						 "%llu: %s",
+						 (unsigned long long)n,
+						 it->json ? it->why
+							  : "not JSON");
+				linked = false;
+				continue;
+			}
+			r->checkpoints++;
+			if (cp->n != n)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint stored as %llu says "
+						 "it is %llu",
+						 (unsigned long long)n,
+						 (unsigned long long)cp->n);
+			else if (linked && strcmp(cp->prev, prev.hash) != 0)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint %llu does not link "
+						 "to checkpoint %llu",
+						 (unsigned long long)n,
+						 (unsigned long long)(n - 1));
+			else if (linked && cp->seq < prev.seq)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint %llu pins an "
+						 "earlier seq than checkpoint "
+						 "%llu", (unsigned long long)n,
+						 (unsigned long long)(n - 1));
+			rc = pins_add(ps, cp);
+			prev = *cp;
+			linked = true;
 		}
-		r->checkpoints++;
-		if (cp.n != n)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint stored "
-					 "as %llu says it is %llu",
-					 (unsigned long long)n,
-					 (unsigned long long)cp.n);
-		else if (linked && strcmp(cp.prev, prev.hash) != 0)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint %llu "
-					 "does not link to checkpoint %llu",
-					 (unsigned long long)n,
-					 (unsigned long long)(n - 1));
-		else if (linked && cp.seq < prev.seq)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint %llu "
-					 "pins an earlier seq than checkpoint "
-					 "%llu", (unsigned long long)n,
-					 (unsigned long long)(n - 1));
-		rc = pins_add(ps, &cp);
-		prev = cp;
-		linked = true;
 	}
+	if (rc == 0 && end != AL_E_NOTFOUND)
+		rc = end;
+	cp_par_stop(c);
+out:
 	store_cursor_close(cur);
-	al_buf_free(&raw);
-	return rc == AL_E_NOTFOUND ? 0 : rc;
+	free(c);
+	return rc;
 }
 
 /* Compare the entry at seq (hash) with every pin at that seq. */
@@ -359,8 +522,8 @@ out:
  * what the walk needs (seq, prev, hash) is copied into the slot first.
  */
 #define VS_SPAN 256
-#define VS_PART 256
-#define VS_RING 4
+#define VS_PART (VS_SPAN + 16)
+#define VS_RING 16
 #define VS_KEEP_BYTES (8 * 1024)
 /* The last block: the first key of the next would pass UINT64_MAX. */
 #define VS_JMAX ((UINT64_MAX - 1) / VS_SPAN)
@@ -560,8 +723,9 @@ static void *vs_produce(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->nfull == VS_RING && !s->stop)
-			pthread_cond_wait(&s->emptied, &s->mu);
+		if (s->nfull == VS_RING)
+			while (s->nfull > VS_RING / 2 && !s->stop)
+				pthread_cond_wait(&s->emptied, &s->mu);
 		p = s->stop ? NULL : &s->ring[s->wi];
 		pthread_mutex_unlock(&s->mu);
 		if (!p)
@@ -702,7 +866,9 @@ static void vs_release(struct vs_src *s)
 		pthread_mutex_lock(&s->mu);
 		s->nfull--;
 		s->ri = (s->ri + 1) % VS_RING;
-		pthread_cond_signal(&s->emptied);
+		/* Lane 1 sleeps on a full ring and wakes half empty. */
+		if (s->nfull == VS_RING / 2)
+			pthread_cond_signal(&s->emptied);
 		pthread_mutex_unlock(&s->mu);
 	}
 	s->at = NULL;

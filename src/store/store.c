@@ -1104,6 +1104,22 @@ int store_seal_limit(struct store_txn *txn)
 	return rc;
 }
 
+/*
+ * The context this transaction already set up for key id, or NULL. A
+ * read-only walk finds its key here without the ring's lock, which two
+ * threads walking one store (each in its own transaction) would
+ * otherwise take and pass back and forth for every value.
+ */
+static struct seal_ctx *store_txn_seal_ctx_of(struct store_txn *txn,
+					      const uint8_t *id)
+{
+	for (int i = 0; i < 2; i++)
+		if (txn->sctx[i] &&
+		    !memcmp(seal_ctx_id(txn->sctx[i]), id, SEAL_KEY_ID_LEN))
+			return txn->sctx[i];
+	return NULL;
+}
+
 int store_txn_seal_ctx(struct store_txn *txn, const struct seal_key *k,
 		       struct seal_ctx **out)
 {
@@ -1250,7 +1266,8 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 		rc = AL_E_PARSE;
 		goto out;
 	}
-	rc = store_ring_key(txn, h.id, &k);
+	sc = txn->write ? NULL : store_txn_seal_ctx_of(txn, h.id);
+	rc = sc ? 0 : store_ring_key(txn, h.id, &k);
 	if (rc) {
 		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_hex(idhex, h.id, SEAL_KEY_ID_LEN);
@@ -1258,7 +1275,8 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 			 "in the key ring", name, idhex);
 		goto out;
 	}
-	rc = store_txn_seal_ctx(txn, &k, &sc);
+	if (!sc)
+		rc = store_txn_seal_ctx(txn, &k, &sc);
 	if (rc == 0)
 		rc = seal_ctx_open(sc, store_db_names[db], key, keylen,
 				   v->mv_data, v->mv_size, out, &ver);

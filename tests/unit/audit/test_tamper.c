@@ -621,6 +621,73 @@ static void test_store_forged_checkpoint(void **state)
 	audit_report_free(&r);
 }
 
+/* Replace checkpoint n's stored text (NULL: delete it). */
+static void put_cp_text(struct fix *f, uint64_t n, const char *text)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+
+	audit_key(n, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	if (text)
+		assert_int_equal(store_put_raw(txn, STORE_DB_CHECKPOINTS, key,
+					       8, text, strlen(text)), 0);
+	else
+		assert_int_equal(store_del(txn, STORE_DB_CHECKPOINTS, key, 8),
+				 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+}
+
+/*
+ * The checkpoints are checked in chunks of 32, the odd ones of each by
+ * the second thread (verify.c). 111 of them, four chunks: a forged one
+ * checked by each thread, one missing, one that is not JSON, in
+ * different chunks; verify_store checks the two-thread report against
+ * the one-thread report, problem for problem.
+ */
+static void test_store_par_checkpoints(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+	struct store_txn *txn;
+	struct al_buf v = { 0 };
+	uint8_t key[8];
+
+	append_n(f, 1100);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.checkpoints, 111);
+	audit_report_free(&r);
+	for (uint64_t n = 33; n <= 34; n++) {
+		json_t *cp;
+		char *text;
+
+		audit_key(n, key);
+		assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+		assert_int_equal(store_get_raw(txn, STORE_DB_CHECKPOINTS, key,
+					       8, &v), 0);
+		store_txn_abort(txn);
+		cp = json_loadb(v.p, v.len, 0, NULL);
+		json_object_set_new(cp, "time", json_string(
+					    "2020-01-01T00:00:00.000Z"));
+		text = json_dumps(cp, JSON_COMPACT | JSON_SORT_KEYS);
+		put_cp_text(f, n, text);
+		free(text);
+		json_decref(cp);
+	}
+	al_buf_free(&v);
+	put_cp_text(f, 70, NULL);
+	put_cp_text(f, 101, "{not json");
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 33: signature"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 34: signature"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoints 70 to 70 are "
+				"missing"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 101: not JSON"));
+	assert_int_equal(r.checkpoints, 107);
+	assert_int_equal(r.intact, 1100);
+	audit_report_free(&r);
+}
+
 /* --- checkpoint policy --- */
 
 /* n entries in batches of 100 (one sync each), details padded to pad. */
@@ -904,8 +971,9 @@ static void test_store_par_snapshot(void **state)
 	audit_thread_start = counting_start;
 	if (verify_store_run(f, NULL, &r) != 0)
 		dump(&r);
+	/* The checkpoints' helper and the second lane. */
 	assert_int_equal(race_calls, 4);
-	assert_int_equal(thread_starts, starts + 1);
+	assert_int_equal(thread_starts, starts + 2);
 	assert_int_equal(r.nproblems, 0);
 	assert_int_equal(r.intact, 301);
 	audit_report_free(&r);
@@ -913,7 +981,8 @@ static void test_store_par_snapshot(void **state)
 	race_calls = race_appends = 0;
 	race_every = 1;
 	assert_int_equal(verify_store_run(f, NULL, &r), 0);
-	assert_int_equal(thread_starts, starts + 1);
+	/* The checkpoints' helper only. */
+	assert_int_equal(thread_starts, starts + 3);
 	assert_true(race_appends > 1);
 	assert_int_equal(r.intact, 301 + race_appends);
 	audit_report_free(&r);
@@ -1085,7 +1154,8 @@ static void dup_line_2(struct al_buf *b, void *ctx)
 
 /*
  * When the second thread cannot start, both verifiers go on with one
- * and give the same answers (the start was tried: thread_starts).
+ * and give the same answers (the starts were tried: thread_starts; the
+ * store's verifier tries one for the checkpoints, one for the entries).
  */
 static void test_par_thread_fails(void **state)
 {
@@ -1108,7 +1178,7 @@ static void test_par_thread_fails(void **state)
 	assert_int_equal(audit_verify_exports(f->exp, f->pk, NULL, &r), 0);
 	assert_int_equal(r.intact, 301);
 	audit_report_free(&r);
-	assert_int_equal(thread_starts, starts + 2);
+	assert_int_equal(thread_starts, starts + 3);
 
 	edit_file(f, "00000001.jsonl", flip_line3, NULL);
 	raw_flip(f, 150);
@@ -1642,6 +1712,7 @@ int main(void)
 		T(test_store_forged_checkpoint),
 		T(test_store_par_positions),
 		T(test_store_par_big_entries),
+		T(test_store_par_checkpoints),
 		T(test_store_par_lanes),
 		T(test_store_par_rechained),
 		T(test_store_par_snapshot),
