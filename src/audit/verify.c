@@ -267,16 +267,18 @@ static void *cp_helper(void *arg)
 {
 	struct cp_par *c = arg;
 	uint64_t seen = 0;
+	bool done;
 	size_t n;
 
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
 		while (c->posted == seen && !c->done)
 			pthread_cond_wait(&c->cv, &c->mu);
-		n = c->posted == seen ? 0 : c->n;
+		done = c->posted == seen;
+		n = c->n;
 		seen = c->posted;
 		pthread_mutex_unlock(&c->mu);
-		if (!n)
+		if (done)
 			break;
 		cp_check_items(c, n, 1, 2);
 		pthread_mutex_lock(&c->mu);
@@ -290,7 +292,7 @@ static void *cp_helper(void *arg)
 /* Have the chunk's items checked: half here, half by the helper. */
 static void cp_check_chunk(struct cp_par *c)
 {
-	if (!c->threaded) {
+	if (!c->threaded || c->n < 2) {
 		cp_check_items(c, c->n, 0, 1);
 		return;
 	}
@@ -517,7 +519,10 @@ out:
  * costs one seek, and the walk goes from block to block the same way.
  *
  * Memory is bounded: a block is handed over in parts of at most
- * VS_PART entries, and lane 1 runs at most VS_RING parts ahead. Each
+ * VS_PART entries (a whole block of 8-byte keys fits in one), and lane
+ * 1 runs at most VS_RING parts ahead (under 1 MiB of slots). It sleeps
+ * when the ring is full and is woken when it is half empty, so that the
+ * latency of waking a thread hides behind the parts still queued. Each
  * entry's plaintext is wiped in its lane as soon as it is checked:
  * what the walk needs (seq, prev, hash) is copied into the slot first.
  */

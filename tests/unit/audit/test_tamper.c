@@ -640,10 +640,11 @@ static void put_cp_text(struct fix *f, uint64_t n, const char *text)
 
 /*
  * The checkpoints are checked in chunks of 32, the odd ones of each by
- * the second thread (verify.c). 111 of them, four chunks: a forged one
- * checked by each thread, one missing, one that is not JSON, in
- * different chunks; verify_store checks the two-thread report against
- * the one-thread report, problem for problem.
+ * the second thread (verify.c). 32 of them fill one chunk exactly (the
+ * next is empty); 111, four chunks: a forged one checked by each
+ * thread, one missing, one that is not JSON, in different chunks;
+ * verify_store checks the two-thread report against the one-thread
+ * report, problem for problem.
  */
 static void test_store_par_checkpoints(void **state)
 {
@@ -653,7 +654,11 @@ static void test_store_par_checkpoints(void **state)
 	struct al_buf v = { 0 };
 	uint8_t key[8];
 
-	append_n(f, 1100);
+	append_n(f, 310);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.checkpoints, 32);
+	audit_report_free(&r);
+	append_n(f, 790);
 	assert_int_equal(verify_store(f, &r), 0);
 	assert_int_equal(r.checkpoints, 111);
 	audit_report_free(&r);
