@@ -1108,7 +1108,9 @@ int store_seal_limit(struct store_txn *txn)
  * The context this transaction already set up for key id, or NULL. A
  * read-only walk finds its key here without the ring's lock, which two
  * threads walking one store (each in its own transaction) would
- * otherwise take and pass back and forth for every value.
+ * otherwise take and pass back and forth for every value. The key was
+ * in the ring when this transaction first used it, and the snapshot's
+ * values sealed under it stay what they were.
  */
 static struct seal_ctx *store_txn_seal_ctx_of(struct store_txn *txn,
 					      const uint8_t *id)
