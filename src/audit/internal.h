@@ -115,6 +115,14 @@ struct audit_walk {
 bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
 		     const char *file, uint64_t line, uint64_t keyseq,
 		     const char *p, size_t len, struct audit_line *e);
+/*
+ * The same for an entry already checked by audit_line_check (why, e),
+ * perhaps on another thread: the part of the step that depends on the
+ * entries before it.
+ */
+bool audit_walk_apply(struct audit_walk *w, struct audit_report *r,
+		      const char *file, uint64_t line, uint64_t keyseq,
+		      const char *why, const struct audit_line *e);
 
 /*
  * Refuse what has no single canonical spelling: real numbers and member
@@ -123,14 +131,16 @@ bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
 int audit_check_json(const json_t *v, int depth);
 
 /*
- * Verifying on two cores (par.c). The store's verifier opens sealed
- * entries in a second thread while the first checks and chains them in
- * order; the exports' verifier hashes each file for its digest in a
- * second thread while the first checks its lines. Both give the same
+ * Verifying on two cores (par.c). The store's verifier checks the
+ * checkpoints' signatures half on each thread, then opens, checks and
+ * hashes the entries of alternate key blocks on each, through two read
+ * transactions on one snapshot, and applies them in order on the first
+ * (verify.c); the exports' verifier hashes each file for its digest in
+ * a second thread while the first checks its lines. Both give the same
  * report as on one thread, and fall back to one thread when a second
- * cannot be started. audit_par_mode and audit_thread_start are there
- * for tests, which force either path or make the start fail; nothing
- * else sets them.
+ * cannot be started. audit_par_mode, audit_thread_start and
+ * audit_txn_begin are there for tests, which force either path, make
+ * the start fail or commit between two begins; nothing else sets them.
  */
 enum audit_par {
 	AUDIT_PAR_AUTO, /* two threads when this process may use 2 CPUs */
@@ -140,6 +150,9 @@ enum audit_par {
 extern enum audit_par audit_par_mode;
 extern int (*audit_thread_start)(pthread_t *th, void *(*fn)(void *),
 				 void *arg);
+/* How the store's verifier begins its read transactions. */
+extern int (*audit_txn_begin)(struct store *st, bool write,
+			      struct store_txn **out);
 /* Whether a verifier should try a second thread now. */
 bool audit_par_wanted(void);
 /* Start fn(arg) through audit_thread_start; 0 or a negative errno. */

@@ -114,8 +114,16 @@ bool audit_walk_step(struct audit_walk *w, struct audit_report *r,
 		     const char *file, uint64_t line, uint64_t keyseq,
 		     const char *p, size_t len, struct audit_line *e)
 {
-	uint64_t before = r->nproblems;
 	const char *why = audit_line_check(p, len, e, &w->h);
+
+	return audit_walk_apply(w, r, file, line, keyseq, why, e);
+}
+
+bool audit_walk_apply(struct audit_walk *w, struct audit_report *r,
+		      const char *file, uint64_t line, uint64_t keyseq,
+		      const char *why, const struct audit_line *e)
+{
+	uint64_t before = r->nproblems;
 
 	r->entries++;
 	/* next 0: a walk that starts wherever its first entry says. */
@@ -202,73 +210,238 @@ static int pin_cmp(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/*
+ * The checkpoints are read in chunks of CP_CHUNK. Checking one's form
+ * and Ed25519 signature (most of the work) depends on it alone, so a
+ * second thread, when the process may use two CPUs, checks the odd
+ * ones of each chunk while the first checks the even ones; then the
+ * first applies the chunk in order (numbering, links, pins), and the
+ * report is the one a single walk gives.
+ */
+#define CP_CHUNK 32
+
+struct cp_item {
+	uint64_t n;          /* from the record's key */
+	int rc;              /* reading the record */
+	int crc;             /* audit_cp_check's; AL_E_PARSE if not JSON */
+	bool json;
+	struct al_buf raw;
+	struct audit_cp cp;
+	char why[256];
+};
+
+struct cp_par {
+	const struct audit_pubkey *pk;
+	struct cp_item it[CP_CHUNK];
+	size_t n;                 /* items in the chunk */
+	bool threaded;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t posted, checked; /* chunks; under mu */
+	bool done;                /* under mu */
+};
+
+static void cp_check_item(const struct audit_pubkey *pk, struct cp_item *it)
+{
+	json_t *o = json_loadb(it->raw.p, it->raw.len, JSON_REJECT_DUPLICATES,
+			       NULL);
+
+	it->json = o != NULL;
+	it->crc = o ? audit_cp_check(o, pk, &it->cp, it->why,
+				     sizeof(it->why))
+		    : AL_E_PARSE;
+	json_decref(o);
+}
+
+/* Check the items from first on, every step-th, that were read. */
+static void cp_check_items(struct cp_par *c, size_t n, size_t first,
+			   size_t step)
+{
+	for (size_t i = first; i < n; i += step)
+		if (c->it[i].rc == 0)
+			cp_check_item(c->pk, &c->it[i]);
+}
+
+static void *cp_helper(void *arg)
+{
+	struct cp_par *c = arg;
+	uint64_t seen = 0;
+	bool done;
+	size_t n;
+
+	for (;;) {
+		pthread_mutex_lock(&c->mu);
+		while (c->posted == seen && !c->done)
+			pthread_cond_wait(&c->cv, &c->mu);
+		done = c->posted == seen;
+		n = c->n;
+		seen = c->posted;
+		pthread_mutex_unlock(&c->mu);
+		if (done)
+			break;
+		cp_check_items(c, n, 1, 2);
+		pthread_mutex_lock(&c->mu);
+		c->checked = seen;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return NULL;
+}
+
+/* Have the chunk's items checked: half here, half by the helper. */
+static void cp_check_chunk(struct cp_par *c)
+{
+	if (!c->threaded || c->n < 2) {
+		cp_check_items(c, c->n, 0, 1);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	c->posted++;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	cp_check_items(c, c->n, 0, 2);
+	pthread_mutex_lock(&c->mu);
+	while (c->checked != c->posted)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void cp_par_start(struct cp_par *c)
+{
+	if (!audit_par_wanted() || pthread_mutex_init(&c->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&c->cv, NULL) != 0)
+		goto no_cv;
+	if (audit_par_start(&c->th, cp_helper, c) == 0) {
+		c->threaded = true;
+		return;
+	}
+	pthread_cond_destroy(&c->cv);
+no_cv:
+	pthread_mutex_destroy(&c->mu);
+}
+
+static void cp_par_stop(struct cp_par *c)
+{
+	if (c->threaded) {
+		pthread_mutex_lock(&c->mu);
+		c->done = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->th, NULL);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+	}
+	for (size_t i = 0; i < CP_CHUNK; i++)
+		al_buf_free(&c->it[i].raw);
+}
+
+/*
+ * Read the next chunk of checkpoints. *end is set (with the cursor's
+ * answer) once no more follow; an item whose record cannot be read is
+ * the chunk's last.
+ */
+static void cp_read_chunk(struct store_txn *txn, struct store_cursor *cur,
+			  struct cp_par *c, int *end)
+{
+	const void *key;
+	size_t keylen;
+
+	c->n = 0;
+	while (c->n < CP_CHUNK && !*end) {
+		struct cp_item *it = &c->it[c->n];
+		int rc = store_cursor_next(cur, &key, &keylen, NULL);
+		if (rc) {
+			*end = rc;
+			break;
+		}
+		c->n++;
+		it->n = audit_key_seq(key, keylen);
+		it->rc = store_get_raw(txn, STORE_DB_CHECKPOINTS, key, keylen,
+				       &it->raw);
+		if (it->rc)
+			break;
+	}
+}
+
 /* Walk the checkpoints database: numbering, signature, links. */
 static int verify_cps(struct store_txn *txn, const struct audit_pubkey *pk,
 		      struct pins *ps, struct audit_report *r)
 {
 	struct store_cursor *cur = NULL;
-	struct audit_cp cp, prev = { 0 };
-	struct al_buf raw = { 0 };
+	struct audit_cp prev = { 0 };
+	struct cp_par *c = calloc(1, sizeof(*c));
 	bool linked = true;
 	uint64_t expect = 1;
-	const void *key;
-	size_t keylen;
-	char why[256];
-	int rc = store_cursor_open(txn, STORE_DB_CHECKPOINTS, &cur);
+	int end = 0;
+	int rc = c ? store_cursor_open(txn, STORE_DB_CHECKPOINTS, &cur)
+		   : -ENOMEM;
 
+	if (rc)
+		goto out;
+	c->pk = pk;
+	cp_par_start(c);
 	memcpy(prev.hash, AUDIT_ZERO_HASH, sizeof(prev.hash));
-	while (rc == 0 &&
-	       (rc = store_cursor_next(cur, &key, &keylen, NULL)) == 0) {
-		uint64_t n = audit_key_seq(key, keylen);
-		json_t *o = NULL;
+	while (rc == 0 && !end) {
+		cp_read_chunk(txn, cur, c, &end);
+		cp_check_chunk(c);
+		for (size_t i = 0; rc == 0 && i < c->n; i++) {
+			struct cp_item *it = &c->it[i];
+			uint64_t n = it->n;
+			struct audit_cp *cp = &it->cp;
 
-		if (n != expect)
-			audit_report_add(r, NULL, 0, 0, "checkpoint %llu: "
-					 "checkpoints %llu to %llu are missing",
-					 (unsigned long long)n,
-					 (unsigned long long)expect,
-					 (unsigned long long)(n - 1));
-		linked = linked && n == expect;
-		expect = n + 1;
-		rc = store_get_raw(txn, STORE_DB_CHECKPOINTS, key, keylen,
-				   &raw);
-		if (rc)
-			break;
-		o = json_loadb(raw.p, raw.len, JSON_REJECT_DUPLICATES, NULL);
-		rc = o ? audit_cp_check(o, pk, &cp, why, sizeof(why))
-		       : AL_E_PARSE;
-		json_decref(o);
-		if (rc) {
-			audit_report_add(r, NULL, 0, 0, "checkpoint %llu: %s",
-					 (unsigned long long)n,
-					 o ? why : "not JSON");
-			linked = false;
-			rc = 0;
-			continue;
+			if (n != expect)
+				audit_report_add(r, NULL, 0, 0, "checkpoint "
+						 "%llu: checkpoints %llu to %llu "
+						 "are missing",
+						 (unsigned long long)n,
+						 (unsigned long long)expect,
+						 (unsigned long long)(n - 1));
+			linked = linked && n == expect;
+			expect = n + 1;
+			if ((rc = it->rc) != 0)
+				break;
+			if (it->crc) {
+				audit_report_add(r, NULL, 0, 0, "checkpoint "
+						 "%llu: %s",
+						 (unsigned long long)n,
+						 it->json ? it->why
+							  : "not JSON");
+				linked = false;
+				continue;
+			}
+			r->checkpoints++;
+			if (cp->n != n)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint stored as %llu says "
+						 "it is %llu",
+						 (unsigned long long)n,
+						 (unsigned long long)cp->n);
+			else if (linked && strcmp(cp->prev, prev.hash) != 0)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint %llu does not link "
+						 "to checkpoint %llu",
+						 (unsigned long long)n,
+						 (unsigned long long)(n - 1));
+			else if (linked && cp->seq < prev.seq)
+				audit_report_add(r, NULL, 0, cp->seq,
+						 "checkpoint %llu pins an "
+						 "earlier seq than checkpoint "
+						 "%llu", (unsigned long long)n,
+						 (unsigned long long)(n - 1));
+			rc = pins_add(ps, cp);
+			prev = *cp;
+			linked = true;
 		}
-		r->checkpoints++;
-		if (cp.n != n)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint stored "
-					 "as %llu says it is %llu",
-					 (unsigned long long)n,
-					 (unsigned long long)cp.n);
-		else if (linked && strcmp(cp.prev, prev.hash) != 0)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint %llu "
-					 "does not link to checkpoint %llu",
-					 (unsigned long long)n,
-					 (unsigned long long)(n - 1));
-		else if (linked && cp.seq < prev.seq)
-			audit_report_add(r, NULL, 0, cp.seq, "checkpoint %llu "
-					 "pins an earlier seq than checkpoint "
-					 "%llu", (unsigned long long)n,
-					 (unsigned long long)(n - 1));
-		rc = pins_add(ps, &cp);
-		prev = cp;
-		linked = true;
 	}
+	if (rc == 0 && end != AL_E_NOTFOUND)
+		rc = end;
+	cp_par_stop(c);
+out:
 	store_cursor_close(cur);
-	al_buf_free(&raw);
-	return rc == AL_E_NOTFOUND ? 0 : rc;
+	free(c);
+	return rc;
 }
 
 /* Compare the entry at seq (hash) with every pin at that seq. */
@@ -325,192 +498,425 @@ out:
 }
 
 /*
- * The entries of the store as the walk below takes them: opened in key
- * order, in blocks, either by a second thread that runs ahead (a ring
- * of VS_BLOCKS blocks) or by the walk itself one block at a time. The
- * opens are independent of each other; the checks that follow are
- * not, so they stay on one thread, in order, and see exactly what a
- * walk on one thread would: the same records, answers and end.
+ * The entries of the store, opened and checked in blocks by one or two
+ * lanes, then applied to the walk in key order (verify_entries).
  *
- * Memory is bounded: a block closes at VS_BLOCK entries or once it
- * holds VS_BLOCK_BYTES of plaintext, so at most VS_BLOCKS blocks, each
- * that much and one entry more, are open at once. The walk wipes each
- * entry's plaintext as soon as it is checked, and a slot's buffer that
- * grew past VS_KEEP_BYTES is wiped and released before reuse.
+ * Opening a sealed entry, checking its form and hashing it depend on
+ * that entry alone; what depends on the entries before it (seq, link,
+ * the checkpoints' pins, the report) is cheap and stays on the first
+ * thread, in key order, so the report is the one a single walk gives,
+ * problem for problem.
+ *
+ * The audit database is cut into key ranges, "blocks": block 0 holds
+ * every key below that of seq VS_SPAN + 1, block j the keys from that
+ * of seq j * VS_SPAN + 1 up to the next block's, whatever their length.
+ * With two lanes, lane 0 (the first thread) opens the even blocks and
+ * lane 1 (a second thread, with its own read transaction on the same
+ * snapshot) the odd ones, each through its own cursor bounded to the
+ * block; every key lies in exactly one block, so together they open
+ * each record once. After a block a lane peeks at the next record's key
+ * and goes to the block that holds it, so a gap of any size in the keys
+ * costs one seek, and the walk goes from block to block the same way.
+ *
+ * Memory is bounded: a block is handed over in parts of at most
+ * VS_PART entries (a whole block of 8-byte keys fits in one), and lane
+ * 1 runs at most VS_RING parts ahead (under 1 MiB of slots). It sleeps
+ * when the ring is full and is woken when it is half empty, so that the
+ * latency of waking a thread hides behind the parts still queued. Each
+ * entry's plaintext is wiped in its lane as soon as it is checked:
+ * what the walk needs (seq, prev, hash) is copied into the slot first.
  */
-#define VS_BLOCK 256
-#define VS_BLOCKS 4
-#define VS_BLOCK_BYTES (128 * 1024)
+#define VS_SPAN 256
+#define VS_PART (VS_SPAN + 16)
+#define VS_RING 16
 #define VS_KEEP_BYTES (8 * 1024)
+/* The last block: the first key of the next would pass UINT64_MAX. */
+#define VS_JMAX ((UINT64_MAX - 1) / VS_SPAN)
 
 struct vs_slot {
 	int rc;          /* store_cursor_next_plain's answer */
 	bool stepped;    /* the cursor reached a record (rc is about it) */
 	uint64_t kseq;   /* the record key's seq, 0 if it is not one */
-	struct al_buf plain;
+	const char *why; /* audit_line_check's, for rc 0 and kseq != 0 */
+	struct audit_line e;  /* prev and hash point to the copies below */
+	char prev[AUDIT_HASH_HEX_LEN];
+	char hash[AUDIT_HASH_HEX_LEN];
 };
 
-struct vs_block {
-	struct vs_slot s[VS_BLOCK];
+struct vs_part {
+	uint64_t j;      /* the block its records lie in */
 	size_t n;
+	bool first;      /* the block's first part */
 	bool last;       /* its last slot ends the walk */
+	bool done;       /* the block's last part */
+	bool more;       /* done, and a record follows: in block next */
+	uint64_t next;
+	struct vs_slot s[VS_PART];
+};
+
+struct vs_lane {
+	struct store_cursor *cur;
+	struct audit_hasher h;
+	struct al_buf plain;  /* the entry being checked, wiped after */
+	uint64_t id, lanes;   /* it opens blocks j with j % lanes == id */
+	uint64_t j;           /* the block it opens next */
+	bool placed;          /* the cursor is at block j's start */
+	bool inblock;         /* a part of block j was filled, not its last */
+	bool over;            /* no record at or after block j */
 };
 
 struct vs_src {
-	struct store_cursor *cur; /* the producer's alone while it runs */
-	struct vs_block *b;       /* VS_BLOCKS of them */
-	struct vs_block *at;      /* the block being read, or NULL */
-	size_t pos;               /* the next slot of at */
+	struct vs_lane lane[2];
+	size_t nlanes;
+	struct vs_part *own;      /* lane 0's part */
+	struct vs_part *ring;     /* lane 1's, VS_RING of them */
+	struct vs_part *at;       /* the part being read, or NULL */
+	size_t pos;               /* its next slot */
+	uint64_t j;               /* the block being read */
+	bool over;                /* no block is left to read */
 	bool threaded;
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t filled, emptied;
 	size_t nfull;             /* filled, not yet read; under mu */
-	size_t wi, ri;            /* blocks being written and read */
+	size_t wi, ri;            /* parts being written and read */
 	bool stop;                /* the reader is done; under mu */
+	bool quit;                /* lane 1 has stopped; under mu */
 };
 
+/* The first key of block j; false for block 0 and past the last. */
+static bool vs_start(uint64_t j, uint8_t key[8])
+{
+	if (j == 0 || j > VS_JMAX)
+		return false;
+	audit_key(j * VS_SPAN + 1, key);
+	return true;
+}
+
 /*
- * Where the walk ends: past the last record, on a cursor that fails to
- * step, or on a record whose failure it does not report and pass.
+ * The block a key lies in, whatever its length: that of the seq its
+ * first 8 bytes spell (padded with zeros). Blocks start at seqs one
+ * past a multiple of 256, so a shorter key, which sorts just before
+ * the key it pads to (whose seq ends in a zero byte), and a longer one,
+ * which sorts just after the key it starts with, both lie in the same
+ * block as that key.
+ */
+_Static_assert(VS_SPAN % 256 == 0, "blocks must start at seqs 256k + 1");
+static uint64_t vs_block_of(const void *key, size_t keylen)
+{
+	const uint8_t *k = key;
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		v = (v << 8) | (i < keylen ? k[i] : 0);
+	return v ? (v - 1) / VS_SPAN : 0;
+}
+
+/*
+ * Where the walk ends: on a cursor that fails to step, or on a record
+ * whose failure it does not report and pass.
  */
 static bool vs_ends(const struct vs_slot *sl)
 {
-	return sl->rc == AL_E_NOTFOUND || (sl->rc && !sl->stepped) ||
+	return (sl->rc && !sl->stepped) ||
 	       (sl->rc && sl->rc != AL_E_AUTH && sl->rc != AL_E_PARSE &&
 		sl->kseq != 0);
 }
 
-static void vs_fill(struct store_cursor *cur, struct vs_block *b)
+/* Put the lane's cursor at block j's start, bounded by its end. */
+static int vs_place(struct vs_lane *l)
 {
-	size_t bytes = 0;
+	uint8_t b[8];
+	int rc = 0;
 
-	b->n = 0;
-	b->last = false;
-	while (!b->last && b->n < VS_BLOCK && bytes < VS_BLOCK_BYTES) {
-		struct vs_slot *sl = &b->s[b->n++];
+	if (!l->placed && vs_start(l->j, b))
+		rc = store_cursor_seek(l->cur, b, sizeof(b));
+	l->placed = true;
+	if (rc == 0)
+		rc = store_cursor_bound(l->cur, b,
+					vs_start(l->j + 1, b) ? sizeof(b) : 0);
+	return rc;
+}
+
+/* Block j is read: find the next record's block, and the lane's next. */
+static int vs_advance(struct vs_lane *l, struct vs_part *p)
+{
+	const void *key = NULL;
+	size_t keylen = 0;
+	int rc = store_cursor_peek(l->cur, &key, &keylen);
+
+	p->done = true;
+	if (rc == AL_E_NOTFOUND) {
+		l->over = true;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	p->more = true;
+	p->next = vs_block_of(key, keylen);
+	l->j = p->next + (l->id + l->lanes - p->next % l->lanes) % l->lanes;
+	l->placed = l->j == p->next;
+	l->over = l->j > VS_JMAX;
+	return 0;
+}
+
+/* Check an opened entry on its own, keep what the walk needs, wipe it. */
+static void vs_check(struct vs_lane *l, struct vs_slot *sl)
+{
+	struct al_buf *p = &l->plain;
+
+	sl->why = NULL;
+	memset(&sl->e, 0, sizeof(sl->e));
+	if (sl->rc == 0 && sl->kseq != 0) {
+		sl->why = audit_line_check(p->p, p->len, &sl->e, &l->h);
+		if (sl->e.prev)
+			sl->e.prev = memcpy(sl->prev, sl->e.prev,
+					    sizeof(sl->prev));
+		if (sl->e.hash)
+			sl->e.hash = memcpy(sl->hash, sl->e.hash,
+					    sizeof(sl->hash));
+	}
+	if (p->p)
+		explicit_bzero(p->p, p->cap > VS_KEEP_BYTES ? p->cap : p->len);
+	if (p->cap > VS_KEEP_BYTES)
+		al_buf_free(p);
+	p->len = 0;
+}
+
+/* Open and check the lane's next records, to its block's end at most. */
+static void vs_fill(struct vs_lane *l, struct vs_part *p)
+{
+	int rc = vs_place(l);
+
+	p->j = l->j;
+	p->n = 0;
+	p->first = !l->inblock;
+	p->last = p->done = p->more = false;
+	while (rc == 0 && p->n < VS_PART && !p->last) {
+		struct vs_slot *sl = &p->s[p->n];
 		const void *key = NULL;
 		size_t keylen = 0;
+		int src = store_cursor_next_plain(l->cur, &key, &keylen,
+						  &l->plain);
 
-		sl->rc = store_cursor_next_plain(cur, &key, &keylen,
-						 &sl->plain);
+		if (src == AL_E_NOTFOUND) {
+			rc = vs_advance(l, p);
+			break;
+		}
+		p->n++;
+		sl->rc = src;
 		sl->stepped = key != NULL;
 		sl->kseq = key ? audit_key_seq(key, keylen) : 0;
-		bytes += sl->plain.len;
-		b->last = vs_ends(sl);
+		vs_check(l, sl);
+		p->last = vs_ends(sl);
 	}
+	if (rc) {
+		/* A seek or a look ahead failed: the walk ends there. */
+		p->s[p->n] = (struct vs_slot){ .rc = rc };
+		p->n++;
+		p->last = true;
+	}
+	l->inblock = !p->done && !p->last;
 }
 
 static void *vs_produce(void *arg)
 {
 	struct vs_src *s = arg;
-	struct vs_block *b;
-	bool last;
+	struct vs_lane *l = &s->lane[1];
+	struct vs_part *p;
+	bool end;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->nfull == VS_BLOCKS && !s->stop)
-			pthread_cond_wait(&s->emptied, &s->mu);
-		b = s->stop ? NULL : &s->b[s->wi];
+		if (s->nfull == VS_RING)
+			while (s->nfull > VS_RING / 2 && !s->stop)
+				pthread_cond_wait(&s->emptied, &s->mu);
+		p = s->stop ? NULL : &s->ring[s->wi];
 		pthread_mutex_unlock(&s->mu);
-		if (!b)
+		if (!p)
 			break;
-		vs_fill(s->cur, b);
-		last = b->last; /* b is the reader's once handed over */
+		/* A block without records is not handed over. */
+		do
+			vs_fill(l, p);
+		while (p->n == 0 && p->first && !p->last && !l->over);
+		if (p->n == 0 && p->first && !p->last)
+			break;
+		end = p->last || (p->done && l->over);
 		pthread_mutex_lock(&s->mu);
-		s->wi = (s->wi + 1) % VS_BLOCKS;
+		s->wi = (s->wi + 1) % VS_RING;
 		s->nfull++;
 		pthread_cond_signal(&s->filled);
 		pthread_mutex_unlock(&s->mu);
-		if (last)
+		if (end)
 			break;
 	}
+	pthread_mutex_lock(&s->mu);
+	s->quit = true;
+	pthread_cond_signal(&s->filled);
+	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
-/* Wipe what the block's slots held; drop buffers grown large. */
-static void vs_wipe(struct vs_block *b, bool all)
+static int vs_lane_open(struct vs_lane *l, struct store_txn *txn,
+			uint64_t id, uint64_t lanes)
 {
-	for (size_t i = 0; i < VS_BLOCK; i++) {
-		struct al_buf *p = &b->s[i].plain;
-		if (!p->p)
-			continue;
-		if (all || p->cap > VS_KEEP_BYTES) {
-			explicit_bzero(p->p, p->cap);
-			al_buf_free(p);
-		} else {
-			explicit_bzero(p->p, p->len);
-			p->len = 0;
-		}
-	}
+	int rc = audit_hasher_init(&l->h);
+
+	l->id = id;
+	l->lanes = lanes;
+	l->j = id;
+	l->placed = id == 0; /* a new cursor starts at the first record */
+	if (rc == 0)
+		rc = store_cursor_open(txn, STORE_DB_AUDIT, &l->cur);
+	return rc;
 }
 
-/*
- * The cursor is handed to the producer for the whole walk: the caller
- * does not touch the transaction until vs_close (store.h: a read
- * transaction is used by one thread at a time).
- */
-static int vs_open(struct vs_src *s, struct store_cursor *cur)
+static void vs_lane_close(struct vs_lane *l)
 {
-	memset(s, 0, sizeof(*s));
-	s->cur = cur;
-	s->b = calloc(VS_BLOCKS, sizeof(*s->b));
-	if (!s->b)
-		return -ENOMEM;
-	/* Without a second thread the walk fills one block at a time. */
-	if (!audit_par_wanted() || pthread_mutex_init(&s->mu, NULL) != 0)
-		return 0;
+	store_cursor_close(l->cur);
+	l->cur = NULL;
+	audit_hasher_free(&l->h);
+	if (l->plain.p)
+		explicit_bzero(l->plain.p, l->plain.cap);
+	al_buf_free(&l->plain);
+}
+
+/* Start lane 1 on its own transaction; false leaves the walk on one. */
+static bool vs_start_lane(struct vs_src *s, struct store_txn *two)
+{
+	s->ring = calloc(VS_RING, sizeof(*s->ring));
+	if (!s->ring || vs_lane_open(&s->lane[1], two, 1, 2) != 0)
+		goto no_lane;
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		goto no_lane;
 	if (pthread_cond_init(&s->filled, NULL) != 0)
 		goto no_filled;
 	if (pthread_cond_init(&s->emptied, NULL) != 0)
 		goto no_emptied;
-	if (audit_par_start(&s->th, vs_produce, s) != 0)
-		goto no_thread;
-	s->threaded = true;
-	return 0;
-no_thread:
+	s->lane[0].lanes = 2;
+	s->nlanes = 2;
+	if (audit_par_start(&s->th, vs_produce, s) == 0)
+		return true;
+	s->lane[0].lanes = 1;
+	s->nlanes = 1;
 	pthread_cond_destroy(&s->emptied);
 no_emptied:
 	pthread_cond_destroy(&s->filled);
 no_filled:
 	pthread_mutex_destroy(&s->mu);
+no_lane:
+	vs_lane_close(&s->lane[1]);
+	free(s->ring);
+	s->ring = NULL;
+	return false;
+}
+
+/*
+ * Lane 0 on txn; lane 1 on two, if given (the same snapshot): each
+ * cursor is its own thread's until vs_close (store.h: a transaction
+ * serves one thread at a time). The walk starts at the first record's
+ * block.
+ */
+static int vs_open(struct vs_src *s, struct store_txn *txn,
+		   struct store_txn *two)
+{
+	const void *key = NULL;
+	size_t keylen = 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->nlanes = 1;
+	s->own = calloc(1, sizeof(*s->own));
+	if (!s->own)
+		return -ENOMEM;
+	rc = vs_lane_open(&s->lane[0], txn, 0, 1);
+	if (rc == 0)
+		rc = store_cursor_peek(s->lane[0].cur, &key, &keylen);
+	if (rc == AL_E_NOTFOUND) {
+		s->over = true;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	s->j = vs_block_of(key, keylen);
+	if (two)
+		s->threaded = vs_start_lane(s, two);
 	return 0;
 }
 
-/* The next record in key order; NULL after the one that ends the walk. */
-static struct vs_slot *vs_next(struct vs_src *s)
+/* Lane 1's next part, which must be of block j. */
+static int vs_take(struct vs_src *s, struct vs_part **out)
 {
-	if (s->at && s->pos < s->at->n)
-		return &s->at->s[s->pos++];
-	if (s->at) {
-		bool last = s->at->last;
-		vs_wipe(s->at, false);
-		if (s->threaded) {
-			pthread_mutex_lock(&s->mu);
-			s->nfull--;
-			s->ri = (s->ri + 1) % VS_BLOCKS;
-			pthread_cond_signal(&s->emptied);
-			pthread_mutex_unlock(&s->mu);
-		}
-		s->at = NULL;
-		if (last)
-			return NULL;
+	pthread_mutex_lock(&s->mu);
+	while (s->nfull == 0 && !s->quit)
+		pthread_cond_wait(&s->filled, &s->mu);
+	*out = s->nfull ? &s->ring[s->ri] : NULL;
+	pthread_mutex_unlock(&s->mu);
+	/* A seek of lane 1's that failed in a block without records. */
+	if (*out && (*out)->j != s->j && (*out)->last)
+		return (*out)->s[(*out)->n - 1].rc;
+	/* Both lanes read one snapshot, so they agree on every block. */
+	if (!*out || (*out)->j != s->j) {
+		al_error("audit", NULL, "verifier lanes disagree at block %llu "
+			 "of the audit log", (unsigned long long)s->j);
+		return AL_E_STORE;
 	}
-	if (s->threaded) {
+	return 0;
+}
+
+/* Done with the part being read. */
+static void vs_release(struct vs_src *s)
+{
+	if (s->at != s->own) {
 		pthread_mutex_lock(&s->mu);
-		while (s->nfull == 0)
-			pthread_cond_wait(&s->filled, &s->mu);
-		s->at = &s->b[s->ri];
+		s->nfull--;
+		s->ri = (s->ri + 1) % VS_RING;
+		/* Lane 1 sleeps on a full ring and wakes half empty. */
+		if (s->nfull == VS_RING / 2)
+			pthread_cond_signal(&s->emptied);
 		pthread_mutex_unlock(&s->mu);
-	} else {
-		s->at = &s->b[0];
-		vs_fill(s->cur, s->at);
 	}
-	s->pos = 0;
+	s->at = NULL;
+}
+
+/*
+ * The next record in key order; NULL after the last, or after one that
+ * ends the walk, or with *rc set when the lanes cannot go on.
+ */
+static struct vs_slot *vs_next(struct vs_src *s, int *rc)
+{
+	struct vs_lane *l = &s->lane[0];
+
+	while (!(s->at && s->pos < s->at->n)) {
+		if (s->at) {
+			struct vs_part p = { .last = s->at->last,
+					     .done = s->at->done,
+					     .more = s->at->more,
+					     .next = s->at->next };
+			vs_release(s);
+			if (p.last || (p.done && !p.more))
+				s->over = true;
+			else if (p.done)
+				s->j = p.next;
+		}
+		if (s->over)
+			return NULL;
+		s->pos = 0;
+		if (s->j % s->nlanes == 0) {
+			if (l->j != s->j) {
+				l->j = s->j;
+				l->placed = false;
+			}
+			vs_fill(l, s->own);
+			s->at = s->own;
+		} else if ((*rc = vs_take(s, &s->at)) != 0) {
+			return NULL;
+		}
+	}
 	return &s->at->s[s->pos++];
 }
 
-/* Stop and join the producer, then wipe and free every block. */
+/* Stop and join lane 1, then close both lanes. */
 static void vs_close(struct vs_src *s)
 {
 	if (s->threaded) {
@@ -522,38 +928,33 @@ static void vs_close(struct vs_src *s)
 		pthread_cond_destroy(&s->filled);
 		pthread_cond_destroy(&s->emptied);
 		pthread_mutex_destroy(&s->mu);
+		vs_lane_close(&s->lane[1]);
 	}
-	for (size_t i = 0; s->b && i < VS_BLOCKS; i++)
-		vs_wipe(&s->b[i], true);
-	free(s->b);
-	s->b = NULL;
+	vs_lane_close(&s->lane[0]);
+	free(s->own);
+	free(s->ring);
+	memset(s, 0, sizeof(*s));
 }
 
-/* Walk every entry in key order. */
-static int verify_entries(struct store_txn *txn, struct pins *ps,
-			  struct audit_report *r, uint64_t *last,
-			  char hash[AUDIT_HASH_HEX_LEN + 1])
+/* Walk every entry in key order; two lanes when two is given. */
+static int verify_entries(struct store_txn *txn, struct store_txn *two,
+			  struct pins *ps, struct audit_report *r,
+			  uint64_t *last, char hash[AUDIT_HASH_HEX_LEN + 1])
 {
 	struct audit_walk w = { .next = 1, .linked = true };
-	struct store_cursor *cur = NULL;
 	struct vs_src src = { 0 };
 	struct vs_slot *sl;
-	struct audit_line e;
 	uint64_t good = 0;
 	size_t pi = 0;
-	int rc = audit_hasher_init(&w.h);
+	int rc = vs_open(&src, txn, two);
 
 	memcpy(w.prev, AUDIT_ZERO_HASH, sizeof(w.prev));
 	memcpy(hash, AUDIT_ZERO_HASH, AUDIT_HASH_HEX_LEN + 1);
 	*last = 0;
-	if (rc == 0)
-		rc = store_cursor_open(txn, STORE_DB_AUDIT, &cur);
-	if (rc == 0)
-		rc = vs_open(&src, cur);
-	while (rc == 0 && (sl = vs_next(&src)) != NULL) {
+	while (rc == 0 && (sl = vs_next(&src, &rc)) != NULL) {
 		uint64_t kseq = sl->kseq;
 		rc = sl->rc;
-		if (rc == AL_E_NOTFOUND || (rc && !sl->stepped))
+		if (rc && !sl->stepped)
 			break;
 		if (rc == AL_E_AUTH || rc == AL_E_PARSE || kseq == 0) {
 			r->entries++;
@@ -584,20 +985,13 @@ static int verify_entries(struct store_txn *txn, struct pins *ps,
 		}
 		/* A checkpoint pins the record at its seq, whatever the
 		 * record says about itself. */
-		audit_walk_step(&w, r, NULL, 0, kseq, sl->plain.p,
-				sl->plain.len, &e);
-		if (e.hash)
-			verify_pins_at(ps, &pi, kseq, e.hash, &good, r);
-		explicit_bzero(sl->plain.p, sl->plain.len);
-		sl->plain.len = 0;
+		audit_walk_apply(&w, r, NULL, 0, kseq, sl->why, &sl->e);
+		if (sl->e.hash)
+			verify_pins_at(ps, &pi, kseq, sl->e.hash, &good, r);
 	}
-	if (rc == AL_E_NOTFOUND)
-		rc = 0;
 	*last = w.next - 1;
 	memcpy(hash, w.prev, AUDIT_HASH_HEX_LEN + 1);
 	vs_close(&src);
-	store_cursor_close(cur);
-	audit_hasher_free(&w.h);
 	return rc;
 }
 
@@ -647,15 +1041,53 @@ static void verify_outside(struct store_txn *txn, const char *home,
 	json_decref(o);
 }
 
+/*
+ * Read transactions for the walk: two on one snapshot when a second
+ * thread is wanted (each lane reads through its own), else one. LMDB
+ * gives a new read transaction the newest commit, so a writer (the
+ * daemon) that commits between the two begins puts them on different
+ * snapshots, and the lanes would then disagree on what the log holds:
+ * both begin again, and after a few tries the walk keeps one lane.
+ */
+#define VS_TXN_TRIES 4
+
+int (*audit_txn_begin)(struct store *st, bool write,
+		       struct store_txn **out) = store_txn_begin;
+
+static int verify_txns(struct store *st, struct store_txn **txn,
+		       struct store_txn **two)
+{
+	int rc = audit_txn_begin(st, false, txn);
+
+	*two = NULL;
+	for (int i = 0; rc == 0 && audit_par_wanted() && i < VS_TXN_TRIES;
+	     i++) {
+		if (audit_txn_begin(st, false, two) != 0) {
+			*two = NULL;
+			break;
+		}
+		if (store_txn_snapshot(*txn) == store_txn_snapshot(*two))
+			break;
+		store_txn_abort(*two);
+		store_txn_abort(*txn);
+		*two = *txn = NULL;
+		rc = audit_txn_begin(st, false, txn);
+	}
+	if (rc == 0 && audit_par_wanted() && !*two)
+		al_info("audit", NULL, "verifying the log on one thread: "
+			"no second read transaction on the same snapshot");
+	return rc;
+}
+
 static int verify_run(struct store *st, const struct audit_pubkey *pk,
 		      const struct audit_verify_opts *o, bool cps,
 		      struct audit_report *r)
 {
 	char hash[AUDIT_HASH_HEX_LEN + 1];
-	struct store_txn *txn = NULL;
+	struct store_txn *txn = NULL, *two = NULL;
 	struct pins ps = { 0 };
 	uint64_t last = 0;
-	int rc = store_txn_begin(st, false, &txn);
+	int rc = verify_txns(st, &txn, &two);
 
 	if (rc == 0 && cps)
 		rc = verify_cps(txn, pk, &ps, r);
@@ -663,7 +1095,7 @@ static int verify_run(struct store *st, const struct audit_pubkey *pk,
 		goto out;
 	if (ps.n)
 		qsort(ps.v, ps.n, sizeof(*ps.v), pin_cmp);
-	rc = verify_entries(txn, &ps, r, &last, hash);
+	rc = verify_entries(txn, two, &ps, r, &last, hash);
 	if (rc)
 		goto out;
 	verify_head(txn, last, hash, r);
@@ -682,6 +1114,7 @@ static int verify_run(struct store *st, const struct audit_pubkey *pk,
 		verify_held(txn, pk, o->checkpoint, "the auditor's checkpoint",
 			    last, r);
 out:
+	store_txn_abort(two);
 	store_txn_abort(txn);
 	free(ps.v);
 	if (rc)

@@ -62,6 +62,9 @@ struct store_cursor {
 	bool ahead;
 	int ahead_rc;
 	MDB_val ak, av;
+	/* store_cursor_bound: steps stop before this key (0: no bound). */
+	size_t boundlen;
+	uint8_t bound[STORE_KEY_MAX];
 };
 
 static const char *const store_db_names[] = {
@@ -1101,6 +1104,24 @@ int store_seal_limit(struct store_txn *txn)
 	return rc;
 }
 
+/*
+ * The context this transaction already set up for key id, or NULL. A
+ * read-only walk finds its key here without the ring's lock, which two
+ * threads walking one store (each in its own transaction) would
+ * otherwise take and pass back and forth for every value. The key was
+ * in the ring when this transaction first used it, and the snapshot's
+ * values sealed under it stay what they were.
+ */
+static struct seal_ctx *store_txn_seal_ctx_of(struct store_txn *txn,
+					      const uint8_t *id)
+{
+	for (int i = 0; i < 2; i++)
+		if (txn->sctx[i] &&
+		    !memcmp(seal_ctx_id(txn->sctx[i]), id, SEAL_KEY_ID_LEN))
+			return txn->sctx[i];
+	return NULL;
+}
+
 int store_txn_seal_ctx(struct store_txn *txn, const struct seal_key *k,
 		       struct seal_ctx **out)
 {
@@ -1247,7 +1268,8 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 		rc = AL_E_PARSE;
 		goto out;
 	}
-	rc = store_ring_key(txn, h.id, &k);
+	sc = txn->write ? NULL : store_txn_seal_ctx_of(txn, h.id);
+	rc = sc ? 0 : store_ring_key(txn, h.id, &k);
 	if (rc) {
 		store_rkey_name(db, key, keylen, name, sizeof(name));
 		al_hex(idhex, h.id, SEAL_KEY_ID_LEN);
@@ -1255,7 +1277,8 @@ int store_unseal_plain(struct store_txn *txn, enum store_db db,
 			 "in the key ring", name, idhex);
 		goto out;
 	}
-	rc = store_txn_seal_ctx(txn, &k, &sc);
+	if (!sc)
+		rc = store_txn_seal_ctx(txn, &k, &sc);
 	if (rc == 0)
 		rc = seal_ctx_open(sc, store_db_names[db], key, keylen,
 				   v->mv_data, v->mv_size, out, &ver);
@@ -1352,6 +1375,17 @@ int store_cursor_open(struct store_txn *txn, enum store_db db,
 	return 0;
 }
 
+/* LMDB's default order: bytes, then the shorter key first. */
+static int store_keycmp(const MDB_val *k, const uint8_t *b, size_t blen)
+{
+	size_t n = k->mv_size < blen ? k->mv_size : blen;
+	int c = n ? memcmp(k->mv_data, b, n) : 0;
+
+	if (c)
+		return c;
+	return (k->mv_size > blen) - (k->mv_size < blen);
+}
+
 /* The next record of the walk (see struct store_cursor). */
 static int store_cursor_step(struct store_cursor *cur, MDB_val *k, MDB_val *v)
 {
@@ -1369,6 +1403,14 @@ static int store_cursor_step(struct store_cursor *cur, MDB_val *k, MDB_val *v)
 	}
 	if (mrc)
 		return mrc;
+	if (cur->boundlen && store_keycmp(k, cur->bound, cur->boundlen) >= 0) {
+		/* Left as the next record: the cursor sits on it. */
+		cur->ahead = true;
+		cur->ak = *k;
+		cur->av = *v;
+		cur->ahead_rc = 0;
+		return MDB_NOTFOUND;
+	}
 	cur->op = MDB_NEXT;
 	if (cur->txn->write)
 		return 0;
@@ -1440,6 +1482,43 @@ int store_cursor_seek(struct store_cursor *cur, const void *key,
 	if (mrc && mrc != MDB_NOTFOUND)
 		return store_err(mrc, store_db_names[cur->db]);
 	return 0;
+}
+
+int store_cursor_bound(struct store_cursor *cur, const void *key,
+		       size_t keylen)
+{
+	if (keylen > STORE_KEY_MAX || cur->txn->write)
+		return AL_E_USAGE;
+	if (keylen)
+		memcpy(cur->bound, key, keylen);
+	cur->boundlen = keylen;
+	return 0;
+}
+
+int store_cursor_peek(struct store_cursor *cur, const void **key,
+		      size_t *keylen)
+{
+	if (!cur->ahead) {
+		cur->ahead_rc = cur->past_end
+				? MDB_NOTFOUND
+				: mdb_cursor_get(cur->cur, &cur->ak, &cur->av,
+						 cur->op);
+		cur->ahead = true;
+		/* The step that takes it reads on from there. */
+		cur->op = MDB_NEXT;
+	}
+	if (cur->ahead_rc == MDB_NOTFOUND)
+		return AL_E_NOTFOUND;
+	if (cur->ahead_rc)
+		return store_err(cur->ahead_rc, store_db_names[cur->db]);
+	*key = cur->ak.mv_data;
+	*keylen = cur->ak.mv_size;
+	return 0;
+}
+
+uint64_t store_txn_snapshot(struct store_txn *txn)
+{
+	return (uint64_t)mdb_txn_id(txn->txn);
 }
 
 int store_cursor_prev(struct store_cursor *cur, const void **key,

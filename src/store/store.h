@@ -179,6 +179,13 @@ int store_txn_begin(struct store *st, bool write, struct store_txn **out);
  */
 int store_txn_commit(struct store_txn *txn);
 
+/*
+ * The snapshot a read-only transaction sees (LMDB's id of the last
+ * commit in it): two read-only transactions with the same number see
+ * the same data, however far apart they began.
+ */
+uint64_t store_txn_snapshot(struct store_txn *txn);
+
 /* Abort and free txn; NULL is ignored. */
 void store_txn_abort(struct store_txn *txn);
 
@@ -271,6 +278,24 @@ int store_cursor_next_plain(struct store_cursor *cur, const void **key,
  */
 int store_cursor_seek(struct store_cursor *cur, const void *key,
 		      size_t keylen);
+/*
+ * Make the forward steps of a read-only walk stop before the first
+ * record whose key is at or after key (LMDB's order: bytes, then the
+ * shorter key first): they return AL_E_NOTFOUND there, and that record
+ * is the next one returned once the bound is moved past it or lifted
+ * (keylen 0). A seek keeps the bound. For walkers that split a
+ * database into key ranges. AL_E_USAGE in a write transaction or for a
+ * key over STORE_KEY_MAX bytes.
+ */
+int store_cursor_bound(struct store_cursor *cur, const void *key,
+		       size_t keylen);
+/*
+ * The key of the record the next forward step would return, whatever
+ * the bound, without stepping or unsealing; valid as a key from
+ * store_cursor_next is. AL_E_NOTFOUND past the last record.
+ */
+int store_cursor_peek(struct store_cursor *cur, const void **key,
+		      size_t *keylen);
 /*
  * Step backwards, as store_cursor_next does forwards: the last record on
  * the first call, after a seek the last record before the key sought

@@ -77,6 +77,9 @@ static int teardown(void **state)
 {
 	struct fix *f = *state;
 
+	/* A failed test may leave its hooks set. */
+	audit_txn_begin = store_txn_begin;
+	audit_par_mode = AUDIT_PAR_AUTO;
 	close_all(f);
 	audit_pubkey_free(f->pk);
 	al_rm_tree(f->home);
@@ -153,8 +156,9 @@ static void assert_same_report(const struct audit_report *a,
 /*
  * Run a verifier on one thread and on two (internal.h), check that
  * both give the same answer and report, and hand back the second. The
- * store's two-thread run must really have started its thread (an
- * export's starts one only for a file with a digest to check).
+ * store's two-thread run must really have started its thread when the
+ * log has entries to share out (an export's starts one only for a file
+ * with a digest to check).
  */
 static int verify_both(struct fix *f, const json_t *held,
 		       struct audit_report *r,
@@ -175,7 +179,7 @@ static int verify_both(struct fix *f, const json_t *held,
 	assert_int_equal(rc1, rc2);
 	assert_same_report(&one, r);
 	audit_report_free(&one);
-	if (must_start)
+	if (must_start && r->entries > 0)
 		assert_true(thread_starts > starts);
 	return rc2;
 }
@@ -617,6 +621,78 @@ static void test_store_forged_checkpoint(void **state)
 	audit_report_free(&r);
 }
 
+/* Replace checkpoint n's stored text (NULL: delete it). */
+static void put_cp_text(struct fix *f, uint64_t n, const char *text)
+{
+	struct store_txn *txn;
+	uint8_t key[8];
+
+	audit_key(n, key);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	if (text)
+		assert_int_equal(store_put_raw(txn, STORE_DB_CHECKPOINTS, key,
+					       8, text, strlen(text)), 0);
+	else
+		assert_int_equal(store_del(txn, STORE_DB_CHECKPOINTS, key, 8),
+				 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+}
+
+/*
+ * The checkpoints are checked in chunks of 32, the odd ones of each by
+ * the second thread (verify.c). 32 of them fill one chunk exactly (the
+ * next is empty); 111, four chunks: a forged one checked by each
+ * thread, one missing, one that is not JSON, in different chunks;
+ * verify_store checks the two-thread report against the one-thread
+ * report, problem for problem.
+ */
+static void test_store_par_checkpoints(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+	struct store_txn *txn;
+	struct al_buf v = { 0 };
+	uint8_t key[8];
+
+	append_n(f, 310);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.checkpoints, 32);
+	audit_report_free(&r);
+	append_n(f, 790);
+	assert_int_equal(verify_store(f, &r), 0);
+	assert_int_equal(r.checkpoints, 111);
+	audit_report_free(&r);
+	for (uint64_t n = 33; n <= 34; n++) {
+		json_t *cp;
+		char *text;
+
+		audit_key(n, key);
+		assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+		assert_int_equal(store_get_raw(txn, STORE_DB_CHECKPOINTS, key,
+					       8, &v), 0);
+		store_txn_abort(txn);
+		cp = json_loadb(v.p, v.len, 0, NULL);
+		json_object_set_new(cp, "time", json_string(
+					    "2020-01-01T00:00:00.000Z"));
+		text = json_dumps(cp, JSON_COMPACT | JSON_SORT_KEYS);
+		put_cp_text(f, n, text);
+		free(text);
+		json_decref(cp);
+	}
+	al_buf_free(&v);
+	put_cp_text(f, 70, NULL);
+	put_cp_text(f, 101, "{not json");
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 33: signature"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 34: signature"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoints 70 to 70 are "
+				"missing"));
+	assert_true(has_problem(&r, 0, NULL, 0, "checkpoint 101: not JSON"));
+	assert_int_equal(r.checkpoints, 107);
+	assert_int_equal(r.intact, 1100);
+	audit_report_free(&r);
+}
+
 /* --- checkpoint policy --- */
 
 /* n entries in batches of 100 (one sync each), details padded to pad. */
@@ -726,6 +802,197 @@ static void test_store_par_big_entries(void **state)
 	assert_int_equal(first_bad(&r), 23);
 	assert_int_equal(r.intact, 39);
 	audit_report_free(&r);
+}
+
+/* Put a raw record (not sealed: it fails to unseal) under any key. */
+static void raw_put(struct fix *f, const void *key, size_t keylen)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_env *env = raw_begin(f, &txn, &dbi);
+	char junk[64];
+	MDB_val k = { keylen, (void *)key }, v = { sizeof(junk), junk };
+
+	memset(junk, 'j', sizeof(junk));
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	raw_end(f, env, txn);
+}
+
+static void raw_del(struct fix *f, uint64_t from, uint64_t to)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_env *env = raw_begin(f, &txn, &dbi);
+	uint8_t key[8];
+
+	for (uint64_t s = from; s <= to; s++) {
+		MDB_val k = { 8, key };
+		audit_key(s, key);
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	}
+	raw_end(f, env, txn);
+}
+
+/*
+ * On two threads the log is cut into blocks of 256 seqs by key, the even
+ * ones opened by the first thread and the odd ones by the second
+ * (verify.c). Records deleted across a block's edge, keys that are not
+ * 8 bytes at the ends of blocks, a block without records, the next one
+ * beginning at its last seq or with a short key, keys far past the end
+ * (up to the last possible): each time verify_store checks that two
+ * threads give the one-thread report, problem for problem, and the
+ * first problem is where it should be.
+ */
+static void test_store_par_lanes(void **state)
+{
+	static const uint8_t k7[7] = { 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t k7b[7] = { 0, 0, 0, 0, 0, 0, 4 };
+	struct fix *f = *state;
+	struct audit_report r;
+	uint8_t k9[9] = { 0 }, k8[8];
+
+	append_batches(f, 1100, 16);
+	raw_del(f, 250, 255);
+	raw_del(f, 258, 262);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 250, NULL, 0, "250 to 255 are missing"));
+	assert_true(has_problem(&r, 258, NULL, 0, "258 to 262 are missing"));
+	assert_int_equal(r.entries, 1089);
+	audit_report_free(&r);
+
+	raw_put(f, k7, sizeof(k7)); /* just before seq 256 */
+	audit_key(256, k9);
+	k9[8] = 1;                  /* after 256: the last of block 0 */
+	raw_put(f, k9, sizeof(k9));
+	audit_key(512, k9);         /* after 512: the last of block 1 */
+	raw_put(f, k9, sizeof(k9));
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 0, NULL, 0, "record key is not a seq"));
+	assert_int_equal(first_bad(&r), 250);
+	assert_int_equal(r.entries, 1092);
+	audit_report_free(&r);
+
+	/*
+	 * Block 2 (the first thread's) empty, block 3 beginning at its last
+	 * seq: the second thread finds it after block 1, the first must
+	 * not look for it in block 4. Then a short key before it.
+	 */
+	raw_del(f, 513, 1023);
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 514, NULL, 0, "514 to 1023 are missing"));
+	assert_int_equal(r.entries, 1092 - 511);
+	audit_report_free(&r);
+	raw_put(f, k7b, sizeof(k7b)); /* between seq 1023 and 1024 */
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 514, NULL, 0, "record key is not a seq"));
+	assert_true(has_problem(&r, 515, NULL, 0, "515 to 1023 are missing"));
+	assert_int_equal(first_bad(&r), 250);
+	assert_int_equal(r.entries, 1092 - 511 + 1);
+	audit_report_free(&r);
+
+	audit_key((uint64_t)1 << 40, k8);
+	raw_put(f, k8, sizeof(k8));
+	audit_key(UINT64_MAX, k8);
+	raw_put(f, k8, sizeof(k8));
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, (uint64_t)1 << 40, NULL, 0, "unseal"));
+	assert_true(has_problem(&r, UINT64_MAX, NULL, 0, "unseal"));
+	assert_int_equal(r.entries, 1092 - 511 + 3);
+	audit_report_free(&r);
+}
+
+/*
+ * A suffix re-chained from seq 600 (block 2) to 1100 (block 4): the
+ * checkpoints' positions cross from one thread's blocks to the other's.
+ */
+static void test_store_par_rechained(void **state)
+{
+	struct fix *f = *state;
+	char prev[AUDIT_HASH_HEX_LEN + 1];
+	struct store_txn *txn;
+	struct audit_report r;
+	json_t *e;
+
+	append_batches(f, 1100, 16);
+	e = get_entry(f, 599);
+	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+		   sizeof(prev));
+	json_decref(e);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = 600; s <= 1100; s++) {
+		e = get_entry(f, s);
+		if (s == 600)
+			json_object_set_new(e, "actor", json_string("uid:666"));
+		json_object_set_new(e, "prev", json_string(prev));
+		put_entry(txn, s, e);
+		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+			   sizeof(prev));
+		json_decref(e);
+	}
+	put_head(txn, 1100, prev);
+	assert_int_equal(store_txn_commit(txn), 0);
+	/* Checkpoints at every batch of 100: 500 (block 1) is the last
+	 * that holds, 600 (block 2) the first that does not. */
+	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
+	assert_true(has_problem(&r, 501, NULL, 0,
+				"entries 501 to 600 were rewritten"));
+	assert_true(has_problem(&r, 501, NULL, 0,
+				"entries 501 to 1100 were rewritten"));
+	assert_int_equal(first_bad(&r), 501);
+	audit_report_free(&r);
+}
+
+/*
+ * The two threads read through two transactions, which must see one
+ * snapshot. A writer that commits between their begins (here, the
+ * test's own append) would give the second thread an entry the first
+ * and the head check do not see; the verifier begins both again. If
+ * that never stops, it verifies on one thread.
+ */
+static struct fix *race_fix;
+static int race_calls, race_every, race_appends;
+
+static int racing_begin(struct store *st, bool write, struct store_txn **out)
+{
+	if (++race_calls % 2 == 0 && (race_every || race_calls == 2)) {
+		append_n(race_fix, 1);
+		race_appends++;
+	}
+	return store_txn_begin(st, write, out);
+}
+
+static void test_store_par_snapshot(void **state)
+{
+	struct fix *f = *state;
+	struct audit_report r;
+	int starts = thread_starts;
+
+	append_batches(f, 300, 16);
+	race_fix = f;
+	race_calls = 0;
+	race_every = 0;
+	audit_txn_begin = racing_begin;
+	audit_par_mode = AUDIT_PAR_ON;
+	audit_thread_start = counting_start;
+	if (verify_store_run(f, NULL, &r) != 0)
+		dump(&r);
+	/* The checkpoints' helper and the second lane. */
+	assert_int_equal(race_calls, 4);
+	assert_int_equal(thread_starts, starts + 2);
+	assert_int_equal(r.nproblems, 0);
+	assert_int_equal(r.intact, 301);
+	audit_report_free(&r);
+
+	race_calls = race_appends = 0;
+	race_every = 1;
+	assert_int_equal(verify_store_run(f, NULL, &r), 0);
+	/* The checkpoints' helper only. */
+	assert_int_equal(thread_starts, starts + 3);
+	assert_true(race_appends > 1);
+	assert_int_equal(r.intact, 301 + race_appends);
+	audit_report_free(&r);
+	audit_txn_begin = store_txn_begin;
+	audit_par_mode = AUDIT_PAR_AUTO;
 }
 
 static void test_policy(void **state)
@@ -892,7 +1159,8 @@ static void dup_line_2(struct al_buf *b, void *ctx)
 
 /*
  * When the second thread cannot start, both verifiers go on with one
- * and give the same answers (the start was tried: thread_starts).
+ * and give the same answers (the starts were tried: thread_starts; the
+ * store's verifier tries one for the checkpoints, one for the entries).
  */
 static void test_par_thread_fails(void **state)
 {
@@ -915,7 +1183,7 @@ static void test_par_thread_fails(void **state)
 	assert_int_equal(audit_verify_exports(f->exp, f->pk, NULL, &r), 0);
 	assert_int_equal(r.intact, 301);
 	audit_report_free(&r);
-	assert_int_equal(thread_starts, starts + 2);
+	assert_int_equal(thread_starts, starts + 3);
 
 	edit_file(f, "00000001.jsonl", flip_line3, NULL);
 	raw_flip(f, 150);
@@ -1449,6 +1717,10 @@ int main(void)
 		T(test_store_forged_checkpoint),
 		T(test_store_par_positions),
 		T(test_store_par_big_entries),
+		T(test_store_par_checkpoints),
+		T(test_store_par_lanes),
+		T(test_store_par_rechained),
+		T(test_store_par_snapshot),
 		T(test_par_thread_fails),
 		T(test_checkpoint_by_time),
 		T(test_export_continuity),

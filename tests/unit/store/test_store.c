@@ -294,6 +294,72 @@ static void test_cursor(void **state)
 	store_txn_abort(txn);
 }
 
+/*
+ * A bounded walk stops before the bound and keeps that record for after
+ * it (verify.c's blocks); peek names the next record without taking
+ * it; two read transactions share a snapshot number until a commit.
+ */
+static void test_cursor_bound_peek(void **state)
+{
+	struct fix *f = *state;
+	static const char *const keys[] = { "a", "b", "bb", "c" };
+	struct store_txn *txn, *two;
+	struct store_cursor *cur;
+	const void *k;
+	size_t kl;
+	json_t *v;
+
+	assert_int_equal(store_open(f->home, &f->st), 0);
+	for (size_t i = 0; i < 4; i++)
+		put_obj(f->st, STORE_DB_JOBS, keys[i], "k", keys[i]);
+	assert_int_equal(store_txn_begin(f->st, false, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_JOBS, &cur), 0);
+	assert_int_equal(store_cursor_peek(cur, &k, &kl), 0);
+	assert_memory_equal(k, "a", 1);
+	assert_int_equal(store_cursor_bound(cur, "bb", 2), 0);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), 0);
+	assert_memory_equal(k, "a", 1);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), 0);
+	assert_memory_equal(k, "b", 1);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), AL_E_NOTFOUND);
+	assert_int_equal(store_cursor_peek(cur, &k, &kl), 0);
+	assert_int_equal(kl, 2);
+	assert_memory_equal(k, "bb", 2);
+	assert_int_equal(store_cursor_bound(cur, NULL, 0), 0);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), 0);
+	assert_memory_equal(k, "bb", 2);
+	assert_string_equal(json_string_value(json_object_get(v, "k")), "bb");
+	/* A seek keeps the bound; a shorter key sorts first. */
+	assert_int_equal(store_cursor_bound(cur, "c", 1), 0);
+	assert_int_equal(store_cursor_seek(cur, "b", 1), 0);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), 0);
+	assert_memory_equal(k, "b", 1);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), 0);
+	assert_memory_equal(k, "bb", 2);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), AL_E_NOTFOUND);
+	assert_int_equal(store_cursor_bound(cur, NULL, 0), 0);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, NULL), 0);
+	assert_memory_equal(k, "c", 1);
+	assert_int_equal(store_cursor_peek(cur, &k, &kl), AL_E_NOTFOUND);
+	assert_int_equal(store_cursor_next(cur, &k, &kl, &v), AL_E_NOTFOUND);
+	store_cursor_close(cur);
+
+	assert_int_equal(store_txn_begin(f->st, false, &two), 0);
+	assert_true(store_txn_snapshot(txn) == store_txn_snapshot(two));
+	store_txn_abort(two);
+	put_obj(f->st, STORE_DB_JOBS, "d", "k", "d");
+	assert_int_equal(store_txn_begin(f->st, false, &two), 0);
+	assert_true(store_txn_snapshot(txn) != store_txn_snapshot(two));
+	store_txn_abort(two);
+	store_txn_abort(txn);
+
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	assert_int_equal(store_cursor_open(txn, STORE_DB_JOBS, &cur), 0);
+	assert_int_equal(store_cursor_bound(cur, "b", 1), AL_E_USAGE);
+	store_cursor_close(cur);
+	store_txn_abort(txn);
+}
+
 static void test_open_refusals(void **state)
 {
 	struct fix *f = *state;
@@ -467,6 +533,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_rules, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_bound_peek, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_halves, setup,
