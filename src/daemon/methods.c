@@ -164,6 +164,12 @@ static json_t *m_enqueue(void *ctx, const struct api_call *call,
 	 * leak into records and logs, is refused now (sched.h). */
 	if (sched_request_check(&rq, 0, why, sizeof(why)))
 		return api_fail(err, API_E_PARAMS, "%s", why);
+	/* A caller of the socket must not have the daemon (root) clone or
+	 * push to the appliance's own disk unless the operator said so. */
+	if (!d->cfg.local_repos && sched_repo_is_local(rq.repo))
+		return api_fail(err, API_E_PARAMS, "'repo': a path or file URL "
+				"on the appliance is refused (local_repos = "
+				"off in airlock.conf); give an http(s) URL");
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_enqueue(d->sched, NULL, &rq, id, &joined);
 	if (rc == 0)

@@ -205,6 +205,12 @@ static int config_set_daemon(struct job_config *c, const char *k,
 		c->admin_uid = res->pw_uid;
 		return 0;
 	}
+	if (!strcmp(k, "local_repos")) {
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return -EINVAL;
+		c->local_repos = !strcmp(v, "on");
+		return 0;
+	}
 	if (!strcmp(k, "admin_keys_file")) {
 		if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./"))
 			return -EINVAL;
@@ -473,6 +479,8 @@ static const char *config_hint(const char *k)
 		return " (a group name or gid that exists)";
 	if (!strcmp(k, "admin_user"))
 		return " (the name of an account that exists, not root)";
+	if (!strcmp(k, "local_repos"))
+		return " (on or off)";
 	if (!strcmp(k, "admin_keys_file"))
 		return " (an absolute path)";
 	if (!strcmp(k, "registry_token_file") ||
@@ -694,6 +702,7 @@ json_t *job_config_json(const struct job_config *c)
 	json_object_set_new(o, "admin_user", c->admin_user[0]
 						     ? json_string(c->admin_user)
 						     : json_null());
+	json_object_set_new(o, "local_repos", json_boolean(c->local_repos));
 	json_object_set_new(o, "admin_keys_file",
 			    c->admin_keys_file[0]
 				    ? json_string(c->admin_keys_file)

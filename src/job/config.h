@@ -35,6 +35,9 @@
  *                          admin-shell.md); not root
  *   admin_keys_file = PATH the admin account's authorized keys, which
  *                          the daemon writes (keys admin add|remove)
+ *   local_repos = off|on   whether job.enqueue (the control API) takes a
+ *                          path or file:// URL on the appliance (off:
+ *                          http and https only; schedule lines may)
  *
  * The update policy (npm/plan.h, docs/update-job.md "Policies"):
  *   range_strategy = auto|bump|replace|widen|pin      (auto)
@@ -115,6 +118,7 @@ struct job_config {
 	char admin_user[64];            /* "" when none */
 	uid_t admin_uid;                /* (uid_t)-1 when none */
 	char admin_keys_file[1024];     /* "" when none */
+	bool local_repos;               /* job.enqueue takes paths */
 };
 
 /*

@@ -146,6 +146,14 @@ static int check_repo(const char *repo, unsigned flags, char *why,
 	return check_url(repo, flags, why, whysz);
 }
 
+bool sched_repo_is_local(const char *repo)
+{
+	size_t sl = 0;
+	int sch = url_scheme(repo, &sl);
+
+	return sch == -2 || (sch >= 0 && !url_schemes[sch].port);
+}
+
 int sched_request_check(const struct sched_request *rq, unsigned flags,
 			char *why, size_t whysz)
 {

@@ -177,6 +177,10 @@ struct sched_request {
 int sched_request_check(const struct sched_request *rq, unsigned flags,
 			char *why, size_t whysz);
 
+/* Whether repo (checked by sched_request_check) names the local disk:
+ * an absolute path or a file:// URL. */
+bool sched_repo_is_local(const char *repo);
+
 /* Whether name is a valid git branch name (git check-ref-format's rules
  * for refs/heads/NAME, not "HEAD", not starting with '-'). */
 bool sched_branch_ok(const char *name);

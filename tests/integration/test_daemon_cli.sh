@@ -95,6 +95,21 @@ iconv -f UTF-8 -t UTF-8 "$dmn_log" >/dev/null ||
 cp good.conf "$it_home/airlock.conf"
 pass "an invalid UTF-8 key is repaired in the log line"
 
+# A caller of the socket cannot have the daemon clone from (or push to)
+# the appliance's own disk, unless airlock.conf says local_repos = on.
+expect 2 "local_repos = off" job enqueue "file:///etc"
+expect 2 "local_repos = off" job enqueue "/etc"
+al job list > list.txt
+grep -q '^no jobs' list.txt || fail "a local repository was queued: $(cat list.txt)"
+printf 'local_repos = on\n' >> "$it_home/airlock.conf"
+kill -HUP "$dmn_pid"
+for _ in $(seq 1 100); do
+	grep -q 'reloaded' "$dmn_log" && break
+	sleep 0.1
+done
+grep -q 'reloaded' "$dmn_log" || fail "reload: $(grep reload "$dmn_log" | tail -1)"
+pass "paths and file URLs are refused at enqueue unless local_repos = on"
+
 # job list: AGE is since the job was queued, TOOK its run. A job that
 # fails at once (no such repository), looked at 3 s later.
 id=$(al job enqueue "file:///nonexistent/repo-$$" --json | json_id)
