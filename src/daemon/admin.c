@@ -42,25 +42,6 @@ static bool adm_str(json_t *params, const char *name, size_t max, bool need,
 	return true;
 }
 
-static bool adm_known(json_t *params, const char *const *names,
-		      struct api_err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(params, key, v) {
-		size_t i = 0;
-		while (names[i] && strcmp(names[i], key))
-			i++;
-		if (!names[i]) {
-			api_fail(err, API_E_PARAMS, "unknown parameter '%.64s'",
-				 key);
-			return false;
-		}
-	}
-	return true;
-}
-
 /* argv: an array of 1 to ADM_ARGV_MAX strings, or absent. */
 static bool adm_argv(json_t *params, json_t **out, struct api_err *err)
 {
@@ -117,7 +98,7 @@ json_t *dmn_m_admin_session(void *ctx, const struct api_call *call,
 		return api_fail(err, API_E_FORBIDDEN, "only the admin shell "
 				"reports sessions (the admin account naming "
 				"the session's SSH key)");
-	if (!adm_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !adm_str(params, "command", ADM_COMMAND_MAX, false, &command,
 		     err) ||
 	    !adm_argv(params, &argv, err) ||
@@ -178,7 +159,7 @@ json_t *dmn_m_audit_pubkey(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!adm_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	rc = audit_signer_load(d->home, false, &s);
 	if (rc == 0)
@@ -209,7 +190,7 @@ json_t *dmn_m_config_show(void *ctx, const struct api_call *call,
 	json_t *set;
 
 	(void)call;
-	if (!adm_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	pthread_rwlock_rdlock(&d->sched_lock);
 	set = job_config_json(&d->cfg);
@@ -229,7 +210,7 @@ json_t *dmn_m_config_check(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!adm_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	rc = job_config_load(d->home, &c, why, sizeof(why));
 	job_config_free(&c);

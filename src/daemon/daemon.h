@@ -229,6 +229,11 @@ json_t *dmn_keys_status(struct daemon *d, bool check, struct api_err *err);
  * sandboxes' cgroups and the store. dmn_views_verified keeps the last
  * audit.verify result (report as audit_report_json, borrowed).
  */
+/* Every member of params must be one of names (NULL-terminated);
+ * false with err set (invalid_params) otherwise. */
+bool dmn_params_known(json_t *params, const char *const *names,
+		      struct api_err *err);
+
 int dmn_views_init(struct daemon *d);
 void dmn_views_update(struct daemon *d);
 void dmn_views_free(struct daemon *d);

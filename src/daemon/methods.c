@@ -17,9 +17,8 @@
 #include "daemon/daemon.h"
 #include "daemon/joblog.h"
 
-/* Every member of params must be one of names (NULL-terminated). */
-static bool params_known(json_t *params, const char *const *names,
-			 struct api_err *err)
+bool dmn_params_known(json_t *params, const char *const *names,
+		      struct api_err *err)
 {
 	const char *key;
 	json_t *v;
@@ -104,7 +103,7 @@ static json_t *m_status(void *ctx, const struct api_call *call,
 	json_t *queued = NULL, *running = NULL, *out = NULL;
 	int rc;
 
-	if (!params_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	api_server_stats(call->server, &as);
 	pthread_rwlock_rdlock(&d->sched_lock);
@@ -151,7 +150,7 @@ static json_t *m_enqueue(void *ctx, const struct api_call *call,
 	bool joined = false;
 	int rc;
 
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !param_str(params, "repo", SCHED_REPO_MAX, &rq.repo, err) ||
 	    !param_str(params, "branch", 255, &rq.branch, err) ||
 	    !param_str(params, "policy", 16, &rq.policy, err) ||
@@ -193,7 +192,7 @@ static json_t *m_list(void *ctx, const struct api_call *call,
 	int st = -1, rc;
 
 	(void)call;
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !param_str(params, "state", 16, &state, err) ||
 	    !param_uint(params, "limit", 1000000, 0, &limit, err))
 		return NULL;
@@ -289,7 +288,7 @@ static json_t *m_page(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !param_cursor(params, "before", &q.before, err) ||
 	    !param_cursor(params, "after", &q.after, err) ||
 	    !param_str(params, "state", 16, &state, err) ||
@@ -335,7 +334,7 @@ static json_t *m_show(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+	if (!dmn_params_known(params, names, err) || !(id = param_id(params, err)))
 		return NULL;
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_show(d->sched, id, &rec);
@@ -352,7 +351,7 @@ static json_t *m_cancel(void *ctx, const struct api_call *call,
 	json_t *rec = NULL, *out = NULL;
 	int rc;
 
-	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+	if (!dmn_params_known(params, names, err) || !(id = param_id(params, err)))
 		return NULL;
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_cancel(d->sched, NULL, id, call->actor);
@@ -381,7 +380,7 @@ static json_t *m_retry(void *ctx, const struct api_call *call,
 	const char *id;
 	int rc;
 
-	if (!params_known(params, names, err) || !(id = param_id(params, err)))
+	if (!dmn_params_known(params, names, err) || !(id = param_id(params, err)))
 		return NULL;
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_retry(d->sched, NULL, id, call->actor, nid);
@@ -414,7 +413,7 @@ static json_t *m_logs(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !(id = param_id(params, err)) ||
 	    !param_uint(params, "after", UINT32_MAX, 0, &after, err) ||
 	    !param_uint(params, "limit", DMN_LOG_READ_MAX, 0, &limit, err))
@@ -454,7 +453,7 @@ static json_t *m_audit_tail(void *ctx, const struct api_call *call,
 	int rc;
 
 	(void)call;
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !param_uint(params, "before", INT64_MAX, 0, &before, err) ||
 	    !param_uint(params, "limit", DMN_AUDIT_TAIL_MAX, 100, &limit, err))
 		goto out;
@@ -498,7 +497,7 @@ static json_t *m_verify(void *ctx, const struct api_call *call,
 	json_t *out;
 	int rc;
 
-	if (!params_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	rc = audit_verify_store(d->st, &o, &r);
 	if (rc && rc != AL_E_CHAIN) {
@@ -524,7 +523,7 @@ static json_t *m_export(void *ctx, const struct api_call *call,
 	struct audit_export_info info;
 	int rc;
 
-	if (!params_known(params, (const char *const[]){NULL}, err))
+	if (!dmn_params_known(params, (const char *const[]){NULL}, err))
 		return NULL;
 	rc = audit_export(d->log, NULL, call->actor, &info);
 	if (rc)
@@ -546,7 +545,7 @@ static json_t *m_keys_rotate(void *ctx, const struct api_call *call,
 	static const char *const names[] = {"batch", NULL};
 	json_int_t batch;
 
-	if (!params_known(params, names, err) ||
+	if (!dmn_params_known(params, names, err) ||
 	    !param_uint(params, "batch", 100000, 0, &batch, err))
 		return NULL;
 	return dmn_keys_rotate(ctx, call->actor, (unsigned)batch, err);
@@ -561,7 +560,7 @@ static json_t *m_keys_status(void *ctx, const struct api_call *call,
 	json_t *check = json_object_get(params, "check");
 
 	(void)call;
-	if (!params_known(params, names, err))
+	if (!dmn_params_known(params, names, err))
 		return NULL;
 	if (check && !json_is_boolean(check))
 		return api_fail(err, API_E_PARAMS, "'check' must be true or "
