@@ -306,6 +306,35 @@ static void put_head(struct store_txn *txn, uint64_t seq, const char *hash)
 	json_decref(h);
 }
 
+/*
+ * Rewrite entries from..to as a forger without the signing key would:
+ * the first one's actor changed, every one re-chained to its new
+ * predecessor, the head moved to the new last hash.
+ */
+static void rechain_suffix(struct fix *f, uint64_t from, uint64_t to)
+{
+	char prev[AUDIT_HASH_HEX_LEN + 1];
+	struct store_txn *txn;
+	json_t *e = get_entry(f, from - 1);
+
+	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+		   sizeof(prev));
+	json_decref(e);
+	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
+	for (uint64_t s = from; s <= to; s++) {
+		e = get_entry(f, s);
+		if (s == from)
+			json_object_set_new(e, "actor", json_string("uid:666"));
+		json_object_set_new(e, "prev", json_string(prev));
+		put_entry(txn, s, e);
+		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
+			   sizeof(prev));
+		json_decref(e);
+	}
+	put_head(txn, to, prev);
+	assert_int_equal(store_txn_commit(txn), 0);
+}
+
 /* --- the store --- */
 
 static void test_store_intact(void **state)
@@ -406,29 +435,10 @@ static void test_store_inserted(void **state)
 static void test_store_rechained_suffix(void **state)
 {
 	struct fix *f = *state;
-	char prev[AUDIT_HASH_HEX_LEN + 1];
-	struct store_txn *txn;
 	struct audit_report r;
-	json_t *e;
 
 	append_n(f, 30);
-	e = get_entry(f, 22);
-	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
-		   sizeof(prev));
-	json_decref(e);
-	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
-	for (uint64_t s = 23; s <= 30; s++) {
-		e = get_entry(f, s);
-		if (s == 23)
-			json_object_set_new(e, "actor", json_string("uid:666"));
-		json_object_set_new(e, "prev", json_string(prev));
-		put_entry(txn, s, e);
-		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
-			   sizeof(prev));
-		json_decref(e);
-	}
-	put_head(txn, 30, prev);
-	assert_int_equal(store_txn_commit(txn), 0);
+	rechain_suffix(f, 23, 30);
 
 	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
 	if (r.nproblems != 2)
@@ -908,29 +918,10 @@ static void test_store_par_lanes(void **state)
 static void test_store_par_rechained(void **state)
 {
 	struct fix *f = *state;
-	char prev[AUDIT_HASH_HEX_LEN + 1];
-	struct store_txn *txn;
 	struct audit_report r;
-	json_t *e;
 
 	append_batches(f, 1100, 16);
-	e = get_entry(f, 599);
-	al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
-		   sizeof(prev));
-	json_decref(e);
-	assert_int_equal(store_txn_begin(f->st, true, &txn), 0);
-	for (uint64_t s = 600; s <= 1100; s++) {
-		e = get_entry(f, s);
-		if (s == 600)
-			json_object_set_new(e, "actor", json_string("uid:666"));
-		json_object_set_new(e, "prev", json_string(prev));
-		put_entry(txn, s, e);
-		al_strlcpy(prev, json_string_value(json_object_get(e, "hash")),
-			   sizeof(prev));
-		json_decref(e);
-	}
-	put_head(txn, 1100, prev);
-	assert_int_equal(store_txn_commit(txn), 0);
+	rechain_suffix(f, 600, 1100);
 	/* Checkpoints at every batch of 100: 500 (block 1) is the last
 	 * that holds, 600 (block 2) the first that does not. */
 	assert_int_equal(verify_store(f, &r), AL_E_CHAIN);
