@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "job/stages.h"
 #include "job/steps.h"
 
 /* Begin name and check its step and the total after it. */
@@ -174,6 +175,29 @@ static void test_never_back(void **state)
 	assert_int_equal(s.steps, 8);
 }
 
+/* A job that runs every stage of the table (job/stages.h), one group,
+ * counts each in its order: a stage added to the table and not to the
+ * plan's count fails here. */
+static void test_every_stage(void **state)
+{
+	static const char *const table[] = {
+#define X_STAGE(name) name,
+		JOB_STAGE_TABLE(X_STAGE)
+#undef X_STAGE
+	};
+	struct job_steps s = {0};
+	unsigned n = sizeof(table) / sizeof(*table);
+
+	(void)state;
+	for (unsigned i = 0; i < n; i++) {
+		if (!strcmp(table[i], "baseline-install"))
+			job_steps_plan(&s, true, true, 1);
+		assert_int_equal(job_steps_begin(&s, table[i], 0), i + 1);
+	}
+	assert_int_equal(s.steps, n);
+	assert_int_equal(s.extra, 1); /* isolate */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_isolate),
 		cmocka_unit_test(test_isolate_after_failed_install),
 		cmocka_unit_test(test_never_back),
+		cmocka_unit_test(test_every_stage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
