@@ -146,7 +146,7 @@ pass "filter by a planned package's name"
 # fixture has no build script, no lockfile and one group, so 8 stages
 # (clone, plan, baseline-install, baseline-test, install, test, score,
 # propose), and its test command sleeps in the baseline's test, the 4th.
-wait_screen " running +4/8 baseline" 60
+wait_screen " running +4/8 base" 60
 pass "a running job's stage shows its place: $(grep -Eo ' 4/8 [a-z-]*' screen.txt)"
 
 # Workers: the running job with its sandbox's memory against the limit
