@@ -299,6 +299,42 @@ static int cli_job_enqueue(const struct cli_job_args *a)
 	return CLI_OK;
 }
 
+/* A running job's stage in 16 columns, its place first ("5/9 install",
+ * "1/? clone" before the plan is known), as the console shows it. */
+static void cli_put_stage(json_t *j)
+{
+	json_int_t step = json_integer_value(json_object_get(j, "step"));
+	json_int_t steps = json_integer_value(json_object_get(j, "steps"));
+	const char *st = *cli_str(j, "stage") ? cli_str(j, "stage") : "-";
+	char buf[64];
+
+	if (step > 0 && steps >= step && steps < 10000)
+		snprintf(buf, sizeof(buf), "%lld/%lld %s", (long long)step,
+			 (long long)steps, st);
+	else if (step > 0 && step < 10000 && steps == 0)
+		snprintf(buf, sizeof(buf), "%lld/? %s", (long long)step, st);
+	else
+		snprintf(buf, sizeof(buf), "%s", st);
+	cli_put(buf, 16);
+}
+
+/* " (stage install, step 5 of 9)": the running stage and its place
+ * among the stages this job runs, the total once the plan is known. */
+static void cli_job_stage(json_t *m)
+{
+	json_int_t step = json_integer_value(json_object_get(m, "step"));
+	json_int_t steps = json_integer_value(json_object_get(m, "steps"));
+
+	printf(" (stage ");
+	cli_put(cli_str(m, "stage"), 0);
+	if (step > 0 && steps >= step)
+		printf(", step %lld of %lld", (long long)step,
+		       (long long)steps);
+	else if (step > 0 && steps == 0)
+		printf(", step %lld", (long long)step);
+	printf(")");
+}
+
 static void cli_job_header(json_t *rec)
 {
 	json_t *m = json_object_get(rec, "sched");
@@ -307,7 +343,7 @@ static void cli_job_header(json_t *rec)
 	cli_time(created, sizeof(created), json_object_get(rec, "created_ms"));
 	printf("job %s: %s", cli_str(rec, "id"), cli_str(rec, "state"));
 	if (*cli_str(m, "stage") && !strcmp(cli_str(rec, "state"), "running"))
-		printf(" (stage %s)", cli_str(m, "stage"));
+		cli_job_stage(m);
 	printf("\ncreated %s UTC, attempt %lld of %lld, trigger %s\n",
 	       created, json_integer_value(json_object_get(m, "attempt")),
 	       json_integer_value(json_object_get(m, "max_attempts")) +
@@ -621,7 +657,7 @@ int cli_status(int argc, char **argv, const char *home)
 	       json_integer_value(json_object_get(res, "schedules")));
 	json_array_foreach(json_object_get(q, "running"), i, j) {
 		printf("  running %s  ", cli_str(j, "id"));
-		cli_put(*cli_str(j, "stage") ? cli_str(j, "stage") : "-", 16);
+		cli_put_stage(j);
 		printf("  ");
 		cli_put(cli_str(j, "repo"), 0);
 		printf("\n");

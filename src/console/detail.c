@@ -44,7 +44,8 @@ static void head(struct con_lines *out, json_t *rec, int64_t now)
 	json_t *m = json_object_get(rec, "sched");
 	int64_t c = num(rec, "created_ms", -1), f = num(rec, "finished_ms", -1);
 	char dur[32];
-	int pos, total;
+	bool running = !strcmp(str(rec, "state"), "running");
+	unsigned step = con_step(m, "step"), steps = con_step(m, "steps");
 
 	con_fmt_dur(dur, sizeof(dur), c < 0 ? -1 : (f > 0 ? f : now) - c);
 	con_lines_add(out, CON_HEAD, "Job %s  %s  attempt %lld  trigger %s",
@@ -58,11 +59,16 @@ static void head(struct con_lines *out, json_t *rec, int64_t now)
 			      ? str(rec, "policy") : "(default)");
 	con_lines_add(out, CON_PLAIN, "Duration    %s%s", dur,
 		      f > 0 ? "" : " so far");
-	if (json_is_string(json_object_get(m, "stage")) &&
-	    !strcmp(str(rec, "state"), "running") &&
-	    con_stage_pos(str(m, "stage"), &pos, &total))
-		con_lines_add(out, CON_PLAIN, "Stage       %s (%d of the %d "
-			      "stages)", str(m, "stage"), pos, total);
+	if (json_is_string(json_object_get(m, "stage")) && running &&
+	    step && steps >= step)
+		con_lines_add(out, CON_PLAIN, "Stage       %s (step %u of the "
+			      "%u this job runs)", str(m, "stage"), step,
+			      steps);
+	else if (json_is_string(json_object_get(m, "stage")) && running &&
+		 step && !steps)
+		con_lines_add(out, CON_PLAIN, "Stage       %s (step %u; how "
+			      "many follow is known after the plan)",
+			      str(m, "stage"), step);
 	else if (json_is_string(json_object_get(m, "stage")))
 		con_lines_add(out, CON_PLAIN, "Stage       %s",
 			      str(m, "stage"));

@@ -123,17 +123,13 @@ static void draw_repo(int y, int x, int width, const char *repo, bool utf8)
 	con_text(y, x + mark, width - mark, tail);
 }
 
-/* A running job's stage with its place in the pipeline, first, so that
- * a narrow column cuts the name rather than the place: "7/12 install". */
+/* A running job's stage with its place first (con_stage_label). */
 static void draw_stage(int y, int x, int width, const struct con_job *j)
 {
 	char buf[64];
-	int pos, total;
 
-	if (!strcmp(j->state, "running") && con_stage_pos(j->stage, &pos, &total))
-		snprintf(buf, sizeof(buf), "%d/%d %s", pos, total, j->stage);
-	else
-		snprintf(buf, sizeof(buf), "%s", j->stage[0] ? j->stage : "-");
+	con_stage_label(buf, sizeof(buf), j->stage,
+			!strcmp(j->state, "running"), j->step, j->steps);
 	con_text(y, x, width, buf);
 }
 

@@ -25,6 +25,8 @@
 #define CON_AUDIT_KEEP 1000
 #define CON_QUEUE_MS 2000  /* the queue view's refresh while jobs run */
 #define CON_EVENT_MS 500   /* refreshes caused by events, at most this often */
+#define CON_STEP_MAX 9999  /* a stage's place past this is taken for none
+			    * (a job counts a few hundred at most) */
 
 /* X(enum, header, sort key help, job.page's sort): the jobs table's
  * columns. */
@@ -51,6 +53,7 @@ struct con_job {
 	char *repo;
 	char state[12];
 	char stage[32];
+	unsigned step, steps; /* the stage's place; 0: not known */
 	char level[8];
 	int score;   /* -1: none yet */
 	int updates; /* -1: not planned yet */
@@ -125,10 +128,21 @@ struct con_job *con_jobs_find(struct con_jobs *j, const char *id);
  * replaced (al_sanitize_text after al_utf8_repair); NULL on ENOMEM. */
 char *con_safe_dup(const char *s);
 /*
- * A stage's place in the pipeline (job/stages.h): *pos from 1 and
- * *total; false for a stage not in the table.
+ * A stage as the views show it: while the job runs, its place among the
+ * stages the job will run first, so that a narrow column cuts the name
+ * rather than the place: "5/9 install", "1/? clone" before the plan is
+ * known (src/job/steps.h); otherwise, or without a place (a record from
+ * before places were kept), the name alone; "-" for none. stage must be
+ * terminal-safe already.
  */
-bool con_stage_pos(const char *stage, int *pos, int *total);
+void con_stage_label(char *out, size_t outsz, const char *stage,
+		     bool running, unsigned step, unsigned steps);
+/* o's step or steps as the daemon sends it: 1..CON_STEP_MAX, else 0. */
+unsigned con_step(json_t *o, const char *key);
+/* The label from o's "stage", "step" and "steps" (a worker of the
+ * workers view, a record's "sched"), made terminal-safe. */
+void con_stage_label_json(char *out, size_t outsz, json_t *o,
+			  bool running);
 
 /* One line of the audit view. */
 struct con_audit {

@@ -11,30 +11,10 @@
 
 #include "base/util.h"
 #include "console/internal.h"
-#include "job/stages.h"
 
 static const char *const con_states[] = {"queued", "running", "succeeded",
 					 "failed", "cancelled", NULL};
 static const char *const con_levels[] = {"high", "medium", "low", NULL};
-
-static const char *const con_stages[] = {
-#define CON_X_STAGE(name) name,
-	JOB_STAGE_TABLE(CON_X_STAGE)
-#undef CON_X_STAGE
-};
-
-bool con_stage_pos(const char *stage, int *pos, int *total)
-{
-	*total = (int)AL_ARRAY_LEN(con_stages);
-	for (size_t i = 0; stage && i < AL_ARRAY_LEN(con_stages); i++) {
-		if (!strcmp(stage, con_stages[i])) {
-			*pos = (int)i + 1;
-			return true;
-		}
-	}
-	*pos = 0;
-	return false;
-}
 
 /* Make s inert: invalid UTF-8 and controls replaced, and tabs too
  * (al_sanitize_text keeps them; on a screen they move the cursor). */
@@ -61,6 +41,38 @@ static void safe_copy(char *out, size_t outsz, const char *s)
 {
 	al_strlcpy(out, s ? s : "", outsz);
 	con_inert(out);
+}
+
+unsigned con_step(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+
+	return n > 0 && n <= CON_STEP_MAX ? (unsigned)n : 0;
+}
+
+void con_stage_label(char *out, size_t outsz, const char *stage,
+		     bool running, unsigned step, unsigned steps)
+{
+	const char *name = stage && *stage ? stage : "-";
+
+	if (running && stage && *stage && step && steps >= step)
+		snprintf(out, outsz, "%u/%u %s", step, steps, name);
+	else if (running && stage && *stage && step && !steps)
+		snprintf(out, outsz, "%u/? %s", step, name);
+	else
+		snprintf(out, outsz, "%s", name);
+}
+
+void con_stage_label_json(char *out, size_t outsz, json_t *o,
+			  bool running)
+{
+	char name[32];
+
+	safe_copy(name, sizeof(name),
+		  json_string_value(json_object_get(o, "stage")));
+	con_stage_label(out, outsz, name, running, con_step(o, "step"),
+			con_step(o, "steps"));
 }
 
 static const char *const con_col_apis[] = {
@@ -176,8 +188,12 @@ static void job_apply(struct con_job *row, json_t *o)
 
 	if ((v = json_object_get(o, "state")) && json_is_string(v))
 		safe_copy(row->state, sizeof(row->state), json_string_value(v));
-	if ((v = json_object_get(o, "stage")))
+	/* A summary carries the place with the stage, or has none yet. */
+	if ((v = json_object_get(o, "stage"))) {
 		safe_copy(row->stage, sizeof(row->stage), json_string_value(v));
+		row->step = con_step(o, "step");
+		row->steps = con_step(o, "steps");
+	}
 	if ((v = json_object_get(o, "level")) && json_is_string(v))
 		safe_copy(row->level, sizeof(row->level), json_string_value(v));
 	if ((v = json_object_get(o, "score")) && json_is_integer(v))

@@ -97,16 +97,13 @@ static void worker_lines(struct con_lines *out, json_t *w, json_t *prev,
 			 int64_t now_ms)
 {
 	json_t *sb = json_object_get(w, "sandbox");
-	int pos, total;
 	char stage[64], dur[32], mem[32], max[32], cpu[64];
 	int64_t rate = con_cpu_rate(w, prev);
 
-	if (con_stage_pos(str(w, "stage"), &pos, &total))
-		snprintf(stage, sizeof(stage), "%d/%d %s", pos, total,
-			 str(w, "stage"));
+	if (str(w, "stage")[0])
+		con_stage_label_json(stage, sizeof(stage), w, true);
 	else
-		snprintf(stage, sizeof(stage), "%s",
-			 str(w, "stage")[0] ? str(w, "stage") : "starting");
+		snprintf(stage, sizeof(stage), "starting");
 	con_fmt_dur(dur, sizeof(dur), now_ms - num(w, "started_ms", now_ms));
 	con_lines_add(out, CON_PLAIN, "  %-9s %-8s  %-22s %8s  attempt %lld%s",
 		      str(w, "worker"), short_id(str(w, "id")), stage, dur,

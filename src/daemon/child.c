@@ -98,20 +98,38 @@ static void *child_reader(void *arg)
 	}
 }
 
-static void child_progress(void *ctx, const char *stage, const char *line)
+/* One message to the daemon; m is taken. */
+static void child_send(json_t *m)
 {
-	json_t *m = stage ? json_pack("{s:s}", "stage", stage)
-			  : json_pack("{s:s}", "line", line ? line : "");
 	char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
 	size_t n = text ? strlen(text) : 0;
 
-	(void)ctx;
 	/* A line too long for one message is cut by the job already
 	 * (512 bytes); this only guards the bound. */
 	if (n && n < DMN_MSG_MAX)
 		send(CHILD_SOCK, text, n, MSG_NOSIGNAL);
 	free(text);
 	json_decref(m);
+}
+
+/* {"stage": name, "step": N, "steps": N}, steps left out until the
+ * plan is known. */
+static void child_stage(void *ctx, const char *name, unsigned step,
+			unsigned steps)
+{
+	json_t *m = json_pack("{s:s,s:I}", "stage", name, "step",
+			      (json_int_t)step);
+
+	(void)ctx;
+	if (m && steps)
+		json_object_set_new(m, "steps", json_integer(steps));
+	child_send(m);
+}
+
+static void child_progress(void *ctx, const char *line)
+{
+	(void)ctx;
+	child_send(json_pack("{s:s}", "line", line ? line : ""));
 }
 
 /* "stage install failed: ..." from the record's failure report. */
@@ -262,6 +280,7 @@ static int child_run(struct child *c, const json_t *leased)
 	struct job_worker w = {.id = c->id, .actor = DMN_ACTOR,
 			       .store = c->st, .alog = c->log,
 			       .save = child_save, .saved = child_saved,
+			       .stage = child_stage,
 			       .progress = child_progress,
 			       .ctx = c};
 	struct job_opts o = {

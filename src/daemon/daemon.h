@@ -92,6 +92,7 @@ struct dmn_worker {
 	char id[SCHED_ID_LEN + 1];
 	unsigned attempt;
 	char stage[32];
+	unsigned step, steps;    /* the stage's place (sched_stage); 0 */
 	int64_t started_ms;      /* wall clock */
 	int64_t deadline_mono;   /* job_timeout */
 	int64_t kill_mono;       /* SIGKILL at, once asked to stop; 0 */
@@ -109,6 +110,7 @@ struct dmn_wview {
 	char id[SCHED_ID_LEN + 1];
 	unsigned attempt;
 	char stage[32];
+	unsigned step, steps;
 	int64_t started_ms;
 	enum dmn_stop stop;
 };

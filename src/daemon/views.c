@@ -78,6 +78,7 @@ void dmn_views_update(struct daemon *d)
 			continue;
 		*v = (struct dmn_wview){.slot = w->slot, .pid = w->pid,
 					.attempt = w->attempt,
+					.step = w->step, .steps = w->steps,
 					.started_ms = w->started_ms,
 					.stop = w->stop};
 		memcpy(v->id, w->id, sizeof(v->id));
@@ -160,6 +161,11 @@ static json_t *workers_json(struct daemon *d, json_t *running)
 				      (json_int_t)v[i].started_ms, "stop",
 				      dmn_stop_name(v[i].stop), "sandbox",
 				      worker_usage(v[i].pid));
+		if (o && v[i].step)
+			json_object_set_new(o, "step", json_integer(v[i].step));
+		if (o && v[i].steps)
+			json_object_set_new(o, "steps",
+					    json_integer(v[i].steps));
 		json_array_append_new(arr, o);
 	}
 	return arr;

@@ -24,6 +24,7 @@
 #include "daemon/daemon.h"
 #include "daemon/joblog.h"
 #include "job/job.h"
+#include "job/steps.h"
 
 extern char **environ;
 
@@ -207,16 +208,36 @@ void dmn_workers_stop_all(struct daemon *d, enum dmn_stop why)
 			dmn_worker_stop(d, &d->workers[i], why);
 }
 
-/* A stage change: recorded by the scheduler (job.stage), published. */
-static void worker_stage(struct daemon *d, struct dmn_worker *w,
-			 const char *stage)
+/* A step the worker sent (m's key): 1..JOB_STEPS_MAX, else 0 (none). */
+static unsigned worker_step(const json_t *m, const char *key)
 {
+	json_t *v = json_object_get(m, key);
+	json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+
+	return n > 0 && n <= JOB_STEPS_MAX ? (unsigned)n : 0;
+}
+
+/*
+ * A stage change: recorded by the scheduler (job.stage), published. Its
+ * place comes with it ({"stage", "step", "steps"}); a step the worker
+ * did not send, or one past the total, is recorded as none.
+ */
+static void worker_stage(struct daemon *d, struct dmn_worker *w,
+			 const char *stage, const json_t *m)
+{
+	struct sched_stage st = {.name = w->stage,
+				 .step = worker_step(m, "step"),
+				 .steps = worker_step(m, "steps")};
 	int rc;
 
+	if (st.steps && st.step > st.steps)
+		st.step = st.steps = 0;
 	al_strlcpy(w->stage, stage, sizeof(w->stage));
 	al_sanitize_text(w->stage);
-	rc = sched_heartbeat(d->sched, NULL, w->id, w->attempt, w->stage,
-			     NULL, NULL);
+	w->step = st.step;
+	w->steps = st.steps;
+	rc = sched_heartbeat(d->sched, NULL, w->id, w->attempt, &st, NULL,
+			     NULL);
 	if (rc && rc != AL_E_STALE)
 		al_warn("daemon", w->id, "cannot record stage %s: %s",
 			w->stage, al_strerror(rc));
@@ -280,7 +301,7 @@ void dmn_worker_readable(struct daemon *d, struct dmn_worker *w)
 			if (txn && store_txn_commit(txn))
 				al_warn("daemon", w->id, "progress lines lost");
 			txn = NULL;
-			worker_stage(d, w, stage);
+			worker_stage(d, w, stage, m);
 		} else if (line) {
 			if (!txn && store_txn_begin(d->st, true, &txn))
 				txn = NULL;

@@ -25,6 +25,7 @@
 #include "job/regcache.h"
 #include "job/score.h"
 #include "job/signals.h"
+#include "job/steps.h"
 #include "job/testout.h"
 #include "npm/lockfile.h"
 #include "npm/manifest.h"
@@ -93,6 +94,9 @@ struct job {
 	/* Groups (docs/update-job.md, "Groups"): each is tested and
 	 * proposed on its own, one after the other. */
 	const char *group;      /* the group under way ("all", ...) */
+	unsigned group_i;       /* its place in the plan's groups, from 0 */
+	struct job_steps steps; /* the stage under way among those the job
+				 * runs, for views */
 	bool multi;             /* several groups: stages and failures
 				 * name their group */
 	json_t *grec;           /* the group's entry in record "groups" */
@@ -172,7 +176,7 @@ static void job_progress(struct job *j, const char *fmt, ...)
 	va_end(ap);
 	al_sanitize_text(line);
 	if (w && w->progress)
-		w->progress(w->ctx, NULL, line);
+		w->progress(w->ctx, line);
 	if (j->o->progress)
 		fprintf(stderr, "airlock: %s\n", line);
 }
@@ -248,8 +252,10 @@ static json_t *job_stage_begin(struct job *j, const char *name)
 	if (j->multi && j->group)
 		json_object_set_new(st, "group", json_string(j->group));
 	json_array_append_new(j->stages, st);
-	if (j->o->worker && j->o->worker->progress)
-		j->o->worker->progress(j->o->worker->ctx, name, NULL);
+	job_steps_begin(&j->steps, name, j->group_i);
+	if (j->o->worker && j->o->worker->stage)
+		j->o->worker->stage(j->o->worker->ctx, name, j->steps.step,
+				    j->steps.steps);
 	job_progress(j, "%s ...", name);
 	job_emit(j, "stage.start", name, NULL);
 	return st;
@@ -2098,14 +2104,17 @@ static int job_evaluate(struct job *j, const struct npm_plan *p,
 		return rc;
 	}
 	j->build = job_has_build(pj);
+	job_steps_plan(&j->steps, j->build, pj->has_lock, (unsigned)n);
 	snprintf(tree, sizeof(tree), "%s/baseline", j->ws);
 	job_run_tree(j, "baseline-", tree, false, &j->sin.base_install,
 		     &j->sin.base_test, &j->sin.base_tests_ran);
 	job_reap_early(j, "baseline");
 	j->multi = n > 1;
 	for (size_t g = 0; g < n && rc == 0 && !job_stopping(j) &&
-			   !j->sandbox_failed; g++)
+			   !j->sandbox_failed; g++) {
+		j->group_i = (unsigned)g;
 		rc = job_group(j, p, pj, groups[g], &orig, s);
+	}
 	al_buf_free(&orig);
 	return rc ? rc : j->propose_rc;
 }

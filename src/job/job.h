@@ -42,9 +42,13 @@ struct job_worker {
 		    const char *action);
 	/* May be NULL: the transaction of a save with action committed. */
 	void (*saved)(void *ctx, const char *action);
-	/* A stage begins (name) or a progress line is ready (stage NULL);
-	 * called from any of the job's threads, line already terminal-safe. */
-	void (*progress)(void *ctx, const char *stage, const char *line);
+	/* Stage name begins, the job's step of steps (job/steps.h: step
+	 * from 1; steps 0 until the plan is known). May be NULL. */
+	void (*stage)(void *ctx, const char *name, unsigned step,
+		      unsigned steps);
+	/* A progress line is ready; called from any of the job's threads,
+	 * line already terminal-safe. May be NULL. */
+	void (*progress)(void *ctx, const char *line);
 	void *ctx;
 };
 

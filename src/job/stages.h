@@ -3,7 +3,8 @@
  * (docs/update-job.md, "Stages"). Not every job runs every stage: the
  * builds need a build script, lockfile a package-lock.json, isolate a
  * failure to take apart; from lockfile to propose they repeat once per
- * group. Views show a running job's place in this order.
+ * group; src/job/steps.h counts the stages a job will run, and views
+ * show its place among those.
  */
 #ifndef AL_JOB_STAGES_H
 #define AL_JOB_STAGES_H

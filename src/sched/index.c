@@ -50,6 +50,7 @@ struct ix_row {
 	int8_t level;    /* into ix_levels, -1: none */
 	int16_t score;   /* -1: none */
 	int32_t updates; /* -1: not planned */
+	uint16_t step, steps; /* the stage's place (sched_stage); 0: none */
 	int64_t created_ms, finished_ms, changed_ms;
 	struct ix_str *repo, *stage;
 	struct ix_str *names; /* NUL-separated; NULL: none */
@@ -249,6 +250,15 @@ static int64_t ix_changed(const json_t *rec)
 	return t;
 }
 
+/* A stage's step or total from the scheduler's member; 0 when it has
+ * none (records from before steps were kept) or one out of range. */
+static uint16_t ix_step(const json_t *m, const char *key)
+{
+	int64_t v = sched_jint(m, key, 0);
+
+	return v > 0 && v <= UINT16_MAX ? (uint16_t)v : 0;
+}
+
 /* Fill r from rec; its strings are new references. */
 static int ix_fill(struct sched_index *ix, struct ix_row *r, const json_t *rec,
 		   int64_t changed_ms)
@@ -268,6 +278,8 @@ static int ix_fill(struct sched_index *ix, struct ix_row *r, const json_t *rec,
 	r->score = json_is_integer(json_object_get(score, "value"))
 		   ? (int16_t)sched_jint(score, "value", -1) : -1;
 	r->updates = json_is_array(ups) ? (int32_t)json_array_size(ups) : -1;
+	r->step = ix_step(m, "step");
+	r->steps = ix_step(m, "steps");
 	r->created_ms = sched_jint(rec, "created_ms", -1);
 	r->finished_ms = sched_jint(rec, "finished_ms", -1);
 	r->changed_ms = changed_ms ? changed_ms : ix_changed(rec);
@@ -574,6 +586,10 @@ static json_t *ix_row_json(const struct ix_row *r)
 	if (o && r->finished_ms > 0)
 		json_object_set_new(o, "finished_ms",
 				    json_integer(r->finished_ms));
+	if (o && r->step)
+		json_object_set_new(o, "step", json_integer(r->step));
+	if (o && r->steps)
+		json_object_set_new(o, "steps", json_integer(r->steps));
 	return o;
 }
 
@@ -674,6 +690,10 @@ json_t *sched_index_summary(const json_t *rec, int64_t changed_ms)
 	if (json_is_array(ups))
 		json_object_set_new(o, "updates",
 				    json_integer((json_int_t)json_array_size(ups)));
+	if (ix_step(m, "step"))
+		json_object_set(o, "step", json_object_get(m, "step"));
+	if (ix_step(m, "steps"))
+		json_object_set(o, "steps", json_object_get(m, "steps"));
 	for (size_t off = 0; off < len; off += strlen(names + off) + 1)
 		json_array_append_new(json_object_get(o, "names"),
 				      json_string(names + off));

@@ -109,9 +109,10 @@ int sched_index_page(const struct sched_index *ix,
 
 /*
  * What views show of job record rec (new reference): {"id", "repo",
- * "state", "stage", "attempt", "reason", "score", "level", "updates",
- * "created_ms", "started_ms", "finished_ms", "changed_ms", "names"} (the
- * members the record has), names being the planned updates' and the
+ * "state", "stage", "step", "steps", "attempt", "reason", "score",
+ * "level", "updates", "created_ms", "started_ms", "finished_ms",
+ * "changed_ms", "names"} (the members the record has; step and steps
+ * once the worker said, see sched_stage), names being the planned updates' and the
  * failing tests' names, at most SCHED_NAMES_MAX of them and
  * SCHED_NAMES_BYTES in all, with "names_cut": true when some were left
  * out. The daemon's job.state and job.stage events carry it.

@@ -597,6 +597,8 @@ static int lease_take(struct sched *s, struct store_txn *txn,
 	json_object_set_new(rec, "state", json_string("running"));
 	json_object_set_new(m, "attempt", json_integer(attempt));
 	json_object_set_new(m, "stage", json_null());
+	json_object_set_new(m, "step", json_null());
+	json_object_set_new(m, "steps", json_null());
 	json_object_set_new(m, "lease",
 			    json_pack("{s:s,s:I}", "worker", worker,
 				      "since_ms", (json_int_t)now));
@@ -665,17 +667,35 @@ static int job_leased(struct store_txn *txn, const char *id,
 	return 0;
 }
 
+/* A step in a record: a positive integer, or null for 0. */
+static json_t *sched_step_json(unsigned n)
+{
+	return n ? json_integer((json_int_t)n) : json_null();
+}
+
+/* Whether stage differs from what m records (records from before steps
+ * were kept have none: null). */
+static bool sched_stage_new(const json_t *m, const struct sched_stage *st)
+{
+	const char *old = sched_jstr(m, "stage");
+
+	return !old || strcmp(old, st->name) ||
+	       sched_jint(m, "step", 0) != (int64_t)st->step ||
+	       sched_jint(m, "steps", 0) != (int64_t)st->steps;
+}
+
 int sched_heartbeat(struct sched *s, struct store_txn *txn, const char *id,
-		    unsigned attempt, const char *stage, int64_t *expires_ms,
-		    bool *cancel)
+		    unsigned attempt, const struct sched_stage *stage,
+		    int64_t *expires_ms, bool *cancel)
 {
 	struct store_txn *use = NULL;
 	json_t *rec = NULL, *m;
 	uint8_t lk[SCHED_LKEY_LEN], exp[8];
 	int64_t expires = sched_now(s) + s->lease_ms;
-	const char *old;
 	int rc;
 
+	if (stage && !stage->name)
+		return AL_E_USAGE;
 	if ((rc = sched_tx(s, txn, &use)) ||
 	    (rc = job_leased(use, id, attempt, &rec)))
 		goto out;
@@ -684,13 +704,18 @@ int sched_heartbeat(struct sched *s, struct store_txn *txn, const char *id,
 	sched_put_be64(exp, (uint64_t)expires);
 	if ((rc = store_put_raw(use, STORE_DB_QUEUE, lk, sizeof(lk), exp, 8)))
 		goto out;
-	old = sched_jstr(m, "stage");
-	if (stage && (!old || strcmp(old, stage))) {
-		json_object_set_new(m, "stage", json_string(stage));
+	if (stage && sched_stage_new(m, stage)) {
+		json_object_set_new(m, "stage", json_string(stage->name));
+		json_object_set_new(m, "step", sched_step_json(stage->step));
+		json_object_set_new(m, "steps", sched_step_json(stage->steps));
 		if ((rc = job_put(use, id, rec, 0)) ||
 		    (rc = audit_job(s, use, NULL, "job.stage", id,
-				    json_pack("{s:s,s:i}", "stage", stage,
-					      "attempt", (int)attempt))))
+				    json_pack("{s:s,s:i,s:o,s:o}", "stage",
+					      stage->name, "attempt",
+					      (int)attempt, "step",
+					      sched_step_json(stage->step),
+					      "steps",
+					      sched_step_json(stage->steps)))))
 			goto out;
 	}
 	if (expires_ms)

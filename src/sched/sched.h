@@ -228,18 +228,31 @@ int sched_lease(struct sched *s, struct store_txn *txn, const char *worker,
 		struct sched_lease *out);
 
 /*
+ * The stage a worker's job began: its name, and its step among the
+ * stages the job will run (src/job/steps.h), 0 when not known: the
+ * step of a job that has not said, the total before its plan.
+ */
+struct sched_stage {
+	const char *name;
+	unsigned step;
+	unsigned steps;
+};
+
+/*
  * The worker holding lease attempt of job id is alive: push the expiry
  * to now + lease_ms, and record stage if it is not NULL and differs
- * from the recorded one (audit job.stage; a plain heartbeat writes only
- * the raw lease entry and no audit entry). *cancel (may be NULL) is set
+ * from the recorded one in name, step or steps (audit job.stage; a
+ * plain heartbeat writes only the raw lease entry and no audit entry).
+ * The record's "sched" member keeps "stage", "step" and "steps" (null
+ * when 0). *cancel (may be NULL) is set
  * when a cancel was requested: the worker should stop and complete
  * with SCHED_OUT_CANCELLED. Returns 0, AL_E_NOTFOUND (no such job),
  * AL_E_STALE (the job is not running under this attempt: the lease
  * expired and was requeued or given to another worker).
  */
 int sched_heartbeat(struct sched *s, struct store_txn *txn, const char *id,
-		    unsigned attempt, const char *stage, int64_t *expires_ms,
-		    bool *cancel);
+		    unsigned attempt, const struct sched_stage *stage,
+		    int64_t *expires_ms, bool *cancel);
 
 /* How a worker's run ended. */
 enum sched_outcome {
@@ -339,8 +352,9 @@ int sched_next_wakeup(struct sched *s, int64_t *at_ms);
 
 /*
  * Jobs as summaries {"id","repo","state","priority","due_ms","attempt",
- * "stage","created_ms","finished_ms","reason","lease_expires_ms",
- * "score","level","updates"} (the last three once the job has them) into
+ * "stage","step","steps","created_ms","finished_ms","reason",
+ * "lease_expires_ms","score","level","updates"} (step, steps and the
+ * last three once the job has them) into
  * *out (new array). state < 0: every job, oldest first, the last limit
  * of them; SCHED_QUEUED: in lease order; SCHED_RUNNING: running jobs;
  * other states: those jobs, oldest first, the last limit. limit 0

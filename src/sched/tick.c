@@ -209,6 +209,12 @@ static json_t *summary(json_t *rec, int64_t expires)
 		json_object_get(rec, "finished_ms"), "reason",
 		json_object_get(m, "reason"));
 
+	/* The stage's place, once the worker said (null members of a
+	 * record are left out, like those of records that have none). */
+	if (o && json_is_integer(json_object_get(m, "step")))
+		json_object_set(o, "step", json_object_get(m, "step"));
+	if (o && json_is_integer(json_object_get(m, "steps")))
+		json_object_set(o, "steps", json_object_get(m, "steps"));
 	if (o && expires >= 0)
 		json_object_set_new(o, "lease_expires_ms",
 				    json_integer(expires));

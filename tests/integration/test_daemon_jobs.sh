@@ -116,6 +116,16 @@ mark="daemon-jobs-$$-$RANDOM"
 t=$(al job enqueue "$url" --test-cmd "sleep 600; : $mark" --policy minor --json |
 	json_id)
 dmn_wait "$t" r.sched.stage baseline-test 120
+# Its place among the 8 stages this job runs (no build script, no
+# lockfile, one group): the record, `job show` and the job.stage entry.
+[ "$(dmn_field "$t" r.sched.step)/$(dmn_field "$t" r.sched.steps)" = 4/8 ] ||
+	fail "place: $(dmn_field "$t" r.sched)"
+al job show "$t" | grep -q "^job $t: running (stage baseline-test, step 4 of 8)" ||
+	fail "show: $(al job show "$t" | head -1)"
+al audit show --job "$t" | grep '"job.stage"' | grep '"baseline-test"' |
+	grep -q '"steps":8' || fail "job.stage entry: $(al audit show --job "$t" |
+	grep '"job.stage"' | tail -1)"
+pass "a running job's place: step 4 of 8"
 dmn_stop TERM
 [ "$dmn_rc" -eq 0 ] || { cat "$dmn_log"; fail "daemon exit status $dmn_rc"; }
 grep -q 'I daemon stopped' "$dmn_log" || fail "no stop line"

@@ -187,6 +187,26 @@ static void test_rows(void **state)
 			       "stage", "clone\x1b]0;t\x07");
 	assert_true(con_jobs_event(&jb, "job.stage", ev, 5000));
 	assert_inert(jb.v[0].stage);
+	assert_int_equal(jb.v[0].step, 0);
+	json_decref(ev);
+	/* The place comes with the stage; a later stage without one (a
+	 * summary of a record that has none) leaves none. */
+	ev = json_pack("{s:s,s:s,s:i,s:i}", "id", "00000000000200000000",
+		       "stage", "install", "step", 5, "steps", 9);
+	assert_true(con_jobs_event(&jb, "job.stage", ev, 5000));
+	assert_int_equal(jb.v[0].step, 5);
+	assert_int_equal(jb.v[0].steps, 9);
+	json_decref(ev);
+	ev = json_pack("{s:s,s:s,s:i}", "id", "00000000000200000000",
+		       "stage", "clone", "step", 1);
+	assert_true(con_jobs_event(&jb, "job.stage", ev, 5000));
+	assert_int_equal(jb.v[0].step, 1);
+	assert_int_equal(jb.v[0].steps, 0);
+	json_decref(ev);
+	ev = json_pack("{s:s,s:s}", "id", "00000000000200000000", "state",
+		       "running");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	assert_int_equal(jb.v[0].step, 1); /* no stage: the place stays */
 	json_decref(ev);
 	ev = json_pack("{s:s,s:s,s:s}", "id", "00000000000300000000", "repo",
 		       "c", "state", "queued");
@@ -211,21 +231,61 @@ static void test_rows(void **state)
 	con_jobs_free(&jb);
 }
 
-/* Every stage of the table has its place; an unknown one has none. */
-static void test_stage_pos(void **state)
+/* A running job's stage: its place among the stages it runs first,
+ * "?" for the total before the plan; the name alone once it ended, for
+ * a record without a place, or a place that makes no sense. */
+static void test_stage_label(void **state)
 {
-	int pos, total;
+	char b[64];
 	(void)state;
 
-	assert_true(con_stage_pos("clone", &pos, &total));
-	assert_int_equal(pos, 1);
-	assert_int_equal(total, 12);
-	assert_true(con_stage_pos("install", &pos, &total));
-	assert_int_equal(pos, 7);
-	assert_true(con_stage_pos("propose", &pos, &total));
-	assert_int_equal(pos, total);
-	assert_false(con_stage_pos("installx", &pos, &total));
-	assert_false(con_stage_pos(NULL, &pos, &total));
+	con_stage_label(b, sizeof(b), "install", true, 5, 9);
+	assert_string_equal(b, "5/9 install");
+	con_stage_label(b, sizeof(b), "install", true, 12, 19);
+	assert_string_equal(b, "12/19 install");
+	con_stage_label(b, sizeof(b), "clone", true, 1, 0);
+	assert_string_equal(b, "1/? clone");
+	con_stage_label(b, sizeof(b), "test", false, 6, 8);
+	assert_string_equal(b, "test");
+	con_stage_label(b, sizeof(b), "install", true, 0, 0);
+	assert_string_equal(b, "install");
+	con_stage_label(b, sizeof(b), "install", true, 0, 9);
+	assert_string_equal(b, "install");
+	con_stage_label(b, sizeof(b), "install", true, 10, 9);
+	assert_string_equal(b, "install");
+	con_stage_label(b, sizeof(b), "", true, 3, 9);
+	assert_string_equal(b, "-");
+	con_stage_label(b, sizeof(b), NULL, false, 0, 0);
+	assert_string_equal(b, "-");
+	/* Cut to the 80-column table's 10, the place is still whole. */
+	con_stage_label(b, 11, "baseline-install", true, 13, 19);
+	assert_string_equal(b, "13/19 base");
+}
+
+/* The place read from a summary or a worker: bounded, and the name
+ * made inert. */
+static void test_stage_label_json(void **state)
+{
+	char b[64];
+	json_t *o = json_pack("{s:s,s:i,s:i}", "stage", "test\x1b[2J", "step",
+			      6, "steps", 8);
+	(void)state;
+
+	con_stage_label_json(b, sizeof(b), o, true);
+	assert_int_equal(strncmp(b, "6/8 test", 8), 0);
+	assert_inert(b);
+	json_object_set_new(o, "steps", json_integer(CON_STEP_MAX + 1));
+	json_object_set_new(o, "stage", json_string("score"));
+	con_stage_label_json(b, sizeof(b), o, true);
+	assert_string_equal(b, "6/? score");
+	json_object_set_new(o, "step", json_string("6"));
+	con_stage_label_json(b, sizeof(b), o, true);
+	assert_string_equal(b, "score");
+	json_object_set_new(o, "step", json_integer(-1));
+	json_object_set_new(o, "steps", json_integer(8));
+	con_stage_label_json(b, sizeof(b), o, true);
+	assert_string_equal(b, "score");
+	json_decref(o);
 }
 
 /* Does any line of l hold needle? */
@@ -241,12 +301,13 @@ static json_t *workers_reply(json_int_t cpu_usec, json_int_t sampled,
 			     const char *repo)
 {
 	return json_pack(
-		"{s:i,s:[{s:s,s:s,s:i,s:s,s:s,s:I,s:s,s:i,s:{s:I,s:I,s:I,s:i,"
+		"{s:i,s:[{s:s,s:s,s:i,s:s,s:i,s:i,s:s,s:I,s:s,s:i,s:{s:I,s:I,"
+		"s:I,s:i,"
 		"s:i,s:i,s:I}}],s:[{s:s,s:s,s:i,s:I,s:i}],s:i,s:[{s:s,s:s,s:s,"
 		"s:I}]}",
 		"max", 2, "running", "worker", "worker-1", "id",
 		"0123456789abcdef0123", "pid", 42, "stage", "baseline-test",
-		"repo", repo, "started_ms", (json_int_t)1000, "stop", "none",
+		"step", 4, "steps", 8, "repo", repo, "started_ms", (json_int_t)1000, "stop", "none",
 		"attempt", 1, "sandbox", "mem_bytes",
 		(json_int_t)(64 << 20), "mem_max", (json_int_t)(512 << 20),
 		"cpu_usec", cpu_usec, "cpu_milli", 1000, "pids", 3,
@@ -278,7 +339,7 @@ static void test_queue_lines(void **state)
 	con_queue_build(&l, b, a, 61000);
 	assert_true(lines_have(&l, "Workers: 1 of 2 busy"));
 	assert_true(lines_have(&l, "worker-1  cdef0123"));
-	assert_true(lines_have(&l, "5/12 baseline-test"));
+	assert_true(lines_have(&l, "4/8 baseline-test"));
 	assert_true(lines_have(&l, "cpu  0.50 of 1.00 (50%)"));
 	assert_true(lines_have(&l, "mem 64M of 512M (12%)"));
 	assert_true(lines_have(&l, "pids 3 of 256"));
@@ -343,7 +404,8 @@ int main(void)
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_indexed_events),
-		cmocka_unit_test(test_stage_pos),
+		cmocka_unit_test(test_stage_label),
+		cmocka_unit_test(test_stage_label_json),
 		cmocka_unit_test(test_queue_lines),
 		cmocka_unit_test(test_head_lines),
 	};

@@ -313,6 +313,60 @@ static void test_summary_names(void **state)
 	json_decref(r);
 }
 
+/* A running job's place (step of steps) in its page row and summary;
+ * a record from before places were kept, or with a null or hostile
+ * one, has none. */
+static void test_step(void **state)
+{
+	struct sched_index *ix;
+	struct sched_index_query q = {.col = SCHED_COL_ID, .desc = true,
+				      .state = -1, .limit = 10};
+	json_t *r = rec(1, "/srv/a", "running", "install", -1, 2, 0), *p, *j;
+
+	(void)state;
+	json_object_set_new(json_object_get(r, "sched"), "step",
+			    json_integer(5));
+	json_object_set_new(json_object_get(r, "sched"), "steps",
+			    json_integer(9));
+	p = sched_index_summary(r, 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "step")), 5);
+	assert_int_equal(json_integer_value(json_object_get(p, "steps")), 9);
+	json_decref(p);
+	assert_int_equal(sched_index_new(&ix), 0);
+	put(ix, r);
+	r = rec(2, "/srv/b", "running", "clone", -1, -1, 0);
+	json_object_set_new(json_object_get(r, "sched"), "step",
+			    json_integer(1));
+	json_object_set_new(json_object_get(r, "sched"), "steps", json_null());
+	put(ix, r);
+	r = rec(3, "/srv/c", "succeeded", "propose", 90, 1, 5000);
+	json_object_set_new(json_object_get(r, "sched"), "step",
+			    json_integer(-4));
+	json_object_set_new(json_object_get(r, "sched"), "steps",
+			    json_string("9"));
+	p = sched_index_summary(r, 0);
+	assert_null(json_object_get(p, "step"));
+	assert_null(json_object_get(p, "steps"));
+	json_decref(p);
+	put(ix, r);
+	put(ix, rec(4, "/srv/d", "failed", "test", 10, 1, 6000));
+	assert_int_equal(sched_index_page(ix, &q, &p), 0);
+	/* Newest first: 4 (no place), 3 (a bad one), 2 (1 of ?), 1. */
+	j = json_array_get(json_object_get(p, "jobs"), 0);
+	assert_null(json_object_get(j, "step"));
+	j = json_array_get(json_object_get(p, "jobs"), 1);
+	assert_null(json_object_get(j, "step"));
+	assert_null(json_object_get(j, "steps"));
+	j = json_array_get(json_object_get(p, "jobs"), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "step")), 1);
+	assert_null(json_object_get(j, "steps"));
+	j = json_array_get(json_object_get(p, "jobs"), 3);
+	assert_int_equal(json_integer_value(json_object_get(j, "step")), 5);
+	assert_int_equal(json_integer_value(json_object_get(j, "steps")), 9);
+	json_decref(p);
+	sched_index_free(ix);
+}
+
 /* Built from a real store: every job, as the scheduler recorded it. */
 static void test_build(void **state)
 {
@@ -365,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_bad_query),
 		cmocka_unit_test(test_strings_shared),
 		cmocka_unit_test(test_summary_names),
+		cmocka_unit_test(test_step),
 		cmocka_unit_test(test_build),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

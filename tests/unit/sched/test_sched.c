@@ -141,6 +141,17 @@ static int64_t sched_int(struct fix *f, const char *id, const char *key)
 	return v;
 }
 
+/* Whether the scheduler's member key is null (or absent). */
+static bool sched_null(struct fix *f, const char *id, const char *key)
+{
+	json_t *rec = show(f, id);
+	json_t *v = json_object_get(json_object_get(rec, "sched"), key);
+	bool null = !v || json_is_null(v);
+
+	json_decref(rec);
+	return null;
+}
+
 static uint64_t audit_count(struct fix *f)
 {
 	uint64_t n = 0, bad = 0;
@@ -258,6 +269,9 @@ static void test_expiry_backoff(void **state)
 	unsigned n = 9;
 	bool cancel = true;
 	int64_t exp;
+	const struct sched_stage clone = {.name = "clone", .step = 1};
+	const struct sched_stage install1 = {"install", 5, 14};
+	const struct sched_stage install2 = {"install", 10, 14};
 
 	f->clk.rnd = 0; /* jitter: the fixed half only */
 	open_sched(f);
@@ -266,16 +280,27 @@ static void test_expiry_backoff(void **state)
 
 	/* Heartbeats keep the lease. */
 	f->clk.now += 800;
-	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, "clone", &exp,
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, &clone, &exp,
 					 &cancel), 0);
 	assert_false(cancel);
 	assert_int_equal(exp, f->clk.now + 1000);
 	assert_string_equal(last_action(f), "job.stage");
+	assert_int_equal(sched_int(f, a, "step"), 1);
+	assert_true(sched_null(f, a, "steps")); /* the plan is not known */
 	uint64_t before = audit_count(f);
 	f->clk.now += 800;
-	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, "clone", NULL,
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, &clone, NULL,
 					 NULL), 0);
 	assert_int_equal(audit_count(f), before); /* no stage change */
+	/* A stage of the same name in the next group is a change. */
+	f->clk.now += 800;
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, &install1, NULL,
+					 NULL), 0);
+	assert_int_equal(sched_heartbeat(f->s, NULL, a, 1, &install2, NULL,
+					 NULL), 0);
+	assert_int_equal(audit_count(f), before + 2);
+	assert_int_equal(sched_int(f, a, "step"), 10);
+	assert_int_equal(sched_int(f, a, "steps"), 14);
 	f->clk.now += 800;
 	assert_int_equal(sched_requeue_expired(f->s, NULL, false, &n), 0);
 	assert_int_equal(n, 0);
@@ -297,6 +322,10 @@ static void test_expiry_backoff(void **state)
 	f->clk.now += 500;
 	lease(f, &l);
 	assert_int_equal(l.attempt, 2);
+	/* The new lease starts with no stage and no place. */
+	assert_true(sched_null(f, a, "stage"));
+	assert_true(sched_null(f, a, "step"));
+	assert_true(sched_null(f, a, "steps"));
 
 	/* A transient failure retries with twice the delay. */
 	f->clk.rnd = 0;
