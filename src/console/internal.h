@@ -50,7 +50,8 @@ enum con_col {
 /* One row of the jobs table: a job summary, every string terminal-safe. */
 struct con_job {
 	char id[CON_ID_LEN + 1];
-	char *repo;
+	char *repo;     /* made inert: what is drawn */
+	char *repo_raw; /* as the daemon has it: what sorts and filters */
 	char state[12];
 	char stage[32];
 	unsigned step, steps; /* the stage's place; 0: not known */

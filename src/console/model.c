@@ -88,8 +88,10 @@ const char *con_col_api(enum con_col c)
 
 void con_jobs_reset(struct con_jobs *j)
 {
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
 		free(j->v[i].repo);
+		free(j->v[i].repo_raw);
+	}
 	j->n = 0;
 	j->next[0] = '\0';
 	j->newest[0] = '\0';
@@ -98,7 +100,8 @@ void con_jobs_reset(struct con_jobs *j)
 	json_decref(j->cursor);
 	j->cursor = NULL;
 	free(j->bound.repo);
-	j->bound.repo = NULL;
+	free(j->bound.repo_raw);
+	j->bound.repo = j->bound.repo_raw = NULL;
 	j->has_bound = false;
 }
 
@@ -141,9 +144,44 @@ bool con_filter_empty(const struct con_filter *f)
 	return !f->state[0] && !f->level[0] && !f->match[0];
 }
 
+/* A copy of s with ASCII letters lowered, into buf when it fits. */
+static char *ascii_lower(const char *s, char *buf, size_t bufsz)
+{
+	size_t n = strlen(s);
+	char *d = n < bufsz ? buf : malloc(n + 1);
+
+	for (size_t i = 0; d && i <= n; i++)
+		d[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+	return d;
+}
+
+/*
+ * strcasestr as the daemon's (sched/index.c) works, in the C locale:
+ * ASCII letters in any case, every other byte as itself. The console
+ * runs in the operator's locale, whose case rules (a Turkish I, a
+ * Latin-1 byte) would make it hold a job the daemon's filter hides or
+ * drop one it shows. strstr on lowered copies stays linear.
+ */
+static bool ascii_casestr(const char *hay, const char *needle)
+{
+	char hb[512], nb[sizeof(((struct con_filter *)0)->match)];
+	char *h = ascii_lower(hay, hb, sizeof(hb));
+	char *n = ascii_lower(needle, nb, sizeof(nb));
+	bool found = h && n && strstr(h, n);
+
+	if (h != hb)
+		free(h);
+	if (n != nb)
+		free(n);
+	return found;
+}
+
 bool con_filter_wants(const struct con_filter *f, const struct con_job *job,
 		      json_t *names, bool unknown)
 {
+	/* The daemon looks in the repository as the job has it, not in
+	 * the copy made inert for the screen. */
+	const char *repo = job->repo_raw ? job->repo_raw : job->repo;
 	json_t *v;
 	size_t i;
 
@@ -151,12 +189,12 @@ bool con_filter_wants(const struct con_filter *f, const struct con_job *job,
 		return false;
 	if (f->level[0] && strcmp(f->level, job->level))
 		return false;
-	if (!f->match[0] || strcasestr(job->repo, f->match) ||
-	    strcasestr(job->id, f->match))
+	if (!f->match[0] || ascii_casestr(repo ? repo : "", f->match) ||
+	    ascii_casestr(job->id, f->match))
 		return true;
 	json_array_foreach(names, i, v)
 		if (json_string_value(v) &&
-		    strcasestr(json_string_value(v), f->match))
+		    ascii_casestr(json_string_value(v), f->match))
 			return true;
 	return unknown;
 }
@@ -209,6 +247,7 @@ static void job_apply(struct con_job *row, json_t *o)
 static struct con_job *job_insert(struct con_jobs *j, size_t at, json_t *o)
 {
 	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *repo;
 	struct con_job *row;
 
 	if (!id || strlen(id) != CON_ID_LEN ||
@@ -228,8 +267,12 @@ static struct con_job *job_insert(struct con_jobs *j, size_t at, json_t *o)
 	row->score = row->updates = -1;
 	row->created_ms = row->finished_ms = -1;
 	memcpy(row->id, id, CON_ID_LEN + 1);
-	row->repo = con_safe_dup(json_string_value(json_object_get(o, "repo")));
-	if (!row->repo) {
+	repo = json_string_value(json_object_get(o, "repo"));
+	row->repo = con_safe_dup(repo);
+	row->repo_raw = strdup(repo ? repo : "");
+	if (!row->repo || !row->repo_raw) {
+		free(row->repo);
+		free(row->repo_raw);
 		memmove(&j->v[at], &j->v[at + 1], (j->n - at) * sizeof(*j->v));
 		return NULL;
 	}
@@ -249,6 +292,7 @@ static void job_remove(struct con_jobs *j, struct con_job *row)
 	size_t at = (size_t)(row - j->v);
 
 	free(row->repo);
+	free(row->repo_raw);
 	memmove(&j->v[at], &j->v[at + 1], (j->n - at - 1) * sizeof(*j->v));
 	j->n--;
 }
@@ -287,7 +331,10 @@ static int col_cmp(enum con_col c, const struct con_job *a,
 {
 	switch (c) {
 	case CON_COL_REPO:
-		return strcmp(a->repo, b->repo);
+		/* The daemon's order is the bytes' (index.c): the inert
+		 * copy would put "\u202e" ('???') before letters. */
+		return strcmp(a->repo_raw ? a->repo_raw : a->repo,
+			      b->repo_raw ? b->repo_raw : b->repo);
 	case CON_COL_STATE:
 		return strcmp(a->state, b->state);
 	case CON_COL_STAGE:
@@ -321,13 +368,19 @@ static int order_cmp(enum con_col col, bool desc, const struct con_job *a,
 void con_jobs_set_bound(struct con_jobs *j, const char *id)
 {
 	struct con_job *row = id ? con_jobs_find(j, id) : NULL;
-	char *repo;
+	char *repo, *raw = NULL;
 
 	if (!row || !(repo = strdup(row->repo)))
 		return;
+	if (row->repo_raw && !(raw = strdup(row->repo_raw))) {
+		free(repo);
+		return;
+	}
 	free(j->bound.repo);
+	free(j->bound.repo_raw);
 	j->bound = *row;
 	j->bound.repo = repo;
+	j->bound.repo_raw = raw;
 	j->has_bound = true;
 }
 

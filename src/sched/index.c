@@ -61,6 +61,7 @@ struct sched_index {
 	size_t n, cap;
 	struct ix_str **buckets;
 	size_t nbuckets, nstr, str_bytes;
+	uint64_t key[2]; /* the string table's hash key, random */
 };
 
 #define IX_BUCKETS0 1024
@@ -77,6 +78,11 @@ int sched_index_new(struct sched_index **out)
 	if (!ix)
 		return -ENOMEM;
 	ix->nbuckets = IX_BUCKETS0;
+	if (al_random(ix->key, sizeof(ix->key))) {
+		sched_index_free(ix);
+		*out = NULL;
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -109,15 +115,74 @@ size_t sched_index_bytes(const struct sched_index *ix)
 	       ix->nbuckets * sizeof(*ix->buckets) + ix->str_bytes;
 }
 
+size_t sched_index_chain_max(const struct sched_index *ix)
+{
+	size_t max = 0;
+
+	for (size_t i = 0; ix && i < ix->nbuckets; i++) {
+		size_t n = 0;
+		for (const struct ix_str *e = ix->buckets[i]; e; e = e->next)
+			n++;
+		if (n > max)
+			max = n;
+	}
+	return max;
+}
+
 /* ---- shared strings ------------------------------------------------- */
 
-static uint32_t ix_hash(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
+/*
+ * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input
+ * PRF", 2012) under the index's random key. The strings are a
+ * caller's repository URLs and a hostile project's test and package
+ * names: with a public hash (FNV-1a was here) they can be chosen to
+ * share a bucket, and every intern then walks them all, n^2 to build.
+ */
+#define IX_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define IX_SIPROUND                                                        \
+	do {                                                               \
+		v0 += v1; v1 = IX_ROTL(v1, 13); v1 ^= v0;                  \
+		v0 = IX_ROTL(v0, 32);                                      \
+		v2 += v3; v3 = IX_ROTL(v3, 16); v3 ^= v2;                  \
+		v0 += v3; v3 = IX_ROTL(v3, 21); v3 ^= v0;                  \
+		v2 += v1; v1 = IX_ROTL(v1, 17); v1 ^= v2;                  \
+		v2 = IX_ROTL(v2, 32);                                      \
+	} while (0)
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 16777619u;
-	return h;
+static uint64_t ix_siphash(const uint64_t key[2], const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	uint64_t v0 = key[0] ^ 0x736f6d6570736575ull;
+	uint64_t v1 = key[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = key[0] ^ 0x6c7967656e657261ull;
+	uint64_t v3 = key[1] ^ 0x7465646279746573ull;
+	uint64_t m;
+	size_t i, j;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		for (m = 0, j = 0; j < 8; j++)
+			m |= (uint64_t)u[i + j] << (8 * j);
+		v3 ^= m;
+		IX_SIPROUND;
+		IX_SIPROUND;
+		v0 ^= m;
+	}
+	for (m = (uint64_t)len << 56, j = 0; i + j < len; j++)
+		m |= (uint64_t)u[i + j] << (8 * j);
+	v3 ^= m;
+	IX_SIPROUND;
+	IX_SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	for (j = 0; j < 4; j++)
+		IX_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint32_t ix_hash(const struct sched_index *ix, const char *s,
+			size_t len)
+{
+	return (uint32_t)ix_siphash(ix->key, s, len);
 }
 
 static void ix_grow(struct sched_index *ix)
@@ -145,7 +210,7 @@ static void ix_grow(struct sched_index *ix)
 static struct ix_str *ix_intern(struct sched_index *ix, const char *s,
 				size_t len)
 {
-	uint32_t h = ix_hash(s, len);
+	uint32_t h = ix_hash(ix, s, len);
 	struct ix_str *e = ix->buckets[h & (ix->nbuckets - 1)];
 
 	for (; e; e = e->next)

@@ -78,6 +78,10 @@ int sched_index_put(struct sched_index *ix, const json_t *rec,
 size_t sched_index_count(const struct sched_index *ix);
 /* Heap bytes the index holds (rows and shared strings). */
 size_t sched_index_bytes(const struct sched_index *ix);
+/* The longest chain of the shared strings' table (its buckets are
+ * chosen by a hash keyed at random per index, so that no input can
+ * crowd one): for tests and the build's log line. */
+size_t sched_index_chain_max(const struct sched_index *ix);
 
 /*
  * The order: by col (descending with desc), ties newest first (by id);

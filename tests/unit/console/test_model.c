@@ -166,6 +166,77 @@ static void test_indexed_events(void **state)
 	con_jobs_free(&jb);
 }
 
+/*
+ * The daemon orders and filters the raw strings (sched/index.c): the
+ * held rows must follow the same order and the same filter, or an
+ * event drops a job the daemon's cursor has passed already (it never
+ * shows) or holds one the daemon's filter hides. A repository may hold
+ * a bidirectional override or a C1 control as UTF-8 (enqueue refuses
+ * only ASCII controls): drawn as '?', it still sorts as its bytes.
+ */
+static void test_indexed_raw_order(void **state)
+{
+	struct con_jobs jb = {.sort = CON_COL_REPO, .descending = false};
+	/* The daemon's first page (limit 2): "/r/a" < "/r/\u202eb". */
+	json_t *page = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]",
+		"id", "00000000000100000000", "repo", "/r/a", "state", "failed",
+		"id", "00000000000200000000", "repo", "/r/\xe2\x80\xae" "b",
+		"state", "failed");
+	json_t *ev;
+	(void)state;
+
+	assert_int_equal(con_jobs_add_page(&jb, page), 0);
+	con_jobs_set_bound(&jb, "00000000000200000000");
+	con_jobs_sort(&jb);
+	assert_string_equal(jb.v[0].id, "00000000000100000000");
+	assert_inert(jb.v[1].repo);
+	/* "/r/c" sorts before the bound for the daemon: it is held now,
+	 * or its next page (after the bound) never brings it. */
+	ev = json_pack("{s:s,s:s,s:s}", "id", "00000000000300000000", "repo",
+		       "/r/c", "state", "failed");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 3);
+	assert_string_equal(jb.v[1].id, "00000000000300000000");
+	/* A C1 control (U+0085) sorts after ASCII and before U+202E. */
+	ev = json_pack("{s:s,s:s,s:s}", "id", "00000000000400000000", "repo",
+		       "/r/\xc2\x85" "z", "state", "failed");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 4);
+	assert_string_equal(jb.v[2].id, "00000000000400000000");
+	/* Past the bound: left for the next page. */
+	ev = json_pack("{s:s,s:s,s:s}", "id", "00000000000700000000", "repo",
+		       "/r/\xe2\x80\xae" "c", "state", "failed");
+	assert_false(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 4);
+	con_jobs_free(&jb);
+
+	/* Filtered: the daemon finds no '?' in "/r/\u202eb" (a URL with a
+	 * '?' is refused at enqueue), so neither does the console. */
+	memset(&jb, 0, sizeof(jb));
+	jb.sort = CON_COL_ID;
+	jb.descending = true;
+	con_filter_parse(&jb.filter, "?");
+	jb.end = true;
+	ev = json_pack("{s:s,s:s,s:s,s:[]}", "id", "00000000000500000000",
+		       "repo", "/r/\xe2\x80\xae" "b", "state", "failed",
+		       "names");
+	assert_false(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 0);
+	/* Case is ASCII's alone, as in the daemon, whatever the locale. */
+	con_filter_parse(&jb.filter, "SHOP");
+	ev = json_pack("{s:s,s:s,s:s}", "id", "00000000000600000000", "repo",
+		       "/r/shop", "state", "failed");
+	assert_true(con_jobs_event(&jb, "job.state", ev, 5000));
+	json_decref(ev);
+	assert_int_equal(jb.n, 1);
+	json_decref(page);
+	con_jobs_free(&jb);
+}
+
 static void test_rows(void **state)
 {
 	struct con_jobs jb = {.sort = CON_COL_ID, .descending = true};
@@ -406,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_indexed_events),
 		cmocka_unit_test(test_stage_label),
 		cmocka_unit_test(test_stage_label_json),
+		cmocka_unit_test(test_indexed_raw_order),
 		cmocka_unit_test(test_queue_lines),
 		cmocka_unit_test(test_head_lines),
 	};

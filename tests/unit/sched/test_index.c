@@ -283,6 +283,46 @@ static void test_strings_shared(void **state)
 	sched_index_free(b);
 }
 
+/* FNV-1a, 32 bits: the hash the index's string table once used. */
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/*
+ * A socket group member's repository URLs, or a hostile project's test
+ * names, chosen so that a public hash puts them all in one bucket:
+ * every intern then walks the whole chain, and building the index of n
+ * such jobs costs n^2 (minutes for 100 000, on the API thread). Found
+ * here by brute force on the low bits the table indexes by; the table's
+ * keyed hash spreads them.
+ */
+static void test_hash_flood(void **state)
+{
+	enum { N = 3000, BITS = 11 };
+	struct sched_index *ix = NULL;
+	char repo[64];
+	unsigned n = 0;
+
+	(void)state;
+	assert_int_equal(sched_index_new(&ix), 0);
+	for (unsigned long k = 0; n < N; k++) {
+		snprintf(repo, sizeof(repo), "https://git.test/f%lx.git", k);
+		if (fnv1a(repo) & ((1u << BITS) - 1))
+			continue;
+		put(ix, rec(++n, repo, "queued", "lease", -1, -1, 0));
+	}
+	assert_int_equal(sched_index_count(ix), N);
+	/* 3 000 strings in 2 048 buckets: a fair hash's longest chain is
+	 * a handful; the flood's was all of them. */
+	assert_in_range(sched_index_chain_max(ix), 1, 32);
+	sched_index_free(ix);
+}
+
 static void test_summary_names(void **state)
 {
 	json_t *r = rec(1, "/srv/a", "failed", "test", 20, 2, 5000), *s;
@@ -418,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_paging_while_added),
 		cmocka_unit_test(test_bad_query),
 		cmocka_unit_test(test_strings_shared),
+		cmocka_unit_test(test_hash_flood),
 		cmocka_unit_test(test_summary_names),
 		cmocka_unit_test(test_step),
 		cmocka_unit_test(test_build),
