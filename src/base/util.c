@@ -47,10 +47,12 @@ void al_utc_date(char *out, size_t outsz, int64_t wall_ms)
 /*
  * The length of the sequence at u[i] that could drive a terminal, 0 when
  * there is none: a C0 control other than tab (and newline if keep_nl),
- * DEL, a C1 control as UTF-8 (U+0080..U+009F, e.g. CSI), or one of the
- * bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069),
- * which reorder what follows them on screen so that a name could display
- * as something else.
+ * DEL, a C1 control as UTF-8 (U+0080..U+009F, e.g. CSI), one of the
+ * bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069)
+ * or marks (U+200E, U+200F, U+061C), which reorder what follows them on
+ * screen so that a name could display as something else, or the line
+ * and paragraph separators (U+2028, U+2029), which some terminals and
+ * log viewers break lines at.
  */
 static size_t unsafe_at(const unsigned char *u, size_t i, size_t len,
 			bool keep_nl)
@@ -62,8 +64,11 @@ static size_t unsafe_at(const unsigned char *u, size_t i, size_t len,
 	if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
 	    u[i + 1] <= 0x9f)
 		return 2;
+	if (u[i] == 0xd8 && i + 1 < len && u[i + 1] == 0x9c)
+		return 2;
 	if (u[i] == 0xe2 && i + 2 < len &&
-	    ((u[i + 1] == 0x80 && u[i + 2] >= 0xaa && u[i + 2] <= 0xae) ||
+	    ((u[i + 1] == 0x80 && u[i + 2] >= 0xa8 && u[i + 2] <= 0xae) ||
+	     (u[i + 1] == 0x80 && (u[i + 2] == 0x8e || u[i + 2] == 0x8f)) ||
 	     (u[i + 1] == 0x81 && u[i + 2] >= 0xa6 && u[i + 2] <= 0xa9)))
 		return 3;
 	return 0;

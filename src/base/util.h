@@ -21,10 +21,10 @@ void al_utc_date(char *out, size_t outsz, int64_t wall_ms);
 
 /*
  * Replace, in place, every byte that could drive a terminal: C0 controls
- * other than tab and newline, DEL, UTF-8 encoded C1 controls, and the
- * bidirectional override and isolate characters that reorder text on
- * screen. Used on every string that came from a job before it reaches a
- * terminal or log.
+ * other than tab and newline, DEL, UTF-8 encoded C1 controls, the
+ * bidirectional overrides, isolates and marks that reorder text on
+ * screen, and the Unicode line and paragraph separators. Used on every
+ * string that came from a job before it reaches a terminal or log.
  */
 void al_sanitize_text(char *s);
 /* The same on a buffer of len bytes; newlines kept if keep_nl. */

@@ -142,7 +142,8 @@ static int check_repo(const char *repo, unsigned flags, char *why,
 				      "space or a control character");
 	if (!al_text_safe(repo, n))
 		return refuse(AL_E_USAGE, why, whysz, "'repo' holds a C1 "
-			      "control or a bidirectional override");
+			      "control, a bidirectional override or mark, "
+			      "or a Unicode line separator");
 	return check_url(repo, flags, why, whysz);
 }
 
@@ -180,7 +181,8 @@ int sched_request_check(const struct sched_request *rq, unsigned flags,
 	 * drive a terminal (a tab is fine, a shell reads it as a space). */
 	if (rq->test_cmd && !al_text_safe(rq->test_cmd, strlen(rq->test_cmd)))
 		return refuse(AL_E_USAGE, why, whysz, "'test_cmd' holds a "
-			      "control character or a bidirectional override");
+			      "control character, a bidirectional override "
+			      "or mark, or a Unicode line separator");
 	if (rq->trigger && strcmp(rq->trigger, "api") &&
 	    strcmp(rq->trigger, "schedule") && strcmp(rq->trigger, "retry"))
 		return refuse(AL_E_USAGE, why, whysz, "unknown trigger");

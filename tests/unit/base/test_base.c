@@ -45,7 +45,14 @@ static void test_sanitize(void **state)
 	assert_false(al_text_safe("a\n", 2));
 	assert_false(al_text_safe("\xc2\x9b", 2));
 	assert_false(al_text_safe("\xe2\x80\xae", 3));
-	assert_true(al_text_safe("\xe2\x80\xa9", 3)); /* not an override */
+	assert_true(al_text_safe("\xe2\x80\xa7", 3)); /* hyphenation point */
+	/* Marks and separators: LRM, RLM, ALM, LS, PS. */
+	assert_false(al_text_safe("a\xe2\x80\x8e", 4));
+	assert_false(al_text_safe("a\xe2\x80\x8f", 4));
+	assert_false(al_text_safe("a\xd8\x9c", 3));
+	assert_false(al_text_safe("a\xe2\x80\xa8", 4));
+	assert_false(al_text_safe("a\xe2\x80\xa9", 4));
+	assert_true(al_text_safe("\xd8\xa7", 2)); /* Arabic alef */
 }
 
 static void test_utf8_repair(void **state)
