@@ -161,7 +161,7 @@ static int prune_find(struct store_txn *txn, struct sched_prune *p,
 	if ((rc = store_cursor_open(txn, STORE_DB_JOBS, &cur)) ||
 	    (p->pos[0] && (rc = store_cursor_seek(cur, p->pos, SCHED_ID_LEN))))
 		goto out;
-	for (unsigned i = 0; i < scan && b->n < batch; i++) {
+	for (unsigned i = 0; i < scan && b->n < batch;) {
 		rc = store_cursor_next(cur, &k, &klen, &rec);
 		if (rc == AL_E_NOTFOUND)
 			break;
@@ -169,7 +169,12 @@ static int prune_find(struct store_txn *txn, struct sched_prune *p,
 		if (rc && rc != AL_E_AUTH && rc != AL_E_PARSE &&
 		    rc != AL_E_STALE)
 			goto out;
-		if (!id_key(k, klen, id) || !strcmp(id, p->pos))
+		/* The seek finds the last record examined, if it is still
+		 * there: not examined twice. */
+		if (id_key(k, klen, id) && !strcmp(id, p->pos))
+			continue;
+		i++;
+		if (!id_key(k, klen, id))
 			continue;
 		if (past_end(p, age_id, id)) {
 			rc = AL_E_NOTFOUND;
@@ -247,25 +252,24 @@ static int prune_repo(struct sched *s, struct store_txn *txn,
 	json_t *repo = NULL, *rm, *q;
 	uint8_t rkey[32];
 	size_t before;
+	bool changed;
 	int rc;
 
 	if (!url || sched_repo_get(s, txn, url, rkey, &repo))
 		return 0;
 	rm = sched_member(repo);
 	run = sched_jstr(rm, "running");
+	changed = run && !strcmp(run, id);
+	if (changed)
+		json_object_del(rm, "running");
 	q = sched_repo_queued(rm);
 	before = json_array_size(q);
 	json_decref(q);
 	sched_repo_unqueue(rm, id);
 	q = sched_repo_queued(rm);
-	rc = 0;
-	if ((run && !strcmp(run, id)) || json_array_size(q) != before) {
-		json_object_del(rm, "running");
-		if (run && strcmp(run, id))
-			json_object_set_new(rm, "running", json_string(run));
-		rc = sched_repo_put(txn, rkey, repo);
-	}
+	changed |= json_array_size(q) != before;
 	json_decref(q);
+	rc = changed ? sched_repo_put(txn, rkey, repo) : 0;
 	json_decref(repo);
 	return rc;
 }
@@ -305,11 +309,12 @@ static int prune_delete(struct sched *s, struct store_txn *txn,
 			const struct sched_prune *p, struct prune_batch *b,
 			size_t *n)
 {
+	uint64_t keys = p->keys ? p->keys : SCHED_PRUNE_KEYS;
 	json_t *d;
 	int rc = 0;
 
 	*n = 0;
-	while (*n < b->n && rc == 0 && *n + b->lines < SCHED_PRUNE_KEYS)
+	while (*n < b->n && rc == 0 && *n + b->lines < keys)
 		rc = prune_job(s, txn, &b->v[(*n)++], &b->lines);
 	if (rc || *n == 0)
 		return rc;

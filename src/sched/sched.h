@@ -429,7 +429,9 @@ int sched_save_record(struct sched *s, struct store_txn *txn, const char *id,
  *     skipped when the store holds keep jobs or fewer);
  *   - then from the oldest job on, at most scan records a call: one
  *     write transaction deletes the jobs due among them, at most batch
- *     jobs and about SCHED_PRUNE_KEYS keys with their lines, and
+ *     jobs, and no further job once `keys` records and lines are
+ *     deleted (a job's lines go with it, so one transaction deletes at
+ *     most keys plus one job's lines, 2 001 in the daemon), and
  *     appends one "jobs.prune" entry (count, lines, oldest and newest
  *     job, the rule). Fail closed: if the entry cannot be written,
  *     nothing is deleted. The walk stops at the first job created
@@ -445,7 +447,7 @@ struct sched_prune {
 	/* The rule: 0 for none. */
 	int64_t before_ms;
 	uint64_t keep;
-	unsigned batch, scan; /* 0: the defaults above */
+	unsigned batch, scan, keys; /* 0: the defaults above */
 	bool (*busy)(void *ctx, const char *id); /* NULL: none */
 	void *busy_ctx;
 	/* The walk, sched_prune_step's own. */
