@@ -27,7 +27,9 @@
  * look and a worker's deadline. With nothing queued or running and no
  * schedule near, it wakes once a minute, for the checkpoint policy.
  * While a key rotation's re-seal is under way (rotate.c), each round
- * also runs one batch of it, and the loop does not sleep between them.
+ * also runs one batch of it, and the loop does not sleep between them;
+ * likewise one step of a retention run (prune.c: at start-up, hourly,
+ * and after a reload).
  */
 #ifndef AL_DAEMON_DAEMON_H
 #define AL_DAEMON_DAEMON_H
