@@ -483,7 +483,7 @@ static int dmn_start(struct daemon *d)
 		return rc;
 	}
 	if ((rc = dmn_sched_open(d, &d->cfg, &d->sched)) ||
-	    (rc = dmn_reseal_init(d)))
+	    (rc = dmn_reseal_init(d)) || (rc = dmn_prune_init(d)))
 		return rc;
 
 	/* What a crash left: workspaces, volumes, cgroups, leases. */
@@ -568,6 +568,8 @@ static void dmn_reload(struct daemon *d)
 	d->max_workers = dmn_max_workers(&d->cfg);
 	pthread_rwlock_unlock(&d->sched_lock);
 	sched_close(old);
+	/* The retention keys may have changed: a run soon, not in an hour. */
+	dmn_prune_kick(d);
 	d->reloads++;
 	dmn_audit(d, "config.reload", "airlock.conf",
 		  json_pack("{s:s,s:i,s:I}", "result", "ok", "workers",
@@ -657,6 +659,8 @@ static int dmn_timeout(struct daemon *d, int64_t now, int64_t *wake_wall)
 		at = t;
 	if ((t = dmn_reseal_next(d)) < at)
 		at = t;
+	if ((t = dmn_prune_next(d)) < at)
+		at = t;
 	if ((t = dmn_views_next(d, now)) < at)
 		at = t;
 	*wake_wall = INT64_MAX;
@@ -719,6 +723,7 @@ static int dmn_loop(struct daemon *d)
 			dmn_workers_fill(d);
 		}
 		dmn_reseal_round(d);
+		dmn_prune_round(d, now);
 		if (now >= d->next_cp_mono) {
 			dmn_checkpoint(d);
 			d->next_cp_mono = now + DMN_CHECKPOINT_MS;
@@ -744,6 +749,7 @@ static void dmn_finish(struct daemon *d, int rc)
 	}
 	api_server_free(d->api);
 	dmn_reseal_free(d);
+	dmn_prune_free(d);
 	sched_close(d->sched);
 	audit_log_close(d->log);
 	if (d->st)

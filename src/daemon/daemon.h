@@ -27,7 +27,9 @@
  * look and a worker's deadline. With nothing queued or running and no
  * schedule near, it wakes once a minute, for the checkpoint policy.
  * While a key rotation's re-seal is under way (rotate.c), each round
- * also runs one batch of it, and the loop does not sleep between them.
+ * also runs one batch of it, and the loop does not sleep between them;
+ * likewise one step of a retention run (prune.c: at start-up, hourly,
+ * and after a reload).
  */
 #ifndef AL_DAEMON_DAEMON_H
 #define AL_DAEMON_DAEMON_H
@@ -102,6 +104,7 @@ struct dmn_worker {
 };
 
 struct dmn_reseal;
+struct dmn_prune;
 
 /* What the API thread may know of a running worker (views.c). */
 struct dmn_wview {
@@ -130,6 +133,7 @@ struct daemon {
 	struct sched *sched;
 	struct api_server *api;
 	struct dmn_reseal *reseal; /* rotate.c */
+	struct dmn_prune *prune;   /* prune.c */
 	pthread_t api_thread;
 	bool api_up;
 	struct dmn_worker *workers;
@@ -223,6 +227,19 @@ void dmn_reseal_free(struct daemon *d);
 json_t *dmn_keys_rotate(struct daemon *d, const char *actor, unsigned batch,
 			struct api_err *err);
 json_t *dmn_keys_status(struct daemon *d, bool check, struct api_err *err);
+
+/*
+ * prune.c: retention (job_retention_days, job_retention_max), on the
+ * main thread: a run at start-up, then hourly, and soon after a reload
+ * (kick); round runs one bounded step of a run that is due, next is the
+ * monotonic ms one is due at (0 while a run is under way, INT64_MAX
+ * while stopping).
+ */
+int dmn_prune_init(struct daemon *d);
+void dmn_prune_round(struct daemon *d, int64_t now_mono);
+int64_t dmn_prune_next(const struct daemon *d);
+void dmn_prune_kick(struct daemon *d);
+void dmn_prune_free(struct daemon *d);
 
 /*
  * views.c: what the views of an operator (the console) ask for. The

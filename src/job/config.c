@@ -211,6 +211,12 @@ static int config_set_daemon(struct job_config *c, const char *k,
 		c->local_repos = !strcmp(v, "on");
 		return 0;
 	}
+	if (!strcmp(k, "job_retention_days"))
+		return config_u32(v, JOB_RETENTION_DAYS_MAX,
+				  &c->job_retention_days);
+	if (!strcmp(k, "job_retention_max"))
+		return al_parse_u64(v, JOB_RETENTION_MAX_MAX,
+				    &c->job_retention_max);
 	if (!strcmp(k, "admin_keys_file")) {
 		if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./"))
 			return -EINVAL;
@@ -481,6 +487,10 @@ static const char *config_hint(const char *k)
 		return " (the name of an account that exists, not root)";
 	if (!strcmp(k, "local_repos"))
 		return " (on or off)";
+	if (!strcmp(k, "job_retention_days"))
+		return " (days, 0 to 36500; 0 = keep for ever)";
+	if (!strcmp(k, "job_retention_max"))
+		return " (jobs, 0 to 1000000000; 0 = no cap)";
 	if (!strcmp(k, "admin_keys_file"))
 		return " (an absolute path)";
 	if (!strcmp(k, "registry_token_file") ||
@@ -593,6 +603,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->test_timeout = 900;
 	c->isolate_budget = 1800;
 	c->job_timeout = 3 * 3600;
+	c->job_retention_days = JOB_RETENTION_DAYS;
 	c->socket_gid = (gid_t)-1;
 	c->admin_uid = (uid_t)-1;
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
@@ -703,6 +714,10 @@ json_t *job_config_json(const struct job_config *c)
 						     ? json_string(c->admin_user)
 						     : json_null());
 	json_object_set_new(o, "local_repos", json_boolean(c->local_repos));
+	json_object_set_new(o, "job_retention_days",
+			    json_integer(c->job_retention_days));
+	json_object_set_new(o, "job_retention_max",
+			    json_integer((json_int_t)c->job_retention_max));
 	json_object_set_new(o, "admin_keys_file",
 			    c->admin_keys_file[0]
 				    ? json_string(c->admin_keys_file)

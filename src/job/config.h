@@ -38,6 +38,11 @@
  *   local_repos = off|on   whether job.enqueue (the control API) takes a
  *                          path or file:// URL on the appliance (off:
  *                          http and https only; schedule lines may)
+ *   job_retention_days = N finished jobs (succeeded, failed, cancelled)
+ *                          that ended over N days ago are deleted with
+ *                          their progress lines (90; 0 = kept for ever)
+ *   job_retention_max = N  at most N finished jobs are kept, the oldest
+ *                          deleted first (0 = no cap)
  *
  * The update policy (npm/plan.h, docs/update-job.md "Policies"):
  *   range_strategy = auto|bump|replace|widen|pin      (auto)
@@ -119,6 +124,8 @@ struct job_config {
 	uid_t admin_uid;                /* (uid_t)-1 when none */
 	char admin_keys_file[1024];     /* "" when none */
 	bool local_repos;               /* job.enqueue takes paths */
+	unsigned job_retention_days;    /* 0: kept for ever */
+	uint64_t job_retention_max;     /* finished jobs kept; 0: no cap */
 };
 
 /*
@@ -128,6 +135,11 @@ struct job_config {
  * exist in the system's tzdata), so a daemon never starts with one it
  * cannot run. Free with job_config_free, also after an error.
  */
+/* Defaults of the retention keys. */
+#define JOB_RETENTION_DAYS 90
+#define JOB_RETENTION_DAYS_MAX 36500
+#define JOB_RETENTION_MAX_MAX 1000000000
+
 int job_config_load(const char *home, struct job_config *c, char *err,
 		    size_t errsz);
 void job_config_free(struct job_config *c);

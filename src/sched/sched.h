@@ -425,6 +425,59 @@ int sched_save_record(struct sched *s, struct store_txn *txn, const char *id,
 		      const char *action);
 
 /*
+ * Retention (docs/scheduler.md, "Retention"). A finished job
+ * (succeeded, failed or cancelled) is deleted when it ended before
+ * before_ms, or when keep or more finished jobs are newer than it (by
+ * id, that is by creation). Queued and running jobs are never deleted,
+ * nor a job busy() names (a worker the daemon has not reaped yet may
+ * still send lines for it), nor a record that fails to unseal. Deleting
+ * a job deletes its record, its progress lines (job_log), the queue
+ * entries that name it and its mention in its repository's record; the
+ * update history and the audit log keep theirs.
+ *
+ * A run is a series of calls of sched_prune_step on one struct, zeroed
+ * but for the rule before the first; each call does a bounded piece of
+ * the run and sets done after the last:
+ *   - with keep, once: walking back from the newest job, at most scan
+ *     records a call, to the keep-th newest finished job (read only;
+ *     skipped when the store holds keep jobs or fewer);
+ *   - then from the oldest job on, at most scan records a call: one
+ *     write transaction deletes the jobs due among them, at most batch
+ *     jobs, and no further job once `keys` records and lines are
+ *     deleted (a job's lines go with it, so one transaction deletes at
+ *     most keys plus one job's lines, 2 001 in the daemon), and
+ *     appends one "jobs.prune" entry (count, lines, oldest and newest
+ *     job, the rule). Fail closed: if the entry cannot be written,
+ *     nothing is deleted. The walk stops at the first job created
+ *     after before_ms and after the keep-th newest finished one.
+ * txn: as every operation here (NULL: a transaction of its own,
+ * committed); a call that deletes nothing appends no entry. On an error
+ * the struct is as before the call, so a later call tries again.
+ */
+#define SCHED_PRUNE_BATCH 500  /* jobs one transaction deletes at most */
+#define SCHED_PRUNE_SCAN 2000  /* records one call examines at most */
+#define SCHED_PRUNE_KEYS 10000 /* keys one transaction deletes, about */
+struct sched_prune {
+	/* The rule: 0 for none. */
+	int64_t before_ms;
+	uint64_t keep;
+	unsigned batch, scan, keys; /* 0: the defaults above */
+	bool (*busy)(void *ctx, const char *id); /* NULL: none */
+	void *busy_ctx;
+	/* The walk, sched_prune_step's own. */
+	int phase;
+	char pos[SCHED_ID_LEN + 1];
+	char cap[SCHED_ID_LEN + 1];
+	uint64_t counted;
+	/* What the last call deleted, and the run so far. */
+	unsigned step_jobs;
+	uint64_t jobs, lines;
+	bool done;
+};
+int sched_prune_step(struct sched *s, struct store_txn *txn,
+		     struct sched_prune *p);
+
+/*
  * The backoff before attempt number attempt + 1, after attempt leases
  * failed: d = min(backoff_ms * 2^(attempt - 1), backoff_max_ms), then
  * "equal jitter": d/2 plus a random part in [0, d/2].

@@ -85,6 +85,36 @@ static void test_good(void **state)
 	job_config_free(&c);
 }
 
+/* Retention: defaults, values, and what config show says. */
+static void test_retention(void **state)
+{
+	struct job_config c;
+	char err[512];
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.job_retention_days, 90);
+	assert_int_equal(c.job_retention_max, 0);
+	job_config_free(&c);
+	assert_int_equal(load("job_retention_days = 0\n"
+			      "job_retention_max = 5000\n",
+			      &c, err, sizeof(err)), 0);
+	assert_int_equal(c.job_retention_days, 0);
+	assert_int_equal(c.job_retention_max, 5000);
+	j = job_config_json(&c);
+	assert_int_equal(json_integer_value(json_object_get(
+				 j, "job_retention_days")), 0);
+	assert_int_equal(json_integer_value(json_object_get(
+				 j, "job_retention_max")), 5000);
+	json_decref(j);
+	job_config_free(&c);
+	assert_int_equal(load("job_retention_days = 36500\n", &c, err,
+			      sizeof(err)), 0);
+	assert_int_equal(c.job_retention_days, 36500);
+	job_config_free(&c);
+}
+
 static void bad(const char *line, const char *want)
 {
 	struct job_config c;
@@ -99,6 +129,19 @@ static void bad(const char *line, const char *want)
 static void test_bad(void **state)
 {
 	bad("workers = 0\n", ":2: bad value for 'workers' (auto, or 1 to 256)");
+	bad("job_retention_days = 36501\n",
+	    ":2: bad value for 'job_retention_days' (days, 0 to 36500; 0 = "
+	    "keep for ever)");
+	bad("job_retention_days = -1\n", ":2: bad value for "
+	    "'job_retention_days'");
+	bad("job_retention_days = 90d\n", "'job_retention_days'");
+	bad("job_retention_days =\n", "'job_retention_days'");
+	bad("job_retention_max = 1000000001\n",
+	    ":2: bad value for 'job_retention_max' (jobs, 0 to 1000000000; "
+	    "0 = no cap)");
+	bad("job_retention_max = lots\n", "'job_retention_max'");
+	bad("[repo /srv/a.git]\njob_retention_days = 5\n",
+	    ":3: 'job_retention_days' cannot be set in [repo /srv/a.git]");
 	bad("workers = 257\n", "'workers'");
 	bad("workers = many\n", "'workers'");
 	bad("schedule = https://git.test/a.git 0 0 * * mnn\n",
@@ -260,6 +303,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_policy_bad),
 	};
