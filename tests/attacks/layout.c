@@ -6,6 +6,9 @@
  * seccomp filter loaded by init and inherited by the payload.
  *
  *   layout           every attempt below
+ *   layout cmdline   only init-cmdline, as its first act (the test holds
+ *                    init still at the payload's fork, as a busy CPU
+ *                    could)
  *   layout hopMARK   fork a few children that re-fork without end (each
  *                    parent exits), then exit at once: something is
  *                    always mid-fork when init reports (the test looks
@@ -279,12 +282,28 @@ static char init_state(void)
 	return p && p[1] == ' ' ? p[2] : '?';
 }
 
+/* World-readable without a ptrace check: init's copy of the caller's
+ * command line must be wiped before any payload could read it. */
+static void init_cmdline(void)
+{
+	char buf[4096];
+	int fd = open("/proc/1/cmdline", O_RDONLY | O_CLOEXEC), nonzero = 0;
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+
+	for (ssize_t i = 0; i < n; i++)
+		nonzero += buf[i] != '\0';
+	if (fd >= 0)
+		close(fd);
+	attack_result("init-cmdline", n >= 0 && nonzero == 0,
+		      "%zd bytes, %d not zero", n, nonzero);
+}
+
 static void init_process(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGSEGV,
 				    SIGBUS, SIGSTOP, SIGKILL };
-	char p[64], buf[4096], name[64];
-	int pfd, fd;
+	char p[64], name[64];
+	int pfd;
 
 	/* pid 1 of the namespace, with no handler, ignores them all
 	 * (a sanitizer's SIGSEGV handler inherited from the caller would
@@ -316,17 +335,7 @@ static void init_process(void)
 	if (pfd >= 0)
 		close(pfd);
 
-	/* World-readable without a ptrace check: wiped before any payload
-	 * could read it. */
-	fd = open("/proc/1/cmdline", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
-	int nonzero = 0;
-	for (ssize_t i = 0; i < n; i++)
-		nonzero += buf[i] != '\0';
-	if (fd >= 0)
-		close(fd);
-	attack_result("init-cmdline", n >= 0 && nonzero == 0,
-		      "%zd bytes, %d not zero", n, nonzero);
+	init_cmdline();
 
 	struct rlimit l = { 0, 0 };
 	prlimit(1, RLIMIT_NOFILE, NULL, &l);
@@ -386,6 +395,10 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strncmp(argv[1], "hop", 3) == 0)
 		return hop();
+	if (argc > 1 && strcmp(argv[1], "cmdline") == 0) {
+		init_cmdline();
+		return attack_exit();
+	}
 	dev();
 	masks();
 	init_process();

@@ -20,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -302,6 +307,76 @@ static void test_no_process_outlives_exit(void **state)
 		fail_msg("%s", why);
 }
 
+/*
+ * Holds init still at the payload's fork (a ptrace fork event, from a
+ * thread of ours, init's parent), lets the payload run alone for a
+ * while, then lets init go: what a busy CPU could do to init right
+ * after the fork.
+ */
+static void *hold_init_at_fork(void *arg)
+{
+	pid_t me = *(pid_t *)arg, init = -1, payload;
+	char path[64], buf[64];
+	int st = 0;
+
+	/* init: our main thread's one child, once it is there. */
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)me);
+	for (int i = 0; i < 20000 && init <= 0; i++) {
+		FILE *f = fopen(path, "re");
+		if (f && fgets(buf, sizeof(buf), f))
+			init = (pid_t)strtol(buf, NULL, 10);
+		if (f)
+			fclose(f);
+		if (init <= 0)
+			usleep(100);
+	}
+	if (init <= 0 || ptrace(PTRACE_SEIZE, init, NULL,
+				(void *)(long)PTRACE_O_TRACEFORK) != 0)
+		return (void *)1;
+	while (waitpid(init, &st, __WALL) == init) {
+		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_FORK << 8)))
+			break;
+		/* Any other stop: let it go on with its signal. */
+		ptrace(PTRACE_CONT, init, NULL,
+		       (void *)(long)(WIFSTOPPED(st) &&
+				      WSTOPSIG(st) != SIGTRAP
+				      ? WSTOPSIG(st) : 0));
+	}
+	unsigned long msg = 0;
+	ptrace(PTRACE_GETEVENTMSG, init, NULL, &msg);
+	payload = (pid_t)msg;
+	waitpid(payload, &st, __WALL); /* its first stop, as a tracee */
+	ptrace(PTRACE_DETACH, payload, NULL, NULL);
+	usleep(300000);
+	ptrace(PTRACE_DETACH, init, NULL, NULL);
+	return NULL;
+}
+
+/*
+ * /proc/1/cmdline needs no ptrace access: init's copy of the caller's
+ * command line (a repository URL with credentials, for the update
+ * job) must be zero before the payload exists, not raced by it.
+ */
+static void test_init_cmdline_wiped_before_payload(void **state)
+{
+	struct sbx_spec s;
+	struct sbx_result r;
+	pthread_t t;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	void *held = NULL;
+
+	attack_spec(&s);
+	assert_int_equal(pthread_create(&t, NULL, hold_init_at_fork, &me), 0);
+	assert_int_equal(attack_run(&s, "layout", "cmdline", &r), 0);
+	assert_int_equal(pthread_join(t, &held), 0);
+	printf("%s", r.output);
+	assert_null(held);
+	assert_non_null(strstr(r.output, "init-cmdline"));
+	assert_null(strstr(r.output, "ESCAPED"));
+	assert_int_equal(r.exit_code, 0);
+	sbx_result_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +384,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_layout, attack_cleanup),
 		cmocka_unit_test_teardown(test_no_process_outlives_exit,
 					  attack_cleanup),
+		cmocka_unit_test_teardown(
+			test_init_cmdline_wiped_before_payload,
+			attack_cleanup),
 		cmocka_unit_test_teardown(test_bind_source_symlink_refused,
 					  attack_cleanup),
 		cmocka_unit_test_teardown(
