@@ -979,6 +979,26 @@ static int step_default_signals(struct sbx_plan *plan)
 	return 0;
 }
 
+/*
+ * init is a copy of the caller and never execs, so /proc/1/cmdline and
+ * environ would show the caller's: a repository URL with credentials, a
+ * token in the environment. cmdline needs no ptrace access: any process
+ * inside can read it. Wipe both from init's own memory before the
+ * payload exists (a payload forked first could read them while init
+ * waits for a CPU); the plan holds its own copies of what the payload
+ * needs (argv, workdir, environment, PATH).
+ */
+static int step_wipe_caller_args(struct sbx_plan *plan)
+{
+	if (plan->arg_end > plan->arg_start)
+		memset((void *)plan->arg_start, 0,
+		       plan->arg_end - plan->arg_start);
+	if (plan->env_end > plan->env_start)
+		memset((void *)plan->env_start, 0,
+		       plan->env_end - plan->env_start);
+	return 0;
+}
+
 static const struct sbx_step sbx_init_steps[] = {
 	{ "parent-death-signal", step_parent_death },
 	{ "not-dumpable", step_not_dumpable },
@@ -991,6 +1011,8 @@ static const struct sbx_step sbx_init_steps[] = {
 	{ "set-ids", step_set_ids },
 	{ "parent-death-signal", step_parent_death },
 	{ "not-dumpable", step_not_dumpable },
+	/* Before the payload exists (nothing below reads those areas). */
+	{ "wipe-caller-args", step_wipe_caller_args },
 	{ "cgroup-namespace", step_cgroup_ns },
 	{ "hostname", step_hostname },
 	{ "root-tmpfs", step_root_tmpfs },
@@ -1058,23 +1080,6 @@ static int step_init_close_fds(struct sbx_plan *plan)
 }
 
 /*
- * init is a copy of the caller and never execs, so /proc/1/cmdline and
- * environ would show the caller's: a repository URL with credentials, a
- * token in the environment. Wipe both from init's own memory; the
- * payload, forked before this, has its own copy and execs at once.
- */
-static int step_wipe_caller_args(struct sbx_plan *plan)
-{
-	if (plan->arg_end > plan->arg_start)
-		memset((void *)plan->arg_start, 0,
-		       plan->arg_end - plan->arg_start);
-	if (plan->env_end > plan->env_start)
-		memset((void *)plan->env_start, 0,
-		       plan->env_end - plan->env_start);
-	return 0;
-}
-
-/*
  * init never execs, so it still has the caller's standard descriptors
  * (the operator's terminal): /dev/null on 0-2, so nothing init does can
  * reach the terminal. (Its signal handlers, a sanitizer's or the command
@@ -1098,7 +1103,6 @@ static int step_init_quiet(struct sbx_plan *plan)
 
 /* init confines itself too, then only reaps. */
 static const struct sbx_step sbx_reaper_steps[] = {
-	{ "wipe-caller-args", step_wipe_caller_args },
 	{ "init-quiet", step_init_quiet },
 	{ "close-fds", step_init_close_fds },
 };

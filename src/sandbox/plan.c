@@ -278,11 +278,12 @@ static int plan_env(struct sbx_plan_store *ps, const struct sbx_spec *s)
 		}
 		if (reg && env_is_proxy_var(kv))
 			continue;
-		if (strncmp(kv, "PATH=", 5) == 0)
-			ps->plan.path = kv + 5;
 		ps->env[k] = strdup(kv);
-		if (!ps->env[k++])
+		if (!ps->env[k])
 			return -ENOMEM;
+		if (strncmp(kv, "PATH=", 5) == 0)
+			ps->plan.path = ps->env[k] + 5;
+		k++;
 	}
 	for (size_t i = 0; reg && i < AL_ARRAY_LEN(sbx_proxy_vars); i++) {
 		char kv[96];
@@ -293,6 +294,29 @@ static int plan_env(struct sbx_plan_store *ps, const struct sbx_spec *s)
 			return -ENOMEM;
 	}
 	ps->plan.envp = ps->env;
+	return 0;
+}
+
+/*
+ * The payload's argv and workdir, copied: the caller's strings may lie
+ * in its own argv or environment area (`airlock sandbox run -- CMD`),
+ * which init wipes before it forks the payload.
+ */
+static int plan_argv(struct sbx_plan_store *ps, const struct sbx_spec *s)
+{
+	size_t n = 0;
+
+	while (s->argv[n])
+		n++;
+	ps->argv = calloc(n + 1, sizeof(char *));
+	ps->workdir = strdup(s->workdir);
+	if (!ps->argv || !ps->workdir)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(ps->argv[i] = strdup(s->argv[i])))
+			return -ENOMEM;
+	ps->plan.argv = ps->argv;
+	ps->plan.workdir = ps->workdir;
 	return 0;
 }
 
@@ -347,8 +371,6 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 	int rc;
 
 	memset(ps, 0, sizeof(*ps));
-	ps->plan.argv = (char *const *)s->argv;
-	ps->plan.workdir = s->workdir;
 	ps->plan.tmp_bytes = s->tmp_bytes;
 	ps->plan.shm_bytes = SBX_SHM_BYTES;
 	ps->plan.fsize = s->disk_bytes;
@@ -358,7 +380,9 @@ int sbx_plan_build(struct sbx_plan_store *ps, const struct sbx_spec *s)
 			  "/usr/sbin/nologin\n";
 	ps->plan.group = "sandbox:x:1000:\nnogroup:x:65534:\n";
 	plan_argv_area(&ps->plan);
-	rc = plan_image(ps, s->image);
+	rc = plan_argv(ps, s);
+	if (rc == 0)
+		rc = plan_image(ps, s->image);
 	if (rc == 0)
 		rc = plan_binds(ps, s);
 	if (rc == 0)
@@ -380,6 +404,10 @@ void sbx_plan_free(struct sbx_plan_store *ps)
 	for (size_t i = 0; ps->env && ps->env[i]; i++)
 		free(ps->env[i]);
 	free(ps->env);
+	for (size_t i = 0; ps->argv && ps->argv[i]; i++)
+		free(ps->argv[i]);
+	free(ps->argv);
+	free(ps->workdir);
 	free(ps->plan.seccomp.filter);
 	memset(ps, 0, sizeof(*ps));
 }

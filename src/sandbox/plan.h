@@ -11,6 +11,10 @@ struct sbx_plan_store {
 	struct sbx_plan plan;
 	size_t cap;  /* of plan.mnts */
 	char **env;  /* owned copy, NULL-terminated */
+	/* Owned copies of the payload's argv and workdir: the caller's may
+	 * lie in its argv area, which init wipes before the payload's fork. */
+	char **argv;
+	char *workdir;
 };
 
 /*
