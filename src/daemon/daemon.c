@@ -748,6 +748,7 @@ static void dmn_finish(struct daemon *d, int rc)
 		pthread_join(d->api_thread, NULL);
 	}
 	api_server_free(d->api);
+	dmn_index_join(d);
 	dmn_reseal_free(d);
 	dmn_prune_free(d);
 	sched_close(d->sched);

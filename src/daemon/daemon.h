@@ -156,7 +156,8 @@ struct daemon {
 	unsigned nwview;
 	json_t *last_verify;
 	/* views.c: the jobs' summary index for sorted and filtered pages
-	 * (sched/index.h), built by the first such page, kept current by
+	 * (sched/index.h), built ahead when a console opens
+	 * (dmn_index_warm) or by the first such page, kept current by
 	 * every job event, dropped when unused; under ix_lock. While the
 	 * API thread builds it (without the lock), changed jobs are noted
 	 * in ix_pending and read again once it is in place. */
@@ -166,6 +167,11 @@ struct daemon {
 	char (*ix_pending)[SCHED_ID_LEN + 1];
 	size_t ix_npending;
 	int64_t ix_used_mono;
+	/* A build started ahead of need (dmn_index_warm) on ix_thread;
+	 * ix_done wakes whoever waits for a build to end. */
+	pthread_cond_t ix_done;
+	pthread_t ix_thread;
+	bool ix_thread_started, ix_thread_ended;
 	/* views.c: the "workers" topic, sampled by the main thread only
 	 * while a connection subscribes to it. */
 	atomic_bool wv_dirty;    /* a job changed since the last sample */
@@ -248,6 +254,13 @@ void dmn_prune_free(struct daemon *d);
  * sandboxes' cgroups and the store. dmn_views_verified keeps the last
  * audit.verify result (report as audit_report_json, borrowed).
  */
+/* Start building the job index on a thread of its own if it is not
+ * there, so that the first sorted or filtered page finds it ready (the
+ * console calls job.page when it opens); dmn_index_join waits for that
+ * thread (before the scheduler is closed). */
+void dmn_index_warm(struct daemon *d);
+void dmn_index_join(struct daemon *d);
+
 /* Every member of params must be one of names (NULL-terminated);
  * false with err set (invalid_params) otherwise. */
 bool dmn_params_known(json_t *params, const char *const *names,

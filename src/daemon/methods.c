@@ -315,6 +315,10 @@ static json_t *m_page(void *ctx, const struct api_call *call,
 				"running, succeeded, failed or cancelled");
 	q.limit = (size_t)limit;
 	q.scan = (size_t)scan;
+	/* A console opening: have the index ready for its first sort or
+	 * filter instead of building it while the operator waits. */
+	if (!q.before && !q.after)
+		dmn_index_warm(d);
 	pthread_rwlock_rdlock(&d->sched_lock);
 	rc = sched_page(d->sched, &q, &out);
 	pthread_rwlock_unlock(&d->sched_lock);

@@ -35,6 +35,10 @@ int dmn_views_init(struct daemon *d)
 
 	if (rc == 0 && (rc = -pthread_mutex_init(&d->ix_lock, NULL)))
 		pthread_mutex_destroy(&d->view_lock);
+	if (rc == 0 && (rc = -pthread_cond_init(&d->ix_done, NULL))) {
+		pthread_mutex_destroy(&d->ix_lock);
+		pthread_mutex_destroy(&d->view_lock);
+	}
 	if (rc == 0 && (!(d->wview = calloc(SCHED_WORKERS_MAX,
 					    sizeof(*d->wview))) ||
 			!(d->ix_pending = calloc(DMN_INDEX_PENDING,
@@ -43,6 +47,7 @@ int dmn_views_init(struct daemon *d)
 		d->wview = NULL;
 		pthread_mutex_destroy(&d->view_lock);
 		pthread_mutex_destroy(&d->ix_lock);
+		pthread_cond_destroy(&d->ix_done);
 		rc = -ENOMEM;
 	}
 	return rc;
@@ -52,8 +57,10 @@ void dmn_views_free(struct daemon *d)
 {
 	if (!d->wview)
 		return;
+	dmn_index_join(d);
 	pthread_mutex_destroy(&d->view_lock);
 	pthread_mutex_destroy(&d->ix_lock);
+	pthread_cond_destroy(&d->ix_done);
 	free(d->wview);
 	d->wview = NULL;
 	free(d->ix_pending);
@@ -334,6 +341,16 @@ static int index_build(struct daemon *d)
 	int64_t t0 = al_mono_ms();
 	int rc = 0;
 
+	/* One build at a time: a page that comes while the warm-up thread
+	 * builds waits for it rather than building a second index. */
+	while (d->ix_building)
+		pthread_cond_wait(&d->ix_done, &d->ix_lock);
+	if (d->ix && !d->ix_lost)
+		return 0;
+	if (d->ix) {
+		sched_index_free(d->ix);
+		d->ix = NULL;
+	}
 	for (int tries = 0; !d->ix && tries < 3; tries++) {
 		d->ix_building = true;
 		d->ix_lost = false;
@@ -343,6 +360,7 @@ static int index_build(struct daemon *d)
 		rc = sched_index_build(d->sched, &ix);
 		pthread_mutex_lock(&d->ix_lock);
 		d->ix_building = false;
+		pthread_cond_broadcast(&d->ix_done);
 		if (rc == 0 && !d->ix_lost) {
 			index_replay(d, ix);
 			d->ix = ix;
@@ -362,6 +380,49 @@ static int index_build(struct daemon *d)
 	return 0;
 }
 
+static void *index_warm_main(void *arg)
+{
+	struct daemon *d = arg;
+	int rc;
+
+	pthread_mutex_lock(&d->ix_lock);
+	rc = index_build(d);
+	d->ix_used_mono = al_mono_ms();
+	d->ix_thread_ended = true;
+	pthread_mutex_unlock(&d->ix_lock);
+	if (rc)
+		al_warn("daemon", NULL, "job index: %s (the next sorted or "
+			"filtered page builds it)", al_strerror(rc));
+	return NULL;
+}
+
+void dmn_index_join(struct daemon *d)
+{
+	if (d->ix_thread_started) {
+		pthread_join(d->ix_thread, NULL);
+		d->ix_thread_started = false;
+	}
+}
+
+void dmn_index_warm(struct daemon *d)
+{
+	bool start;
+
+	pthread_mutex_lock(&d->ix_lock);
+	start = (!d->ix || d->ix_lost) && !d->ix_building &&
+		(!d->ix_thread_started || d->ix_thread_ended);
+	pthread_mutex_unlock(&d->ix_lock);
+	if (!start)
+		return;
+	dmn_index_join(d); /* the last warm-up, ended */
+	d->ix_thread_ended = false;
+	if (pthread_create(&d->ix_thread, NULL, index_warm_main, d) == 0)
+		d->ix_thread_started = true;
+	else
+		al_warn("daemon", NULL, "job index: no thread to build it "
+			"ahead (the next sorted or filtered page builds it)");
+}
+
 json_t *dmn_jobs_page(struct daemon *d, const struct sched_index_query *q,
 		      struct api_err *err)
 {
@@ -369,11 +430,7 @@ json_t *dmn_jobs_page(struct daemon *d, const struct sched_index_query *q,
 	int rc = 0;
 
 	pthread_mutex_lock(&d->ix_lock);
-	if (d->ix && d->ix_lost) {
-		sched_index_free(d->ix);
-		d->ix = NULL;
-	}
-	if (!d->ix)
+	if (!d->ix || d->ix_lost || d->ix_building)
 		rc = index_build(d);
 	if (rc == 0)
 		rc = sched_index_page(d->ix, q, &out);

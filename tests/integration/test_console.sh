@@ -88,6 +88,15 @@ done
 sed -n 3p screen.txt | grep -q "$(tail8 "${queued[11]}")" ||
 	fail "newest first: $(sed -n 3p screen.txt)"
 pass "jobs view: every state, newest first"
+# Opening the console has the daemon build its job index on a thread
+# of its own, before any sort or filter asks for it.
+for _ in $(seq 1 100); do
+	grep -q "job index built" "$dmn_log" && break
+	sleep 0.1
+done
+grep -q "job index built" "$dmn_log" ||
+	fail "the job index was not built when the console opened"
+pass "the job index is built ahead when the console opens"
 
 # Navigation: the 15th row is the oldest job, the succeeded one; its
 # detail has the stage timeline, the score, the updates and the log.
