@@ -165,6 +165,12 @@ struct api_server_opts {
 	size_t nfp_uids;
 	/* limits; 0 means the default in brackets */
 	unsigned max_conns;    /* [256] open connections */
+	/* [max_conns / 4] open connections of one caller uid other than
+	 * root, and [max_conns / 16] kept for root alone: one member of
+	 * the socket's group cannot take every slot, nor lock out root
+	 * (the console on the appliance's screen, the admin's sudo). */
+	unsigned max_conns_uid;
+	unsigned root_reserve;
 	size_t line_max;       /* [64 KiB] bytes of one request line */
 	size_t outq_max;       /* [1 MiB] queued output per connection */
 	int line_ms;           /* [10 s] to finish a started line */

@@ -287,12 +287,14 @@ static void conn_free(struct api_server *srv, struct api_conn *c)
 
 /* ---- accepting ---------------------------------------------------- */
 
-static void srv_refuse(struct api_server *srv, int fd)
+static void srv_refuse(struct api_server *srv, int fd, bool mine)
 {
 	struct al_buf line = { 0 };
 	int64_t now = al_mono_ms();
 
-	if (api_line_error(&line, NULL, API_E_BUSY,
+	if (api_line_error(&line, NULL, API_E_BUSY, mine ?
+			   "too many connections from your user; close some "
+			   "and try again" :
 			   "too many connections; try again later") == 0)
 		(void)!send(fd, line.p, line.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	al_buf_free(&line);
@@ -302,7 +304,8 @@ static void srv_refuse(struct api_server *srv, int fd)
 	/* One line per second at most: a flood must not flood the log. */
 	if (now - srv->refuse_logged >= 1000) {
 		al_warn("api", NULL, "connection limit reached: max=%u "
-			"refused=%llu", srv->o.max_conns,
+			"per_uid=%u refused=%llu", srv->o.max_conns,
+			srv->o.max_conns_uid,
 			(unsigned long long)srv->refuse_unlogged);
 		srv->refuse_logged = now;
 		srv->refuse_unlogged = 0;
@@ -323,27 +326,22 @@ static void srv_shed(struct api_server *srv)
 	close(srv->reserve_fd);
 	fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0)
-		srv_refuse(srv, fd);
+		srv_refuse(srv, fd, false);
 	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static int srv_add(struct api_server *srv, int fd)
+static int srv_add(struct api_server *srv, int fd, const struct ucred *cred)
 {
 	struct epoll_event ee = { .events = EPOLLIN };
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
 	struct api_conn *c;
 
-	/* The kernel's view of the peer at connect time; not forgeable. */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0)
-		return -errno;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->fd = fd;
-	c->caller.uid = cred.uid;
-	c->caller.gid = cred.gid;
-	c->caller.pid = cred.pid;
+	c->caller.uid = cred->uid;
+	c->caller.gid = cred->gid;
+	c->caller.pid = cred->pid;
 	c->last_req = c->last_write = al_mono_ms();
 	c->ev = EPOLLIN;
 	ee.data.ptr = c;
@@ -360,8 +358,34 @@ static int srv_add(struct api_server *srv, int fd)
 	return 0;
 }
 
+/*
+ * Whether a new connection of uid must be refused; *mine says the
+ * caller's own share is what is used up. Counting walks the list: at
+ * most max_conns entries, once per accepted connection.
+ */
+static bool srv_full(const struct api_server *srv, uid_t uid, bool *mine)
+{
+	unsigned n = 0;
+
+	*mine = false;
+	if (srv->st.conns >= srv->o.max_conns)
+		return true;
+	if (uid == 0)
+		return false;
+	if (srv->st.conns + srv->o.root_reserve >= srv->o.max_conns)
+		return true;
+	for (const struct api_conn *c = srv->conns; c; c = c->next)
+		n += c->caller.uid == uid;
+	*mine = n >= srv->o.max_conns_uid;
+	return *mine;
+}
+
 static void srv_accept(struct api_server *srv)
 {
+	struct ucred cred;
+	socklen_t clen;
+	bool mine;
+
 	for (int i = 0; i < API_ACCEPT_BURST; i++) {
 		int fd = accept4(srv->lfd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -378,11 +402,19 @@ static void srv_accept(struct api_server *srv)
 					strerror(errno));
 			return;
 		}
-		if (srv->st.conns >= srv->o.max_conns) {
-			srv_refuse(srv, fd);
+		clen = sizeof(cred);
+		/* The kernel's view of the peer at connect time; not
+		 * forgeable. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+			       &clen) != 0) {
+			close(fd);
 			continue;
 		}
-		if (srv_add(srv, fd) != 0)
+		if (srv_full(srv, cred.uid, &mine)) {
+			srv_refuse(srv, fd, mine);
+			continue;
+		}
+		if (srv_add(srv, fd, &cred) != 0)
 			close(fd);
 	}
 }
@@ -924,6 +956,10 @@ static int srv_copy(struct api_server *srv, const struct api_server_opts *o)
 	srv->o = *o;
 	if (!srv->o.max_conns)
 		srv->o.max_conns = 256;
+	if (!srv->o.max_conns_uid)
+		srv->o.max_conns_uid = srv->o.max_conns / 4 ? srv->o.max_conns / 4 : 1;
+	if (!srv->o.root_reserve)
+		srv->o.root_reserve = srv->o.max_conns / 16;
 	if (!srv->o.line_max)
 		srv->o.line_max = API_LINE_MAX_DEFAULT;
 	if (!srv->o.outq_max)

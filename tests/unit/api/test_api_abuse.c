@@ -1,14 +1,17 @@
 /*
  * Hostile clients of the control API, on real sockets: oversized lines,
  * invalid and non-object JSON, deep nesting, a slowloris partial line,
- * 2000 connections, a subscriber that never reads, and clients that
- * disconnect mid-stream. In each, a well-behaved client calls the server
+ * 2000 connections, one user holding every connection it may, a
+ * subscriber that never reads, and clients that disconnect mid-stream. In each, a well-behaved client calls the server
  * all along and every one of its answers is checked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -245,6 +248,148 @@ static void test_slowloris(void **state)
 	h_good_stop(&g);
 }
 
+/*
+ * A child that becomes uid (and gid) and opens want connections, each
+ * asked for an answer; it reports how many were served and how many
+ * told "busy" for its own user's share, then holds them open until
+ * the parent writes to go.
+ */
+struct holder {
+	pid_t pid;
+	int go;
+	int served, mine;
+};
+
+/*
+ * In the child, no cmocka assertion may fail (it would run the rest of
+ * the suite in the child): plain calls only. A refused connection has
+ * its answer sent and is closed at once, so the request may not get
+ * through; the answer is read anyway. 1: served, 2: refused for the
+ * user's share, 0: anything else. The connection stays open.
+ */
+static int holder_call(const struct h_fix *f)
+{
+	static const char req[] = "{\"id\":1,\"method\":\"echo\"}\n";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[512];
+	size_t len = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return 0;
+	(void)!send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL);
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len)) {
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (strstr(buf, "\"result\""))
+		return 1;
+	return strstr(buf, "from your user") ? 2 : 0;
+}
+
+static void holder_start(const struct h_fix *f, uid_t uid, int want,
+			 struct holder *h)
+{
+	int rep[2], go[2];
+	int counts[2] = { 0, 0 };
+
+	assert_int_equal(pipe(rep), 0);
+	assert_int_equal(pipe(go), 0);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		char b;
+
+		close(rep[0]);
+		close(go[1]);
+		if (setresgid(uid, uid, uid) != 0 ||
+		    setresuid(uid, uid, uid) != 0)
+			_exit(3);
+		for (int i = 0; i < want; i++) {
+			int r = holder_call(f);
+
+			if (r == 1)
+				counts[0]++;
+			else if (r == 2)
+				counts[1]++;
+		}
+		if (write(rep[1], counts, sizeof(counts)) != sizeof(counts))
+			_exit(4);
+		(void)!read(go[0], &b, 1);
+		_exit(0);
+	}
+	close(rep[1]);
+	close(go[0]);
+	assert_int_equal(read(rep[0], counts, sizeof(counts)),
+			 (ssize_t)sizeof(counts));
+	close(rep[0]);
+	h->go = go[1];
+	h->served = counts[0];
+	h->mine = counts[1];
+}
+
+static void holder_end(struct holder *h)
+{
+	int st;
+
+	/* A byte, not only the close: later children hold copies of this
+	 * end, so its close alone would never be seen. */
+	assert_int_equal(write(h->go, "x", 1), 1);
+	close(h->go);
+	assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/*
+ * 64 connections in all: one uid gets a quarter of them and is told
+ * its own share is used up; other uids still get theirs; and when the
+ * non-root callers hold all they may, root is still served from the
+ * slots kept for it.
+ */
+static void test_connections_per_uid(void **state)
+{
+	enum { MAX = 64, SHARE = MAX / 4 };
+	struct h_fix *f = *state;
+	struct api_server_opts o;
+	struct holder h[4];
+	int fd, non_root = 0;
+	json_t *r;
+
+	h_opts(f, &o);
+	o.max_conns = MAX;
+	start(state, &o);
+	/* The children must reach the socket: the test's home is 0700. */
+	assert_int_equal(chmod(f->home, 0711), 0);
+	assert_int_equal(chmod(f->path, 0666), 0);
+
+	holder_start(f, 65534, SHARE + 10, &h[0]);
+	assert_int_equal(h[0].served, SHARE);
+	assert_int_equal(h[0].mine, 10);
+	for (int i = 1; i < 4; i++) {
+		holder_start(f, (uid_t)(65534 - i), SHARE, &h[i]);
+		non_root += h[i].served;
+	}
+	/* Two full shares, then the rest up to the root reserve (4). */
+	assert_int_equal(h[1].served, SHARE);
+	assert_int_equal(h[2].served, SHARE);
+	assert_int_equal(SHARE + non_root, MAX - MAX / 16);
+
+	fd = h_raw(f);
+	r = h_call(fd, "{\"id\":2,\"method\":\"echo\"}\n");
+	assert_non_null(r);
+	assert_non_null(json_object_get(r, "result"));
+	json_decref(r);
+	close(fd);
+
+	for (int i = 0; i < 4; i++)
+		holder_end(&h[i]);
+}
+
 /* 2000 connections against a limit of 500: the rest are told "busy". */
 static void test_many_connections(void **state)
 {
@@ -412,6 +557,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deep_nesting, setup,
 						h_teardown),
 		cmocka_unit_test_setup_teardown(test_slowloris, setup,
+						h_teardown),
+		cmocka_unit_test_setup_teardown(test_connections_per_uid, setup,
 						h_teardown),
 		cmocka_unit_test_setup_teardown(test_many_connections, setup,
 						h_teardown),
