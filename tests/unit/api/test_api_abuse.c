@@ -2,8 +2,9 @@
  * Hostile clients of the control API, on real sockets: oversized lines,
  * invalid and non-object JSON, deep nesting, a slowloris partial line,
  * 2000 connections, one user holding every connection it may, a
- * subscriber that never reads, and clients that disconnect mid-stream. In each, a well-behaved client calls the server
- * all along and every one of its answers is checked.
+ * subscriber that never reads, and clients that disconnect mid-stream.
+ * In each, a well-behaved client calls the server all along and every
+ * one of its answers is checked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
