@@ -170,6 +170,14 @@ static int export_scan(const char *dir, uint64_t *max_digest,
 	return 0;
 }
 
+int audit_export_newest(const char *dir, uint64_t *n)
+{
+	uint64_t any;
+	int rc = export_scan(dir, n, &any);
+
+	return rc == AL_E_NOTFOUND ? 0 : rc;
+}
+
 static int read_digest(const char *dir, uint64_t n, json_t **out)
 {
 	char path[PATH_MAX], name[64];
