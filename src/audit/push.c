@@ -104,8 +104,10 @@ static int push_wait(pid_t pid, int *status, bool *timed_out)
 		       errno == EINTR)
 			;
 		if (n == 0) {
+			/* The whole group: sftp's ssh child too, which would
+			 * otherwise hold the connection until it times out. */
 			*timed_out = true;
-			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 		}
 		close(pfd);
 	}
@@ -167,8 +169,9 @@ int audit_push(const struct audit_timed_cfg *c, const char *dir,
 		"--", dest, NULL,
 	};
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int in = -1, out = -1, status = 0, rc;
-	bool timed_out = false, fa_ok = false;
+	bool timed_out = false, fa_ok = false, attr_ok = false;
 	pid_t pid;
 
 	snprintf(port, sizeof(port), "%u", c->port);
@@ -186,6 +189,13 @@ int audit_push(const struct audit_timed_cfg *c, const char *dir,
 	if (rc == 0)
 		rc = -posix_spawn_file_actions_init(&fa);
 	fa_ok = rc == 0;
+	if (rc == 0)
+		rc = -posix_spawnattr_init(&attr);
+	attr_ok = rc == 0;
+	if (rc == 0)
+		rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	if (rc == 0)
+		rc = -posix_spawnattr_setpgroup(&attr, 0);
 	/* The child sees the batch on stdin, its output goes to a memory
 	 * file, and it starts in the export directory so that the local
 	 * names need no path. */
@@ -198,7 +208,7 @@ int audit_push(const struct audit_timed_cfg *c, const char *dir,
 	if (rc == 0)
 		rc = -posix_spawn_file_actions_addchdir_np(&fa, dir);
 	if (rc == 0)
-		rc = -posix_spawn(&pid, PUSH_SFTP, &fa, NULL, argv, env);
+		rc = -posix_spawn(&pid, PUSH_SFTP, &fa, &attr, argv, env);
 	if (rc) {
 		snprintf(why, whysz, "cannot run %s: %s", PUSH_SFTP,
 			 al_strerror(rc));
@@ -222,6 +232,8 @@ int audit_push(const struct audit_timed_cfg *c, const char *dir,
 out:
 	if (fa_ok)
 		posix_spawn_file_actions_destroy(&fa);
+	if (attr_ok)
+		posix_spawnattr_destroy(&attr);
 	if (in >= 0)
 		close(in);
 	if (out >= 0)

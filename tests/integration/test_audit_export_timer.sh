@@ -22,9 +22,10 @@ suffix=$(printf '%04x%04x' "$RANDOM" "$RANDOM")
 rcv="alr-$suffix"       # the receiving (auditor's) account
 sshd_pid=
 syslog_pid=
+stall_pid=
 timer_cleanup() {
 	local p
-	for p in "$sshd_pid" "$syslog_pid"; do
+	for p in "$sshd_pid" "$syslog_pid" "$stall_pid"; do
 		[ -n "$p" ] || continue
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -339,11 +340,30 @@ chmod 0600 "$home/export-push/key"
 chmod 0666 kh
 push_refused "a writable known hosts file" 'writable by its owner only'
 chmod 0644 kh
+# A receiver that accepts and never answers: the push gives up (ssh's
+# connect timeout, and airlock's own limit behind it) instead of holding
+# the timer for ever.
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+c = s.accept()
+time.sleep(3600)' > stall.port &
+stall_pid=$!
+for _ in $(seq 1 50); do [ -s stall.port ] && break; sleep 0.1; done
+printf 'export_push = sftp://%s@127.0.0.1:%s/upload\n' "$rcv" "$(cat stall.port)" >> "$conf"
+push_refused "a receiver that never answers" 'timed out|killed after'
+kill "$stall_pid"
+wait "$stall_pid" 2>/dev/null || true
+base_conf
+printf 'export_push = %s\nexport_push_known_hosts = %s/kh\n' "$dest" "$it_tmp" >> "$conf"
 sched
 [ "$rc" -eq 0 ] && [ "$(js pushed)" -ge 1 ] && [ "$(js push_pending)" = 0 ] ||
 	fail "the retry after the refusals ($rc): $(cat s.json)"
 check_received "$(ls "$home"/export/*.digest.json | wc -l)"
-pass "wrong or unknown host keys, a readable key, a writable known hosts file: refused, audited, retried"
+pass "wrong or unknown host keys, a readable key, a writable known hosts file, a silent receiver: refused, audited, retried"
 
 al audit verify > v.txt 2>&1 || fail "audit verify: $(cat v.txt)"
 pass "the log verifies after every push and refusal"
