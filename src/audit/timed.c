@@ -367,6 +367,23 @@ static int timed_lock(const char *home, int *fd)
 	return 0;
 }
 
+/*
+ * An export the state does not know (made by hand, or through the
+ * daemon) is the last export: the interval counts from its digest's
+ * time. A digest that cannot be read leaves the state as it is.
+ */
+static void timed_state_newer(const char *dir, uint64_t newest,
+			      struct timed_state *s)
+{
+	int64_t ms;
+
+	if (newest <= s->last_n || s->last_ms == 0 ||
+	    audit_export_time(dir, newest, &ms) != 0)
+		return;
+	s->last_n = newest;
+	s->last_ms = ms;
+}
+
 /* Whether an export is due now; *next_ms when the next one is. */
 static bool timed_due(const struct audit_timed_cfg *c,
 		      const struct timed_state *s, uint64_t newest,
@@ -543,6 +560,7 @@ int audit_timed_run(const char *home, const struct audit_policy *pol,
 		goto out;
 	}
 	timed_state_read(home, &s);
+	timed_state_newer(dir, newest, &s);
 	res->due = timed_due(c, &s, newest, al_wall_ms(), &res->next_ms);
 	if (c->push[0]) {
 		audit_timed_dest(c, dest, sizeof(dest));

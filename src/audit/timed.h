@@ -14,7 +14,9 @@
  *
  * "through" is the highest export number the destination "to" holds;
  * a failed push leaves it, so the next run pushes the same files
- * again. A state file that is missing, malformed, or whose time lies
+ * again. An export newer than "n" (made by hand or through the daemon)
+ * is the last export, at the time its digest names. A state file that
+ * is missing, malformed, or whose time lies
  * in the future means "export now": editing it can only make the next
  * export come sooner, never hold exports back. docs/audit.md is the
  * operator's page.

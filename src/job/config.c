@@ -737,7 +737,8 @@ json_t *job_config_json(const struct job_config *c)
 				    : json_null());
 	json_object_set_new(o, "export_interval",
 			    c->export.interval_ms
-				    ? json_integer(c->export.interval_ms / 1000)
+				    ? json_sprintf("%llds", (long long)(
+					      c->export.interval_ms / 1000))
 				    : json_string("off"));
 	json_object_set_new(o, "export_push", c->export.push[0]
 						      ? json_string(c->export.push)

@@ -365,5 +365,14 @@ sched
 check_received "$(ls "$home"/export/*.digest.json | wc -l)"
 pass "wrong or unknown host keys, a readable key, a writable known hosts file, a silent receiver: refused, audited, retried"
 
+# An export made by hand is the last export: the interval counts
+# from it (its push is still due).
+set_last_time "$(hours_ago 3)"
+al audit export > /dev/null 2>> log.txt || fail "a manual export"
+sched
+[ "$rc" -eq 0 ] && [ "$(js exported)" = false ] && [ "$(js due)" = false ] &&
+	[ "$(js pushed)" = 1 ] || fail "after a manual export ($rc): $(cat s.json)"
+pass "an export made by hand counts as the last one, and is pushed"
+
 al audit verify > v.txt 2>&1 || fail "audit verify: $(cat v.txt)"
 pass "the log verifies after every push and refusal"
