@@ -46,7 +46,7 @@ static const char cli_audit_help[] =
 	"               digest's hash, a fresh checkpoint). DIR defaults to\n"
 	"               HOME/export. The range is verified before it is signed.\n"
 	"  --scheduled  what the timer runs: export into HOME/export only\n"
-	"               when the last timed export is export_interval old\n"
+	"               when the last export there is export_interval old\n"
 	"               (airlock.conf; one export then covers everything\n"
 	"               since, however long the machine was off), then push\n"
 	"               every export not pushed yet to export_push over SFTP\n"
