@@ -170,6 +170,14 @@ static int export_scan(const char *dir, uint64_t *max_digest,
 	return 0;
 }
 
+int audit_export_newest(const char *dir, uint64_t *n)
+{
+	uint64_t any;
+	int rc = export_scan(dir, n, &any);
+
+	return rc == AL_E_NOTFOUND ? 0 : rc;
+}
+
 static int read_digest(const char *dir, uint64_t n, json_t **out)
 {
 	char path[PATH_MAX], name[64];
@@ -177,6 +185,19 @@ static int read_digest(const char *dir, uint64_t n, json_t **out)
 	export_name(name, sizeof(name), n, true);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	return al_json_load_file(path, AUDIT_DIGEST_MAX, out);
+}
+
+int audit_export_time(const char *dir, uint64_t n, int64_t *ms)
+{
+	json_t *o = NULL;
+	int rc = read_digest(dir, n, &o);
+	const char *t = json_string_value(json_object_get(o, "time"));
+
+	*ms = t ? audit_parse_time(t) : -1;
+	if (rc == 0 && *ms < 0)
+		rc = AL_E_PARSE;
+	json_decref(o);
+	return rc;
 }
 
 int audit_export_last(const char *dir, const struct audit_pubkey *k,

@@ -57,6 +57,20 @@ int audit_export_last(const char *dir, const struct audit_pubkey *k,
 		      json_t **digest);
 
 /*
+ * The highest export number with a digest in dir into *n (0 when there
+ * is none, or dir does not exist). Reads names only: nothing is
+ * verified. 0 or a negative errno.
+ */
+int audit_export_newest(const char *dir, uint64_t *n);
+
+/*
+ * When digest n in dir says it was made, in ms since the epoch, read
+ * without checking its signature: for scheduling only, never for
+ * trust. 0, AL_E_NOTFOUND or AL_E_PARSE.
+ */
+int audit_export_time(const char *dir, uint64_t n, int64_t *ms);
+
+/*
  * Verify every export in dir offline with nothing but the public key k:
  * digests numbered 1, 2, ... without gaps, each signed by k and linked
  * to the one before, each file matching its digest's hash and size,

@@ -28,6 +28,8 @@ int cli_config(int argc, char **argv, const char *home);
 int cli_admin_shell(int argc, char **argv, const char *home);
 /* keys admin ...: argv[0] is "admin" */
 int cli_keys_admin(int argc, char **argv, const char *home);
+/* keys export-push: argv[0] is "export-push" */
+int cli_keys_export_push(int argc, char **argv, const char *home);
 
 /*
  * Set by the admin shell before it runs a command: every command then

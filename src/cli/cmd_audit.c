@@ -15,6 +15,7 @@
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
 #include "audit/export.h"
+#include "audit/timed.h"
 #include "base/err.h"
 #include "base/fs.h"
 #include "cli/cli.h"
@@ -24,6 +25,7 @@ static const char cli_audit_help[] =
 	"usage: airlock audit verify [--pubkey PEM] [--checkpoint FILE] "
 	"[--json]\n"
 	"       airlock audit export [--out DIR] [--json]\n"
+	"       airlock audit export --scheduled [--json]\n"
 	"       airlock audit verify-export DIR|FILE... --pubkey PEM "
 	"[--checkpoint FILE] [--json]\n"
 	"       airlock audit checkpoint [--if-due] [--json]\n"
@@ -43,6 +45,14 @@ static const char cli_audit_help[] =
 	"               .json (file hash, first and last entry, previous\n"
 	"               digest's hash, a fresh checkpoint). DIR defaults to\n"
 	"               HOME/export. The range is verified before it is signed.\n"
+	"  --scheduled  what the timer runs: export into HOME/export only\n"
+	"               when the last export there is export_interval old\n"
+	"               (airlock.conf; one export then covers everything\n"
+	"               since, however long the machine was off), then push\n"
+	"               every export not pushed yet to export_push over SFTP\n"
+	"               (a failed push is retried by the next run). Both are\n"
+	"               recorded in HOME/export-state.json. Exit status 1\n"
+	"               when the export or a push failed.\n"
 	"verify-export  check exports offline with nothing but the public key:\n"
 	"               a directory (every export from 00000001 on), or export\n"
 	"               files (NNNNNNNN.jsonl or .digest.json, one directory):\n"
@@ -85,6 +95,7 @@ struct cli_audit_args {
 	size_t noperands;
 	bool json;
 	bool if_due;
+	bool scheduled;
 };
 
 static void cli_audit_print_json(json_t *o)
@@ -302,6 +313,72 @@ static int cli_audit_export(const struct cli_audit_args *a, const char *home)
 	return CLI_OK;
 }
 
+static void cli_audit_scheduled_print(const struct cli_audit_args *a,
+				      const struct audit_timed_cfg *c,
+				      const struct audit_timed_result *r)
+{
+	char next[32] = "", dest[700] = "";
+
+	if (r->next_ms)
+		al_utc_stamp(next, sizeof(next), r->next_ms);
+	if (c->push[0])
+		audit_timed_dest(c, dest, sizeof(dest));
+	if (a->json) {
+		cli_audit_print_json(json_pack(
+			"{s:b, s:b, s:b, s:o?, s:s?, s:s?, s:I, s:I, s:s?}",
+			"ok", !r->push_error[0], "due", r->due, "exported",
+			r->exported, "n",
+			r->exported ? json_integer((json_int_t)r->info.n)
+				    : NULL,
+			"next", next[0] ? next : NULL, "push",
+			dest[0] ? dest : NULL, "pushed", (json_int_t)r->pushed,
+			"push_pending", (json_int_t)r->push_pending,
+			"push_error", r->push_error[0] ? r->push_error : NULL));
+		return;
+	}
+	if (r->exported)
+		printf("export %llu: seq %llu to %llu in %s and %s\n",
+		       (unsigned long long)r->info.n,
+		       (unsigned long long)r->info.first,
+		       (unsigned long long)r->info.last, r->info.file,
+		       r->info.digest);
+	else if (!c->interval_ms)
+		printf("timed exports are off (export_interval)\n");
+	else
+		printf("no export due (the next at %s)\n", next);
+	if (r->pushed)
+		printf("pushed %llu export(s) to %s\n",
+		       (unsigned long long)r->pushed, dest);
+	if (r->push_error[0])
+		printf("push to %s failed: %s; %llu export(s) left for the "
+		       "next run\n", dest, r->push_error,
+		       (unsigned long long)r->push_pending);
+}
+
+static int cli_audit_scheduled(const struct cli_audit_args *a,
+			       const char *home)
+{
+	struct audit_timed_result r;
+	struct audit_timed_cfg c;
+	struct audit_policy pol;
+	char actor[32], err[1024] = "";
+	int rc = audit_policy_load(home, &pol, err, sizeof(err));
+
+	if (rc == 0)
+		rc = audit_timed_load(home, &c, err, sizeof(err));
+	if (rc)
+		return cli_audit_fail(a, err);
+	cli_audit_actor(actor, sizeof(actor));
+	rc = audit_timed_run(home, &pol, &c, actor, &r);
+	if (rc) {
+		snprintf(err, sizeof(err), "export failed: %s (the log line "
+			 "above says why)", al_strerror(rc));
+		return cli_audit_fail(a, err);
+	}
+	cli_audit_scheduled_print(a, &c, &r);
+	return r.push_error[0] ? CLI_FAILED : CLI_OK;
+}
+
 static int cli_audit_checkpoint(const struct cli_audit_args *a,
 				const char *home)
 {
@@ -389,6 +466,8 @@ static int cli_audit_parse(int argc, char **argv, struct cli_audit_args *a)
 			a->json = true;
 		} else if (!strcmp(o, "--if-due")) {
 			a->if_due = true;
+		} else if (!strcmp(o, "--scheduled")) {
+			a->scheduled = true;
 		} else if (o[0] != '-' && !strcmp(a->cmd, "verify-export")) {
 			a->operands[a->noperands++] = o;
 			a->dir = a->operands[0];
@@ -418,6 +497,8 @@ static bool cli_audit_allowed(const struct cli_audit_args *a)
 	if (a->out && strcmp(c, "export") && strcmp(c, "pubkey"))
 		return false;
 	if (a->if_due && strcmp(c, "checkpoint"))
+		return false;
+	if (a->scheduled && (strcmp(c, "export") || a->out))
 		return false;
 	if (a->json && !strcmp(c, "pubkey"))
 		return false;
@@ -523,6 +604,8 @@ static int cli_audit_run(const struct cli_audit_args *a, const char *home)
 		return cli_audit_verify(a, home);
 	if (!strcmp(a->cmd, "verify-export"))
 		return cli_audit_verify_export(a);
+	if (!strcmp(a->cmd, "export") && a->scheduled)
+		return cli_audit_scheduled(a, home);
 	if (!strcmp(a->cmd, "export"))
 		return cli_audit_export(a, home);
 	if (!strcmp(a->cmd, "checkpoint"))

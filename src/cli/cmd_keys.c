@@ -27,6 +27,7 @@ static const char cli_keys_help[] =
 	"usage: airlock keys rotate [--batch N] [--wait] [--home DIR]\n"
 	"       airlock keys status [--json] [--home DIR]\n"
 	"       airlock keys admin list|add|remove ... (keys admin --help)\n"
+	"       airlock keys export-push (keys export-push --help)\n"
 	"\n"
 	"rotate  make a fresh data key current, then seal every stored value\n"
 	"        again under it, N values (default 256) per transaction. Old\n"
@@ -43,6 +44,8 @@ static const char cli_keys_help[] =
 	"        values it seals now; the seal limit; a rotation's progress\n"
 	"        and the daemon's re-seal; and the version check of every\n"
 	"        sealed record.\n"
+	"export-push  make (once) the SSH key the timed audit export pushes\n"
+	"        with and print its authorized_keys line for the receiver.\n"
 	"\n"
 	"The master key (HOME/keys/master.key) seals the key ring; see\n"
 	"docs/keys.md for where keys live and how to back them up.\n"
@@ -366,6 +369,8 @@ int cli_keys(int argc, char **argv, const char *home)
 	}
 	if (sub && !strcmp(sub, "admin"))
 		return cli_keys_admin(argc - 1, argv + 1, home);
+	if (sub && !strcmp(sub, "export-push"))
+		return cli_keys_export_push(argc - 1, argv + 1, home);
 	if (!sub || (strcmp(sub, "rotate") && strcmp(sub, "status"))) {
 		if (!sub)
 			fputs(cli_keys_help, stderr);

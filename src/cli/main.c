@@ -46,7 +46,7 @@ static const struct cli_command cli_commands[] = {
 	{"audit", CLI_IN_CORE(cli_audit),
 	 "verify, show, export and sign the audit log"},
 	{"keys", CLI_IN_CORE(cli_keys),
-	 "rotate the data key, the key ring, admin SSH keys"},
+	 "rotate the data key, the key ring, admin and export SSH keys"},
 	{"job", CLI_IN_CORE(cli_job),
 	 "queue, list, show, cancel, retry jobs of the daemon"},
 	{"status", CLI_IN_CORE(cli_status), "the daemon's state"},

@@ -335,6 +335,8 @@ static int config_set(struct job_config *c, const char *k, const char *v,
 	}
 	if (!strncmp(k, "audit_", 6))
 		return audit_policy_set(&c->audit, k, v);
+	if (!strncmp(k, "export_", 7))
+		return audit_timed_set(&c->export, k, v, line, why, whysz);
 	if (!strcmp(k, "workers")) {
 		if (!strcmp(v, "auto")) {
 			c->workers = 0;
@@ -493,6 +495,13 @@ static const char *config_hint(const char *k)
 		return " (jobs, 0 to 1000000000; 0 = no cap)";
 	if (!strcmp(k, "admin_keys_file"))
 		return " (an absolute path)";
+	if (!strcmp(k, "export_interval"))
+		return " (5m to 7d: a number with s, m, h or d; 0 or off)";
+	if (!strcmp(k, "export_push"))
+		return " (sftp://USER@HOST[:PORT]/PATH)";
+	if (!strcmp(k, "export_push_key") ||
+	    !strcmp(k, "export_push_known_hosts"))
+		return " (an absolute path)";
 	if (!strcmp(k, "registry_token_file") ||
 	    !strcmp(k, "registry_ca_file"))
 		return " (an absolute path)";
@@ -609,6 +618,7 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	c->audit.every_n = AUDIT_DEFAULT_EVERY_N;
 	c->audit.every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
 	npm_rules_init(&c->rules, NPM_POLICY_MAJOR);
+	audit_timed_init(&c->export);
 
 	al_strlcpy(c->schedule_tz, "UTC", sizeof(c->schedule_tz));
 
@@ -622,6 +632,9 @@ int job_config_load(const char *home, struct job_config *c, char *err,
 	} else {
 		rc = config_parse(c, b.p ? b.p : (char[]){""}, path, err,
 				  errsz);
+		if (rc == 0)
+			rc = audit_timed_finish(&c->export, home, path, err,
+						errsz);
 		if (rc)
 			goto out;
 	}
@@ -721,6 +734,20 @@ json_t *job_config_json(const struct job_config *c)
 	json_object_set_new(o, "admin_keys_file",
 			    c->admin_keys_file[0]
 				    ? json_string(c->admin_keys_file)
+				    : json_null());
+	json_object_set_new(o, "export_interval",
+			    c->export.interval_ms
+				    ? json_sprintf("%llds", (long long)(
+					      c->export.interval_ms / 1000))
+				    : json_string("off"));
+	json_object_set_new(o, "export_push", c->export.push[0]
+						      ? json_string(c->export.push)
+						      : json_null());
+	json_object_set_new(o, "export_push_key", c->export.push[0]
+				    ? json_string(c->export.key) : json_null());
+	json_object_set_new(o, "export_push_known_hosts",
+			    c->export.push[0]
+				    ? json_string(c->export.known_hosts)
 				    : json_null());
 	json_object_set_new(o, "policy", npm_rules_json(&c->rules));
 	json_object_set_new(o, "repos", config_repo_rules_json(c));

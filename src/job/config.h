@@ -43,6 +43,9 @@
  *                          their progress lines (90; 0 = kept for ever)
  *   job_retention_max = N  at most N finished jobs are kept, the oldest
  *                          deleted first (0 = no cap)
+ *   export_interval, export_push, export_push_key,
+ *   export_push_known_hosts  the timed audit export and its push
+ *                          (audit/timed.h, docs/audit.md)
  *
  * The update policy (npm/plan.h, docs/update-job.md "Policies"):
  *   range_strategy = auto|bump|replace|widen|pin      (auto)
@@ -71,6 +74,7 @@
 #include <sys/types.h>
 
 #include "audit/audit.h"
+#include "audit/timed.h"
 #include "npm/plan.h"
 #include "sched/cron.h"
 #include "sched/sched.h"
@@ -126,6 +130,7 @@ struct job_config {
 	bool local_repos;               /* job.enqueue takes paths */
 	unsigned job_retention_days;    /* 0: kept for ever */
 	uint64_t job_retention_max;     /* finished jobs kept; 0: no cap */
+	struct audit_timed_cfg export;  /* the export_* keys */
 };
 
 /*

@@ -190,6 +190,54 @@ static void test_bad(void **state)
 
 /* Global policy keys, and a [repo] section overriding some of them for
  * one repository only. */
+/* export_interval's units and bounds; export_push's parts. */
+static void test_export(void **state)
+{
+	static const struct { const char *v; int64_t ms; } iv[] = {
+		{ "1h", 3600000 }, { "30m", 1800000 }, { "2d", 172800000 },
+		{ "300s", 300000 }, { "300", 300000 }, { "7d", 604800000 },
+		{ "off", 0 }, { "0", 0 },
+	};
+	struct job_config c;
+	char err[512], line[64];
+
+	(void)state;
+	assert_int_equal(load("", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.export.interval_ms, 3600000);
+	assert_string_equal(c.export.push, "");
+	job_config_free(&c);
+	for (size_t i = 0; i < sizeof(iv) / sizeof(*iv); i++) {
+		snprintf(line, sizeof(line), "export_interval = %s\n", iv[i].v);
+		assert_int_equal(load(line, &c, err, sizeof(err)), 0);
+		assert_int_equal(c.export.interval_ms, iv[i].ms);
+		job_config_free(&c);
+	}
+	assert_int_equal(load("export_push = sftp://drop_1@[::1]:2222/srv/up\n"
+			      "export_push_known_hosts = /etc/kh\n",
+			      &c, err, sizeof(err)), 0);
+	assert_string_equal(c.export.user, "drop_1");
+	assert_string_equal(c.export.host, "[::1]");
+	assert_int_equal(c.export.port, 2222);
+	assert_string_equal(c.export.path, "/srv/up");
+	/* The key defaults to one under the home. */
+	assert_non_null(strstr(c.export.key, "/export-push/key"));
+	job_config_free(&c);
+	assert_int_equal(load("export_push = sftp://a@h.test/x\n"
+			      "export_push_known_hosts = /etc/kh\n"
+			      "export_push_key = /k\n", &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.export.port, 22);
+	assert_string_equal(c.export.key, "/k");
+	job_config_free(&c);
+	bad("export_interval = 299s\n", ":2: bad value for 'export_interval'");
+	bad("export_interval = 169h\n", ":2: bad value for 'export_interval'");
+	bad("export_interval = 1w\n", ":2: bad value for 'export_interval'");
+	bad("export_push = sftp://a@h/x\n", ":2: export_push needs");
+	bad("export_push = sftp://a@h/x y\nexport_push_known_hosts = /kh\n",
+	    ":2: bad value for 'export_push'");
+	bad("export_pushy = 1\n", ":2: unknown key 'export_pushy'");
+}
+
 static void test_policy(void **state)
 {
 	struct job_config c;
@@ -304,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_export),
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_policy_bad),
 	};
