@@ -51,6 +51,20 @@ no_leftovers() { # WHAT
 	! ls /run/airlock/image/ 2>/dev/null | grep -q . ||
 		fail "$1: a mount point is left: $(ls /run/airlock/image/)"
 }
+# Whatever happens, the test leaves none of its images mounted: a failed
+# run must not make the next one fail at its first check.
+pk_cleanup() {
+	local f dev m
+	for f in "${files[@]}"; do
+		for dev in $(losetup -j "$f" -n -O NAME 2>/dev/null); do
+			for m in $(findmnt -rn -o TARGET -S "$dev"); do
+				umount -l "$m" && rmdir "$m" || true
+			done
+		done
+	done
+	dmn_cleanup
+}
+trap pk_cleanup EXIT
 # Other users of /run/airlock/image would make the checks above lie.
 ! grep -q "/run/airlock/image/" /proc/self/mountinfo ||
 	fail "an image is mounted before the test: cannot tell leftovers"
