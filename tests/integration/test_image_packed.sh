@@ -17,8 +17,13 @@ url=$(it_publish "$AL_SOURCE_DIR/tests/fixtures/breaking" packed)
 tree="$it_tmp/tree"
 mkdir -p "$tree/usr/bin" "$tree/etc"
 cp /bin/dash "$tree/usr/bin/sh"
-cp /usr/bin/env /usr/bin/cat "$tree/usr/bin/"
-for lib in $(ldd /bin/dash /usr/bin/env /usr/bin/cat |
+cp /usr/bin/env /usr/bin/cat /usr/bin/sleep "$tree/usr/bin/"
+# An npm that takes its time and fails: a job's install on the image
+# lasts long enough to change the image under it.
+printf '#!/bin/sh\nsleep 4\necho "npm of the packed image"; exit 1\n' \
+	> "$tree/usr/bin/npm"
+chmod 0755 "$tree/usr/bin/npm"
+for lib in $(ldd /bin/dash /usr/bin/env /usr/bin/cat /usr/bin/sleep |
 		grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
 	real=$(readlink -f "$lib")
 	mkdir -p "$tree/usr$(dirname "$lib")"
@@ -156,6 +161,8 @@ run_job "$home"
 [ "$(jq_field job.json 'r.image.name + " " + r.image.digest + " " +
 	r.image.format + " " + r.state')" = "$img $digest squashfs failed" ] ||
 	fail "update record: $(jq_field job.json r.image) $(jq_field job.json r.state)"
+grep -q "npm of the packed image" job.json ||
+	fail "the install did not run the image's npm: $(cat job.json)"
 no_leftovers "after update"
 pass "update: the job runs on the packed image and records its digest"
 
@@ -204,6 +211,32 @@ pass "a changed file is verified again; a reload to another pin refuses it"
 
 sed -i "/^image_digest = $wrong/d" "$it_home/airlock.conf"
 kill -HUP "$dmn_pid"
+# Changed while a job runs on it: the next job gets a new mount, the
+# running one keeps its own until it ends.
+id=$(al job enqueue "$url" --json | json_id)
+dmn_wait "$id" r.sched.stage baseline-install 120
+[ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
+	-eq 1 ] || fail "not one mount while the job runs"
+touch "$img"
+kill -HUP "$dmn_pid"
+for _ in $(seq 1 50); do
+	grep -q "image $img changed .*retired" "$dmn_log" && break
+	sleep 0.1
+done
+[ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
+	-eq 2 ] || { cat "$dmn_log"; fail "the running job's mount is gone"; }
+dmn_wait "$id" r.state failed 120
+[ "$(dmn_field "$id" r.image.digest)" = "$digest" ] || fail "running record"
+for _ in $(seq 1 50); do
+	[ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" \
+		/proc/self/mountinfo)" -eq 1 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
+	-eq 1 ] || fail "the retired mount stays after its job ended"
+al job show "$id" > show.txt
+pass "a mount retired under a running job lasts until the job ends"
+
 run_dmn_job failed
 stale="/run/airlock/image/$hex16-$dmn_pid-"
 grep -q "$stale" /proc/self/mountinfo || fail "no mount after the fix"
