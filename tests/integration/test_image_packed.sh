@@ -217,12 +217,15 @@ id=$(al job enqueue "$url" --json | json_id)
 dmn_wait "$id" r.sched.stage baseline-install 120
 [ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
 	-eq 1 ] || fail "not one mount while the job runs"
+retired() { grep -c "image $img changed .*retired" "$dmn_log" || true; }
+n=$(retired)
 touch "$img"
 kill -HUP "$dmn_pid"
-for _ in $(seq 1 50); do
-	grep -q "image $img changed .*retired" "$dmn_log" && break
+for _ in $(seq 1 100); do
+	[ "$(retired)" -gt "$n" ] && break
 	sleep 0.1
 done
+[ "$(retired)" -gt "$n" ] || fail "the reload did not retire the mount"
 [ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
 	-eq 2 ] || { cat "$dmn_log"; fail "the running job's mount is gone"; }
 dmn_wait "$id" r.state failed 120
