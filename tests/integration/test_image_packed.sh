@@ -151,6 +151,22 @@ grep -q "$img has digest $digest, but the pinned digest is $wrong" err.txt ||
 no_leftovers "update with a wrong pin"
 pass "update: a pinned digest that does not match stops the job"
 
+# A command line killed outright leaves its mount; the next job's sweep
+# removes it (and the sandbox's cgroups), as a daemon's start would.
+"$AIRLOCK_BIN" sandbox run --image "$img" -- /bin/sh -c 'sleep 60' \
+	> /dev/null 2> killed.err &
+cli=$!
+for _ in $(seq 1 100); do
+	grep -q "/run/airlock/image/$hex16-$cli-0" /proc/self/mountinfo && break
+	sleep 0.1
+done
+grep -q "/run/airlock/image/$hex16-$cli-0" /proc/self/mountinfo ||
+	{ cat killed.err; fail "sandbox run did not mount the image"; }
+kill -KILL "$cli"
+wait "$cli" 2>/dev/null || true
+grep -q "/run/airlock/image/$hex16-$cli-0" /proc/self/mountinfo ||
+	fail "the killed run's mount is gone already: nothing to sweep"
+
 home="$it_tmp/pinned"
 mkdir -p "$home"
 printf 'registry = %s\nimage = %s\nimage_digest = %s\n' \
@@ -163,8 +179,11 @@ run_job "$home"
 	fail "update record: $(jq_field job.json r.image) $(jq_field job.json r.state)"
 grep -q "npm of the packed image" job.json ||
 	fail "the install did not run the image's npm: $(cat job.json)"
+grep -q "removed 1 stale image mounts" err.txt ||
+	{ cat err.txt; fail "update: the killed run's mount was not swept"; }
 no_leftovers "after update"
 pass "update: the job runs on the packed image and records its digest"
+pass "a killed sandbox run's mount is removed by the next job"
 
 # The daemon: one verification for many jobs.
 dmn_use_home "$it_tmp/dhome"
