@@ -77,7 +77,7 @@ static int disk_mkfs(const char *img, const char *job)
  * file, then set the flags. A read-only fd makes a read-only device; only
  * AUTOCLEAR and PARTSCAN can be set afterwards.
  */
-static int loop_set_fd(int loopfd, int fd, unsigned lo_flags)
+int sbx_loop_set_fd(int loopfd, int fd, unsigned lo_flags)
 {
 	struct loop_info64 info = {
 		.lo_flags = lo_flags & (LO_FLAGS_AUTOCLEAR | LO_FLAGS_PARTSCAN),
@@ -121,7 +121,7 @@ int sbx_loop_attach(int fd, unsigned lo_flags, char *dev, size_t devsz)
 		}
 		rc = ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0 ? 0 : -errno;
 		if (rc == -EINVAL || rc == -ENOTTY)
-			rc = loop_set_fd(lfd, fd, lo_flags);
+			rc = sbx_loop_set_fd(lfd, fd, lo_flags);
 		if (rc == 0) {
 			rc = lfd;
 			break;

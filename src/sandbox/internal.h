@@ -97,6 +97,8 @@ bool sbx_disk_has_room(int fd);
  * a kernel without it (before 5.8) LOOP_SET_FD and LOOP_SET_STATUS64.
  */
 int sbx_loop_attach(int fd, unsigned lo_flags, char *dev, size_t devsz);
+/* Its fallback on an open loop device; exposed for unit tests. */
+int sbx_loop_set_fd(int loopfd, int fd, unsigned lo_flags);
 
 /* ---- images (image.c, packed.c) ---- */
 
