@@ -62,7 +62,7 @@ bool sbx_image_packed(const char *path)
 {
 	struct stat st;
 
-	return path && lstat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+	return path && (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode));
 }
 
 /* Before opening: the directories above, and the name itself. */

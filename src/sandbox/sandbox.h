@@ -316,7 +316,8 @@ struct sbx_packed {
  * Does path name a packed image rather than an image directory? True for
  * anything that is not a directory (without following a symlink), so a
  * symlink or a device is refused by sbx_packed_open, not taken for a
- * directory.
+ * directory; and for a path that does not exist, which sbx_packed_open
+ * then reports as missing.
  */
 bool sbx_image_packed(const char *path);
 

@@ -107,6 +107,8 @@ refuse() {
 	pass "refused: $3"
 }
 
+refuse "$imgdir/missing.img" "missing.img: No such file or directory" \
+	"a file that is not there"
 head -c 200000 /dev/urandom > "$imgdir/random.img"
 refuse "$imgdir/random.img" "random.img: not a squashfs 4 image" \
 	"a file that is not squashfs"
