@@ -82,10 +82,14 @@ void dmn_image_refresh(struct daemon *d)
 		img_retire(d, d->img);
 		d->img = NULL;
 	}
-	if (!packed || lstat(d->cfg.image, &st) != 0) {
+	if (!packed) {
 		d->img_refused.set = false;
 		return;
 	}
+	/* A missing file reads as all zeros: refused once, until it is
+	 * there. */
+	memset(&st, 0, sizeof(st));
+	lstat(d->cfg.image, &st);
 	if (img_refused_again(d, &st))
 		return;
 	img = calloc(1, sizeof(*img));
