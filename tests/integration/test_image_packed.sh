@@ -202,6 +202,18 @@ opts=$(findmnt -rn -o FSTYPE,OPTIONS -S "$(findmnt -rn -o SOURCE \
 	fail "loop device: $(losetup -l -j "$img")"
 pass "the daemon mounts the image once, squashfs ro,nosuid,nodev, loop ro"
 
+reload() { # HUP the daemon and wait until it reloaded: no job may start
+	# on the old settings meanwhile
+	local n
+	n=$(grep -c "configuration reloaded" "$dmn_log" || true)
+	kill -HUP "$dmn_pid"
+	for _ in $(seq 1 100); do
+		[ "$(grep -c "configuration reloaded" "$dmn_log")" -gt "$n" ] &&
+			return 0
+		sleep 0.1
+	done
+	fail "the daemon did not reload"
+}
 run_dmn_job() { # STATE: enqueue a job and wait for it to end in STATE
 	id=$(al job enqueue "$url" --json | json_id)
 	dmn_wait "$id" r.state "$1" 180
@@ -220,7 +232,7 @@ run_dmn_job failed
 [ "$(mounted)" -eq 2 ] ||
 	{ cat "$dmn_log"; fail "daemon: a changed file was not verified again"; }
 printf 'image_digest = %s\n' "$wrong" >> "$it_home/airlock.conf"
-kill -HUP "$dmn_pid"
+reload
 run_dmn_job failed
 al job show "$id" > show.txt
 grep -q "has digest $digest, but the pinned digest is $wrong" show.txt ||
@@ -231,24 +243,27 @@ grep -q "has digest $digest, but the pinned digest is $wrong" show.txt ||
 pass "a changed file is verified again; a reload to another pin refuses it"
 
 sed -i "/^image_digest = $wrong/d" "$it_home/airlock.conf"
-kill -HUP "$dmn_pid"
+reload
 # Changed while a job runs on it: the next job gets a new mount, the
 # running one keeps its own until it ends.
 id=$(al job enqueue "$url" --json | json_id)
 dmn_wait "$id" r.sched.stage baseline-install 120
-[ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
-	-eq 1 ] || fail "not one mount while the job runs"
+[ "$(grep -c "/run/airlock/image/" /proc/self/mountinfo)" -eq 1 ] &&
+	grep -q "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo ||
+	fail "the job does not run on the daemon's one mount"
 retired() { grep -c "image $img changed .*retired" "$dmn_log" || true; }
 n=$(retired)
 touch "$img"
-kill -HUP "$dmn_pid"
+reload
 for _ in $(seq 1 100); do
 	[ "$(retired)" -gt "$n" ] && break
 	sleep 0.1
 done
 [ "$(retired)" -gt "$n" ] || fail "the reload did not retire the mount"
 [ "$(grep -c "/run/airlock/image/$hex16-$dmn_pid-" /proc/self/mountinfo)" \
-	-eq 2 ] || { cat "$dmn_log"; fail "the running job's mount is gone"; }
+	-eq 2 ] || { tail -30 "$dmn_log"; al job show "$id";
+		grep "/run/airlock/image/" /proc/self/mountinfo
+		fail "the running job's mount is gone"; }
 dmn_wait "$id" r.state failed 120
 [ "$(dmn_field "$id" r.image.digest)" = "$digest" ] || fail "running record"
 for _ in $(seq 1 50); do
