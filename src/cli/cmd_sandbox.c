@@ -9,6 +9,7 @@
  * document: the result fields and the captured output as a string.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +66,15 @@ static const char sandbox_help[] =
 	"                       writable by uid 64000. No component of SRC\n"
 	"                       may be a symlink.\n"
 	"  --workdir DIR        working directory inside (default /tmp)\n"
-	"  --image DIR          use DIR's usr/, bin, lib links and etc/\n"
+	"  --image DIR|FILE     use DIR's usr/, bin, lib links and etc/\n"
 	"                       files instead of the host's; DIR must be\n"
-	"                       root's alone. Its digest is logged and, with\n"
-	"                       --json, printed as \"image_digest\".\n"
+	"                       root's alone. Or FILE, a squashfs image of\n"
+	"                       such a tree (root's alone, no symlink): it\n"
+	"                       is hashed, mounted read-only under\n"
+	"                       " SBX_IMAGE_RUN " for the run and unmounted\n"
+	"                       after. Its digest (of the tree, or of\n"
+	"                       FILE's bytes) is logged and, with --json,\n"
+	"                       printed as \"image_digest\".\n"
 	"  --json               print one JSON document with the result and\n"
 	"                       the captured output (beyond 1 MiB, its\n"
 	"                       first 256 KiB and last 768 KiB are kept)\n"
@@ -95,6 +101,7 @@ struct sbx_cli {
 	const char *allow[SBX_CLI_MAX_LIST + 1];
 	size_t nallow;
 	bool json;
+	struct sbx_packed packed; /* --image FILE, mounted for the run */
 };
 
 static int sandbox_usage(const char *why, const char *what)
@@ -294,7 +301,7 @@ static void sandbox_signals(void)
 static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 {
 	struct sbx_result r;
-	char why[256], digest[80] = "";
+	char why[PATH_MAX + 256], digest[80] = "";
 	int first = parse_args(c, argc, argv), rc;
 
 	if (first < 0)
@@ -306,8 +313,18 @@ static int sandbox_run(struct sbx_cli *c, int argc, char **argv)
 		return sandbox_usage("--allow only applies to --net "
 				     "registry", NULL);
 #ifdef AL_CLI_CORE
-	if (c->spec.image &&
-	    sbx_image_digest(c->spec.image, digest, sizeof(digest), NULL)) {
+	if (c->spec.image && sbx_image_packed(c->spec.image)) {
+		sbx_image_sweep();
+		if (sbx_packed_open(c->spec.image, NULL, &c->packed, why,
+				    sizeof(why), NULL)) {
+			fprintf(stderr, "airlock sandbox: the image was "
+				"refused: %s\n", why);
+			return CLI_FAILED;
+		}
+		c->spec.image = c->packed.root;
+		snprintf(digest, sizeof(digest), "%s", c->packed.digest);
+	} else if (c->spec.image && sbx_image_digest(c->spec.image, digest,
+						     sizeof(digest), NULL)) {
 		fprintf(stderr, "airlock sandbox: the image %s was refused (the "
 			"log line above says why)\n", c->spec.image);
 		return CLI_FAILED;
@@ -373,7 +390,11 @@ int cli_sandbox(int argc, char **argv, const char *home)
 	if (argc < 2 || strcmp(argv[1], "run") != 0)
 		return sandbox_usage("expected \"run\"", argc >= 2 ? argv[1] :
 				     NULL);
+	c.packed.fd = -1;
 	rc = sandbox_run(&c, argc - 2, argv + 2);
+#ifdef AL_CLI_CORE
+	sbx_packed_close(&c.packed, NULL);
+#endif
 	for (size_t i = 0; i < SBX_CLI_MAX_LIST; i++)
 		free(c.bind_text[i]);
 	return rc;

@@ -49,6 +49,7 @@ struct child {
 	struct sched *s;
 	struct sched_end end; /* how child_save ended the lease */
 	bool ended;
+	const struct sbx_packed *image; /* the daemon's, mounted; or NULL */
 };
 
 /* The first reason to stop wins: a cancel is not turned into a
@@ -291,6 +292,7 @@ static int child_run(struct child *c, const json_t *leased)
 							      "test_cmd")),
 		.policy = NPM_POLICY_MAJOR,
 		.worker = &w,
+		.image = c->image,
 	};
 	json_t *rec = NULL;
 	char err[1024] = "";
@@ -315,9 +317,11 @@ static int child_run(struct child *c, const json_t *leased)
 	return rc;
 }
 
-int dmn_worker_main(const char *home, const char *id, unsigned attempt)
+int dmn_worker_main(const char *home, const char *id, unsigned attempt,
+		    const struct sbx_packed *image)
 {
-	struct child c = {.home = home, .id = id, .attempt = attempt};
+	struct child c = {.home = home, .id = id, .attempt = attempt,
+			  .image = image};
 	struct job_config cfg;
 	pthread_t reader;
 	bool reading = false;

@@ -486,8 +486,10 @@ static int dmn_start(struct daemon *d)
 	    (rc = dmn_reseal_init(d)) || (rc = dmn_prune_init(d)))
 		return rc;
 
-	/* What a crash left: workspaces, volumes, cgroups, leases. */
+	/* What a crash left: workspaces, volumes, cgroups, image mounts,
+	 * leases. */
 	swept = job_sweep_home(d->home);
+	dmn_image_refresh(d);
 	if ((rc = sched_requeue_expired(d->sched, NULL, true, &requeued))) {
 		al_error("daemon", NULL, "cannot recover the jobs of the "
 			 "previous run: %s", al_strerror(rc));
@@ -568,6 +570,7 @@ static void dmn_reload(struct daemon *d)
 	d->max_workers = dmn_max_workers(&d->cfg);
 	pthread_rwlock_unlock(&d->sched_lock);
 	sched_close(old);
+	dmn_image_refresh(d);
 	/* The retention keys may have changed: a run soon, not in an hour. */
 	dmn_prune_kick(d);
 	d->reloads++;
@@ -755,6 +758,7 @@ static void dmn_finish(struct daemon *d, int rc)
 	audit_log_close(d->log);
 	if (d->st)
 		store_close(d->st);
+	dmn_image_free_all(d);
 	job_config_free(&d->cfg);
 	free(d->workers);
 	int fds[] = {d->ep, d->sig_fd, d->wake_fd, d->exe_fd};

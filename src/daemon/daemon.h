@@ -38,6 +38,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -45,6 +46,7 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "job/config.h"
+#include "sandbox/sandbox.h"
 #include "sched/index.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -101,6 +103,28 @@ struct dmn_worker {
 	enum dmn_stop stop;
 	uint32_t log_n;          /* lines kept */
 	uint32_t log_dropped;    /* lines past DMN_LOG_LINES_MAX */
+	struct dmn_image *img;   /* the image its job was given; NULL */
+};
+
+/*
+ * The packed image (image.c) the daemon verified and mounted once, for
+ * every job's sandboxes: at start, on a reload, and before a job when
+ * the file changed since. One that was replaced stays mounted until the
+ * last worker started on it has ended.
+ */
+struct dmn_image {
+	struct sbx_packed p;
+	unsigned users;          /* running workers started on it */
+	struct dmn_image *next;  /* in daemon img_retired */
+};
+
+/* The file a verification refused, as it was then: not hashed again
+ * for every job until it or the setting changes. */
+struct dmn_image_refusal {
+	bool set;
+	char file[1024];
+	char pin[80];
+	struct stat st;
 };
 
 struct dmn_reseal;
@@ -136,6 +160,9 @@ struct daemon {
 	struct dmn_prune *prune;   /* prune.c */
 	pthread_t api_thread;
 	bool api_up;
+	struct dmn_image *img;   /* current packed image; NULL: none */
+	struct dmn_image *img_retired;
+	struct dmn_image_refusal img_refused;
 	struct dmn_worker *workers;
 	unsigned nslots;         /* allocated */
 	unsigned max_workers;    /* configured */
@@ -323,7 +350,21 @@ extern const struct api_method dmn_methods[];
 extern const size_t dmn_nmethods;
 
 /* child.c: the worker process (airlockd --worker). */
-int dmn_worker_main(const char *home, const char *id, unsigned attempt);
+/*
+ * image.c: make the mounted packed image match airlock.conf's image and
+ * image_digest (verify and mount, or unmount, as needed; a file changed
+ * since it was verified is verified again). At start, after a reload and
+ * before each worker starts. A refusal is logged; d->img is then NULL,
+ * and the worker's job verifies the file itself and fails with why.
+ */
+void dmn_image_refresh(struct daemon *d);
+/* A worker started on img has ended. */
+void dmn_image_put(struct daemon *d, struct dmn_image *img);
+/* At stop: unmount every image (lazily where a sandbox still uses it). */
+void dmn_image_free_all(struct daemon *d);
+
+int dmn_worker_main(const char *home, const char *id, unsigned attempt,
+		    const struct sbx_packed *image);
 
 /* notify.c: sd_notify(3)'s protocol, without libsystemd. */
 void dmn_notify(const char *state);

@@ -46,6 +46,8 @@ struct dmn_args {
 	bool worker;
 	const char *job;
 	unsigned attempt;
+	/* The daemon's packed image, mounted: the worker's job uses it. */
+	const char *img_file, *img_digest, *img_root;
 };
 
 static int dmn_parse(int argc, char **argv, struct dmn_args *a)
@@ -59,6 +61,9 @@ static int dmn_parse(int argc, char **argv, struct dmn_args *a)
 		{"worker", no_argument, NULL, 'w'},
 		{"job", required_argument, NULL, 'j'},
 		{"attempt", required_argument, NULL, 'a'},
+		{"image-file", required_argument, NULL, 'I'},
+		{"image-digest", required_argument, NULL, 'D'},
+		{"image-root", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t n;
@@ -70,6 +75,9 @@ static int dmn_parse(int argc, char **argv, struct dmn_args *a)
 		case 'f': break;
 		case 'w': a->worker = true; break;
 		case 'j': a->job = optarg; break;
+		case 'I': a->img_file = optarg; break;
+		case 'D': a->img_digest = optarg; break;
+		case 'R': a->img_root = optarg; break;
 		case 'v': printf("airlockd %s\n", AL_VERSION); return -1;
 		case 'h': fputs(dmn_help, stdout); return -1;
 		case 'a':
@@ -102,6 +110,12 @@ static int dmn_parse(int argc, char **argv, struct dmn_args *a)
 			"itself, with --job and --attempt\n");
 		return 2;
 	}
+	if ((a->img_file || a->img_digest || a->img_root) &&
+	    (!a->worker || !a->img_file || !a->img_digest || !a->img_root)) {
+		fprintf(stderr, "airlockd: --image-* are given by airlockd to "
+			"its workers, all three together\n");
+		return 2;
+	}
 	return 0;
 }
 
@@ -115,8 +129,19 @@ int main(int argc, char **argv)
 	rc = dmn_parse(argc, argv, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	if (a.worker && a.img_file) {
+		struct sbx_packed img = {.fd = -1};
+		if (al_strlcpy(img.file, a.img_file, sizeof(img.file)) >=
+			    sizeof(img.file) ||
+		    al_strlcpy(img.digest, a.img_digest, sizeof(img.digest)) >=
+			    sizeof(img.digest) ||
+		    al_strlcpy(img.root, a.img_root, sizeof(img.root)) >=
+			    sizeof(img.root))
+			return 2;
+		return dmn_worker_main(a.home, a.job, a.attempt, &img);
+	}
 	if (a.worker)
-		return dmn_worker_main(a.home, a.job, a.attempt);
+		return dmn_worker_main(a.home, a.job, a.attempt, NULL);
 	rc = dmn_run(a.home);
 	return rc ? 1 : 0;
 }

@@ -102,12 +102,24 @@ static int worker_spawn(struct daemon *d, struct dmn_worker *w,
 {
 	char attempt[16];
 	char *argv[] = {"airlockd", "--worker", "--home", (char *)d->home,
-			"--job", (char *)l->id, "--attempt", attempt, NULL};
+			"--job", (char *)l->id, "--attempt", attempt, NULL,
+			NULL, NULL, NULL, NULL, NULL, NULL};
 	struct epoll_event ev = {.events = EPOLLIN};
 	pid_t parent = getpid(), pid;
 	int sv[2];
 
 	snprintf(attempt, sizeof(attempt), "%u", l->attempt);
+	/* The job runs on the image mounted now: verified again first if
+	 * the file changed since. */
+	dmn_image_refresh(d);
+	if (d->img) {
+		argv[8] = "--image-file";
+		argv[9] = d->img->p.file;
+		argv[10] = "--image-digest";
+		argv[11] = d->img->p.digest;
+		argv[12] = "--image-root";
+		argv[13] = d->img->p.root;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid = fork();
@@ -126,6 +138,9 @@ static int worker_spawn(struct daemon *d, struct dmn_worker *w,
 						  (int64_t)d->cfg.job_timeout *
 							  1000};
 	memcpy(w->id, l->id, sizeof(w->id));
+	w->img = d->img;
+	if (w->img)
+		w->img->users++;
 	ev.data.ptr = w;
 	if (epoll_ctl(d->ep, EPOLL_CTL_ADD, w->sock, &ev) < 0)
 		al_warn("daemon", w->id, "cannot watch worker-%u: %s", w->slot,
@@ -380,6 +395,8 @@ static void worker_ended(struct daemon *d, struct dmn_worker *w, int status)
 		(long)w->pid, WIFSIGNALED(status) ? "signal" : "status",
 		WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	dmn_publish_state(d, w->id);
+	dmn_image_put(d, w->img);
+	w->img = NULL;
 	w->used = false;
 	w->pid = 0;
 	atomic_fetch_sub(&d->running, 1);

@@ -469,7 +469,8 @@ static const char *config_hint(const char *k)
 	if (strstr(k, "timeout") && strcmp(k, "job_timeout"))
 		return " (seconds, 1 to 86400)";
 	if (!strcmp(k, "image"))
-		return " (host, or an absolute path to an image directory)";
+		return " (host, or an absolute path to an image directory or "
+		       "a squashfs image file)";
 	if (!strcmp(k, "image_digest"))
 		return " (sha256: and 64 lowercase hex digits, as a job record "
 		       "shows it)";

@@ -18,8 +18,10 @@
  *                           0 = never)
  *   audit_checkpoint_entries = N   sign a checkpoint every N entries (1000)
  *   audit_checkpoint_minutes = M   ... and every M minutes (60)
- *   image = host|DIR       what the sandboxes run on (host)
- *   image_digest = sha256:HEX  refuse any other image (not pinned)
+ *   image = host|DIR|FILE  what the sandboxes run on (host): an image
+ *                          directory, or a squashfs file of one
+ *   image_digest = sha256:HEX  refuse any other image (not pinned): of
+ *                          the directory's tree, or of the file's bytes
  *   workers = auto|N       jobs the daemon runs at once (auto: as many
  *                          sandboxes as the CPUs and memory hold at the
  *                          cpus and memory limits above)
@@ -108,8 +110,9 @@ struct job_config {
 	unsigned install_timeout;
 	unsigned test_timeout;
 	unsigned isolate_budget;
-	/* "" for the host's own system, else an image directory; and the
-	 * digest it must have ("" when not pinned). */
+	/* "" for the host's own system, else an image directory or a
+	 * packed image (squashfs file); and the digest it must have (""
+	 * when not pinned). */
 	char image[1024];
 	char image_digest[80];
 	struct audit_policy audit;

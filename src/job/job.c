@@ -62,6 +62,9 @@ struct job {
 	char url[2048];         /* the repository URL without credentials */
 	char allow[300];        /* registry host:port for the proxy */
 	char image_digest[80];  /* of the configured image; "" for host */
+	const char *image_root; /* the sandboxes' system; NULL: the host */
+	const char *image_format; /* "tree" or "squashfs" */
+	struct sbx_packed packed; /* a packed image this job mounted */
 	struct vcs_cred cred;   /* borrows from env_cred and url_cred */
 	struct vcs_cred env_cred;
 	struct vcs_url_cred url_cred;
@@ -401,7 +404,7 @@ static int job_sandbox(struct job *j, const char *tree, enum sbx_net net,
 		.job_id = j->id,
 		.events = &j->events,
 		.stream_fd = -1,
-		.image = j->cfg.image[0] ? j->cfg.image : NULL,
+		.image = j->image_root,
 		/* npm is given no token: the proxy adds it on the way out. */
 		.auth_origin = tok ? j->allow : NULL,
 		.auth_value = tok ? j->regtoken.header : NULL,
@@ -779,7 +782,7 @@ static void job_node_version(void *ctx, char *out, size_t outsz)
 		.timeout_s = 60, .output_cap = 256,
 		.host_uid = j->cfg.sandbox_uid, .host_gid = j->cfg.sandbox_gid,
 		.job_id = j->id, .events = &j->events, .stream_fd = -1,
-		.image = j->cfg.image[0] ? j->cfg.image : NULL,
+		.image = j->image_root,
 	};
 	struct sbx_result r = {0};
 	struct npm_version v;
@@ -2254,6 +2257,7 @@ static int job_sweep(const char *work)
 	int n = sbx_sweep();
 	if (n)
 		al_warn("job", NULL, "removed %d stale sandbox cgroups", n);
+	sbx_image_sweep();
 	return removed;
 }
 
@@ -2353,6 +2357,43 @@ static int job_repo(struct job *j, char *err, size_t errsz)
 }
 
 /*
+ * A packed image: the one the caller mounted (the daemon's, verified
+ * when it started or reloaded, or since the file last changed) when
+ * airlock.conf still names that file; else the job verifies and mounts
+ * it for itself, and job_run unmounts it at the end.
+ */
+static int job_image_packed(struct job *j, char *err, size_t errsz)
+{
+	const struct sbx_packed *given = j->o->image;
+	const char *pin = j->cfg.image_digest;
+	char why[1400];
+	int rc = 0;
+
+	j->image_format = "squashfs";
+	if (given && given->root[0] && !strcmp(given->file, j->cfg.image)) {
+		if (pin[0] && strcmp(pin, given->digest)) {
+			snprintf(err, errsz, "the image %s has digest %s, but "
+				 "airlock.conf pins %s", given->file,
+				 given->digest, pin);
+			return AL_E_SANDBOX;
+		}
+		al_strlcpy(j->image_digest, given->digest,
+			   sizeof(j->image_digest));
+		j->image_root = given->root;
+		return 0;
+	}
+	rc = sbx_packed_open(j->cfg.image, pin, &j->packed, why, sizeof(why),
+			     j->id);
+	if (rc) {
+		snprintf(err, errsz, "the image was refused: %s", why);
+		return AL_E_SANDBOX;
+	}
+	al_strlcpy(j->image_digest, j->packed.digest, sizeof(j->image_digest));
+	j->image_root = j->packed.root;
+	return 0;
+}
+
+/*
  * Name the configured image by its digest (which also checks that only
  * root can change it) and hold it to the pinned digest, if any: a job
  * must not run on a system nobody reviewed.
@@ -2365,11 +2406,14 @@ static int job_image(struct job *j, char *err, size_t errsz)
 	if (!j->cfg.image[0]) {
 		if (pin[0]) {
 			snprintf(err, errsz, "airlock.conf pins image_digest "
-				 "but sets no image directory");
+				 "but sets no image");
 			return AL_E_SANDBOX;
 		}
 		return 0;
 	}
+	if (sbx_image_packed(j->cfg.image))
+		return job_image_packed(j, err, errsz);
+	j->image_format = "tree";
 	rc = sbx_image_digest(j->cfg.image, j->image_digest,
 			      sizeof(j->image_digest), j->id);
 	if (rc) {
@@ -2383,6 +2427,7 @@ static int job_image(struct job *j, char *err, size_t errsz)
 			 pin);
 		return AL_E_SANDBOX;
 	}
+	j->image_root = j->cfg.image;
 	return 0;
 }
 
@@ -2541,8 +2586,10 @@ static void job_audit_setup(struct job *j)
 static json_t *job_new_record(struct job *j)
 {
 	json_t *image = j->cfg.image[0]
-				? json_pack("{s:s,s:s}", "name", j->cfg.image,
-					    "digest", j->image_digest)
+				? json_pack("{s:s,s:s,s:s}", "name",
+					    j->cfg.image, "digest",
+					    j->image_digest, "format",
+					    j->image_format)
 				: json_pack("{s:s}", "name", "host");
 
 	return json_pack("{s:i,s:s,s:s,s:s*,s:s,s:s,s:s,s:I,s:I,s:o}",
@@ -2558,7 +2605,7 @@ static json_t *job_new_record(struct job *j)
 int job_run(const struct job_opts *o, json_t **record, char *err,
 	    size_t errsz)
 {
-	struct job j = {.o = o, .lock_fd = -1};
+	struct job j = {.o = o, .lock_fd = -1, .packed = {.fd = -1}};
 	struct npm_plan plan = {0};
 	struct npm_project proj = {0};
 	struct score s = {0};
@@ -2621,6 +2668,8 @@ destroy:
 	rc = 0;
 out:
 	job_unlock(&j);
+	/* After job_destroy: no sandbox of the job uses the image now. */
+	sbx_packed_close(&j.packed, j.id);
 	if (j.sink_up)
 		audit_sink_destroy(&j.sink);
 	if (!o->worker) {

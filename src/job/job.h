@@ -20,6 +20,7 @@
 struct store;
 struct store_txn;
 struct audit_log;
+struct sbx_packed;
 
 /*
  * How a daemon's worker runs a job that the scheduler leased to it
@@ -60,6 +61,13 @@ struct job_opts {
 	const char *test_cmd;  /* run by /bin/sh -c; NULL = "npm test" */
 	bool progress;         /* one line per stage on stderr */
 	const struct job_worker *worker; /* NULL: a job of its own */
+	/*
+	 * A packed image the caller verified and mounted (the daemon's),
+	 * used when airlock.conf's image names the same file and its pin,
+	 * if any, matches; borrowed. NULL, or another file: the job
+	 * verifies and mounts the configured file itself for its run.
+	 */
+	const struct sbx_packed *image;
 };
 
 /* Set from a signal handler to stop the running job (Ctrl-C). */

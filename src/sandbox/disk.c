@@ -73,19 +73,40 @@ static int disk_mkfs(const char *img, const char *job)
 }
 
 /*
- * Attach the image to a free loop device that clears itself on last
- * close; returns the open device. Another process may take the device
- * between "get free" and "configure": then try the next one.
+ * The older way to configure a loop device (kernels before 5.8): bind the
+ * file, then set the flags. A read-only fd makes a read-only device; only
+ * AUTOCLEAR and PARTSCAN can be set afterwards.
  */
-static int disk_attach(int imgfd, char *dev, size_t devsz)
+int sbx_loop_set_fd(int loopfd, int fd, unsigned lo_flags)
 {
-	struct loop_config cfg = { .fd = (unsigned)imgfd };
+	struct loop_info64 info = {
+		.lo_flags = lo_flags & (LO_FLAGS_AUTOCLEAR | LO_FLAGS_PARTSCAN),
+	};
+
+	if (ioctl(loopfd, LOOP_SET_FD, fd) != 0)
+		return -errno;
+	if (ioctl(loopfd, LOOP_SET_STATUS64, &info) != 0) {
+		int rc = -errno;
+		ioctl(loopfd, LOOP_CLR_FD, 0);
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Attach fd to a free loop device; returns the open device. Another
+ * process may take the device between "get free" and "configure": then
+ * try the next one.
+ */
+int sbx_loop_attach(int fd, unsigned lo_flags, char *dev, size_t devsz)
+{
+	struct loop_config cfg = { .fd = (unsigned)fd };
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	int rc = -EBUSY;
 
 	if (ctl < 0)
 		return -errno;
-	cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
+	cfg.info.lo_flags = lo_flags;
 	for (int tries = 0; tries < 8 && rc == -EBUSY; tries++) {
 		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0) {
@@ -93,17 +114,19 @@ static int disk_attach(int imgfd, char *dev, size_t devsz)
 			break;
 		}
 		snprintf(dev, devsz, "/dev/loop%d", n);
-		int fd = open(dev, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
+		int lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0) {
 			rc = -errno;
 			break;
 		}
-		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
-			rc = fd;
+		rc = ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0 ? 0 : -errno;
+		if (rc == -EINVAL || rc == -ENOTTY)
+			rc = sbx_loop_set_fd(lfd, fd, lo_flags);
+		if (rc == 0) {
+			rc = lfd;
 			break;
 		}
-		rc = -errno;
-		close(fd);
+		close(lfd);
 	}
 	close(ctl);
 	return rc;
@@ -135,7 +158,9 @@ int sbx_disk_create(const char *dir, uint64_t bytes, const char *job)
 	if (rc == 0)
 		rc = disk_mkfs(img, job);
 	if (rc == 0) {
-		loopfd = disk_attach(imgfd, dev, sizeof(dev));
+		loopfd = sbx_loop_attach(imgfd, LO_FLAGS_AUTOCLEAR |
+						  LO_FLAGS_DIRECT_IO,
+					 dev, sizeof(dev));
 		rc = loopfd < 0 ? loopfd : 0;
 	}
 	/* From here the loop device holds the image; its name goes. */

@@ -231,26 +231,26 @@ static int img_walk_dir(struct img_walk *w, int dirfd, int depth)
  * the image, a sticky directory (like /tmp) is allowed: nobody else can
  * rename or replace the root-owned entry inside it.
  */
-static int img_check_ancestors(struct img_walk *w, const char *dir)
+int sbx_image_ancestors(const char *dir, bool top, char *why, size_t whysz)
 {
 	char p[PATH_MAX];
 	struct stat st;
-	bool top = true;
 
-	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
-		return img_refuse(w, "path too long");
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
+		snprintf(why, whysz, "%.200s...: path too long", dir);
+		return AL_E_SANDBOX;
+	}
 	for (;;) {
 		if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			al_error(SBX_MOD, w->job, "step=image %s: not a "
-				 "directory", p);
+			snprintf(why, whysz, "%s: not a directory", p);
 			return AL_E_SANDBOX;
 		}
 		bool shared = st.st_mode & (S_IWGRP | S_IWOTH);
 		if (shared && !top && (st.st_mode & S_ISVTX))
 			shared = false;
 		if (st.st_uid != 0 || shared) {
-			al_error(SBX_MOD, w->job, "step=image %s: must be "
-				 "owned by root and writable by root only", p);
+			snprintf(why, whysz, "%s: must be owned by root and "
+				 "writable by root only", p);
 			return AL_E_SANDBOX;
 		}
 		char *slash = strrchr(p, '/');
@@ -260,6 +260,16 @@ static int img_check_ancestors(struct img_walk *w, const char *dir)
 		top = false;
 	}
 	return 0;
+}
+
+static int img_check_ancestors(struct img_walk *w, const char *dir)
+{
+	char why[PATH_MAX + 64];
+	int rc = sbx_image_ancestors(dir, true, why, sizeof(why));
+
+	if (rc)
+		al_error(SBX_MOD, w->job, "step=image %s", why);
+	return rc;
 }
 
 int sbx_image_digest(const char *dir, char *out, size_t outsz,

@@ -91,6 +91,24 @@ int sbx_cg_destroy(struct sbx_cg *cg, const char *job);
 /* Has fd's filesystem room left for the payload (not root)? */
 bool sbx_disk_has_room(int fd);
 
+/*
+ * Attach fd to a free loop device with lo_flags (LO_FLAGS_*); the open
+ * device is returned and its name written to dev. LOOP_CONFIGURE, or on
+ * a kernel without it (before 5.8) LOOP_SET_FD and LOOP_SET_STATUS64.
+ */
+int sbx_loop_attach(int fd, unsigned lo_flags, char *dev, size_t devsz);
+/* Its fallback on an open loop device; exposed for unit tests. */
+int sbx_loop_set_fd(int loopfd, int fd, unsigned lo_flags);
+
+/* ---- images (image.c, packed.c) ---- */
+
+/*
+ * dir and every directory above it owned by root and writable by root
+ * only; above dir (and at dir itself unless top) a sticky directory may
+ * be shared. 0, or AL_E_SANDBOX with the offending path in why.
+ */
+int sbx_image_ancestors(const char *dir, bool top, char *why, size_t whysz);
+
 /* ---- what the sandbox's init does (child.c) ---- */
 
 enum sbx_src_kind { SBX_SRC_DIR, SBX_SRC_FILE, SBX_SRC_LINK };

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -289,6 +290,67 @@ int sbx_check_host(char *why, size_t whysz);
  */
 int sbx_image_digest(const char *dir, char *out, size_t outsz,
 		     const char *job);
+
+/*
+ * A packed image: one read-only squashfs file holding the same tree as
+ * an image directory, named by the SHA-256 of its bytes and mounted
+ * read-only (nosuid, nodev) from a read-only loop device under
+ * SBX_IMAGE_RUN, where the mount point is the image root for sbx_spec's
+ * image. The mount point's name is "<16 hex of the digest>-<pid>-<n>":
+ * sbx_image_sweep() knows by the pid whose mount outlived its process.
+ */
+#define SBX_IMAGE_RUN "/run/airlock/image"
+
+struct sbx_packed {
+	char file[1024];  /* the file, as configured */
+	char digest[80];  /* "sha256:" and the hex of the file's bytes */
+	char root[128];   /* its mount point: the image root */
+	int fd;           /* the file, held open; -1 when not ours */
+	dev_t dev;        /* what the file was when it was verified */
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+/*
+ * Does path name a packed image rather than an image directory? True for
+ * anything that is not a directory (without following a symlink), so a
+ * symlink or a device is refused by sbx_packed_open, not taken for a
+ * directory; and for a path that does not exist, which sbx_packed_open
+ * then reports as missing.
+ */
+bool sbx_image_packed(const char *path);
+
+/*
+ * Verify file and mount it: the file and every directory above it owned
+ * by root and writable by root only (as for an image directory), opened
+ * O_NOFOLLOW, a squashfs superblock that the file's size holds whole, the
+ * SHA-256 of its bytes read from that descriptor equal to pin (when pin
+ * is not NULL or ""), then attached read-only from the same descriptor to
+ * a loop device that clears itself and mounted at p->root. Needs root.
+ * Returns 0, or AL_E_SANDBOX (refused) or a negative errno with a
+ * one-line reason naming the file in why, also logged; nothing is left
+ * mounted or attached then. Undo with sbx_packed_close().
+ */
+int sbx_packed_open(const char *file, const char *pin, struct sbx_packed *p,
+		    char *why, size_t whysz, const char *job);
+
+/*
+ * Has the file changed since sbx_packed_open verified it (the held
+ * descriptor's or the path's device, inode, size, mtime or ctime)? Then
+ * the mount may no longer show the bytes of p->digest: open it again.
+ */
+bool sbx_packed_changed(const struct sbx_packed *p);
+
+/* Unmount p->root (lazily if a sandbox still uses it), remove it and
+ * close the file; the loop device clears itself. Idempotent. */
+void sbx_packed_close(struct sbx_packed *p, const char *job);
+
+/*
+ * Unmount and remove the mount points under SBX_IMAGE_RUN whose process
+ * is gone (killed before it could close them). Returns how many.
+ */
+int sbx_image_sweep(void);
 
 /*
  * Ask every running sbx_run() in this process to kill its sandbox and
