@@ -85,14 +85,16 @@ force="$AIRLOCK_BIN --home $it_home admin-shell"
 	printf 'PidFile none\nUsePAM no\nStrictModes yes\nLogLevel VERBOSE\n'
 	printf 'AuthorizedKeysFile none\nAllowUsers %s\n' "$admin"
 	sed -e "s|^Match User airlock-admin\$|Match User $admin|" \
-	    -e "s|AuthorizedKeysFile /etc/airlock/admin-keys|AuthorizedKeysFile /run/airlock-admin/admin-keys|" \
+	    -e "s|AuthorizedKeysFile /.*|AuthorizedKeysFile /run/airlock-admin/admin-keys|" \
 	    -e "s|ForceCommand .*|ForceCommand $force|" \
 	    "$src/appliance/sshd/airlock-admin.conf"
 	# The sanitizers' settings, which sshd does not pass on (test only).
 	printf '\tSetEnv LSAN_OPTIONS=%s UBSAN_OPTIONS=%s\n' \
 		"${LSAN_OPTIONS:-x=1}" "${UBSAN_OPTIONS:-x=1}"
 } > sshd_config
-grep -q "ForceCommand $force" sshd_config || fail "drop-in not adapted"
+grep -q "ForceCommand $force" sshd_config &&
+	grep -q "AuthorizedKeysFile /run/airlock-admin/admin-keys" sshd_config ||
+	fail "drop-in not adapted"
 unshare -m --propagation private sh -c '
 	mount -t tmpfs -o mode=0755 tmpfs /run &&
 	mkdir -m 0755 /run/sshd /run/airlock-admin &&
