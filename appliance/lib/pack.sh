@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # appliance/lib/pack.sh - what the image stages (disk qcow2 ova iso sums)
 # and appliance/release share. Sourced, never run; the caller sets
 # $stage to its own name for messages.
