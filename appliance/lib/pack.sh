@@ -3,23 +3,17 @@
 # and appliance/release share. Sourced, never run; the caller sets
 # $stage to its own name for messages.
 
+# The build-host package list and the mirror come from debian.sh, which
+# the base and rootfs stages use too; its messages name the stage.
+me=$stage
+# shellcheck source=appliance/lib/debian.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 die() { printf '%s: %s\n' "$stage" "$*" >&2; exit 1; }
 log() { printf '%s: %s\n' "$stage" "$*" >&2; }
 
 # need PACKAGE... - install the build host's Debian packages a stage uses
 # when they are missing (the list is in docs/appliance-build.md).
-need() {
-	local p missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get could not install ${missing[*]}"
-}
+need() { need_host_packages "$@"; }
 
 # fresh OUTPUT INPUT... - true when OUTPUT exists and nothing among the
 # inputs (files, or trees searched whole) was changed after it: the

@@ -584,7 +584,7 @@ int audit_policy_set(struct audit_policy *p, const char *key,
 	return AL_E_NOTFOUND;
 }
 
-static char *policy_trim(char *s)
+static char *conf_trim(char *s)
 {
 	char *e;
 
@@ -596,17 +596,17 @@ static char *policy_trim(char *s)
 	return s;
 }
 
-int audit_policy_load(const char *home, struct audit_policy *p, char *err,
-		      size_t errsz)
+int audit_conf_scan(const char *home, const char *prefix,
+		    audit_conf_set_fn set, void *ctx, char *path,
+		    size_t pathsz, char *err, size_t errsz)
 {
-	char path[PATH_MAX], *line, *next;
+	char *line, *next, why[256];
 	struct al_buf b = { 0 };
 	unsigned lineno = 0;
+	size_t plen = strlen(prefix);
 	int rc;
 
-	p->every_n = AUDIT_DEFAULT_EVERY_N;
-	p->every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
-	snprintf(path, sizeof(path), "%s/airlock.conf", home);
+	snprintf(path, pathsz, "%s/airlock.conf", home);
 	rc = al_read_file(path, 1 << 20, &b);
 	if (rc == -ENOENT)
 		return 0;
@@ -614,7 +614,8 @@ int audit_policy_load(const char *home, struct audit_policy *p, char *err,
 		snprintf(err, errsz, "%s: %s", path, al_strerror(rc));
 		return rc;
 	}
-	/* Only the audit_* keys: the job's loader checks the others. */
+	/* Only the keys of this prefix: the job's loader checks the
+	 * others. */
 	for (line = b.p; line && rc == 0; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -624,17 +625,39 @@ int audit_policy_load(const char *home, struct audit_policy *p, char *err,
 		if (!eq)
 			continue;
 		*eq = '\0';
-		char *k = policy_trim(line), *v = policy_trim(eq + 1);
-		if (strncmp(k, "audit_", 6) != 0)
+		char *k = conf_trim(line), *v = conf_trim(eq + 1);
+		if (strncmp(k, prefix, plen) != 0)
 			continue;
-		rc = audit_policy_set(p, k, v);
+		why[0] = '\0';
+		rc = set(ctx, k, v, lineno, why, sizeof(why));
 		if (rc)
-			snprintf(err, errsz, "%s:%u: %s '%s'", path, lineno,
+			snprintf(err, errsz, "%s:%u: %s '%s'%s%s", path, lineno,
 				 rc == AL_E_NOTFOUND ? "unknown key"
-						     : "bad value for", k);
+						     : "bad value for",
+				 k, *why ? ": " : "", why);
 	}
 	al_buf_free(&b);
 	return rc ? AL_E_PARSE : 0;
+}
+
+static int policy_set(void *ctx, const char *k, const char *v,
+		      unsigned lineno, char *why, size_t whysz)
+{
+	(void)lineno;
+	(void)why;
+	(void)whysz;
+	return audit_policy_set(ctx, k, v);
+}
+
+int audit_policy_load(const char *home, struct audit_policy *p, char *err,
+		      size_t errsz)
+{
+	char path[PATH_MAX];
+
+	p->every_n = AUDIT_DEFAULT_EVERY_N;
+	p->every_ms = (int64_t)AUDIT_DEFAULT_EVERY_MIN * 60000;
+	return audit_conf_scan(home, "audit_", policy_set, p, path,
+			       sizeof(path), err, errsz);
 }
 
 int64_t audit_parse_time(const char *s)

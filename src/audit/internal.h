@@ -161,6 +161,19 @@ int audit_par_start(pthread_t *th, void *(*fn)(void *), void *arg);
 /* Write the pending anchor, if any (after a commit). */
 void audit_log_sync_anchor(struct audit_log *log);
 
+/*
+ * Read HOME/airlock.conf (path gets its name) and hand each KEY = VALUE
+ * whose key starts with prefix to set, in order; the first refusal
+ * stops it with "PATH:LINE: unknown key|bad value for 'KEY'[: WHY]" in
+ * err and AL_E_PARSE. No file is no setting: 0.
+ */
+typedef int (*audit_conf_set_fn)(void *ctx, const char *key,
+				 const char *value, unsigned lineno,
+				 char *why, size_t whysz);
+int audit_conf_scan(const char *home, const char *prefix,
+		    audit_conf_set_fn set, void *ctx, char *path,
+		    size_t pathsz, char *err, size_t errsz);
+
 /* Parse "YYYY-MM-DDTHH:MM:SS.mmmZ" into ms since the epoch; -1 if bad. */
 int64_t audit_parse_time(const char *s);
 

@@ -208,57 +208,23 @@ int audit_timed_finish(struct audit_timed_cfg *c, const char *home,
 	return 0;
 }
 
-static char *timed_trim(char *s)
+static int timed_set(void *ctx, const char *k, const char *v,
+		     unsigned lineno, char *why, size_t whysz)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
+	return audit_timed_set(ctx, k, v, lineno, why, whysz);
 }
 
 int audit_timed_load(const char *home, struct audit_timed_cfg *c, char *err,
 		     size_t errsz)
 {
-	char path[PATH_MAX], why[256];
-	struct al_buf b = { 0 };
-	unsigned lineno = 0;
+	char path[PATH_MAX];
 	int rc;
 
 	audit_timed_init(c);
-	snprintf(path, sizeof(path), "%s/airlock.conf", home);
-	rc = al_read_file(path, 1 << 20, &b);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc) {
-		snprintf(err, errsz, "%s: %s", path, al_strerror(rc));
-		return rc;
-	}
-	/* Only the export_* keys: the job's loader checks the others. */
-	for (char *line = b.p, *next; line && rc == 0; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		lineno++;
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		char *k = timed_trim(line), *v = timed_trim(eq + 1);
-		if (strncmp(k, "export_", 7) != 0)
-			continue;
-		why[0] = '\0';
-		rc = audit_timed_set(c, k, v, lineno, why, sizeof(why));
-		if (rc)
-			snprintf(err, errsz, "%s:%u: %s '%s'%s%s", path, lineno,
-				 rc == AL_E_NOTFOUND ? "unknown key"
-						     : "bad value for",
-				 k, *why ? ": " : "", why);
-	}
-	al_buf_free(&b);
+	rc = audit_conf_scan(home, "export_", timed_set, c, path, sizeof(path),
+			     err, errsz);
 	if (rc)
-		return AL_E_PARSE;
+		return rc;
 	return audit_timed_finish(c, home, path, err, errsz);
 }
 
