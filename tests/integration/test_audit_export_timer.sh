@@ -134,6 +134,12 @@ for v in 'ssh://u@127.0.0.1/up' 'sftp://127.0.0.1/up' 'sftp://u@127.0.0.1' \
 done
 bad_value 'export_push_key = key'
 bad_value 'export_push_known_hosts = relative/kh'
+# ssh expands these in both names: the file checked would not be the
+# file ssh reads (kh%% is checked, ssh trusts kh%; %d is root's home).
+for v in '/x/kh%%' '/x/kh%d' '/x/${HOME}/kh' '/x/kh/.' '/x/./kh' '/x/k"h'; do
+	bad_value "export_push_known_hosts = $v"
+	bad_value "export_push_key = $v"
+done
 base_conf
 printf 'export_push = sftp://u@127.0.0.1:2222/up\n' >> "$conf"
 al config check > cc.txt 2>&1 && fail "export_push without known hosts taken"
