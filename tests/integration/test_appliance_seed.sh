@@ -17,6 +17,7 @@
 #  - an admin-keys line whose type is "--help" (an option to `keys admin
 #    add`, which then succeeds adding nothing) fails the unit instead of
 #    reporting a key added; a key named "--help" is added as seed-N;
+#  - a seed filesystem of another type than ISO 9660 is not mounted;
 #  - an escape sequence in a seed line never reaches tty1 or the serial
 #    line.
 . "$(dirname "$0")/lib.sh"
@@ -41,16 +42,27 @@ src=$1 it=$2 group=$3 airlock=$4 airlockd=$5 case=$6
 mount --make-rprivate /
 mount -t tmpfs tmpfs /var/lib && mkdir /var/lib/airlock &&
 	mount -t tmpfs tmpfs /var/lib/airlock || exit 90
-mount -t tmpfs tmpfs /run/airlock && mkdir /run/airlock/seed &&
-	mount -t tmpfs tmpfs /run/airlock/seed || exit 91
-cp -a "$it/seed-$case/." /run/airlock/seed/ || exit 92
+mount -t tmpfs tmpfs /run/airlock || exit 91
+# A seed-CASE.dev file names a block device for firstboot to mount;
+# else the seed directory is copied to a tmpfs already mounted there.
+dev=
+if [ -f "$it/seed-$case.dev" ]; then
+	dev=$(cat "$it/seed-$case.dev")
+else
+	mkdir /run/airlock/seed && mount -t tmpfs tmpfs /run/airlock/seed &&
+		cp -a "$it/seed-$case/." /run/airlock/seed/ || exit 92
+fi
 mount -t tmpfs tmpfs /usr/local/bin && ln -s "$airlock" /usr/local/bin/airlock
 # /dev/disk may not be there: an overlay over /dev holds it.
 ov=$it/devov-$case
 mkdir -p "$ov" && mount -t tmpfs tmpfs "$ov" && mkdir "$ov/u" "$ov/w" &&
 	mount -t overlay overlay -o "lowerdir=/dev,upperdir=$ov/u,workdir=$ov/w" \
-		/dev && mkdir -p /dev/disk/by-label &&
-	touch /dev/disk/by-label/AIRLOCK-SEED || exit 93
+		/dev && mkdir -p /dev/disk/by-label || exit 93
+if [ -n "$dev" ]; then
+	ln -s "$dev" /dev/disk/by-label/AIRLOCK-SEED
+else
+	touch /dev/disk/by-label/AIRLOCK-SEED
+fi || exit 93
 : > "$it/tty1-$case"; : > "$it/ttyS0-$case"
 mount --bind "$it/tty1-$case" /dev/tty1 &&
 	mount --bind "$it/ttyS0-$case" /dev/ttyS0 || exit 94
@@ -75,6 +87,15 @@ echo "seedkeys=$rc"
 "$airlock" --home /var/lib/airlock keys admin list > "$it/keys-$case.txt" 2>&1
 exit 0
 EOF
+
+# Loop devices of the filesystem seeds, detached whatever happens.
+loops=()
+seed_cleanup() {
+	local l
+	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+	it_cleanup
+}
+trap seed_cleanup EXIT
 
 # run CASE: ns.sh for CASE; its summary in out-CASE.txt.
 run() {
@@ -178,3 +199,39 @@ grep -qx 'seedkeys=1' out-esc.txt || fail "escape type: $(cat out-esc.txt sk-esc
 grep -q 'is not a key line' tty1-esc || fail "escape type: nothing on tty1"
 no_esc tty1-esc ttyS0-esc sk-esc.txt
 pass "keys named '--help' are added as seed-N; escapes never reach the console"
+
+# The seed's filesystem: ISO 9660 (docs/appliance.md); any other type
+# the kernel knows (here ext4, labelled AIRLOCK-SEED all the same) is
+# not mounted: a seed's bytes do not reach another filesystem driver.
+# fs_seed CASE TYPE: a seed-CASE image of TYPE holding admin-keys.
+fs_seed() {
+	local img="$it_tmp/seed-$1.img" l
+	mkdir -p "seed-$1" && cp admin-keys "seed-$1/" || fail "seed-$1"
+	case $2 in
+	iso9660) xorriso -as mkisofs -quiet -V AIRLOCK-SEED -r -J \
+		-o "$img" "seed-$1" 2> "xorriso-$1.txt" ;;
+	ext4) truncate -s 4M "$img" &&
+		mkfs.ext4 -q -L AIRLOCK-SEED -d "seed-$1" "$img" ;;
+	esac || fail "cannot make the $2 seed"
+	l=$(losetup --find --show --read-only "$img") || fail "no loop device"
+	loops+=("$l")
+	echo "$l" > "seed-$1.dev"
+}
+printf 'ssh-ed25519 %s alice\n' "$alice_key" > admin-keys
+fs_seed ext ext4
+run ext
+grep -qx 'firstboot=1' out-ext.txt && grep -q "cannot mount the AIRLOCK-SEED" fb-ext.txt ||
+	fail "an ext4 seed was mounted: $(cat out-ext.txt fb-ext.txt)"
+pass "an ext4 filesystem labelled AIRLOCK-SEED is not mounted"
+# The ISO itself only where this kernel has iso9660 (a test does not load
+# modules; tests/vm/appliance-boot --seed-iso boots with one).
+if grep -qw iso9660 /proc/filesystems; then
+	fs_seed iso iso9660
+	run iso
+	grep -qx 'firstboot=0' out-iso.txt && grep -qx 'seedkeys=0' out-iso.txt &&
+		grep -q ' alice$' keys-iso.txt ||
+		fail "an ISO seed: $(cat out-iso.txt fb-iso.txt sk-iso.txt keys-iso.txt 2>&1)"
+	pass "an ISO 9660 seed is mounted and its key added"
+else
+	echo "not run: an ISO 9660 seed (this kernel has no iso9660 filesystem)"
+fi
