@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -27,6 +28,38 @@
 #define PUSH_OUT_MAX 2048
 
 /*
+ * ssh opens both files again by name after the checks below: every
+ * directory above must be a directory (no link), root's or ours, and
+ * writable by no one else unless sticky (then others cannot rename or
+ * remove our file), or whoever can write there swaps in a file of
+ * their own between the check and ssh's open.
+ */
+static int push_check_dirs(const char *path, char *why, size_t whysz)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	while ((slash = strrchr(p, '/')) != NULL) {
+		slash[slash == p] = '\0';
+		if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		    (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		     !(st.st_mode & S_ISVTX))) {
+			snprintf(why, whysz, "%s: %s must be a directory of "
+				 "root or uid %u that no one else can write",
+				 path, p, (unsigned)geteuid());
+			return AL_E_UNSAFE;
+		}
+		if (slash == p)
+			break;
+	}
+	return 0;
+}
+
+/*
  * The key must be ours alone: a key others can read is a key others
  * can push (or pose as this appliance) with. The known hosts file must
  * be writable by nobody else: whoever can add a line to it can
@@ -36,8 +69,11 @@ static int push_check_file(const char *path, bool key, char *why,
 			   size_t whysz)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	int fd, rc = push_check_dirs(path, why, whysz);
 
+	if (rc)
+		return rc;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(why, whysz, "%s: %s", path, strerror(errno));
 		rc = errno == ELOOP ? AL_E_UNSAFE : AL_E_NOTFOUND;

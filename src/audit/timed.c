@@ -158,12 +158,19 @@ static int timed_push_url(struct audit_timed_cfg *c, const char *v,
 	return 0;
 }
 
+/*
+ * The key and the known hosts file: the characters of a push path only.
+ * ssh expands %-tokens and ${VAR} in both names and splits the known
+ * hosts name at spaces, so a name with any of those would have
+ * push_check_file() vouch for one file and ssh read another.
+ */
 static int timed_abs_path(char *dst, size_t dstsz, const char *v, char *why,
 			  size_t whysz)
 {
-	if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./") ||
-	    strpbrk(v, " \t")) {
-		snprintf(why, whysz, "an absolute path without spaces");
+	if (!timed_path_ok(v) || strstr(v, "/./") ||
+	    (strlen(v) >= 2 && !strcmp(v + strlen(v) - 2, "/."))) {
+		snprintf(why, whysz, "an absolute path of letters, digits "
+			 "and ._-/ without '..' or '.'");
 		return -EINVAL;
 	}
 	return al_strlcpy(dst, v, dstsz) < dstsz ? 0 : -ERANGE;

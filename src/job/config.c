@@ -502,7 +502,7 @@ static const char *config_hint(const char *k)
 		return " (sftp://USER@HOST[:PORT]/PATH)";
 	if (!strcmp(k, "export_push_key") ||
 	    !strcmp(k, "export_push_known_hosts"))
-		return " (an absolute path)";
+		return " (an absolute path of letters, digits and ._-/)";
 	if (!strcmp(k, "registry_token_file") ||
 	    !strcmp(k, "registry_ca_file"))
 		return " (an absolute path)";

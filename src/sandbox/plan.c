@@ -101,17 +101,62 @@ static const char *plan_src(char *buf, size_t bufsz, const char *root,
 }
 
 /*
+ * An image's /etc entry P, resolved inside the image as the sandbox
+ * would resolve it: a link in the image (Debian's /etc/localtime is one,
+ * absolute) names a path of the image, never of the host. An image is
+ * data: a link to /var/lib/airlock or / must not bind the host's own
+ * tree into the sandbox. The canonical host path of what it names goes
+ * to out, which the child opens again without following links; 1 when
+ * P is not in the image (or leads out of it).
+ */
+static int plan_image_etc(int rootfd, const char *rootreal, const char *p,
+			  char *out, size_t outsz, struct stat *st)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT |
+					   RESOLVE_NO_MAGICLINKS |
+					   RESOLVE_NO_XDEV };
+	char proc[64];
+	size_t rl = strlen(rootreal);
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = (int)syscall(SYS_openat2, rootfd, p + 1, &how, sizeof(how));
+	if (fd < 0)
+		return errno == ENOENT || errno == EXDEV || errno == ELOOP ||
+		       errno == ENOTDIR ? 1 : -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (fstat(fd, st) != 0 ||
+	    (n = readlink(proc, out, outsz - 1)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((size_t)n == outsz - 1) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	out[n] = '\0';
+	/* RESOLVE_IN_ROOT already keeps it there; said once more. */
+	if (strncmp(out, rootreal, rl) || (out[rl] != '/' && rl > 1))
+		rc = 1;
+out:
+	close(fd);
+	return rc;
+}
+
+/*
  * The system part of the new root, from the host or from an image
  * directory: the top-level paths (a symlink is recreated as one, for
  * merged-/usr layouts; a directory is bound read-only) and the /etc
- * files. Device nodes always come from the host.
+ * files, which for an image are looked up inside it (plan_image_etc).
+ * Device nodes always come from the host.
  */
 static int plan_image(struct sbx_plan_store *ps, const char *root)
 {
 	struct stat st;
-	char target[PATH_MAX], buf[PATH_MAX];
+	char target[PATH_MAX], buf[PATH_MAX], rootreal[PATH_MAX];
 	const char *src;
-	int rc = 0;
+	int rc = 0, rootfd = -1;
 
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_top); i++) {
 		const char *p = sbx_image_top[i];
@@ -131,17 +176,38 @@ static int plan_image(struct sbx_plan_store *ps, const char *root)
 			rc = plan_add(ps, src, p, SBX_SRC_DIR, false, false);
 		}
 	}
+	if (rc == 0 && root) {
+		rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0 || !realpath(root, rootreal)) {
+			rc = -errno;
+			goto out;
+		}
+	}
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_image_etc); i++) {
 		const char *p = sbx_image_etc[i];
-		src = plan_src(buf, sizeof(buf), root, p);
-		if (!src)
-			return -ENAMETOOLONG;
-		if (stat(src, &st) != 0)
+		int found;
+		if (root) {
+			found = plan_image_etc(rootfd, rootreal, p, buf,
+					       sizeof(buf), &st);
+			if (found < 0) {
+				rc = found;
+				break;
+			}
+			src = buf;
+		} else {
+			src = p;
+			found = stat(src, &st) != 0;
+		}
+		if (found != 0)
 			continue;
 		if (S_ISDIR(st.st_mode))
 			rc = plan_add(ps, src, p, SBX_SRC_DIR, false, false);
 		else if (S_ISREG(st.st_mode))
 			rc = plan_add(ps, src, p, SBX_SRC_FILE, false, false);
+		/* A canonical path: opened again without following links. */
+		if (rc == 0 && root && (S_ISDIR(st.st_mode) ||
+					S_ISREG(st.st_mode)))
+			ps->plan.mnts[ps->plan.nmnts - 1].nofollow = true;
 	}
 	for (size_t i = 0; rc == 0 && i < AL_ARRAY_LEN(sbx_dev_nodes); i++) {
 		const char *p = sbx_dev_nodes[i];
@@ -149,6 +215,9 @@ static int plan_image(struct sbx_plan_store *ps, const char *root)
 			continue;
 		rc = plan_add(ps, p, p, SBX_SRC_FILE, true, true);
 	}
+out:
+	if (rootfd >= 0)
+		close(rootfd);
 	return rc;
 }
 

@@ -134,6 +134,12 @@ for v in 'ssh://u@127.0.0.1/up' 'sftp://127.0.0.1/up' 'sftp://u@127.0.0.1' \
 done
 bad_value 'export_push_key = key'
 bad_value 'export_push_known_hosts = relative/kh'
+# ssh expands these in both names: the file checked would not be the
+# file ssh reads (kh%% is checked, ssh trusts kh%; %d is root's home).
+for v in '/x/kh%%' '/x/kh%d' '/x/${HOME}/kh' '/x/kh/.' '/x/./kh' '/x/k"h'; do
+	bad_value "export_push_known_hosts = $v"
+	bad_value "export_push_key = $v"
+done
 base_conf
 printf 'export_push = sftp://u@127.0.0.1:2222/up\n' >> "$conf"
 al config check > cc.txt 2>&1 && fail "export_push without known hosts taken"
@@ -340,6 +346,18 @@ chmod 0600 "$home/export-push/key"
 chmod 0666 kh
 push_refused "a writable known hosts file" 'writable by its owner only'
 chmod 0644 kh
+# A directory above either file that others can write (not sticky):
+# they could swap the file between airlock's check and ssh's open.
+chmod 0777 "$home/export-push"
+push_refused "a key in a directory others can write" 'no one else can write'
+chmod 0700 "$home/export-push"
+mkdir -m 0755 khdir && cp kh khdir/kh && chmod 0777 khdir
+sed -i "s|^export_push_known_hosts = .*|export_push_known_hosts = $it_tmp/khdir/kh|" "$conf"
+push_refused "known hosts in a directory others can write" 'no one else can write'
+chmod 1777 khdir
+sched
+[ "$rc" -eq 0 ] || fail "known hosts in a sticky directory refused: $(cat s.json)"
+sed -i "s|^export_push_known_hosts = .*|export_push_known_hosts = $it_tmp/kh|" "$conf"
 # A receiver that accepts and never answers: the push gives up (ssh's
 # connect timeout, and airlock's own limit behind it) instead of holding
 # the timer for ever.
@@ -363,7 +381,7 @@ sched
 [ "$rc" -eq 0 ] && [ "$(js pushed)" -ge 1 ] && [ "$(js push_pending)" = 0 ] ||
 	fail "the retry after the refusals ($rc): $(cat s.json)"
 check_received "$(ls "$home"/export/*.digest.json | wc -l)"
-pass "wrong or unknown host keys, a readable key, a writable known hosts file, a silent receiver: refused, audited, retried"
+pass "wrong or unknown host keys, a readable key, a writable known hosts file or directory, a silent receiver: refused, audited, retried"
 
 # An export made by hand is the last export: the interval counts
 # from it (its push is still due).
