@@ -8,8 +8,9 @@
 # files the test reads; /etc/group gains an airlock group. Nothing of
 # the machine's own paths is touched (/dev gets an overlay in the
 # namespace, since the machine may have no /dev/disk).
-#  - a seed's airlock.conf, credentials or admin-keys that is a symlink
-#    (to a file of the appliance's) or too big fails the boot and copies
+#  - a seed's airlock.conf, credentials, admin-keys or
+#    export-push-known-hosts that is a symlink (to a file of the
+#    appliance's) or too big fails the boot and copies
 #    nothing;
 #  - credentials lines other than AIRLOCK_GIT_USER/TOKEN (LD_PRELOAD,
 #    a quote carrying a line on) fail it: the file is an EnvironmentFile
@@ -132,7 +133,7 @@ cmp -s seed-good/credentials cred-good.txt || fail "credentials not copied"
 pass "a good seed: airlock.conf, credentials and the three keys taken"
 
 # Symlinks on the seed, to the appliance's own files: refused.
-for f in airlock.conf credentials admin-keys; do
+for f in airlock.conf credentials admin-keys export-push-known-hosts; do
 	seed "link-$f"
 	rm -f "seed-link-$f/$f"
 	ln -s /var/lib/airlock/ssh/ssh_host_ed25519_key "seed-link-$f/$f"
@@ -146,7 +147,8 @@ for f in airlock.conf credentials admin-keys; do
 	! grep -qx 'credentials' "home-link-$f.txt" ||
 		fail "symlinked $f: credentials copied anyway"
 done
-pass "a seed's airlock.conf, credentials or admin-keys as a symlink fails the boot"
+pass "a seed's airlock.conf, credentials, admin-keys or" \
+	"export-push-known-hosts as a symlink fails the boot"
 
 # Too big: an airlock.conf of 2 MiB (the daemon reads 1 MiB).
 seed big
