@@ -93,3 +93,23 @@ it_job() {
 		2> "$it_tmp/$name.log" || rc=$?
 	echo "$rc"
 }
+
+# it_mini_tree TREE PROGRAM...: a minimal system for an image: dash as
+# TREE/usr/bin/sh, each PROGRAM (a host path) in TREE/usr/bin, the
+# libraries they load at their host paths under TREE/usr, and bin, lib
+# and lib64 linked into usr as on Debian.
+it_mini_tree() {
+	local tree=$1 lib real d
+	shift
+	mkdir -p "$tree/usr/bin" "$tree/etc"
+	cp /bin/dash "$tree/usr/bin/sh"
+	cp "$@" "$tree/usr/bin/"
+	for lib in $(ldd /bin/dash "$@" | grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
+		real=$(readlink -f "$lib")
+		mkdir -p "$tree/usr$(dirname "$lib")"
+		cp "$real" "$tree/usr$lib"
+	done
+	for d in bin lib lib64; do
+		if [ -e "$tree/usr/$d" ]; then ln -s "usr/$d" "$tree/$d"; fi
+	done
+}

@@ -21,18 +21,8 @@ chmod 0755 "$it_tmp"
 
 # A minimal system: a shell and cat, and the libraries they load.
 tree="$it_tmp/tree"
-mkdir -p "$tree/usr/bin" "$tree/etc" "$tree/usr/share/zoneinfo/Etc"
-cp /bin/dash "$tree/usr/bin/sh"
-cp /usr/bin/cat /usr/bin/ls "$tree/usr/bin/"
-for lib in $(ldd /bin/dash /usr/bin/cat /usr/bin/ls |
-		grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
-	real=$(readlink -f "$lib")
-	mkdir -p "$tree/usr$(dirname "$lib")"
-	cp "$real" "$tree/usr$lib"
-done
-for d in bin lib lib64; do
-	if [ -e "$tree/usr/$d" ]; then ln -s "usr/$d" "$tree/$d"; fi
-done
+it_mini_tree "$tree" /usr/bin/cat /usr/bin/ls
+mkdir -p "$tree/usr/share/zoneinfo/Etc"
 # The links: two name host paths, one (as Debian's) a path in the image.
 ln -s "$host/hosts" "$tree/etc/hosts"
 ln -s "$host/ssl" "$tree/etc/ssl"

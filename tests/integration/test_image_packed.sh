@@ -15,23 +15,12 @@ url=$(it_publish "$AL_SOURCE_DIR/tests/fixtures/breaking" packed)
 
 # A minimal system: a shell, env and cat, and the libraries they load.
 tree="$it_tmp/tree"
-mkdir -p "$tree/usr/bin" "$tree/etc"
-cp /bin/dash "$tree/usr/bin/sh"
-cp /usr/bin/env /usr/bin/cat /usr/bin/sleep "$tree/usr/bin/"
+it_mini_tree "$tree" /usr/bin/env /usr/bin/cat /usr/bin/sleep
 # An npm that takes its time and fails: a job's install on the image
 # lasts long enough to change the image under it.
 printf '#!/bin/sh\nsleep 4\necho "npm of the packed image"; exit 1\n' \
 	> "$tree/usr/bin/npm"
 chmod 0755 "$tree/usr/bin/npm"
-for lib in $(ldd /bin/dash /usr/bin/env /usr/bin/cat /usr/bin/sleep |
-		grep -o '/[^ ]*\.so[^ ]*' | sort -u); do
-	real=$(readlink -f "$lib")
-	mkdir -p "$tree/usr$(dirname "$lib")"
-	cp "$real" "$tree/usr$lib"
-done
-for d in bin lib lib64; do
-	if [ -e "$tree/usr/$d" ]; then ln -s "usr/$d" "$tree/$d"; fi
-done
 echo "127.0.0.1 packed-image.test" > "$tree/etc/hosts"
 imgdir="$it_tmp/images"
 mkdir -m 0755 "$imgdir"
