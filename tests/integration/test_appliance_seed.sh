@@ -20,7 +20,9 @@
 #    reporting a key added; a key named "--help" is added as seed-N;
 #  - a seed filesystem of another type than ISO 9660 is not mounted;
 #  - an escape sequence in a seed line never reaches tty1 or the serial
-#    line.
+#    line;
+#  - at a later boot a seed's airlock.conf replaces the one in force only
+#    when it loads, and credentials are replaced.
 . "$(dirname "$0")/lib.sh"
 : "${AIRLOCKD_BIN:?run through tests/run (AIRLOCKD_BIN unset)}"
 
@@ -41,8 +43,14 @@ cat > ns.sh <<'EOF'
 set -u
 src=$1 it=$2 group=$3 airlock=$4 airlockd=$5 case=$6
 mount --make-rprivate /
-mount -t tmpfs tmpfs /var/lib && mkdir /var/lib/airlock &&
+# A persist-CASE folder is the home of CASE (a later boot of the same
+# state disk); else the home is new.
+mount -t tmpfs tmpfs /var/lib && mkdir /var/lib/airlock || exit 90
+if [ -d "$it/persist-$case" ]; then
+	mount --bind "$it/persist-$case" /var/lib/airlock || exit 90
+else
 	mount -t tmpfs tmpfs /var/lib/airlock || exit 90
+fi
 mount -t tmpfs tmpfs /run/airlock || exit 91
 # A seed-CASE.dev file names a block device for firstboot to mount;
 # else the seed directory is copied to a tmpfs already mounted there.
@@ -237,3 +245,39 @@ if grep -qw iso9660 /proc/filesystems; then
 else
 	echo "not run: an ISO 9660 seed (this kernel has no iso9660 filesystem)"
 fi
+
+# Later boots: a seed whose airlock.conf differs replaces the one in
+# force when it loads (the old one kept as airlock.conf.prev), and
+# changes nothing when it does not; other credentials replace the old.
+mkdir reseed-home
+for c in 1 2 3; do ln -s "$it_tmp/reseed-home" "persist-reseed$c"; done
+seed reseed1
+echo "job_retention_days = 45" >> seed-reseed1/airlock.conf
+printf 'AIRLOCK_GIT_USER=one\nAIRLOCK_GIT_TOKEN=first\n' > seed-reseed1/credentials
+run reseed1
+grep -qx 'firstboot=0' out-reseed1.txt || fail "reseed1: $(cat fb-reseed1.txt)"
+seed reseed2
+echo "job_retention_days = 30" >> seed-reseed2/airlock.conf
+printf 'AIRLOCK_GIT_USER=two\nAIRLOCK_GIT_TOKEN=second\n' > seed-reseed2/credentials
+run reseed2
+grep -qx 'firstboot=0' out-reseed2.txt || fail "reseed2: $(cat fb-reseed2.txt)"
+cmp -s seed-reseed2/airlock.conf reseed-home/airlock.conf ||
+	fail "a later seed's airlock.conf was not taken: $(cat fb-reseed2.txt)"
+cmp -s seed-reseed1/airlock.conf reseed-home/airlock.conf.prev ||
+	fail "the replaced airlock.conf was not kept as airlock.conf.prev"
+cmp -s seed-reseed2/credentials reseed-home/credentials ||
+	fail "a later seed's credentials were not taken"
+pass "a later seed replaces airlock.conf (the old one kept) and credentials"
+seed reseed3
+echo "no_such_setting = 1" >> seed-reseed3/airlock.conf
+printf '\033[2J' >> seed-reseed3/airlock.conf
+echo " = x" >> seed-reseed3/airlock.conf
+run reseed3
+grep -qx 'firstboot=0' out-reseed3.txt ||
+	fail "a bad later airlock.conf stopped the boot: $(cat fb-reseed3.txt)"
+cmp -s seed-reseed2/airlock.conf reseed-home/airlock.conf ||
+	fail "a later seed's airlock.conf that does not load was taken"
+grep -q "the seed's airlock.conf does not load" tty1-reseed3 ||
+	fail "a bad later airlock.conf: nothing on tty1: $(cat fb-reseed3.txt)"
+no_esc tty1-reseed3 ttyS0-reseed3
+pass "a later seed's airlock.conf that does not load changes nothing, said on tty1"
