@@ -113,3 +113,12 @@ it_mini_tree() {
 		if [ -e "$tree/usr/$d" ]; then ln -s "usr/$d" "$tree/$d"; fi
 	done
 }
+
+# it_update_json HOME URL: airlock update of URL with HOME, its --json
+# output in job.json, its errors in err.txt, its exit status in rc.
+it_update_json() {
+	set +e
+	"$AIRLOCK_BIN" --home "$1" update "$2" --json > job.json 2> err.txt
+	rc=$?
+	set -e
+}

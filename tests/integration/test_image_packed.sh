@@ -122,19 +122,12 @@ refuse "$it_tmp/open/base.img" \
 	"$it_tmp/open: must be owned by root and writable by root only" \
 	"a file in a directory others can write"
 
-run_job() { # HOME: airlock update with its output in job.json, err.txt
-	set +e
-	"$AIRLOCK_BIN" --home "$1" update "$url" --json > job.json 2> err.txt
-	rc=$?
-	set -e
-}
-
 wrong=sha256:$(printf '0%.0s' $(seq 64))
 home="$it_tmp/pinned-wrong"
 mkdir -p "$home"
 printf 'registry = %s\nimage = %s\nimage_digest = %s\n' \
 	"$AL_TEST_REGISTRY" "$img" "$wrong" > "$home/airlock.conf"
-run_job "$home"
+it_update_json "$home" "$url"
 [ "$rc" -eq 2 ] || { cat err.txt; fail "wrong pin: exit $rc, not 2"; }
 grep -q "$img has digest $digest, but the pinned digest is $wrong" err.txt ||
 	{ cat err.txt; fail "wrong pin: message"; }
@@ -162,7 +155,7 @@ home="$it_tmp/pinned"
 mkdir -p "$home"
 printf 'registry = %s\nimage = %s\nimage_digest = %s\n' \
 	"$AL_TEST_REGISTRY" "$img" "$digest" > "$home/airlock.conf"
-run_job "$home"
+it_update_json "$home" "$url"
 # The image has no npm: the install fails, and the record says on what.
 [ "$rc" -eq 1 ] || { cat err.txt; fail "packed image job: exit $rc, not 1"; }
 [ "$(jq_field job.json 'r.image.name + " " + r.image.digest + " " +

@@ -30,19 +30,12 @@ set -e
 	fail "the host's /bin/sh is visible through an image (exit $rc)"
 pass "a sandbox on an image sees the image, not the host"
 
-run_job() { # HOME: airlock update with its output in job.json, err.txt
-	set +e
-	"$AIRLOCK_BIN" --home "$1" update "$url" --json > job.json 2> err.txt
-	rc=$?
-	set -e
-}
-
 wrong=sha256:$(printf '0%.0s' $(seq 64))
 home="$it_tmp/pinned-wrong"
 mkdir -p "$home"
 printf 'registry = %s\nimage = %s\nimage_digest = %s\n' \
 	"$AL_TEST_REGISTRY" "$img" "$wrong" > "$home/airlock.conf"
-run_job "$home"
+it_update_json "$home" "$url"
 [ "$rc" -eq 2 ] || { cat err.txt; fail "wrong pin: exit $rc, not 2"; }
 grep -q "has digest $digest, but airlock.conf pins $wrong" err.txt ||
 	{ cat err.txt; fail "wrong pin: message"; }
@@ -53,7 +46,7 @@ home="$it_tmp/pinned"
 mkdir -p "$home"
 printf 'registry = %s\nimage = %s\nimage_digest = %s\n' \
 	"$AL_TEST_REGISTRY" "$img" "$digest" > "$home/airlock.conf"
-run_job "$home"
+it_update_json "$home" "$url"
 # The image has no npm: the install fails, and the record says on what.
 [ "$rc" -eq 1 ] || { cat err.txt; fail "image job: exit $rc, not 1"; }
 node -e '
@@ -65,12 +58,12 @@ if (r.state !== "failed") throw new Error("state " + r.state);
 pass "the job record names the image and its digest"
 
 chmod g+w "$img/usr/bin/hello"
-run_job "$home"
+it_update_json "$home" "$url"
 [ "$rc" -eq 2 ] && grep -q "usr/bin/hello: writable by group or others" \
 	err.txt || { cat err.txt; fail "writable image: exit $rc"; }
 chmod g-w "$img/usr/bin/hello"
 chown 1:1 "$img/etc/hosts"
-run_job "$home"
+it_update_json "$home" "$url"
 [ "$rc" -eq 2 ] && grep -q "etc/hosts: not owned by root" err.txt ||
 	{ cat err.txt; fail "foreign-owned image file: exit $rc"; }
 pass "an image others could change is refused"
