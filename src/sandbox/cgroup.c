@@ -373,17 +373,22 @@ void sbx_cg_close_join(struct sbx_cg *cg)
 	}
 }
 
-int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
+void sbx_cg_clear(struct sbx_cg *cg)
 {
-	char why[256];
-	int rc;
-
 	memset(cg, 0, sizeof(*cg));
 	for (int c = 0; c < SBX_CG_N; c++)
 		cg->join_fd[c] = -1;
 	for (size_t i = 0; i < AL_ARRAY_LEN(cg->stat_fd); i++)
 		cg->stat_fd[i] = -1;
 	cg->dir_fd = -1;
+}
+
+int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec)
+{
+	char why[256];
+	int rc;
+
+	sbx_cg_clear(cg);
 	rc = sbx_cg_detect(why, sizeof(why));
 	if (rc < 0) {
 		al_error(SBX_MOD, spec->job_id, "step=cgroup %s", why);

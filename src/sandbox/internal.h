@@ -63,6 +63,8 @@ struct sbx_cg_stats {
 
 /* Which cgroup layout the host has: 2 (unified), 1 (v1 or hybrid). */
 int sbx_cg_detect(char *why, size_t whysz);
+/* Nothing made, no descriptor open: what sbx_cg_destroy may always see. */
+void sbx_cg_clear(struct sbx_cg *cg);
 /* Make the sandbox's cgroups under the caller's own and set limits. */
 int sbx_cg_create(struct sbx_cg *cg, const struct sbx_spec *spec);
 /*

@@ -920,6 +920,8 @@ int sbx_run(const struct sbx_spec *spec, struct sbx_result *res)
 				 .watch = { -1, -1 } };
 	int rc;
 
+	/* The teardown may see it before sbx_cg_create: no descriptor 0. */
+	sbx_cg_clear(&c.cg);
 	memset(res, 0, sizeof(*res));
 	rc = sbx_defaults(spec, &c.s);
 	if (rc == 0 && sbx_cancelled)

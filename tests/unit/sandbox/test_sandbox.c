@@ -1104,6 +1104,33 @@ static void test_bad_specs_are_refused(void **state)
 	assert_no_cgroups_left();
 }
 
+/*
+ * A spec refused before anything is set up closes none of the caller's
+ * descriptors: the daemon's workers run one sandbox after another, and
+ * closing a descriptor they hold (here 0, which a zeroed cgroup record
+ * once named) would close whatever reused that number next.
+ */
+static void test_refused_spec_closes_nothing(void **state)
+{
+	const char *empty[] = { NULL };
+	struct sbx_spec s;
+	struct sbx_result r;
+	int saved = dup(0), p[2];
+
+	(void)state;
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], 0), 0);
+	spec_init(&s, empty);
+	assert_int_equal(sbx_run(&s, &r), -EINVAL);
+	assert_true(fcntl(0, F_GETFD) >= 0);
+	assert_true(fcntl(p[0], F_GETFD) >= 0 && fcntl(p[1], F_GETFD) >= 0);
+	assert_int_equal(dup2(saved, 0), 0);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_kill_names(void **state)
 {
 	assert_string_equal(sbx_kill_name(SBX_KILL_NONE), "none");
@@ -1155,6 +1182,7 @@ static void test_signal_is_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_refused_spec_closes_nothing),
 		cmocka_unit_test(test_kill_names),
 		cmocka_unit_test(test_builtin_seccomp_program_is_current),
 		cmocka_unit_test(test_allow_list_matching),
