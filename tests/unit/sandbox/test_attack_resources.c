@@ -1,7 +1,7 @@
 /*
  * test_attack_resources.c - THREATS.md "Resources", run as real sandbox
  * payloads (root needed): a busy loop on many threads, a disk filler on
- * a capped volume and past RLIMIT_FSIZE, a memory bomb next to a
+ * a capped volume, past RLIMIT_FSIZE and in /tmp, a memory bomb next to a
  * process that must survive it, and a 10 GiB stream to stdout. The fork
  * bomb and the SIGTERM-ignoring double fork at the time limit are in
  * test_sandbox.c. Every test checks that the host is as it was: no
@@ -182,6 +182,40 @@ static void test_file_size_limit(void **state)
 	host_unchanged(&host);
 }
 
+/* The N of "stopped after N MiB" in r's output, or -1. */
+static long fill_mib(const struct sbx_result *r)
+{
+	const char *p = r->output ? strstr(r->output, "stopped after ") : NULL;
+
+	return p ? strtol(p + strlen("stopped after "), NULL, 10) : -1;
+}
+
+/*
+ * /tmp is capped at tmp_bytes: a filler stops with ENOSPC there, not at
+ * the memory limit or RLIMIT_FSIZE, both far above it. (/dev/shm has a
+ * cap of its own, test_attack_privileges.)
+ */
+static void test_tmp_filler_stops_at_the_cap(void **state)
+{
+	struct attack_host host;
+	struct sbx_spec s;
+	struct sbx_result r;
+
+	(void)state;
+	attack_host_snapshot(&host);
+	attack_spec(&s);
+	s.tmp_bytes = 48u << 20;
+	assert_int_equal(attack_run(&s, "resources", "fill:/tmp/fill", &r),
+			 0);
+	printf("%s", r.output);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.output, "refused disk-fill: stopped after "));
+	assert_non_null(strstr(r.output, "No space left on device"));
+	assert_true(fill_mib(&r) >= 40 && fill_mib(&r) <= 48);
+	sbx_result_free(&r);
+	host_unchanged(&host);
+}
+
 static pid_t witness = -1;
 
 /* The witness process goes even when the test failed. */
@@ -316,6 +350,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_disk_filler_stops_at_the_cap,
 					  attack_cleanup),
 		cmocka_unit_test(test_file_size_limit),
+		cmocka_unit_test(test_tmp_filler_stops_at_the_cap),
 		cmocka_unit_test_teardown(test_memory_bomb_kills_only_itself,
 					  witness_cleanup),
 		cmocka_unit_test(test_stdout_flood_is_cut),
