@@ -3,7 +3,7 @@
 # read by the real boot scripts (appliance/os/firstboot and
 # appliance/os/seed-admin-keys) with a real airlockd, all inside a
 # private mount namespace: tmpfs over /var/lib (with the state "partition"
-# /var/lib/airlock), /run/airlock, /usr/local/bin; /dev/disk holding a
+# /var/lib/airlock), /run, /usr/local/bin; /dev/disk holding a
 # stand-in for the AIRLOCK-SEED label; /dev/tty1 and /dev/ttyS0 are
 # files the test reads; /etc/group gains an airlock group. Nothing of
 # the machine's own paths is touched (/dev gets an overlay in the
@@ -51,7 +51,9 @@ if [ -d "$it/persist-$case" ]; then
 else
 	mount -t tmpfs tmpfs /var/lib/airlock || exit 90
 fi
-mount -t tmpfs tmpfs /run/airlock || exit 91
+# A tmpfs over all of /run: /run/airlock need not exist on this machine
+# (nothing may have made it since it booted), and must not be made here.
+mount -t tmpfs tmpfs /run && mkdir /run/airlock || exit 91
 # A seed-CASE.dev file names a block device for firstboot to mount;
 # else the seed directory is copied to a tmpfs already mounted there.
 dev=
