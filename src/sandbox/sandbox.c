@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+/* OPEN_TREE_*, MOVE_MOUNT_*: glibc's sys/mount.h includes this, musl's not */
+#include <linux/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
