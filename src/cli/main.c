@@ -7,6 +7,9 @@
  * command that starts sandboxes one after another. For every other
  * command it becomes `airlock-core`, the program beside it that holds
  * them all (AL_CLI_CORE defined), with the same pid and arguments.
+ * The musl build of `airlock` (tools/musl-cli, AL_CLI_NO_SEMVER defined)
+ * holds `sandbox` only and hands `semver` over the same way: it carries
+ * no pcre2.
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +31,11 @@
 #else
 #define CLI_IN_CORE(fn) NULL
 #endif
+#if defined(AL_CLI_CORE) || !defined(AL_CLI_NO_SEMVER)
+#define CLI_SEMVER cli_semver
+#else
+#define CLI_SEMVER NULL
+#endif
 
 extern char **environ;
 
@@ -42,7 +50,7 @@ static const struct cli_command cli_commands[] = {
 	{"update", CLI_IN_CORE(cli_update),
 	 "run one update job on a repository"},
 	{"sandbox", cli_sandbox, "run a command in a sandbox"},
-	{"semver", cli_semver, "npm-compatible version and range checks"},
+	{"semver", CLI_SEMVER, "npm-compatible version and range checks"},
 	{"audit", CLI_IN_CORE(cli_audit),
 	 "verify, show, export and sign the audit log"},
 	{"keys", CLI_IN_CORE(cli_keys),
