@@ -33,6 +33,8 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib/http-server.sh
+. "$(dirname "$0")/../lib/http-server.sh"
 pass() { echo "ok: $*"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 
@@ -168,16 +170,9 @@ pass "--net none records the attempt"
 # proxy; another port gets 403.
 mkdir -p "$tmp/www"
 echo payload-ok > "$tmp/www/file"
-port=$(python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$port" \
-	> /dev/null 2>&1 &
-server_pid=$!
-for _ in $(seq 50); do
-	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" \
-		2>/dev/null && break
-	sleep 0.1
-done
+http_server_start "$tmp/www" || fail "the loopback HTTP server did not start"
+server_pid=$HTTP_SERVER_PID
+port=$HTTP_SERVER_PORT
 get='exec 3<>/dev/tcp/127.0.0.1/3128
 printf "GET http://127.0.0.1:%s/file HTTP/1.0\r\nHost: x\r\n\r\n" "$0" >&3
 cat <&3'
